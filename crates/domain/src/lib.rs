@@ -1,0 +1,16 @@
+//! Stockroom's domain: validated values, the product, stock-item and order
+//! aggregates, their commands and events. Pure and synchronous: no I/O, no
+//! clocks (time arrives inside commands), so every rule is testable as
+//! given / when / then.
+
+pub mod aggregate;
+pub mod error;
+pub mod order;
+pub mod product;
+pub mod schema;
+pub mod stock;
+pub mod values;
+
+pub use aggregate::{Aggregate, StreamCategory};
+pub use error::{DomainError, RejectionKind};
+pub use values::{Currency, CustomerId, Money, OrderId, Quantity, Sku, ValueError};

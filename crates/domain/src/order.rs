@@ -1,0 +1,402 @@
+//! One customer order and its lifecycle:
+//! placed → confirmed | rejected; confirmed → paid → shipped;
+//! placed | confirmed | paid → cancelled; confirmed → expired.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    Aggregate, Currency, CustomerId, DomainError, Money, OrderId, Quantity, Sku, StreamCategory,
+};
+
+/// One line of a placed order, priced from the catalogue at placement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    /// The SKU ordered.
+    pub sku: Sku,
+    /// Units ordered.
+    pub quantity: Quantity,
+    /// Catalogue price per unit when the order was placed, minor units.
+    pub unit_price: i64,
+    /// `quantity × unit_price`.
+    pub line_total: i64,
+}
+
+/// Events of the `order-{uuid}` stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event_type", content = "data")]
+pub enum OrderEvent {
+    /// A customer placed an order; stock is not yet reserved.
+    OrderPlaced {
+        /// The order.
+        order_id: OrderId,
+        /// Who placed it.
+        customer_id: CustomerId,
+        /// What was ordered, at catalogue prices.
+        lines: Vec<OrderLine>,
+        /// Sum of line totals, minor units.
+        total: i64,
+        /// Currency of every amount in the order.
+        currency: Currency,
+    },
+    /// Every line is reserved; the order awaits payment.
+    OrderConfirmed {
+        /// The order.
+        order_id: OrderId,
+    },
+    /// A line could not be reserved; nothing stays reserved.
+    OrderRejected {
+        /// The order.
+        order_id: OrderId,
+        /// The first SKU that could not be reserved.
+        sku: Sku,
+        /// Why, for people.
+        reason: String,
+    },
+    /// The customer paid the full total.
+    OrderPaid {
+        /// The order.
+        order_id: OrderId,
+        /// Amount paid, minor units; equals the total.
+        amount: i64,
+        /// Currency paid.
+        currency: Currency,
+        /// Payment provider's reference.
+        reference: Option<String>,
+    },
+    /// The order left the warehouse; its reserved stock is committed.
+    OrderShipped {
+        /// The order.
+        order_id: OrderId,
+        /// Carrier name.
+        carrier: Option<String>,
+        /// Carrier's tracking number.
+        tracking_number: Option<String>,
+    },
+    /// The order was cancelled; reserved stock is released.
+    OrderCancelled {
+        /// The order.
+        order_id: OrderId,
+        /// Why.
+        reason: String,
+        /// The status it was cancelled from.
+        previous_status: OrderStatus,
+    },
+    /// Confirmed but unpaid for too long; reserved stock is released.
+    OrderExpired {
+        /// The order.
+        order_id: OrderId,
+    },
+}
+
+/// Where an order is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    /// Accepted, waiting for stock reservation.
+    Placed,
+    /// Stock reserved, waiting for payment.
+    Confirmed,
+    /// Stock could not be reserved.
+    Rejected,
+    /// Paid, waiting for shipment.
+    Paid,
+    /// Shipped.
+    Shipped,
+    /// Cancelled by request.
+    Cancelled,
+    /// Unpaid past the payment deadline.
+    Expired,
+}
+
+impl OrderStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [OrderStatus; 7] = [
+        Self::Placed,
+        Self::Confirmed,
+        Self::Rejected,
+        Self::Paid,
+        Self::Shipped,
+        Self::Cancelled,
+        Self::Expired,
+    ];
+
+    /// The status as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Placed => "placed",
+            Self::Confirmed => "confirmed",
+            Self::Rejected => "rejected",
+            Self::Paid => "paid",
+            Self::Shipped => "shipped",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
+
+    /// Parses the API spelling.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+impl fmt::Display for OrderStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A line as the command carries it: SKU, units and the catalogue price now.
+#[derive(Debug, Clone)]
+pub struct PricedLine {
+    /// The SKU.
+    pub sku: Sku,
+    /// Units.
+    pub quantity: Quantity,
+    /// Catalogue price per unit at placement.
+    pub unit_price: Money,
+}
+
+/// Commands on an order.
+#[derive(Debug, Clone)]
+pub enum OrderCommand {
+    /// Open a new order.
+    Place {
+        /// The new order's id.
+        order_id: OrderId,
+        /// Who orders.
+        customer_id: CustomerId,
+        /// At least one line.
+        lines: Vec<PricedLine>,
+    },
+    /// Every line is reserved.
+    Confirm,
+    /// A line could not be reserved.
+    Reject {
+        /// The SKU that failed.
+        sku: Sku,
+        /// Why.
+        reason: String,
+    },
+    /// Record the payment of the total.
+    Pay {
+        /// What was paid.
+        amount: Money,
+        /// Payment reference.
+        reference: Option<String>,
+    },
+    /// Record the shipment.
+    Ship {
+        /// Carrier.
+        carrier: Option<String>,
+        /// Tracking number.
+        tracking_number: Option<String>,
+    },
+    /// Cancel before shipment.
+    Cancel {
+        /// Why.
+        reason: String,
+    },
+    /// Expire an unpaid confirmed order.
+    Expire,
+}
+
+/// An order's state; `None` inside until placed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Order(Option<PlacedOrder>);
+
+/// The state of an order that exists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlacedOrder {
+    /// The order.
+    pub order_id: OrderId,
+    /// Who placed it.
+    pub customer_id: CustomerId,
+    /// The lines.
+    pub lines: Vec<OrderLine>,
+    /// The total due.
+    pub total: Money,
+    /// Where it is now.
+    pub status: OrderStatus,
+}
+
+impl PlacedOrder {
+    /// Units per SKU across the lines (an order may name a SKU twice).
+    pub fn units_by_sku(&self) -> Vec<(Sku, Quantity)> {
+        let mut units: std::collections::BTreeMap<Sku, i64> = Default::default();
+        for line in &self.lines {
+            *units.entry(line.sku.clone()).or_default() += line.quantity.get();
+        }
+        units
+            .into_iter()
+            .filter_map(|(sku, n)| Quantity::new(n).ok().map(|q| (sku, q)))
+            .collect()
+    }
+}
+
+impl Order {
+    /// The order, if it has been placed.
+    pub fn placed(&self) -> Option<&PlacedOrder> {
+        self.0.as_ref()
+    }
+
+    fn require(&self) -> Result<&PlacedOrder, DomainError> {
+        self.0.as_ref().ok_or_else(|| DomainError::NotFound {
+            what: "order".to_owned(),
+        })
+    }
+
+    fn forbidden(action: &'static str, order: &PlacedOrder) -> DomainError {
+        DomainError::Forbidden {
+            action,
+            why: format!("order {} is {}", order.order_id, order.status),
+        }
+    }
+}
+
+/// Totals the lines, refusing mixed currencies.
+fn price_lines(lines: &[PricedLine]) -> Result<(Vec<OrderLine>, Money), DomainError> {
+    let first = lines
+        .first()
+        .ok_or_else(|| DomainError::invalid("lines", "must name at least one line"))?;
+    let mut total = Money::zero(first.unit_price.currency());
+    let mut priced = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        let line_total = line
+            .unit_price
+            .times(line.quantity)
+            .and_then(|t| total.plus(t).map(|sum| (t, sum)))
+            .map_err(|e| DomainError::from_value(format!("lines[{i}]"), e))?;
+        total = line_total.1;
+        priced.push(OrderLine {
+            sku: line.sku.clone(),
+            quantity: line.quantity,
+            unit_price: line.unit_price.minor(),
+            line_total: line_total.0.minor(),
+        });
+    }
+    Ok((priced, total))
+}
+
+impl Aggregate for Order {
+    type Command = OrderCommand;
+    type Event = OrderEvent;
+    const CATEGORY: StreamCategory = StreamCategory::Order;
+
+    fn decide(&self, command: OrderCommand) -> Result<Vec<OrderEvent>, DomainError> {
+        use OrderStatus::*;
+        if let OrderCommand::Place {
+            order_id,
+            customer_id,
+            lines,
+        } = command
+        {
+            if self.0.is_some() {
+                return Err(DomainError::AlreadyExists {
+                    what: format!("order {order_id}"),
+                });
+            }
+            let (lines, total) = price_lines(&lines)?;
+            return Ok(vec![OrderEvent::OrderPlaced {
+                order_id,
+                customer_id,
+                lines,
+                total: total.minor(),
+                currency: total.currency(),
+            }]);
+        }
+        let order = self.require()?;
+        let order_id = order.order_id;
+        match (command, order.status) {
+            (OrderCommand::Place { .. }, _) => unreachable!("handled above"),
+            (OrderCommand::Confirm, Placed) => Ok(vec![OrderEvent::OrderConfirmed { order_id }]),
+            (OrderCommand::Confirm, Confirmed) => Ok(vec![]),
+            (OrderCommand::Confirm, _) => Err(Self::forbidden("confirm the order", order)),
+            (OrderCommand::Reject { sku, reason }, Placed) => Ok(vec![OrderEvent::OrderRejected {
+                order_id,
+                sku,
+                reason,
+            }]),
+            (OrderCommand::Reject { .. }, Rejected) => Ok(vec![]),
+            (OrderCommand::Reject { .. }, _) => Err(Self::forbidden("reject the order", order)),
+            (OrderCommand::Pay { amount, reference }, Confirmed) => {
+                if amount.currency() != order.total.currency() {
+                    return Err(DomainError::invalid(
+                        "currency",
+                        format!("the order is in {}", order.total.currency()),
+                    ));
+                }
+                if amount != order.total {
+                    return Err(DomainError::invalid(
+                        "amount",
+                        format!("must equal the order total of {}", order.total.minor()),
+                    ));
+                }
+                Ok(vec![OrderEvent::OrderPaid {
+                    order_id,
+                    amount: amount.minor(),
+                    currency: amount.currency(),
+                    reference,
+                }])
+            }
+            (OrderCommand::Pay { .. }, _) => Err(Self::forbidden("pay the order", order)),
+            (
+                OrderCommand::Ship {
+                    carrier,
+                    tracking_number,
+                },
+                Paid,
+            ) => Ok(vec![OrderEvent::OrderShipped {
+                order_id,
+                carrier,
+                tracking_number,
+            }]),
+            (OrderCommand::Ship { .. }, _) => Err(Self::forbidden("ship the order", order)),
+            (OrderCommand::Cancel { reason }, status @ (Placed | Confirmed | Paid)) => {
+                if reason.trim().is_empty() || reason.chars().count() > 500 {
+                    return Err(DomainError::invalid("reason", "must be 1 to 500 characters"));
+                }
+                Ok(vec![OrderEvent::OrderCancelled {
+                    order_id,
+                    reason,
+                    previous_status: status,
+                }])
+            }
+            (OrderCommand::Cancel { .. }, _) => Err(Self::forbidden("cancel the order", order)),
+            (OrderCommand::Expire, Confirmed) => Ok(vec![OrderEvent::OrderExpired { order_id }]),
+            // A deadline that fires after payment or cancellation has nothing to do.
+            (OrderCommand::Expire, _) => Ok(vec![]),
+        }
+    }
+
+    fn evolve(self, event: &OrderEvent) -> Self {
+        let status = match event {
+            OrderEvent::OrderPlaced {
+                order_id,
+                customer_id,
+                lines,
+                total,
+                currency,
+            } => {
+                return Self(Some(PlacedOrder {
+                    order_id: *order_id,
+                    customer_id: *customer_id,
+                    lines: lines.clone(),
+                    total: Money::new(*total, *currency).unwrap_or(Money::zero(*currency)),
+                    status: OrderStatus::Placed,
+                }))
+            }
+            OrderEvent::OrderConfirmed { .. } => OrderStatus::Confirmed,
+            OrderEvent::OrderRejected { .. } => OrderStatus::Rejected,
+            OrderEvent::OrderPaid { .. } => OrderStatus::Paid,
+            OrderEvent::OrderShipped { .. } => OrderStatus::Shipped,
+            OrderEvent::OrderCancelled { .. } => OrderStatus::Cancelled,
+            OrderEvent::OrderExpired { .. } => OrderStatus::Expired,
+        };
+        Self(self.0.map(|o| PlacedOrder { status, ..o }))
+    }
+}
+
+#[cfg(test)]
+mod tests;

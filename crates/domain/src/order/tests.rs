@@ -1,0 +1,248 @@
+//! Given / when / then tests of the order lifecycle.
+
+use super::*;
+use uuid::Uuid;
+
+fn eur(minor: i64) -> Money {
+    Money::new(minor, Currency::parse("EUR").unwrap()).unwrap()
+}
+fn order_id() -> OrderId {
+    OrderId(Uuid::from_u128(7))
+}
+fn line(sku: &str, quantity: i64, price: i64) -> PricedLine {
+    PricedLine {
+        sku: Sku::parse(sku).unwrap(),
+        quantity: Quantity::new(quantity).unwrap(),
+        unit_price: eur(price),
+    }
+}
+fn place(lines: Vec<PricedLine>) -> OrderCommand {
+    OrderCommand::Place {
+        order_id: order_id(),
+        customer_id: CustomerId(Uuid::from_u128(1)),
+        lines,
+    }
+}
+fn placed() -> Vec<OrderEvent> {
+    Order::default()
+        .decide(place(vec![line("A", 2, 250), line("B", 1, 1000)]))
+        .unwrap()
+}
+fn given(history: &[OrderEvent]) -> Order {
+    Order::from_history(history)
+}
+fn with(mut history: Vec<OrderEvent>, more: &[OrderEvent]) -> Vec<OrderEvent> {
+    history.extend_from_slice(more);
+    history
+}
+fn confirmed() -> Vec<OrderEvent> {
+    with(placed(), &[OrderEvent::OrderConfirmed { order_id: order_id() }])
+}
+fn paid() -> Vec<OrderEvent> {
+    with(
+        confirmed(),
+        &[OrderEvent::OrderPaid {
+            order_id: order_id(),
+            amount: 1500,
+            currency: Currency::parse("EUR").unwrap(),
+            reference: None,
+        }],
+    )
+}
+fn shipped() -> Vec<OrderEvent> {
+    with(
+        paid(),
+        &[OrderEvent::OrderShipped {
+            order_id: order_id(),
+            carrier: None,
+            tracking_number: None,
+        }],
+    )
+}
+fn status_after(history: &[OrderEvent]) -> OrderStatus {
+    given(history).placed().unwrap().status
+}
+fn cancel() -> OrderCommand {
+    OrderCommand::Cancel {
+        reason: "changed my mind".into(),
+    }
+}
+fn pay(minor: i64) -> OrderCommand {
+    OrderCommand::Pay {
+        amount: eur(minor),
+        reference: Some("psp-1".into()),
+    }
+}
+fn is_forbidden(result: Result<Vec<OrderEvent>, DomainError>) -> bool {
+    matches!(result, Err(DomainError::Forbidden { .. }))
+}
+
+#[test]
+fn given_nothing_when_placing_then_lines_are_priced_and_totalled() {
+    let events = placed();
+    let [OrderEvent::OrderPlaced { lines, total, .. }] = events.as_slice() else {
+        panic!("expected one OrderPlaced, got {events:?}");
+    };
+    assert_eq!(*total, 1500);
+    assert_eq!(lines[0].line_total, 500);
+    assert_eq!(lines[1].line_total, 1000);
+}
+
+#[test]
+fn given_nothing_when_placing_without_lines_then_lines_are_invalid() {
+    let err = Order::default().decide(place(vec![])).unwrap_err();
+    assert!(matches!(err, DomainError::InvalidField { field, .. } if field == "lines"));
+}
+
+#[test]
+fn given_nothing_when_placing_lines_in_two_currencies_then_the_line_is_invalid() {
+    let mut usd = line("B", 1, 100);
+    usd.unit_price = Money::new(100, Currency::parse("USD").unwrap()).unwrap();
+    let err = Order::default()
+        .decide(place(vec![line("A", 1, 100), usd]))
+        .unwrap_err();
+    assert!(matches!(err, DomainError::InvalidField { field, .. } if field == "lines[1]"));
+}
+
+#[test]
+fn given_placed_when_placing_again_then_already_exists() {
+    let err = given(&placed())
+        .decide(place(vec![line("A", 1, 1)]))
+        .unwrap_err();
+    assert!(matches!(err, DomainError::AlreadyExists { .. }));
+}
+
+#[test]
+fn given_nothing_when_paying_then_not_found() {
+    let err = Order::default().decide(pay(1)).unwrap_err();
+    assert_eq!(err.kind(), crate::RejectionKind::NotFound);
+}
+
+#[test]
+fn given_placed_when_confirming_then_confirmed_and_again_is_a_no_op() {
+    let events = given(&placed()).decide(OrderCommand::Confirm).unwrap();
+    assert_eq!(status_after(&with(placed(), &events)), OrderStatus::Confirmed);
+    assert!(given(&confirmed())
+        .decide(OrderCommand::Confirm)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn given_placed_when_rejecting_then_rejected_naming_the_sku() {
+    let events = given(&placed())
+        .decide(OrderCommand::Reject {
+            sku: Sku::parse("B").unwrap(),
+            reason: "insufficient stock".into(),
+        })
+        .unwrap();
+    assert!(matches!(&events[..], [OrderEvent::OrderRejected { sku, .. }] if sku.as_str() == "B"));
+}
+
+#[test]
+fn given_cancelled_when_confirming_then_forbidden() {
+    let history = with(placed(), &given(&placed()).decide(cancel()).unwrap());
+    assert!(is_forbidden(given(&history).decide(OrderCommand::Confirm)));
+}
+
+#[test]
+fn given_placed_when_paying_then_forbidden_because_not_confirmed() {
+    assert!(is_forbidden(given(&placed()).decide(pay(1500))));
+}
+
+#[test]
+fn given_confirmed_when_paying_the_total_then_paid() {
+    let events = given(&confirmed()).decide(pay(1500)).unwrap();
+    assert_eq!(status_after(&with(confirmed(), &events)), OrderStatus::Paid);
+}
+
+#[test]
+fn given_confirmed_when_paying_a_different_amount_then_amount_is_invalid() {
+    let err = given(&confirmed()).decide(pay(1499)).unwrap_err();
+    assert!(matches!(err, DomainError::InvalidField { field, .. } if field == "amount"));
+}
+
+#[test]
+fn given_paid_when_paying_again_then_forbidden() {
+    assert!(is_forbidden(given(&paid()).decide(pay(1500))));
+}
+
+#[test]
+fn given_confirmed_when_shipping_then_forbidden_because_unpaid() {
+    let ship = OrderCommand::Ship {
+        carrier: None,
+        tracking_number: None,
+    };
+    assert!(is_forbidden(given(&confirmed()).decide(ship)));
+}
+
+#[test]
+fn given_paid_when_shipping_then_shipped() {
+    let ship = OrderCommand::Ship {
+        carrier: Some("DHL".into()),
+        tracking_number: Some("123".into()),
+    };
+    let events = given(&paid()).decide(ship).unwrap();
+    assert_eq!(status_after(&with(paid(), &events)), OrderStatus::Shipped);
+}
+
+#[test]
+fn given_placed_confirmed_or_paid_when_cancelling_then_cancelled_with_previous_status() {
+    for (history, from) in [
+        (placed(), OrderStatus::Placed),
+        (confirmed(), OrderStatus::Confirmed),
+        (paid(), OrderStatus::Paid),
+    ] {
+        let events = given(&history).decide(cancel()).unwrap();
+        assert!(matches!(
+            &events[..],
+            [OrderEvent::OrderCancelled { previous_status, .. }] if *previous_status == from
+        ));
+    }
+}
+
+#[test]
+fn given_shipped_when_cancelling_then_forbidden() {
+    assert!(is_forbidden(given(&shipped()).decide(cancel())));
+}
+
+#[test]
+fn given_placed_when_cancelling_without_reason_then_reason_is_invalid() {
+    let err = given(&placed())
+        .decide(OrderCommand::Cancel { reason: "".into() })
+        .unwrap_err();
+    assert!(matches!(err, DomainError::InvalidField { field, .. } if field == "reason"));
+}
+
+#[test]
+fn given_confirmed_when_expiring_then_expired() {
+    let events = given(&confirmed()).decide(OrderCommand::Expire).unwrap();
+    assert_eq!(status_after(&with(confirmed(), &events)), OrderStatus::Expired);
+}
+
+#[test]
+fn given_paid_when_expiring_then_nothing_happens() {
+    assert!(given(&paid())
+        .decide(OrderCommand::Expire)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn given_expired_when_paying_then_forbidden() {
+    let expired = with(confirmed(), &[OrderEvent::OrderExpired { order_id: order_id() }]);
+    assert!(is_forbidden(given(&expired).decide(pay(1500))));
+}
+
+#[test]
+fn units_by_sku_merges_lines_naming_the_same_sku() {
+    let events = Order::default()
+        .decide(place(vec![line("A", 2, 1), line("A", 3, 1), line("B", 1, 1)]))
+        .unwrap();
+    let units = given(&events).placed().unwrap().units_by_sku();
+    let units: Vec<(String, i64)> = units
+        .into_iter()
+        .map(|(s, q)| (s.to_string(), q.get()))
+        .collect();
+    assert_eq!(units, vec![("A".into(), 5), ("B".into(), 1)]);
+}
