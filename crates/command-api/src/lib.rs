@@ -1,1 +1,11 @@
-//! placeholder
+//! The command API: shop frontends place orders, staff manage products and
+//! stock. Every accepted command appends events to the event store.
+
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod runner;
+pub mod state;
+
+pub use routes::router;
+pub use state::AppState;

@@ -1,1 +1,10 @@
-//! placeholder
+//! The query API: serves the read models to shop frontends and analysts,
+//! with read-your-writes on request.
+
+pub mod error;
+pub mod freshness;
+pub mod routes;
+pub mod state;
+
+pub use routes::router;
+pub use state::AppState;

@@ -1,1 +1,12 @@
-//! placeholder
+//! The reservation process: an event-driven process manager on the orders
+//! topic. It reserves stock for placed orders all-or-nothing, releases it on
+//! cancellation and expiry, commits it on shipment, and expires confirmed
+//! orders left unpaid.
+
+pub mod deadlines;
+pub mod expirer;
+pub mod handler;
+pub mod reservations;
+pub mod worker;
+
+pub use worker::{run, ReserverConfig};

@@ -1,1 +1,21 @@
-fn main() {}
+//! `stockroom`: every Stockroom process as a subcommand.
+
+mod cli;
+mod config;
+mod parked;
+mod processes;
+mod shutdown;
+mod telemetry;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = cli::Cli::parse();
+    telemetry::init(&cli.log_format);
+    let result = processes::dispatch(cli).await;
+    if let Err(e) = &result {
+        tracing::error!(error = %format!("{e:#}"), "stockroom failed");
+    }
+    result
+}

@@ -1,1 +1,18 @@
-//! placeholder
+//! The Postgres event store: the log of record, read and written in
+//! transactions, plus the tables that ride along with appends (idempotency
+//! keys) and the embedded migrations.
+
+pub mod codec;
+pub mod db;
+pub mod error;
+pub mod execute;
+pub mod idempotency;
+pub mod log;
+pub mod read;
+
+pub use codec::{decode, encode, EventMetadata, NewEvent, RecordedEvent};
+pub use db::{connect, migrate, DbConfig};
+pub use error::{error_chain, StoreError};
+pub use execute::{execute, execute_in, load, CommandError, Loaded, Outcome, RetryPolicy};
+pub use log::{append, AppendResult};
+pub use read::{read_committed_after, read_stream, CommitCursor};

@@ -1,0 +1,53 @@
+//! Where the broker is and how topics are named.
+
+use domain::StreamCategory;
+use rdkafka::ClientConfig;
+
+/// Kafka settings shared by every process.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port]`.
+    pub brokers: String,
+    /// Topic namespace: topics are `{prefix}.products|stock|orders`.
+    pub topic_prefix: String,
+    /// Partitions per topic when Stockroom creates them.
+    pub partitions: i32,
+}
+
+impl KafkaConfig {
+    /// Settings with Stockroom's defaults.
+    pub fn new(brokers: impl Into<String>) -> Self {
+        Self {
+            brokers: brokers.into(),
+            topic_prefix: "stockroom".to_owned(),
+            partitions: 3,
+        }
+    }
+
+    /// The topic that carries a category's events.
+    pub fn topic(&self, category: StreamCategory) -> String {
+        format!("{}.{}", self.topic_prefix, category.topic_suffix())
+    }
+
+    /// Every Stockroom topic.
+    pub fn all_topics(&self) -> Vec<String> {
+        StreamCategory::ALL.iter().map(|c| self.topic(*c)).collect()
+    }
+
+    /// The category a topic carries, if it is one of ours.
+    pub fn category_of(&self, topic: &str) -> Option<StreamCategory> {
+        StreamCategory::ALL
+            .into_iter()
+            .find(|c| self.topic(*c) == topic)
+    }
+
+    /// A client config with the bootstrap servers set.
+    pub fn client(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("socket.keepalive.enable", "true")
+            .set("log_level", "4");
+        config
+    }
+}

@@ -1,0 +1,85 @@
+//! The public message format on Stockroom's topics (see docs/events.md).
+
+use chrono::{DateTime, Utc};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use store::RecordedEvent;
+use uuid::Uuid;
+
+/// The JSON value of every Kafka message Stockroom publishes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Unique per event; consumers deduplicate by it.
+    pub event_id: Uuid,
+    /// Type name, such as `OrderPlaced`.
+    pub event_type: String,
+    /// Shape version of `data`.
+    pub schema_version: i32,
+    /// `product-{sku}`, `stock-{sku}` or `order-{uuid}`.
+    pub stream_id: String,
+    /// Version within the stream, from 1, without gaps.
+    pub stream_version: i64,
+    /// Position in the global log (unique, increasing within a stream).
+    pub global_position: i64,
+    /// When the event was appended.
+    pub occurred_at: DateTime<Utc>,
+    /// Ties together everything one user action caused.
+    pub correlation_id: Uuid,
+    /// The event or request that caused this one.
+    pub causation_id: Option<Uuid>,
+    /// The payload.
+    pub data: Value,
+}
+
+impl From<&RecordedEvent> for Envelope {
+    fn from(e: &RecordedEvent) -> Self {
+        Self {
+            event_id: e.event_id,
+            event_type: e.event_type.clone(),
+            schema_version: e.schema_version,
+            stream_id: e.stream_id.clone(),
+            stream_version: e.stream_version,
+            global_position: e.position,
+            occurred_at: e.occurred_at,
+            correlation_id: e.correlation_id,
+            causation_id: e.causation_id,
+            data: e.data.clone(),
+        }
+    }
+}
+
+impl Envelope {
+    /// The Kafka headers duplicating the routing fields.
+    pub fn headers(&self) -> OwnedHeaders {
+        let event_id = self.event_id.to_string();
+        let schema_version = self.schema_version.to_string();
+        OwnedHeaders::new_with_capacity(3)
+            .insert(Header {
+                key: "event_type",
+                value: Some(self.event_type.as_str()),
+            })
+            .insert(Header {
+                key: "event_id",
+                value: Some(event_id.as_str()),
+            })
+            .insert(Header {
+                key: "schema_version",
+                value: Some(schema_version.as_str()),
+            })
+    }
+
+    /// Decodes the payload into a domain event, upcasting older shapes.
+    pub fn decode<E: serde::de::DeserializeOwned>(&self) -> Result<E, serde_json::Error> {
+        store::decode(&self.event_type, self.schema_version, &self.data)
+    }
+}
+
+/// Reads one header as text, if present and UTF-8.
+pub fn header<'a, H: Headers>(headers: &'a H, name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .and_then(|v| std::str::from_utf8(v).ok())
+}

@@ -1,0 +1,30 @@
+//! Failures on the Kafka side.
+
+use thiserror::Error;
+
+/// What can go wrong talking to Kafka or to the relay's tables.
+#[derive(Debug, Error)]
+pub enum BusError {
+    /// The broker or the client library failed.
+    #[error("kafka error")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    /// Postgres failed.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// The event store failed.
+    #[error("event store error")]
+    Store(#[from] store::StoreError),
+    /// A message is not a Stockroom envelope.
+    #[error("message at {topic}/{partition}@{offset} is not a valid envelope")]
+    BadEnvelope {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Offset.
+        offset: i64,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+}

@@ -1,0 +1,265 @@
+//! The transactional-outbox relay: publishes the committed log to Kafka in
+//! commit order, and records progress only after the broker acknowledged.
+//!
+//! One relay publishes at a time: the active one holds a session-level
+//! advisory lock on its own connection. If that process dies, Postgres drops
+//! the connection and the lock with it, and a standby takes over on its next
+//! try (every `standby_retry`).
+
+use std::time::{Duration, Instant};
+
+use domain::StreamCategory;
+use futures::future::try_join_all;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use sqlx::postgres::PgListener;
+use sqlx::{Connection, PgConnection, Row};
+use store::{error_chain, read_committed_after, CommitCursor, RecordedEvent};
+use tokio::sync::watch;
+
+use crate::admin::ensure_topics;
+use crate::producer::{idempotent_producer, ProducerSettings};
+use crate::{BusError, Envelope, KafkaConfig};
+
+/// The advisory lock key that elects the active relay ("stockrm" in ASCII).
+pub const RELAY_LOCK_KEY: i64 = 0x73_74_6f_63_6b_72_6d;
+
+/// The channel the event store notifies on commit.
+pub const EVENTS_CHANNEL: &str = "stockroom_events";
+
+/// Relay tuning.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Events read and published per round.
+    pub batch_size: i64,
+    /// How long to sleep when idle if no notification arrives.
+    pub poll_interval: Duration,
+    /// How often a standby tries to become active.
+    pub standby_retry: Duration,
+    /// How often lag is measured and logged.
+    pub lag_interval: Duration,
+    /// Producer tuning (linger, delivery timeout, compression).
+    pub producer: ProducerSettings,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 1000,
+            poll_interval: Duration::from_millis(500),
+            standby_retry: Duration::from_secs(1),
+            lag_interval: Duration::from_secs(5),
+            producer: ProducerSettings::default(),
+        }
+    }
+}
+
+/// Events committed but not yet published.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RelayLag {
+    /// How many.
+    pub events: i64,
+    /// Age of the oldest, in seconds (0 when none).
+    pub oldest_seconds: f64,
+}
+
+/// Measures the relay's lag from its checkpoint.
+pub async fn relay_lag(conn: &mut PgConnection) -> Result<RelayLag, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT count(*) AS events, \
+                coalesce(extract(epoch FROM now() - min(e.occurred_at))::float8, 0) AS oldest \
+         FROM events e, relay_checkpoint c \
+         WHERE (e.transaction_id, e.position) > (c.transaction_id, c.position)",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(RelayLag {
+        events: row.try_get("events")?,
+        oldest_seconds: row.try_get("oldest")?,
+    })
+}
+
+/// Records lag as Prometheus gauges.
+pub fn record_lag(lag: RelayLag) {
+    metrics::gauge!("stockroom_relay_lag_events").set(lag.events as f64);
+    metrics::gauge!("stockroom_relay_oldest_unpublished_seconds").set(lag.oldest_seconds);
+}
+
+/// The relay process.
+pub struct Relay {
+    database_url: String,
+    kafka: KafkaConfig,
+    config: RelayConfig,
+}
+
+enum Stint {
+    Standby,
+    Stopped,
+}
+
+impl Relay {
+    /// A relay reading from `db` and publishing to `kafka`.
+    pub fn new(database_url: String, kafka: KafkaConfig, config: RelayConfig) -> Self {
+        Self {
+            database_url,
+            kafka,
+            config,
+        }
+    }
+
+    /// Runs until `shutdown` turns true: stands by, leads, recovers from
+    /// database and broker failures by starting over from the checkpoint.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), BusError> {
+        let producer = idempotent_producer(&self.kafka, &self.config.producer)?;
+        let mut failures = 0u32;
+        while !*shutdown.borrow() {
+            let result = match ensure_topics(&self.kafka).await {
+                Ok(()) => self.lead(&producer, &mut shutdown).await,
+                Err(e) => Err(e),
+            };
+            let pause = match result {
+                Ok(Stint::Stopped) => break,
+                Ok(Stint::Standby) => {
+                    failures = 0;
+                    self.config.standby_retry
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::error!(error = %error_chain(&e), failures, "relay failed; starting over from the checkpoint");
+                    Duration::from_millis(200 * u64::from(failures.min(25)))
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        // Whatever was handed to the client is flushed; progress past it was
+        // never recorded, so the next relay republishes it at worst.
+        let _ = producer.flush(Duration::from_secs(5));
+        tracing::info!("relay stopped");
+        Ok(())
+    }
+
+    /// One stint as the active relay, or a quick return if another is active.
+    async fn lead(
+        &self,
+        producer: &FutureProducer,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Stint, BusError> {
+        let mut conn = PgConnection::connect(&self.database_url).await?;
+        let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(RELAY_LOCK_KEY)
+            .fetch_one(&mut conn)
+            .await?;
+        if !leader {
+            tracing::debug!("another relay is active; standing by");
+            return Ok(Stint::Standby);
+        }
+        tracing::info!("relay is active");
+        let mut listener = PgListener::connect(&self.database_url).await?;
+        listener.listen(EVENTS_CHANNEL).await?;
+        let mut cursor = load_checkpoint(&mut conn).await?;
+        let mut last_lag = Instant::now() - self.config.lag_interval;
+        loop {
+            if last_lag.elapsed() >= self.config.lag_interval {
+                let lag = relay_lag(&mut conn).await?;
+                record_lag(lag);
+                if lag.events > 0 {
+                    tracing::info!(lag_events = lag.events, oldest_seconds = lag.oldest_seconds, "relay lag");
+                }
+                last_lag = Instant::now();
+            }
+            if *shutdown.borrow() {
+                return Ok(Stint::Stopped);
+            }
+            let batch = read_committed_after(&mut conn, cursor, self.config.batch_size).await?;
+            let Some(last) = batch.last() else {
+                tokio::select! {
+                    notified = listener.try_recv() => { notified?; }
+                    _ = tokio::time::sleep(self.config.poll_interval) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            };
+            self.publish(producer, &batch).await?;
+            cursor = CommitCursor::after(last);
+            save_checkpoint(&mut conn, cursor, batch.len() as i64).await?;
+            metrics::counter!("stockroom_relay_published_events_total").increment(batch.len() as u64);
+            tracing::debug!(count = batch.len(), position = cursor.position, "published batch");
+        }
+    }
+
+    /// Hands every event to the producer in order, then waits until the
+    /// broker acknowledged all of them.
+    #[tracing::instrument(skip_all, fields(count = batch.len(), first_position = batch.first().map(|e| e.position)))]
+    async fn publish(&self, producer: &FutureProducer, batch: &[RecordedEvent]) -> Result<(), BusError> {
+        let mut deliveries = Vec::with_capacity(batch.len());
+        for event in batch {
+            let category = StreamCategory::parse(&event.category).unwrap_or(StreamCategory::Order);
+            let topic = self.kafka.topic(category);
+            let envelope = Envelope::from(event);
+            let payload = serde_json::to_vec(&envelope).map_err(|source| BusError::BadEnvelope {
+                topic: topic.clone(),
+                partition: -1,
+                offset: event.position,
+                source,
+            })?;
+            let mut record = FutureRecord::to(&topic)
+                .key(event.aggregate_id.as_str())
+                .payload(&payload)
+                .headers(envelope.headers());
+            loop {
+                match producer.send_result(record) {
+                    Ok(delivery) => {
+                        deliveries.push(delivery);
+                        break;
+                    }
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        record = back;
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                    Err((e, _)) => return Err(e.into()),
+                }
+            }
+        }
+        let acked = try_join_all(deliveries.into_iter().map(|d| async move {
+            match d.await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err((e, _))) => Err(e),
+                Err(_) => Err(KafkaError::Canceled),
+            }
+        }));
+        acked.await?;
+        Ok(())
+    }
+}
+
+async fn load_checkpoint(conn: &mut PgConnection) -> Result<CommitCursor, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT transaction_id::text::bigint AS transaction_id, position FROM relay_checkpoint",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(CommitCursor {
+        transaction_id: row.try_get::<i64, _>("transaction_id")? as u64,
+        position: row.try_get("position")?,
+    })
+}
+
+async fn save_checkpoint(
+    conn: &mut PgConnection,
+    cursor: CommitCursor,
+    published: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE relay_checkpoint SET transaction_id = $1::text::xid8, position = $2, \
+         published_events = published_events + $3, updated_at = now()",
+    )
+    .bind(cursor.transaction_id.to_string())
+    .bind(cursor.position)
+    .bind(published)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! Request extractors that turn every malformed input into a precise
+//! [`ApiError`]: JSON bodies and the command headers.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use store::EventMetadata;
+use uuid::Uuid;
+use web::FieldError;
+
+use crate::error::ApiError;
+
+/// A JSON body, plus a fingerprint of the request for idempotency checks.
+#[derive(Debug)]
+pub struct JsonBody<T> {
+    /// The decoded body.
+    pub value: T,
+    /// SHA-256 of method, path and the body's canonical JSON.
+    pub fingerprint: Vec<u8>,
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let mut hasher = Sha256::new();
+        hasher.update(req.method().as_str());
+        hasher.update(b" ");
+        hasher.update(req.uri().path());
+        hasher.update(b"\n");
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::MalformedJson(rejection.body_text())
+            }
+        })?;
+        let json: Value =
+            serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+        // Object keys serialize sorted, so equal bodies hash equal whatever
+        // their key order or whitespace.
+        hasher.update(json.to_string());
+        let value = serde_path_to_error::deserialize(&json)
+            .map_err(|e| ApiError::Validation(vec![field_error(e)]))?;
+        Ok(Self {
+            value,
+            fingerprint: hasher.finalize().to_vec(),
+        })
+    }
+}
+
+/// Names the field a serde error is about.
+fn field_error(e: serde_path_to_error::Error<serde_json::Error>) -> FieldError {
+    let path = e.path().to_string();
+    let message = e.inner().to_string();
+    // serde reports unknown and missing fields at their parent's path.
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next());
+    let field = match (named, path.as_str()) {
+        (Some(name), ".") => name.to_owned(),
+        (Some(name), parent) => format!("{parent}.{name}"),
+        (None, ".") => "body".to_owned(),
+        (None, path) => path.to_owned(),
+    };
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(&message)
+        .to_owned();
+    FieldError::new(field, message)
+}
+
+/// The headers a command may carry.
+#[derive(Debug, Clone)]
+pub struct CommandHeaders {
+    /// `Idempotency-Key`.
+    pub idempotency_key: Option<String>,
+    /// `If-Match: "<version>"`.
+    pub if_match: Option<i64>,
+    /// Correlation (from `X-Correlation-Id` or new), causation (the request
+    /// id) and actor (`X-Actor`).
+    pub metadata: EventMetadata,
+}
+
+const MAX_KEY_LEN: usize = 255;
+
+fn text<'a>(parts: &'a Parts, name: &'static str) -> Result<Option<&'a str>, ApiError> {
+    parts
+        .headers
+        .get(name)
+        .map(|v| {
+            v.to_str().map_err(|_| ApiError::BadHeader {
+                name,
+                message: "must be visible ASCII".into(),
+            })
+        })
+        .transpose()
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let idempotency_key = text(parts, "idempotency-key")?
+            .map(|key| {
+                if key.is_empty() || key.len() > MAX_KEY_LEN {
+                    Err(ApiError::BadHeader {
+                        name: "Idempotency-Key",
+                        message: format!("must be 1 to {MAX_KEY_LEN} characters"),
+                    })
+                } else {
+                    Ok(key.to_owned())
+                }
+            })
+            .transpose()?;
+        let if_match = text(parts, "if-match")?
+            .map(|raw| {
+                raw.trim()
+                    .trim_matches('"')
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|v| *v >= 0)
+                    .ok_or(ApiError::BadHeader {
+                        name: "If-Match",
+                        message: "must be a stream version in quotes, such as \"3\"".into(),
+                    })
+            })
+            .transpose()?;
+        let correlation_id = match text(parts, "x-correlation-id")? {
+            Some(raw) => Uuid::parse_str(raw).map_err(|_| ApiError::BadHeader {
+                name: "X-Correlation-Id",
+                message: "must be a UUID".into(),
+            })?,
+            None => Uuid::now_v7(),
+        };
+        let causation_id = text(parts, "x-request-id")?.and_then(|r| Uuid::parse_str(r).ok());
+        let actor = text(parts, "x-actor")?.map(|a| a.chars().take(200).collect());
+        Ok(Self {
+            idempotency_key,
+            if_match,
+            metadata: EventMetadata {
+                correlation_id,
+                causation_id,
+                actor,
+            },
+        })
+    }
+}
+
+/// Collects field errors while turning raw input into domain values.
+#[derive(Debug, Default)]
+pub struct Fields(Vec<FieldError>);
+
+impl Fields {
+    /// Keeps the value, or records why `field` is invalid.
+    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, value: Result<T, E>) -> Option<T> {
+        value
+            .map_err(|e| self.0.push(FieldError::new(field, e.to_string())))
+            .ok()
+    }
+
+    /// Records an error.
+    pub fn reject(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError::new(field, message));
+    }
+
+    /// Fails with every recorded error, if any.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.0))
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Order commands: place, pay, ship, cancel.
+
+use std::future::Future;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::post;
+use axum::Router;
+use domain::order::{Order, OrderCommand, PricedLine};
+use domain::product::{Product, ProductStatus};
+use domain::{Currency, CustomerId, Money, OrderId, Quantity, Sku};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::PgConnection;
+use store::Outcome;
+use uuid::Uuid;
+
+use super::simple::Simple;
+use crate::error::ApiError;
+use crate::extract::{CommandHeaders, Fields, JsonBody};
+use crate::runner::{run, HttpCommand};
+use crate::AppState;
+
+/// Most lines one order may have.
+const MAX_LINES: usize = 100;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/orders", post(place))
+        .route("/v1/orders/{id}/payments", post(pay))
+        .route("/v1/orders/{id}/shipments", post(ship))
+        .route("/v1/orders/{id}/cancellations", post(cancel))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlaceBody {
+    customer_id: Uuid,
+    lines: Vec<LineBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineBody {
+    sku: String,
+    quantity: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaymentBody {
+    amount: i64,
+    currency: String,
+    reference: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShipmentBody {
+    carrier: Option<String>,
+    tracking_number: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CancellationBody {
+    reason: String,
+}
+
+fn answer(id: &str, outcome: &Outcome<Order>) -> (StatusCode, Value) {
+    let status = outcome.state.placed().map(|o| o.status);
+    (
+        StatusCode::OK,
+        json!({ "order_id": id, "status": status, "position": outcome.position, "version": outcome.version }),
+    )
+}
+
+/// Places an order, pricing each line from the catalogue inside the
+/// command's transaction.
+struct Place {
+    order_id: OrderId,
+    customer_id: CustomerId,
+    lines: Vec<(Sku, Quantity)>,
+}
+
+impl HttpCommand for Place {
+    type Aggregate = Order;
+
+    fn aggregate_id(&self) -> String {
+        self.order_id.to_string()
+    }
+
+    fn prepare<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+    ) -> impl Future<Output = Result<OrderCommand, ApiError>> + Send + 'a {
+        async move {
+            let mut fields = Fields::default();
+            let mut priced = Vec::with_capacity(self.lines.len());
+            for (i, (sku, quantity)) in self.lines.iter().enumerate() {
+                let product = store::load::<Product>(conn, sku.as_str()).await?;
+                match product.state.registered() {
+                    None => fields.reject(format!("lines[{i}].sku"), format!("unknown SKU {sku}")),
+                    Some(p) if p.status == ProductStatus::Discontinued => fields.reject(
+                        format!("lines[{i}].sku"),
+                        format!("product {sku} is discontinued and cannot be ordered"),
+                    ),
+                    Some(p) => priced.push(PricedLine {
+                        sku: sku.clone(),
+                        quantity: *quantity,
+                        unit_price: p.price,
+                    }),
+                }
+            }
+            fields.finish()?;
+            Ok(OrderCommand::Place {
+                order_id: self.order_id,
+                customer_id: self.customer_id,
+                lines: priced,
+            })
+        }
+    }
+
+    fn respond(&self, outcome: &Outcome<Order>) -> (StatusCode, Value) {
+        (
+            StatusCode::ACCEPTED,
+            json!({
+                "order_id": self.order_id,
+                "status": "placed",
+                "total": outcome.state.placed().map(|o| o.total.minor()),
+                "currency": outcome.state.placed().map(|o| o.total.currency()),
+                "position": outcome.position,
+                "version": outcome.version,
+            }),
+        )
+    }
+}
+
+async fn place(
+    State(state): State<AppState>,
+    headers: CommandHeaders,
+    body: JsonBody<PlaceBody>,
+) -> Result<Response, ApiError> {
+    let raw = &body.value;
+    let mut fields = Fields::default();
+    if raw.lines.is_empty() || raw.lines.len() > MAX_LINES {
+        fields.reject("lines", format!("must have 1 to {MAX_LINES} lines"));
+    }
+    let mut lines = Vec::with_capacity(raw.lines.len());
+    for (i, line) in raw.lines.iter().enumerate() {
+        let sku = fields.check(&format!("lines[{i}].sku"), Sku::parse(&line.sku));
+        let quantity = fields.check(&format!("lines[{i}].quantity"), Quantity::new(line.quantity));
+        if let (Some(sku), Some(quantity)) = (sku, quantity) {
+            lines.push((sku, quantity));
+        }
+    }
+    fields.finish()?;
+    let command = Place {
+        order_id: OrderId::generate(),
+        customer_id: CustomerId(raw.customer_id),
+        lines,
+    };
+    run(&state, &headers, &body.fingerprint, command).await
+}
+
+/// An order id taken from the path; one that is not a UUID is a 404.
+fn path_order(raw: &str) -> Result<OrderId, ApiError> {
+    Uuid::parse_str(raw)
+        .map(OrderId)
+        .map_err(|_| ApiError::NotFound(format!("order {raw}")))
+}
+
+fn order_command(order_id: OrderId, command: OrderCommand) -> Simple<Order> {
+    Simple {
+        id: order_id.to_string(),
+        command,
+        respond: answer,
+    }
+}
+
+async fn pay(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: CommandHeaders,
+    body: JsonBody<PaymentBody>,
+) -> Result<Response, ApiError> {
+    let order_id = path_order(&id)?;
+    let raw = &body.value;
+    let mut fields = Fields::default();
+    let amount = fields
+        .check("currency", Currency::parse(&raw.currency))
+        .and_then(|c| fields.check("amount", Money::new(raw.amount, c)));
+    fields.finish()?;
+    let Some(amount) = amount else {
+        unreachable!("fields.finish() fails when a value is missing")
+    };
+    let command = OrderCommand::Pay {
+        amount,
+        reference: raw.reference.clone(),
+    };
+    run(&state, &headers, &body.fingerprint, order_command(order_id, command)).await
+}
+
+async fn ship(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: CommandHeaders,
+    body: JsonBody<ShipmentBody>,
+) -> Result<Response, ApiError> {
+    let order_id = path_order(&id)?;
+    let command = OrderCommand::Ship {
+        carrier: body.value.carrier.clone(),
+        tracking_number: body.value.tracking_number.clone(),
+    };
+    run(&state, &headers, &body.fingerprint, order_command(order_id, command)).await
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: CommandHeaders,
+    body: JsonBody<CancellationBody>,
+) -> Result<Response, ApiError> {
+    let order_id = path_order(&id)?;
+    let command = OrderCommand::Cancel {
+        reason: body.value.reason.clone(),
+    };
+    run(&state, &headers, &body.fingerprint, order_command(order_id, command)).await
+}

@@ -1,0 +1,111 @@
+//! Runs one HTTP command: idempotency lock, decide, append, remember the
+//! response, all in one transaction; retries lost races on the stream.
+
+use std::future::Future;
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use domain::Aggregate;
+use serde_json::Value;
+use sqlx::PgConnection;
+use store::idempotency::{self, Claim};
+use store::{execute_in, Outcome, RetryPolicy};
+
+use crate::error::ApiError;
+use crate::extract::CommandHeaders;
+use crate::state::AppState;
+
+/// One command endpoint's specifics.
+pub trait HttpCommand: Send + Sync {
+    /// The aggregate the command addresses.
+    type Aggregate: Aggregate;
+
+    /// The aggregate's id (SKU or order id).
+    fn aggregate_id(&self) -> String;
+
+    /// Builds the domain command; may read other aggregates (the catalogue).
+    fn prepare<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+    ) -> impl Future<Output = Result<<Self::Aggregate as Aggregate>::Command, ApiError>> + Send + 'a;
+
+    /// The success status and body.
+    fn respond(&self, outcome: &Outcome<Self::Aggregate>) -> (StatusCode, Value);
+}
+
+/// Runs `command` with the request's headers and body fingerprint.
+pub async fn run<C: HttpCommand>(
+    state: &AppState,
+    headers: &CommandHeaders,
+    fingerprint: &[u8],
+    command: C,
+) -> Result<Response, ApiError> {
+    let policy = RetryPolicy::default();
+    let aggregate_id = command.aggregate_id();
+    let mut attempt = 1;
+    loop {
+        let mut tx = state.pool.begin().await?;
+        if let Some(key) = &headers.idempotency_key {
+            match idempotency::lock(&mut tx, key, fingerprint).await? {
+                Claim::Fresh => {}
+                Claim::Replay { status, body } => return Ok(replay(status, body)),
+                Claim::Mismatch => return Err(ApiError::IdempotencyMismatch),
+            }
+        }
+        let result = async {
+            let domain_command = command.prepare(&mut tx).await?;
+            let outcome = execute_in::<C::Aggregate>(
+                &mut tx,
+                &aggregate_id,
+                headers.if_match,
+                domain_command,
+                &headers.metadata,
+            )
+            .await?;
+            Ok::<_, ApiError>(outcome)
+        }
+        .await;
+        match result {
+            Ok(outcome) => {
+                let (status, body) = command.respond(&outcome);
+                if let Some(key) = &headers.idempotency_key {
+                    idempotency::remember(&mut tx, key, fingerprint, status.as_u16(), &body).await?;
+                }
+                tx.commit().await?;
+                return Ok((status, Json(body)).into_response());
+            }
+            Err(ApiError::Contended) if attempt < state.conflict_attempts => {
+                drop(tx);
+                tokio::time::sleep(policy.delay(attempt)).await;
+                attempt += 1;
+            }
+            Err(e) if e.is_decided() => {
+                if let Some(key) = &headers.idempotency_key {
+                    let problem = e.to_problem();
+                    idempotency::remember(&mut tx, key, fingerprint, problem.status, &problem.to_json())
+                        .await?;
+                    tx.commit().await?;
+                }
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The stored first response, marked as a replay.
+fn replay(status: u16, body: Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut response = (status, Json(body)).into_response();
+    if status.is_client_error() {
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static(web::problem::PROBLEM_JSON),
+        );
+    }
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}

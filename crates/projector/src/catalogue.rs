@@ -1,0 +1,93 @@
+//! The catalogue read model: products and their stock levels.
+
+use std::future::Future;
+
+use bus::consumer::{Delivered, HandlerError};
+use domain::product::ProductEvent;
+use domain::stock::StockEvent;
+use domain::StreamCategory;
+use sqlx::PgConnection;
+
+use crate::projection::{poison, Projection};
+
+/// Keeps `read_models.products` and `read_models.stock`.
+pub struct CatalogueProjection;
+
+impl Projection for CatalogueProjection {
+    const NAME: &'static str = "catalogue";
+    const CATEGORIES: &'static [StreamCategory] = &[StreamCategory::Product, StreamCategory::Stock];
+
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        delivered: &'a Delivered,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a {
+        async move {
+            let e = &delivered.envelope;
+            if e.stream_id.starts_with("stock-") {
+                let event: StockEvent = e.decode().map_err(poison)?;
+                let (sku, on_hand, reserved) = match &event {
+                    StockEvent::StockReceived { sku, quantity, .. } => (sku, quantity.get(), 0),
+                    StockEvent::StockAdjusted { sku, delta, .. } => (sku, *delta, 0),
+                    StockEvent::StockReserved { sku, quantity, .. } => (sku, 0, quantity.get()),
+                    StockEvent::StockReleased { sku, quantity, .. } => (sku, 0, -quantity.get()),
+                    StockEvent::StockCommitted { sku, quantity, .. } => {
+                        (sku, -quantity.get(), -quantity.get())
+                    }
+                };
+                sqlx::query(
+                    "INSERT INTO read_models.stock (sku, on_hand, reserved, version, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (sku) DO UPDATE SET \
+                         on_hand = stock.on_hand + EXCLUDED.on_hand, \
+                         reserved = stock.reserved + EXCLUDED.reserved, \
+                         version = EXCLUDED.version, updated_at = EXCLUDED.updated_at \
+                     WHERE stock.version < EXCLUDED.version",
+                )
+                .bind(sku.as_str())
+                .bind(on_hand)
+                .bind(reserved)
+                .bind(e.stream_version)
+                .bind(e.occurred_at)
+                .execute(conn)
+                .await?;
+                return Ok(());
+            }
+            let event: ProductEvent = e.decode().map_err(poison)?;
+            let query = match &event {
+                ProductEvent::ProductRegistered {
+                    sku,
+                    name,
+                    unit_price,
+                    currency,
+                } => sqlx::query(
+                    "INSERT INTO read_models.products (sku, name, unit_price, currency, status, version, updated_at) \
+                     VALUES ($1, $2, $3, $4, 'active', $5, $6) ON CONFLICT (sku) DO NOTHING",
+                )
+                .bind(sku.as_str())
+                .bind(name)
+                .bind(unit_price)
+                .bind(currency.as_str()),
+                ProductEvent::ProductPriceChanged {
+                    sku, unit_price, ..
+                } => sqlx::query(
+                    "UPDATE read_models.products SET unit_price = $2, version = $3, updated_at = $4 \
+                     WHERE sku = $1 AND version < $3",
+                )
+                .bind(sku.as_str())
+                .bind(unit_price),
+                ProductEvent::ProductDiscontinued { sku } => sqlx::query(
+                    "UPDATE read_models.products SET status = 'discontinued', version = $2, updated_at = $3 \
+                     WHERE sku = $1 AND version < $2",
+                )
+                .bind(sku.as_str()),
+            };
+            query
+                .bind(e.stream_version)
+                .bind(e.occurred_at)
+                .execute(conn)
+                .await?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Reacting to order events, one at a time in partition order.
+
+use std::future::Future;
+
+use bus::consumer::{is_transient, BatchHandler, Delivered, HandlerError};
+use domain::order::OrderEvent;
+use sqlx::{PgConnection, PgPool};
+use store::{CommandError, EventMetadata, StoreError};
+
+use crate::deadlines;
+use crate::reservations::{commit_order, release_order, reserve_order};
+
+/// The reservation process's reactions to the orders topic.
+pub struct ReservationHandler {
+    /// The event store.
+    pub pool: PgPool,
+    /// How long a confirmed order may stay unpaid.
+    pub payment_timeout: chrono::Duration,
+}
+
+/// Transient when a retry may help (races, connection trouble), poison otherwise.
+fn classify(e: CommandError) -> HandlerError {
+    let transient = match &e {
+        CommandError::Store(StoreError::Conflict { .. }) => true,
+        CommandError::Store(StoreError::Database(db)) => is_transient(db),
+        _ => false,
+    };
+    if transient {
+        HandlerError::Transient(Box::new(e))
+    } else {
+        HandlerError::Poison(Box::new(e))
+    }
+}
+
+impl ReservationHandler {
+    #[tracing::instrument(skip_all, fields(event_id = %delivered.envelope.event_id, position = delivered.envelope.global_position, event_type = %delivered.envelope.event_type))]
+    async fn react(&self, conn: &mut PgConnection, delivered: &Delivered) -> Result<(), HandlerError> {
+        let envelope = &delivered.envelope;
+        let event: OrderEvent = envelope
+            .decode()
+            .map_err(|e| HandlerError::Poison(Box::new(e)))?;
+        let metadata = EventMetadata {
+            correlation_id: envelope.correlation_id,
+            causation_id: Some(envelope.event_id),
+            actor: Some("reserver".to_owned()),
+        };
+        match event {
+            OrderEvent::OrderPlaced { order_id, .. } => {
+                let outcome = reserve_order(&self.pool, order_id, &metadata)
+                    .await
+                    .map_err(classify)?;
+                tracing::debug!(%order_id, ?outcome, "reservation done");
+            }
+            OrderEvent::OrderConfirmed { order_id } => {
+                deadlines::set(conn, order_id.0, envelope.occurred_at + self.payment_timeout).await?;
+            }
+            OrderEvent::OrderPaid { order_id, .. } => deadlines::clear(conn, order_id.0).await?,
+            OrderEvent::OrderCancelled { order_id, .. } => {
+                release_order(&self.pool, order_id, "order cancelled", &metadata)
+                    .await
+                    .map_err(classify)?;
+                deadlines::clear(conn, order_id.0).await?;
+            }
+            OrderEvent::OrderExpired { order_id } => {
+                release_order(&self.pool, order_id, "order expired", &metadata)
+                    .await
+                    .map_err(classify)?;
+                deadlines::clear(conn, order_id.0).await?;
+            }
+            OrderEvent::OrderShipped { order_id, .. } => {
+                commit_order(&self.pool, order_id, &metadata)
+                    .await
+                    .map_err(classify)?;
+            }
+            OrderEvent::OrderRejected { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+impl BatchHandler for ReservationHandler {
+    fn consumer_name(&self) -> &str {
+        "reserver"
+    }
+
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: &'a [Delivered],
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a {
+        async move {
+            for delivered in events {
+                self.react(conn, delivered).await?;
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The command line: one subcommand per process.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{ApiArgs, Common, ProjectorArgs, RelayArgs, ReserverArgs};
+
+/// Stockroom: an event-driven order and inventory backend.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "STOCKROOM_LOG_FORMAT", default_value = "text", global = true)]
+    pub log_format: String,
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The processes and tools.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply database migrations and exit.
+    Migrate(Common),
+    /// Serve the command API.
+    CommandApi(ApiProcess),
+    /// Serve the query API.
+    QueryApi(ApiProcess),
+    /// Publish committed events to Kafka.
+    Relay(RelayProcess),
+    /// Maintain the read models.
+    Projector(ProjectorProcess),
+    /// Reserve stock for orders and expire unpaid ones.
+    Reserver(ReserverProcess),
+    /// Run every process in one (for local use).
+    All(AllInOne),
+    /// Inspect and retry parked events.
+    Parked {
+        /// What to do.
+        #[command(subcommand)]
+        action: ParkedAction,
+    },
+}
+
+/// An API process.
+#[derive(Debug, Args)]
+pub struct ApiProcess {
+    /// Shared settings.
+    #[command(flatten)]
+    pub common: Common,
+    /// HTTP settings.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Address to listen on (defaults: command 127.0.0.1:8080, query 127.0.0.1:8081).
+    #[arg(long)]
+    pub addr: Option<String>,
+}
+
+/// The relay process.
+#[derive(Debug, Args)]
+pub struct RelayProcess {
+    /// Shared settings.
+    #[command(flatten)]
+    pub common: Common,
+    /// Relay settings.
+    #[command(flatten)]
+    pub relay: RelayArgs,
+}
+
+/// The projector process.
+#[derive(Debug, Args)]
+pub struct ProjectorProcess {
+    /// Shared settings.
+    #[command(flatten)]
+    pub common: Common,
+    /// Projector settings.
+    #[command(flatten)]
+    pub projector: ProjectorArgs,
+}
+
+/// The reserver process.
+#[derive(Debug, Args)]
+pub struct ReserverProcess {
+    /// Shared settings.
+    #[command(flatten)]
+    pub common: Common,
+    /// Reserver settings.
+    #[command(flatten)]
+    pub reserver: ReserverArgs,
+}
+
+/// Everything in one process.
+#[derive(Debug, Args)]
+pub struct AllInOne {
+    /// Shared settings.
+    #[command(flatten)]
+    pub common: Common,
+    /// HTTP settings.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Relay settings.
+    #[command(flatten)]
+    pub relay: RelayArgs,
+    /// Projector settings.
+    #[command(flatten)]
+    pub projector: ProjectorArgs,
+    /// Reserver settings.
+    #[command(flatten)]
+    pub reserver: ReserverArgs,
+    /// Command API address.
+    #[arg(long, env = "STOCKROOM_COMMAND_ADDR", default_value = "127.0.0.1:8080")]
+    pub command_addr: String,
+    /// Query API address.
+    #[arg(long, env = "STOCKROOM_QUERY_ADDR", default_value = "127.0.0.1:8081")]
+    pub query_addr: String,
+}
+
+/// Parked-event tools.
+#[derive(Debug, Subcommand)]
+pub enum ParkedAction {
+    /// List parked events.
+    List {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// Only this consumer's (`orders`, `catalogue`, `reserver`).
+        #[arg(long)]
+        consumer: Option<String>,
+    },
+    /// Retry one parked event through its consumer's handler.
+    Retry {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// Reserver settings (the reserver's handler needs them).
+        #[command(flatten)]
+        reserver: ReserverArgs,
+        /// The id shown by `parked list`.
+        id: i64,
+    },
+}

@@ -1,0 +1,156 @@
+//! Settings, each from a flag or its environment variable, with defaults.
+
+use std::time::Duration;
+
+use bus::consumer::{BatchSettings, RunSettings};
+use bus::producer::ProducerSettings;
+use bus::{KafkaConfig, RelayConfig};
+use clap::Args;
+use store::DbConfig;
+use web::layers::HttpLimits;
+
+/// Settings every process needs.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// Postgres connection string.
+    #[arg(long, env = "DATABASE_URL", default_value = "postgres://stockroom@127.0.0.1:5432/stockroom")]
+    pub database_url: String,
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    /// Topic namespace (`{prefix}.orders`, …) and consumer-group prefix.
+    #[arg(long, env = "STOCKROOM_TOPIC_PREFIX", default_value = "stockroom")]
+    pub topic_prefix: String,
+    /// Partitions per topic when Stockroom creates its topics.
+    #[arg(long, env = "STOCKROOM_PARTITIONS", default_value_t = 3)]
+    pub partitions: i32,
+    /// Postgres connections per process.
+    #[arg(long, env = "STOCKROOM_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+}
+
+impl Common {
+    /// The database settings.
+    pub fn db(&self) -> DbConfig {
+        DbConfig {
+            max_connections: self.db_pool_size,
+            ..DbConfig::new(&self.database_url)
+        }
+    }
+
+    /// The Kafka settings.
+    pub fn kafka(&self) -> KafkaConfig {
+        KafkaConfig {
+            topic_prefix: self.topic_prefix.clone(),
+            partitions: self.partitions,
+            ..KafkaConfig::new(&self.kafka_brokers)
+        }
+    }
+}
+
+/// HTTP settings of both APIs.
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// Longest a request may run before it is answered 503.
+    #[arg(long, env = "STOCKROOM_REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+    /// Largest accepted request body in bytes.
+    #[arg(long, env = "STOCKROOM_MAX_BODY_BYTES", default_value_t = 65536)]
+    pub max_body_bytes: usize,
+    /// Longest a query waits for `X-Min-Position`.
+    #[arg(long, env = "STOCKROOM_MAX_WAIT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub max_wait: Duration,
+    /// Attempts for a command that loses a race on its stream.
+    #[arg(long, env = "STOCKROOM_CONFLICT_ATTEMPTS", default_value_t = 20)]
+    pub conflict_attempts: u32,
+}
+
+impl ApiArgs {
+    /// The HTTP limits.
+    pub fn limits(&self) -> HttpLimits {
+        HttpLimits {
+            request_timeout: self.request_timeout,
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+}
+
+/// Relay settings.
+#[derive(Debug, Clone, Args)]
+pub struct RelayArgs {
+    /// Events read and published per round.
+    #[arg(long, env = "STOCKROOM_RELAY_BATCH_SIZE", default_value_t = 1000)]
+    pub relay_batch_size: i64,
+    /// Producer `linger.ms`.
+    #[arg(long, env = "STOCKROOM_RELAY_LINGER_MS", default_value_t = 5)]
+    pub relay_linger_ms: u32,
+    /// Idle poll interval when no notification arrives.
+    #[arg(long, env = "STOCKROOM_RELAY_POLL_INTERVAL", default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub relay_poll_interval: Duration,
+}
+
+impl RelayArgs {
+    /// The relay settings.
+    pub fn config(&self) -> RelayConfig {
+        RelayConfig {
+            batch_size: self.relay_batch_size,
+            poll_interval: self.relay_poll_interval,
+            producer: ProducerSettings {
+                linger_ms: self.relay_linger_ms,
+                ..ProducerSettings::default()
+            },
+            ..RelayConfig::default()
+        }
+    }
+}
+
+/// Projector settings.
+#[derive(Debug, Clone, Args)]
+pub struct ProjectorArgs {
+    /// Most events per projector transaction.
+    #[arg(long, env = "STOCKROOM_PROJECTOR_BATCH_SIZE", default_value_t = 500)]
+    pub projector_batch_size: usize,
+    /// Failures of one event before it is parked.
+    #[arg(long, env = "STOCKROOM_MAX_ATTEMPTS", default_value_t = 3)]
+    pub max_attempts: u32,
+}
+
+impl ProjectorArgs {
+    /// The projector settings for `prefix`.
+    pub fn config(&self, prefix: &str) -> projector::ProjectorConfig {
+        projector::ProjectorConfig {
+            group_prefix: prefix.to_owned(),
+            batch: BatchSettings {
+                max_messages: self.projector_batch_size,
+                ..BatchSettings::default()
+            },
+            run: RunSettings {
+                max_attempts: self.max_attempts,
+                ..RunSettings::default()
+            },
+        }
+    }
+}
+
+/// Reserver settings.
+#[derive(Debug, Clone, Args)]
+pub struct ReserverArgs {
+    /// How long a confirmed order may stay unpaid before it expires.
+    #[arg(long, env = "STOCKROOM_PAYMENT_TIMEOUT", default_value = "15m", value_parser = humantime::parse_duration)]
+    pub payment_timeout: Duration,
+    /// How often due payment deadlines are checked.
+    #[arg(long, env = "STOCKROOM_EXPIRY_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub expiry_interval: Duration,
+}
+
+impl ReserverArgs {
+    /// The reserver settings for `prefix`.
+    pub fn config(&self, prefix: &str) -> reserver::ReserverConfig {
+        reserver::ReserverConfig {
+            group: format!("{prefix}-reserver"),
+            payment_timeout: self.payment_timeout,
+            expiry_interval: self.expiry_interval,
+            ..reserver::ReserverConfig::default()
+        }
+    }
+}

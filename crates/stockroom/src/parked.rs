@@ -1,0 +1,66 @@
+//! `stockroom parked list|retry`.
+
+use anyhow::{bail, Context};
+use bus::consumer::BatchHandler;
+use bus::parking;
+use projector::catalogue::CatalogueProjection;
+use projector::orders::OrdersProjection;
+use projector::ProjectionHandler;
+use reserver::handler::ReservationHandler;
+
+use crate::cli::ParkedAction;
+
+/// Runs a parked-events tool.
+pub async fn run(action: ParkedAction) -> anyhow::Result<()> {
+    match action {
+        ParkedAction::List { common, consumer } => {
+            let pool = store::connect(&common.db())?;
+            let parked = parking::list(&pool, consumer.as_deref()).await?;
+            if parked.is_empty() {
+                println!("no parked events");
+            }
+            for p in parked {
+                println!(
+                    "{id}\t{consumer}\t{event_id}\tposition {position}\t{topic}\t{attempts} attempts\t{at}\t{error}",
+                    id = p.id,
+                    consumer = p.consumer,
+                    event_id = p.event_id,
+                    position = p.position,
+                    topic = p.topic,
+                    attempts = p.attempts,
+                    at = p.parked_at.to_rfc3339(),
+                    error = p.error,
+                );
+            }
+            Ok(())
+        }
+        ParkedAction::Retry {
+            common,
+            reserver,
+            id,
+        } => {
+            let pool = store::connect(&common.db())?;
+            let mut tx = pool.begin().await?;
+            let Some((consumer, delivered)) = parking::unpark(&mut tx, id).await? else {
+                bail!("no parked event {id} (already retried, or not an envelope)");
+            };
+            let fresh = parking::claim(&mut tx, &consumer, std::slice::from_ref(&delivered)).await?;
+            let applied = match consumer.as_str() {
+                "orders" => ProjectionHandler(OrdersProjection).apply(&mut tx, &fresh).await,
+                "catalogue" => ProjectionHandler(CatalogueProjection).apply(&mut tx, &fresh).await,
+                "reserver" => {
+                    let handler = ReservationHandler {
+                        pool: pool.clone(),
+                        payment_timeout: chrono::Duration::from_std(reserver.payment_timeout)?,
+                    };
+                    handler.apply(&mut tx, &fresh).await
+                }
+                other => bail!("unknown consumer {other}"),
+            };
+            applied.with_context(|| format!("event {} failed again; it stays parked", delivered.envelope.event_id))?;
+            tx.commit().await?;
+            println!("retried parked event {id} ({consumer}): applied");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Connecting to Postgres and running the embedded migrations.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::PgPool;
+
+use crate::StoreError;
+
+/// How a process connects to Postgres.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// `postgres://…` connection string.
+    pub url: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long to wait for a free connection before failing a request.
+    pub acquire_timeout: Duration,
+}
+
+impl DbConfig {
+    /// A config with Stockroom's defaults.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Opens a pool. Connections are made lazily, so a process starts (and
+/// reports not-ready) while Postgres is down, and reconnects when it is back.
+pub fn connect(config: &DbConfig) -> Result<PgPool, StoreError> {
+    let options: PgConnectOptions = config.url.parse()?;
+    Ok(PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(config.acquire_timeout)
+        .test_before_acquire(true)
+        .connect_lazy_with(options.application_name("stockroom")))
+}
+
+/// Applies every migration in `migrations/`, embedded at build time.
+#[tracing::instrument(skip_all)]
+pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    sqlx::migrate!("../../migrations").run(pool).await?;
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! Failures of the event store itself, never a domain rejection.
+
+use thiserror::Error;
+
+/// What can go wrong in the store.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// Another writer appended to the stream first; reload and decide again.
+    #[error("stream {stream_id} changed concurrently (expected version {expected})")]
+    Conflict {
+        /// The contended stream.
+        stream_id: String,
+        /// The version the writer based its decision on.
+        expected: i64,
+    },
+    /// A stored event could not be decoded into its type.
+    #[error("event {position} of stream {stream_id} cannot be decoded")]
+    Corrupt {
+        /// Where it is.
+        position: i64,
+        /// Its stream.
+        stream_id: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A domain event could not be encoded.
+    #[error("event cannot be encoded")]
+    Encode(#[source] serde_json::Error),
+    /// Postgres failed or is unreachable.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Whether a retry with fresh state may succeed.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Self::Conflict { .. })
+    }
+}
+
+/// The SQLSTATE of a unique violation.
+pub(crate) const UNIQUE_VIOLATION: &str = "23505";
+
+/// The name of the violated constraint, if `error` is a unique violation.
+pub(crate) fn unique_violation(error: &sqlx::Error) -> Option<String> {
+    match error {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some(UNIQUE_VIOLATION) => {
+            Some(db.constraint().unwrap_or_default().to_owned())
+        }
+        _ => None,
+    }
+}
+
+/// Formats an error with its whole `source()` chain, for logs.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,232 @@
+//! Running a command against an aggregate: load its stream, decide, append.
+
+use std::time::Duration;
+
+use domain::{Aggregate, DomainError};
+use sqlx::{PgConnection, PgPool, Row};
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::read::{from_row, EVENT_COLUMNS};
+use crate::{append, encode, AppendResult, EventMetadata, StoreError};
+
+/// An aggregate's state with the version and position it was read at.
+#[derive(Debug, Clone)]
+pub struct Loaded<A> {
+    /// The folded state.
+    pub state: A,
+    /// The stream's version (0: no events).
+    pub version: i64,
+    /// Global position of the stream's last event (0: none).
+    pub last_position: i64,
+}
+
+/// What a command did.
+#[derive(Debug, Clone)]
+pub struct Outcome<A: Aggregate> {
+    /// The events appended; empty if the command was already satisfied.
+    pub events: Vec<A::Event>,
+    /// The state after the command.
+    pub state: A,
+    /// The stream's version after the command.
+    pub version: i64,
+    /// Global position of the stream's last event after the command.
+    pub position: i64,
+}
+
+/// Why a command did not append.
+#[derive(Debug, Error)]
+pub enum CommandError {
+    /// The domain refused it.
+    #[error(transparent)]
+    Rejected(#[from] DomainError),
+    /// The caller's `If-Match` version is not the stream's.
+    #[error("stream is at version {current}, not {expected}")]
+    VersionMismatch {
+        /// What the caller expected.
+        expected: i64,
+        /// What the stream is at.
+        current: i64,
+    },
+    /// The store failed (a [`StoreError::Conflict`] is worth a retry).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for CommandError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+/// Loads an aggregate for reading only.
+#[tracing::instrument(skip(conn), fields(category = A::CATEGORY.as_str()))]
+pub async fn load<A: Aggregate>(
+    conn: &mut PgConnection,
+    aggregate_id: &str,
+) -> Result<Loaded<A>, StoreError> {
+    Ok(load_checked::<A>(conn, aggregate_id, false).await?.0)
+}
+
+/// Loads a stream; with `check_commit_order`, also reports whether its last
+/// event was written by a transaction older than (or equal to) ours.
+///
+/// Why: readers order the log by (transaction id, position). If our
+/// transaction took its id before the writer of the stream's last event did,
+/// our next version would sort before that event and a consumer could see
+/// version N+1 before version N. Such a rare interleaving is treated as a
+/// conflict, and the retry runs in a younger transaction.
+async fn load_checked<A: Aggregate>(
+    conn: &mut PgConnection,
+    aggregate_id: &str,
+    check_commit_order: bool,
+) -> Result<(Loaded<A>, bool), StoreError> {
+    let stream_id = A::CATEGORY.stream_id(aggregate_id);
+    let order_check = if check_commit_order {
+        "transaction_id <= pg_current_xact_id()"
+    } else {
+        "true"
+    };
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS}, {order_check} AS in_commit_order \
+         FROM events WHERE stream_id = $1 ORDER BY stream_version"
+    );
+    let rows = sqlx::query(&sql).bind(&stream_id).fetch_all(conn).await?;
+    let mut loaded = Loaded {
+        state: A::default(),
+        version: 0,
+        last_position: 0,
+    };
+    let mut in_commit_order = true;
+    for row in &rows {
+        let recorded = from_row(row)?;
+        let event: A::Event = recorded.decode()?;
+        loaded.state = loaded.state.evolve(&event);
+        loaded.version = recorded.stream_version;
+        loaded.last_position = recorded.position;
+        in_commit_order = row.try_get("in_commit_order")?;
+    }
+    Ok((loaded, in_commit_order))
+}
+
+/// Runs one command inside the caller's transaction. The caller commits.
+///
+/// `expected_version` is the client's `If-Match`; without it the command is
+/// decided on whatever version is current, and a concurrent writer still
+/// surfaces as [`StoreError::Conflict`].
+#[tracing::instrument(skip(conn, command, metadata), fields(category = A::CATEGORY.as_str()))]
+pub async fn execute_in<A: Aggregate>(
+    conn: &mut PgConnection,
+    aggregate_id: &str,
+    expected_version: Option<i64>,
+    command: A::Command,
+    metadata: &EventMetadata,
+) -> Result<Outcome<A>, CommandError> {
+    let (loaded, in_commit_order) = load_checked::<A>(conn, aggregate_id, true).await?;
+    if let Some(expected) = expected_version {
+        if expected != loaded.version {
+            return Err(CommandError::VersionMismatch {
+                expected,
+                current: loaded.version,
+            });
+        }
+    }
+    let events = loaded.state.decide(command)?;
+    if events.is_empty() {
+        return Ok(Outcome {
+            events,
+            state: loaded.state,
+            version: loaded.version,
+            position: loaded.last_position,
+        });
+    }
+    if !in_commit_order {
+        return Err(StoreError::Conflict {
+            stream_id: A::CATEGORY.stream_id(aggregate_id),
+            expected: loaded.version,
+        }
+        .into());
+    }
+    let encoded = events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+    let AppendResult {
+        last_position,
+        version,
+    } = append(
+        conn,
+        A::CATEGORY,
+        aggregate_id,
+        loaded.version,
+        &encoded,
+        metadata,
+    )
+    .await?;
+    let state = events.iter().fold(loaded.state, |s, e| s.evolve(e));
+    Ok(Outcome {
+        events,
+        state,
+        version,
+        position: last_position,
+    })
+}
+
+/// How often and how patiently to retry a command that lost a race.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// Backoff before the second attempt; doubles each time, with jitter.
+    pub base_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 50,
+            base_delay: Duration::from_millis(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The pause before attempt `attempt` (1-based), capped at 200 ms.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exp = self.base_delay * 2u32.saturating_pow(attempt.min(10));
+        let capped = exp.min(Duration::from_millis(200));
+        // Full jitter, so racing writers spread out instead of colliding again.
+        let nanos = capped.as_nanos() as u64;
+        let jitter = (Uuid::new_v4().as_u128() as u64) % nanos.max(1);
+        Duration::from_nanos(jitter)
+    }
+}
+
+/// Runs a command in its own transaction, retrying version conflicts with
+/// backoff. For processes (the reservation process, the expirer); the HTTP
+/// API runs [`execute_in`] inside its idempotency transaction instead.
+#[tracing::instrument(skip(pool, command, metadata), fields(category = A::CATEGORY.as_str()))]
+pub async fn execute<A: Aggregate>(
+    pool: &PgPool,
+    aggregate_id: &str,
+    command: A::Command,
+    metadata: &EventMetadata,
+    policy: RetryPolicy,
+) -> Result<Outcome<A>, CommandError>
+where
+    A::Command: Clone,
+{
+    let mut attempt = 1;
+    loop {
+        let mut tx = pool.begin().await?;
+        match execute_in::<A>(&mut tx, aggregate_id, None, command.clone(), metadata).await {
+            Ok(outcome) => {
+                tx.commit().await?;
+                return Ok(outcome);
+            }
+            Err(CommandError::Store(e)) if e.is_conflict() && attempt < policy.attempts => {
+                drop(tx);
+                tokio::time::sleep(policy.delay(attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Reading the log: one stream, or everything committed after a cursor in a
+//! gap-safe commit order.
+
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row};
+
+use crate::{RecordedEvent, StoreError};
+
+/// Columns of [`RecordedEvent`], in the order [`from_row`] reads them.
+pub(crate) const EVENT_COLUMNS: &str = "position, transaction_id::text::bigint AS transaction_id, \
+     event_id, stream_id, category, aggregate_id, stream_version, event_type, schema_version, \
+     data, correlation_id, causation_id, actor, occurred_at";
+
+pub(crate) fn from_row(row: &PgRow) -> Result<RecordedEvent, sqlx::Error> {
+    Ok(RecordedEvent {
+        position: row.try_get("position")?,
+        transaction_id: row.try_get::<i64, _>("transaction_id")? as u64,
+        event_id: row.try_get("event_id")?,
+        stream_id: row.try_get("stream_id")?,
+        category: row.try_get("category")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        stream_version: row.try_get("stream_version")?,
+        event_type: row.try_get("event_type")?,
+        schema_version: row.try_get("schema_version")?,
+        data: row.try_get("data")?,
+        correlation_id: row.try_get("correlation_id")?,
+        causation_id: row.try_get("causation_id")?,
+        actor: row.try_get("actor")?,
+        occurred_at: row.try_get("occurred_at")?,
+    })
+}
+
+/// Every event of one stream, oldest first.
+#[tracing::instrument(skip(conn))]
+pub async fn read_stream(
+    conn: &mut PgConnection,
+    stream_id: &str,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version"
+    );
+    let rows = sqlx::query(&sql).bind(stream_id).fetch_all(conn).await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
+/// A place in commit order: everything at or before it has been read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CommitCursor {
+    /// Transaction id of the last event read.
+    pub transaction_id: u64,
+    /// Position of the last event read.
+    pub position: i64,
+}
+
+impl CommitCursor {
+    /// The cursor just past `event`.
+    pub fn after(event: &RecordedEvent) -> Self {
+        Self {
+            transaction_id: event.transaction_id,
+            position: event.position,
+        }
+    }
+}
+
+/// Up to `limit` events committed after `cursor`, in commit order.
+///
+/// Only transactions older than the snapshot's xmin are read: each of them
+/// has finished, and any transaction still running has an id at or above
+/// xmin, so its events will sort after everything returned here. No event can
+/// appear behind the cursor later, and no timer ever skips a gap.
+#[tracing::instrument(skip(conn), fields(after_position = cursor.position))]
+pub async fn read_committed_after(
+    conn: &mut PgConnection,
+    cursor: CommitCursor,
+    limit: i64,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events \
+         WHERE (transaction_id, position) > ($1::text::xid8, $2) \
+           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY transaction_id, position \
+         LIMIT $3"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(cursor.transaction_id.to_string())
+        .bind(cursor.position)
+        .bind(limit)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}

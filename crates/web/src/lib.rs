@@ -1,0 +1,9 @@
+//! HTTP plumbing shared by the command and query APIs.
+
+pub mod layers;
+pub mod metrics;
+pub mod problem;
+pub mod serve;
+
+pub use problem::{FieldError, Problem};
+pub use serve::serve;

@@ -1,0 +1,149 @@
+# Shared by scripts/dev and scripts/test: Postgres and the Kafka-protocol
+# broker on this machine, without Docker. Source it; do not run it.
+#
+# Settings (environment):
+#   STOCKROOM_STATE_DIR   where data, logs and pid files live (.stockroom)
+#   STOCKROOM_PG_PORT     Postgres port (5432)
+#   STOCKROOM_KAFKA_PORT  broker port (9092)
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+STATE_DIR="${STOCKROOM_STATE_DIR:-$ROOT/.stockroom}"
+PG_PORT="${STOCKROOM_PG_PORT:-5432}"
+KAFKA_PORT="${STOCKROOM_KAFKA_PORT:-9092}"
+PG_DATA="$STATE_DIR/pg"
+LOG_DIR="$STATE_DIR/logs"
+PID_DIR="$STATE_DIR/pids"
+TANSU_VERSION="0.6.0"
+DB_USER="stockroom"
+DB_PASSWORD="stockroom"
+DB_NAME="stockroom"
+export DATABASE_URL="${DATABASE_URL:-postgres://$DB_USER:$DB_PASSWORD@127.0.0.1:$PG_PORT/$DB_NAME}"
+export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:$KAFKA_PORT}"
+
+say() { printf '%s\n' "$*" >&2; }
+
+# Runs a command as the unprivileged OS user that owns the cluster
+# (initdb and postgres refuse to run as root).
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_bin() {
+  local dir
+  for dir in /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/pg_ctl" ] && { printf '%s\n' "$dir"; return 0; }
+  done
+  return 1
+}
+
+ensure_postgres_installed() {
+  if pg_bin >/dev/null; then return 0; fi
+  say "installing PostgreSQL from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq postgresql postgresql-contrib >/dev/null
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+postgres_up() {
+  ensure_postgres_installed
+  local bin; bin="$(pg_bin)"
+  mkdir -p "$STATE_DIR" "$LOG_DIR" "$PID_DIR"
+  if [ "$(id -u)" = 0 ]; then chown postgres "$STATE_DIR" "$LOG_DIR"; chmod 755 "$STATE_DIR"; fi
+  if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+    say "creating a Postgres cluster in $PG_DATA"
+    mkdir -p "$PG_DATA"
+    [ "$(id -u)" = 0 ] && chown postgres "$PG_DATA"
+    as_pg "$bin/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 >/dev/null
+    cat >> "$PG_DATA/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PG_DATA'
+max_connections = ${STOCKROOM_PG_MAX_CONNECTIONS:-400}
+shared_buffers = 256MB
+fsync = ${STOCKROOM_PG_FSYNC:-on}
+synchronous_commit = ${STOCKROOM_PG_SYNCHRONOUS_COMMIT:-on}
+CONF
+  fi
+  if as_pg "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+    say "postgres already running on 127.0.0.1:$PG_PORT"
+  else
+    as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$LOG_DIR/postgres.log" -w -t 60 start >/dev/null
+    say "postgres started on 127.0.0.1:$PG_PORT"
+  fi
+  psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$DB_USER'" | grep -q 1 ||
+    psql_admin -c "CREATE ROLE $DB_USER LOGIN CREATEDB CREATEROLE PASSWORD '$DB_PASSWORD'" >/dev/null
+  psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'" | grep -q 1 ||
+    psql_admin -c "CREATE DATABASE $DB_NAME OWNER $DB_USER" >/dev/null
+}
+
+psql_admin() { psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -q "$@"; }
+
+postgres_down() {
+  local bin; bin="$(pg_bin)" || return 0
+  [ -f "$PG_DATA/PG_VERSION" ] || return 0
+  if as_pg "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+    as_pg "$bin/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null
+    say "postgres stopped"
+  fi
+}
+
+tansu_bin() {
+  local candidate
+  for candidate in "$(command -v tansu 2>/dev/null || true)" "${CARGO_HOME:-$HOME/.cargo}/bin/tansu"; do
+    [ -n "$candidate" ] && [ -x "$candidate" ] && { printf '%s\n' "$candidate"; return 0; }
+  done
+  return 1
+}
+
+ensure_tansu_installed() {
+  if tansu_bin >/dev/null; then return 0; fi
+  say "building the broker once: cargo install tansu $TANSU_VERSION (about 10 minutes on 2 cores)"
+  cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore
+}
+
+wait_for_port() {
+  local port=$1 what=$2 tries=${3:-100}
+  while ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+    tries=$((tries - 1))
+    [ "$tries" -gt 0 ] || { say "$what did not open port $port"; return 1; }
+    sleep 0.1
+  done
+}
+
+broker_up() {
+  ensure_tansu_installed
+  mkdir -p "$LOG_DIR" "$PID_DIR"
+  if pid_alive "$PID_DIR/broker.pid"; then
+    say "broker already running on 127.0.0.1:$KAFKA_PORT"
+    return 0
+  fi
+  # Memory storage: the broker starts empty every time (see README).
+  nohup "$(tansu_bin)" broker \
+    --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+    --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+    --storage-engine "memory://tansu/" \
+    >"$LOG_DIR/broker.log" 2>&1 &
+  echo $! >"$PID_DIR/broker.pid"
+  wait_for_port "$KAFKA_PORT" broker
+  say "broker started on 127.0.0.1:$KAFKA_PORT (pid $(cat "$PID_DIR/broker.pid"))"
+}
+
+stop_pid_file() {
+  local file=$1 name; name="$(basename "$file" .pid)"
+  [ -f "$file" ] || return 0
+  local pid; pid="$(cat "$file")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -CONT "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    say "$name stopped"
+  fi
+  rm -f "$file"
+}
+
+broker_down() { stop_pid_file "$PID_DIR/broker.pid"; }

@@ -1,0 +1,11 @@
+//! Integration tests: real Postgres, the real broker, the real `stockroom`
+//! processes on port 0, a fresh database and topic namespace per test.
+//! Run them with `scripts/test`, which starts the infrastructure.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod support;
+
+mod concurrency;
+mod end_to_end;
+mod gap_safety;

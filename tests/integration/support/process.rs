@@ -1,0 +1,102 @@
+//! Spawning the real `stockroom` binary.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A running `stockroom` process; killed when dropped.
+pub struct Proc {
+    /// The subcommand.
+    pub name: String,
+    child: Child,
+    /// `http://host:port` for API processes.
+    pub url: Option<String>,
+    /// Where its stderr goes.
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Starts `stockroom <subcommand> <args>` with `env`; for APIs, waits
+    /// until it prints where it listens.
+    pub async fn spawn(subcommand: &str, args: &[&str], env: &[(String, String)]) -> Self {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("logs");
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join(format!("{}-{subcommand}.log", super::unique("")));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stockroom"))
+            .arg(subcommand)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn stockroom");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            let mut tx = Some(tx);
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = line.split("listening on ").nth(1) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(url.trim().to_owned());
+                    }
+                }
+            }
+        });
+        let url = if subcommand.ends_with("-api") {
+            let url = tokio::time::timeout(Duration::from_secs(30), rx)
+                .await
+                .unwrap_or_else(|_| panic!("{subcommand} did not start; see {}", log.display()))
+                .unwrap_or_else(|_| panic!("{subcommand} exited; see {}", log.display()));
+            Some(url)
+        } else {
+            None
+        };
+        Self {
+            name: subcommand.to_owned(),
+            child,
+            url,
+            log,
+        }
+    }
+
+    /// The OS process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("process is running")
+    }
+
+    /// `kill -9`: no cleanup, no goodbye.
+    pub async fn kill_hard(&mut self) {
+        self.child.kill().await.unwrap();
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        signal(self.pid(), "TERM");
+        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("process did not stop after SIGTERM")
+            .unwrap()
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+/// Sends a signal by name with `kill`.
+pub fn signal(pid: u32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
