@@ -17,7 +17,10 @@ async fn an_order_flows_from_http_through_the_store_and_kafka_to_the_query_api()
     sys.stock_product("MUG-1", 1200, 10).await;
     let customer = uuid::Uuid::new_v4();
     let placed = sys
-        .post("/v1/orders", json!({"customer_id": customer, "lines": [{"sku": "MUG-1", "quantity": 2}]}))
+        .post(
+            "/v1/orders",
+            json!({"customer_id": customer, "lines": [{"sku": "MUG-1", "quantity": 2}]}),
+        )
         .await;
     assert_eq!(placed.status(), 202);
     let placed: Value = placed.json().await.unwrap();
@@ -40,14 +43,23 @@ async fn an_order_flows_from_http_through_the_store_and_kafka_to_the_query_api()
     .await;
     let mut versions: HashMap<String, Vec<i64>> = HashMap::new();
     for r in &rows {
-        versions.entry(r.get("stream_id")).or_default().push(r.get("stream_version"));
+        versions
+            .entry(r.get("stream_id"))
+            .or_default()
+            .push(r.get("stream_version"));
     }
     for (stream, v) in &versions {
         let expected: Vec<i64> = (1..=v.len() as i64).collect();
         assert_eq!(v, &expected, "versions of {stream}");
     }
     let types: Vec<String> = rows.iter().map(|r| r.get("event_type")).collect();
-    for t in ["ProductRegistered", "StockReceived", "OrderPlaced", "StockReserved", "OrderConfirmed"] {
+    for t in [
+        "ProductRegistered",
+        "StockReceived",
+        "OrderPlaced",
+        "StockReserved",
+        "OrderConfirmed",
+    ] {
         assert!(types.contains(&t.to_owned()), "{t} missing from {types:?}");
     }
     assert_eq!(versions[&format!("order-{order_id}")], vec![1, 2]);
@@ -59,7 +71,11 @@ async fn an_order_flows_from_http_through_the_store_and_kafka_to_the_query_api()
     })
     .await;
     let ours: Vec<_> = messages.iter().filter(|m| m.key == order_id).collect();
-    assert_eq!(ours.len(), 2, "OrderPlaced and OrderConfirmed on the orders topic");
+    assert_eq!(
+        ours.len(),
+        2,
+        "OrderPlaced and OrderConfirmed on the orders topic"
+    );
     let placed_msg = ours[0];
     assert_eq!(placed_msg.topic, sys.topic("orders"));
     assert_eq!(placed_msg.header("event_type"), Some("OrderPlaced"));
@@ -94,7 +110,11 @@ async fn an_order_flows_from_http_through_the_store_and_kafka_to_the_query_api()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let seen: i64 = response.headers()["x-projection-position"].to_str().unwrap().parse().unwrap();
+    let seen: i64 = response.headers()["x-projection-position"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(seen >= position);
     let order: Value = response.json().await.unwrap();
     assert_eq!(order["order_id"], order_id);
@@ -103,17 +123,30 @@ async fn an_order_flows_from_http_through_the_store_and_kafka_to_the_query_api()
     assert_eq!(order["currency"], "EUR");
     assert_eq!(order["lines"][0]["line_total"], 2400);
 
-    let confirmed = eventually("the order to read as confirmed", Duration::from_secs(20), || async {
-        let order: Value = sys.get(&format!("/v1/orders/{order_id}")).await.json().await.unwrap();
-        (order["status"] == "confirmed").then_some(order)
-    })
+    let confirmed = eventually(
+        "the order to read as confirmed",
+        Duration::from_secs(20),
+        || async {
+            let order: Value = sys
+                .get(&format!("/v1/orders/{order_id}"))
+                .await
+                .json()
+                .await
+                .unwrap();
+            (order["status"] == "confirmed").then_some(order)
+        },
+    )
     .await;
     assert_eq!(confirmed["version"], 2);
 
-    let product = eventually("stock to read as reserved", Duration::from_secs(20), || async {
-        let p: Value = sys.get("/v1/products/MUG-1").await.json().await.unwrap();
-        (p["reserved"] == 2).then_some(p)
-    })
+    let product = eventually(
+        "stock to read as reserved",
+        Duration::from_secs(20),
+        || async {
+            let p: Value = sys.get("/v1/products/MUG-1").await.json().await.unwrap();
+            (p["reserved"] == 2).then_some(p)
+        },
+    )
     .await;
     assert_eq!(product["on_hand"], 10);
     assert_eq!(product["available"], 8);
@@ -124,7 +157,12 @@ async fn an_order_flows_from_http_through_the_store_and_kafka_to_the_query_api()
 async fn probes_answer_and_processes_stop_cleanly_on_sigterm() {
     let mut sys = System::start_with(&[], &["projector"]).await;
     for base in [sys.command_url().to_owned(), sys.query_url().to_owned()] {
-        let health = sys.http.get(format!("{base}/healthz")).send().await.unwrap();
+        let health = sys
+            .http
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(health.status(), 200);
         let ready = sys.http.get(format!("{base}/readyz")).send().await.unwrap();
         assert_eq!(ready.status(), 200);

@@ -25,13 +25,12 @@ async fn every_event_is_published_exactly_once_even_when_commits_arrive_late() {
         tokio::spawn(async move {
             for i in 0..APPENDS_PER_WRITER {
                 let sku = format!("GAP-{w}-{}", i % 5);
-                let version: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM events WHERE stream_id = $1",
-                )
-                .bind(format!("stock-{sku}"))
-                .fetch_one(&pool)
-                .await
-                .unwrap();
+                let version: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM events WHERE stream_id = $1")
+                        .bind(format!("stock-{sku}"))
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap();
                 let event = encode(&domain::stock::StockEvent::StockReceived {
                     sku: domain::Sku::parse(&sku).unwrap(),
                     quantity: domain::Quantity::new(1).unwrap(),
@@ -39,9 +38,16 @@ async fn every_event_is_published_exactly_once_even_when_commits_arrive_late() {
                 })
                 .unwrap();
                 let mut tx = pool.begin().await.unwrap();
-                append(&mut tx, StreamCategory::Stock, &sku, version, &[event], &EventMetadata::new_correlation(None))
-                    .await
-                    .unwrap();
+                append(
+                    &mut tx,
+                    StreamCategory::Stock,
+                    &sku,
+                    version,
+                    &[event],
+                    &EventMetadata::new_correlation(None),
+                )
+                .await
+                .unwrap();
                 // Some writers sit on their uncommitted position while later
                 // positions commit and get published around them.
                 let hold = match (w, i % 7) {
@@ -61,30 +67,41 @@ async fn every_event_is_published_exactly_once_even_when_commits_arrive_late() {
     let total = (WRITERS * APPENDS_PER_WRITER) as i64;
     assert_eq!(db.event_count().await, total);
 
-    eventually("the relay to publish everything", Duration::from_secs(60), || async {
-        let published: i64 = sqlx::query_scalar("SELECT published_events FROM relay_checkpoint")
-            .fetch_one(&db.pool)
-            .await
-            .unwrap();
-        (published >= total).then_some(())
-    })
+    eventually(
+        "the relay to publish everything",
+        Duration::from_secs(60),
+        || async {
+            let published: i64 =
+                sqlx::query_scalar("SELECT published_events FROM relay_checkpoint")
+                    .fetch_one(&db.pool)
+                    .await
+                    .unwrap();
+            (published >= total).then_some(())
+        },
+    )
     .await;
 
-    let messages = read_until(&[format!("{prefix}.stock")], Duration::from_secs(60), |got| {
-        got.len() as i64 >= total
-    })
+    let messages = read_until(
+        &[format!("{prefix}.stock")],
+        Duration::from_secs(60),
+        |got| got.len() as i64 >= total,
+    )
     .await;
     // Let any duplicate arrive before counting.
-    let extra = read_until(&[format!("{prefix}.stock")], Duration::from_secs(2), |got| {
-        got.len() as i64 > total
-    })
+    let extra = read_until(
+        &[format!("{prefix}.stock")],
+        Duration::from_secs(2),
+        |got| got.len() as i64 > total,
+    )
     .await;
     assert_eq!(extra.len() as i64, total, "no event is published twice");
 
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut last_version: HashMap<String, i64> = HashMap::new();
     for m in &messages {
-        *seen.entry(m.value["event_id"].as_str().unwrap().to_owned()).or_default() += 1;
+        *seen
+            .entry(m.value["event_id"].as_str().unwrap().to_owned())
+            .or_default() += 1;
         let stream = m.value["stream_id"].as_str().unwrap().to_owned();
         let version = m.value["stream_version"].as_i64().unwrap();
         let previous = last_version.insert(stream.clone(), version).unwrap_or(0);

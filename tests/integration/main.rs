@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+// Helpers serve many tests; not every one is used by each.
+#[allow(dead_code)]
 mod support;
 
 mod concurrency;

@@ -25,10 +25,8 @@ pub async fn ensure_topics(config: &KafkaConfig) -> Result<(), BusError> {
             Ok(topic) => tracing::info!(%topic, "created topic"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => {
-                return Err(BusError::Kafka(
-                    rdkafka::error::KafkaError::AdminOp(code),
-                ))
-                .inspect_err(|_| tracing::error!(%topic, ?code, "cannot create topic"))
+                return Err(BusError::Kafka(rdkafka::error::KafkaError::AdminOp(code)))
+                    .inspect_err(|_| tracing::error!(%topic, ?code, "cannot create topic"))
             }
         }
     }

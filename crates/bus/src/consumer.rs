@@ -93,10 +93,16 @@ impl ConsumerContext for StoredOffsets {
                 match stored {
                     Ok(Ok(stored)) => {
                         for ((topic, partition), offset) in &stored {
-                            let _ = tpl.set_partition_offset(topic, *partition, Offset::Offset(*offset));
+                            let _ = tpl.set_partition_offset(
+                                topic,
+                                *partition,
+                                Offset::Offset(*offset),
+                            );
                         }
                     }
-                    Ok(Err(e)) => tracing::error!(error = %e, "cannot load stored offsets; resuming from the group's committed offsets, duplicates are dropped by event id"),
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "cannot load stored offsets; resuming from the group's committed offsets, duplicates are dropped by event id")
+                    }
                     Err(_) => tracing::error!("offset loader panicked"),
                 }
                 if let Err(e) = consumer.assign(tpl) {
@@ -199,7 +205,11 @@ impl BatchConsumer {
     }
 
     fn push<M: Message>(&self, batch: &mut Batch, message: &M) {
-        let (topic, partition, offset) = (message.topic().to_owned(), message.partition(), message.offset());
+        let (topic, partition, offset) = (
+            message.topic().to_owned(),
+            message.partition(),
+            message.offset(),
+        );
         batch
             .next_offsets
             .insert((topic.clone(), partition), offset + 1);
@@ -270,7 +280,9 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // 08: connection, 40: serialization/deadlock, 53: resources,
             // 57: operator intervention (shutdown, restart).
-            ["08", "40", "53", "57"].iter().any(|class| code.starts_with(class))
+            ["08", "40", "53", "57"]
+                .iter()
+                .any(|class| code.starts_with(class))
         }),
         _ => false,
     }
@@ -389,7 +401,12 @@ async fn isolate<H: BatchHandler>(
         loop {
             let result: Result<(), HandlerError> = async {
                 let mut tx = pool.begin().await?;
-                let fresh = parking::claim(&mut tx, handler.consumer_name(), std::slice::from_ref(event)).await?;
+                let fresh = parking::claim(
+                    &mut tx,
+                    handler.consumer_name(),
+                    std::slice::from_ref(event),
+                )
+                .await?;
                 handler.apply(&mut tx, &fresh).await?;
                 tx.commit().await?;
                 Ok(())
@@ -408,7 +425,8 @@ async fn isolate<H: BatchHandler>(
                         let error = store::error_chain(&*e);
                         tracing::error!(event_id = %event.envelope.event_id, position = event.envelope.global_position, %error, "parking event");
                         let mut tx = pool.begin().await?;
-                        parking::park(&mut tx, handler.consumer_name(), event, &error, *n as i32).await?;
+                        parking::park(&mut tx, handler.consumer_name(), event, &error, *n as i32)
+                            .await?;
                         tx.commit().await?;
                         break;
                     }

@@ -28,7 +28,12 @@ pub async fn load(
     .fetch_all(pool)
     .await?;
     rows.iter()
-        .map(|r| Ok(((r.try_get("topic")?, r.try_get("partition")?), r.try_get("next_offset")?)))
+        .map(|r| {
+            Ok((
+                (r.try_get("topic")?, r.try_get("partition")?),
+                r.try_get("next_offset")?,
+            ))
+        })
         .collect()
 }
 

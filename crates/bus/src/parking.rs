@@ -155,7 +155,10 @@ pub async fn list(pool: &PgPool, consumer: Option<&str>) -> Result<Vec<Parked>, 
 
 /// Takes a parked event back out for a retry: unmarks it as processed and
 /// stamps it retried, in the caller's transaction. Returns it as delivered.
-pub async fn unpark(conn: &mut PgConnection, id: i64) -> Result<Option<(String, Delivered)>, sqlx::Error> {
+pub async fn unpark(
+    conn: &mut PgConnection,
+    id: i64,
+) -> Result<Option<(String, Delivered)>, sqlx::Error> {
     let row = sqlx::query(
         "UPDATE parked_events SET retried_at = now() WHERE id = $1 AND retried_at IS NULL \
          RETURNING consumer, topic, partition, \"offset\", envelope",

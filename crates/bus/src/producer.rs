@@ -38,7 +38,10 @@ pub fn idempotent_producer(
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", settings.linger_ms.to_string())
-        .set("message.timeout.ms", settings.delivery_timeout_ms.to_string())
+        .set(
+            "message.timeout.ms",
+            settings.delivery_timeout_ms.to_string(),
+        )
         .set("compression.type", &settings.compression)
         .create()?)
 }

@@ -166,7 +166,11 @@ impl Relay {
                 let lag = relay_lag(&mut conn).await?;
                 record_lag(lag);
                 if lag.events > 0 {
-                    tracing::info!(lag_events = lag.events, oldest_seconds = lag.oldest_seconds, "relay lag");
+                    tracing::info!(
+                        lag_events = lag.events,
+                        oldest_seconds = lag.oldest_seconds,
+                        "relay lag"
+                    );
                 }
                 last_lag = Instant::now();
             }
@@ -185,26 +189,36 @@ impl Relay {
             self.publish(producer, &batch).await?;
             cursor = CommitCursor::after(last);
             save_checkpoint(&mut conn, cursor, batch.len() as i64).await?;
-            metrics::counter!("stockroom_relay_published_events_total").increment(batch.len() as u64);
-            tracing::debug!(count = batch.len(), position = cursor.position, "published batch");
+            metrics::counter!("stockroom_relay_published_events_total")
+                .increment(batch.len() as u64);
+            tracing::debug!(
+                count = batch.len(),
+                position = cursor.position,
+                "published batch"
+            );
         }
     }
 
     /// Hands every event to the producer in order, then waits until the
     /// broker acknowledged all of them.
     #[tracing::instrument(skip_all, fields(count = batch.len(), first_position = batch.first().map(|e| e.position)))]
-    async fn publish(&self, producer: &FutureProducer, batch: &[RecordedEvent]) -> Result<(), BusError> {
+    async fn publish(
+        &self,
+        producer: &FutureProducer,
+        batch: &[RecordedEvent],
+    ) -> Result<(), BusError> {
         let mut deliveries = Vec::with_capacity(batch.len());
         for event in batch {
             let category = StreamCategory::parse(&event.category).unwrap_or(StreamCategory::Order);
             let topic = self.kafka.topic(category);
             let envelope = Envelope::from(event);
-            let payload = serde_json::to_vec(&envelope).map_err(|source| BusError::BadEnvelope {
-                topic: topic.clone(),
-                partition: -1,
-                offset: event.position,
-                source,
-            })?;
+            let payload =
+                serde_json::to_vec(&envelope).map_err(|source| BusError::BadEnvelope {
+                    topic: topic.clone(),
+                    partition: -1,
+                    offset: event.position,
+                    source,
+                })?;
             let mut record = FutureRecord::to(&topic)
                 .key(event.aggregate_id.as_str())
                 .payload(&payload)

@@ -105,29 +105,41 @@ impl ApiError {
                 (RejectionKind::Unprocessable, _) => {
                     Problem::new(S::UNPROCESSABLE_ENTITY, "validation", e.to_string())
                 }
-                (RejectionKind::NotFound, _) => Problem::new(S::NOT_FOUND, "not-found", e.to_string()),
+                (RejectionKind::NotFound, _) => {
+                    Problem::new(S::NOT_FOUND, "not-found", e.to_string())
+                }
                 (RejectionKind::Conflict, DomainError::InsufficientStock { .. }) => {
                     Problem::new(S::CONFLICT, "insufficient-stock", e.to_string())
                 }
-                (RejectionKind::Conflict, _) => Problem::new(S::CONFLICT, "conflict", e.to_string()),
+                (RejectionKind::Conflict, _) => {
+                    Problem::new(S::CONFLICT, "conflict", e.to_string())
+                }
             },
             Self::Validation(errors) => {
                 Problem::new(S::UNPROCESSABLE_ENTITY, "validation", self.to_string())
                     .with_errors(errors.clone())
             }
-            Self::MalformedJson(_) => Problem::new(S::BAD_REQUEST, "malformed-json", self.to_string()),
-            Self::UnsupportedMediaType => {
-                Problem::new(S::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", self.to_string())
+            Self::MalformedJson(_) => {
+                Problem::new(S::BAD_REQUEST, "malformed-json", self.to_string())
             }
-            Self::PayloadTooLarge => Problem::new(S::PAYLOAD_TOO_LARGE, "body-too-large", self.to_string()),
+            Self::UnsupportedMediaType => Problem::new(
+                S::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                self.to_string(),
+            ),
+            Self::PayloadTooLarge => {
+                Problem::new(S::PAYLOAD_TOO_LARGE, "body-too-large", self.to_string())
+            }
             Self::BadHeader { .. } => Problem::new(S::BAD_REQUEST, "bad-header", self.to_string()),
             Self::PreconditionFailed { current, .. } => {
                 Problem::new(S::PRECONDITION_FAILED, "version-mismatch", self.to_string())
                     .with("current_version", *current)
             }
-            Self::IdempotencyMismatch => {
-                Problem::new(S::UNPROCESSABLE_ENTITY, "idempotency-key-reused", self.to_string())
-            }
+            Self::IdempotencyMismatch => Problem::new(
+                S::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                self.to_string(),
+            ),
             Self::NotFound(_) => Problem::new(S::NOT_FOUND, "not-found", self.to_string()),
             Self::Contended => Problem::new(S::CONFLICT, "contended", self.to_string()),
             Self::Infrastructure(e) if is_unavailable(e) => Problem::new(

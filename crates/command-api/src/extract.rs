@@ -30,7 +30,8 @@ fn is_json(headers: &HeaderMap) -> bool {
         .and_then(|v| v.split(';').next())
         .map(|mime| {
             let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
         })
         .unwrap_or(false)
 }
@@ -174,7 +175,11 @@ pub struct Fields(Vec<FieldError>);
 
 impl Fields {
     /// Keeps the value, or records why `field` is invalid.
-    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, value: Result<T, E>) -> Option<T> {
+    pub fn check<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        value: Result<T, E>,
+    ) -> Option<T> {
         value
             .map_err(|e| self.0.push(FieldError::new(field, e.to_string())))
             .ok()

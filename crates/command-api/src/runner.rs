@@ -70,7 +70,8 @@ pub async fn run<C: HttpCommand>(
             Ok(outcome) => {
                 let (status, body) = command.respond(&outcome);
                 if let Some(key) = &headers.idempotency_key {
-                    idempotency::remember(&mut tx, key, fingerprint, status.as_u16(), &body).await?;
+                    idempotency::remember(&mut tx, key, fingerprint, status.as_u16(), &body)
+                        .await?;
                 }
                 tx.commit().await?;
                 return Ok((status, Json(body)).into_response());
@@ -83,8 +84,14 @@ pub async fn run<C: HttpCommand>(
             Err(e) if e.is_decided() => {
                 if let Some(key) = &headers.idempotency_key {
                     let problem = e.to_problem();
-                    idempotency::remember(&mut tx, key, fingerprint, problem.status, &problem.to_json())
-                        .await?;
+                    idempotency::remember(
+                        &mut tx,
+                        key,
+                        fingerprint,
+                        problem.status,
+                        &problem.to_json(),
+                    )
+                    .await?;
                     tx.commit().await?;
                 }
                 return Err(e);

@@ -65,9 +65,9 @@ impl DomainError {
         match self {
             Self::InvalidField { .. } => RejectionKind::Unprocessable,
             Self::NotFound { .. } => RejectionKind::NotFound,
-            Self::AlreadyExists { .. } | Self::Forbidden { .. } | Self::InsufficientStock { .. } => {
-                RejectionKind::Conflict
-            }
+            Self::AlreadyExists { .. }
+            | Self::Forbidden { .. }
+            | Self::InsufficientStock { .. } => RejectionKind::Conflict,
         }
     }
 

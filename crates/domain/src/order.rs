@@ -355,7 +355,10 @@ impl Aggregate for Order {
             (OrderCommand::Ship { .. }, _) => Err(Self::forbidden("ship the order", order)),
             (OrderCommand::Cancel { reason }, status @ (Placed | Confirmed | Paid)) => {
                 if reason.trim().is_empty() || reason.chars().count() > 500 {
-                    return Err(DomainError::invalid("reason", "must be 1 to 500 characters"));
+                    return Err(DomainError::invalid(
+                        "reason",
+                        "must be 1 to 500 characters",
+                    ));
                 }
                 Ok(vec![OrderEvent::OrderCancelled {
                     order_id,

@@ -301,20 +301,26 @@ mod tests {
 
     #[test]
     fn given_discontinued_when_changing_price_then_forbidden() {
-        let err = given(&[registered(), ProductEvent::ProductDiscontinued { sku: sku() }])
-            .decide(ProductCommand::ChangePrice {
-                sku: sku(),
-                price: eur(1),
-            })
-            .unwrap_err();
+        let err = given(&[
+            registered(),
+            ProductEvent::ProductDiscontinued { sku: sku() },
+        ])
+        .decide(ProductCommand::ChangePrice {
+            sku: sku(),
+            price: eur(1),
+        })
+        .unwrap_err();
         assert!(matches!(err, DomainError::Forbidden { .. }));
     }
 
     #[test]
     fn given_discontinued_when_discontinuing_again_then_nothing_happens() {
-        let events = given(&[registered(), ProductEvent::ProductDiscontinued { sku: sku() }])
-            .decide(ProductCommand::Discontinue { sku: sku() })
-            .unwrap();
+        let events = given(&[
+            registered(),
+            ProductEvent::ProductDiscontinued { sku: sku() },
+        ])
+        .decide(ProductCommand::Discontinue { sku: sku() })
+        .unwrap();
         assert!(events.is_empty());
     }
 }

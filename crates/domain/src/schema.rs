@@ -63,7 +63,13 @@ mod tests {
         let data = upcast("StockReceived", 0, json!({"sku": "A", "quantity": 3}));
         let event: StockEvent =
             serde_json::from_value(json!({"event_type": "StockReceived", "data": data})).unwrap();
-        assert!(matches!(event, StockEvent::StockReceived { reference: None, .. }));
+        assert!(matches!(
+            event,
+            StockEvent::StockReceived {
+                reference: None,
+                ..
+            }
+        ));
     }
 
     #[test]

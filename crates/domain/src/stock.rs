@@ -204,7 +204,9 @@ impl Aggregate for StockItem {
                 if self.settled.contains(&order_id) {
                     return Err(DomainError::Forbidden {
                         action: "reserve stock",
-                        why: format!("the reservation of order {order_id} on {sku} was already settled"),
+                        why: format!(
+                            "the reservation of order {order_id} on {sku} was already settled"
+                        ),
                     });
                 }
                 if quantity.get() > self.available() {
@@ -315,7 +317,10 @@ mod tests {
         let events = state.decide(reserve(1, 4)).unwrap();
         assert_eq!(events, vec![reserved(1, 4)]);
         let after = events.iter().fold(state, |s, e| s.evolve(e));
-        assert_eq!((after.on_hand(), after.reserved(), after.available()), (10, 4, 6));
+        assert_eq!(
+            (after.on_hand(), after.reserved(), after.available()),
+            (10, 4, 6)
+        );
     }
 
     #[test]
@@ -396,7 +401,10 @@ mod tests {
             })
             .unwrap();
         let after = events.iter().fold(state, |s, e| s.evolve(e));
-        assert_eq!((after.on_hand(), after.reserved(), after.available()), (3, 0, 3));
+        assert_eq!(
+            (after.on_hand(), after.reserved(), after.available()),
+            (3, 0, 3)
+        );
     }
 
     #[test]
@@ -408,7 +416,10 @@ mod tests {
                 reason: "broken".into(),
             })
             .unwrap_err();
-        assert!(matches!(err, DomainError::InsufficientStock { available: 1, .. }));
+        assert!(matches!(
+            err,
+            DomainError::InsufficientStock { available: 1, .. }
+        ));
     }
 
     #[test]
@@ -424,8 +435,12 @@ mod tests {
             delta: 1,
             reason: " ".into(),
         };
-        assert!(matches!(state.decide(zero), Err(DomainError::InvalidField { field, .. }) if field == "delta"));
-        assert!(matches!(state.decide(blank), Err(DomainError::InvalidField { field, .. }) if field == "reason"));
+        assert!(
+            matches!(state.decide(zero), Err(DomainError::InvalidField { field, .. }) if field == "delta")
+        );
+        assert!(
+            matches!(state.decide(blank), Err(DomainError::InvalidField { field, .. }) if field == "reason")
+        );
     }
 
     #[test]

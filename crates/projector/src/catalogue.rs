@@ -1,7 +1,5 @@
 //! The catalogue read model: products and their stock levels.
 
-use std::future::Future;
-
 use bus::consumer::{Delivered, HandlerError};
 use domain::product::ProductEvent;
 use domain::stock::StockEvent;
@@ -17,44 +15,43 @@ impl Projection for CatalogueProjection {
     const NAME: &'static str = "catalogue";
     const CATEGORIES: &'static [StreamCategory] = &[StreamCategory::Product, StreamCategory::Stock];
 
-    fn apply<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        delivered: &'a Delivered,
-    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a {
-        async move {
-            let e = &delivered.envelope;
-            if e.stream_id.starts_with("stock-") {
-                let event: StockEvent = e.decode().map_err(poison)?;
-                let (sku, on_hand, reserved) = match &event {
-                    StockEvent::StockReceived { sku, quantity, .. } => (sku, quantity.get(), 0),
-                    StockEvent::StockAdjusted { sku, delta, .. } => (sku, *delta, 0),
-                    StockEvent::StockReserved { sku, quantity, .. } => (sku, 0, quantity.get()),
-                    StockEvent::StockReleased { sku, quantity, .. } => (sku, 0, -quantity.get()),
-                    StockEvent::StockCommitted { sku, quantity, .. } => {
-                        (sku, -quantity.get(), -quantity.get())
-                    }
-                };
-                sqlx::query(
-                    "INSERT INTO read_models.stock (sku, on_hand, reserved, version, updated_at) \
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        delivered: &Delivered,
+    ) -> Result<(), HandlerError> {
+        let e = &delivered.envelope;
+        if e.stream_id.starts_with("stock-") {
+            let event: StockEvent = e.decode().map_err(poison)?;
+            let (sku, on_hand, reserved) = match &event {
+                StockEvent::StockReceived { sku, quantity, .. } => (sku, quantity.get(), 0),
+                StockEvent::StockAdjusted { sku, delta, .. } => (sku, *delta, 0),
+                StockEvent::StockReserved { sku, quantity, .. } => (sku, 0, quantity.get()),
+                StockEvent::StockReleased { sku, quantity, .. } => (sku, 0, -quantity.get()),
+                StockEvent::StockCommitted { sku, quantity, .. } => {
+                    (sku, -quantity.get(), -quantity.get())
+                }
+            };
+            sqlx::query(
+                "INSERT INTO read_models.stock (sku, on_hand, reserved, version, updated_at) \
                      VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (sku) DO UPDATE SET \
                          on_hand = stock.on_hand + EXCLUDED.on_hand, \
                          reserved = stock.reserved + EXCLUDED.reserved, \
                          version = EXCLUDED.version, updated_at = EXCLUDED.updated_at \
                      WHERE stock.version < EXCLUDED.version",
-                )
-                .bind(sku.as_str())
-                .bind(on_hand)
-                .bind(reserved)
-                .bind(e.stream_version)
-                .bind(e.occurred_at)
-                .execute(conn)
-                .await?;
-                return Ok(());
-            }
-            let event: ProductEvent = e.decode().map_err(poison)?;
-            let query = match &event {
+            )
+            .bind(sku.as_str())
+            .bind(on_hand)
+            .bind(reserved)
+            .bind(e.stream_version)
+            .bind(e.occurred_at)
+            .execute(conn)
+            .await?;
+            return Ok(());
+        }
+        let event: ProductEvent = e.decode().map_err(poison)?;
+        let query = match &event {
                 ProductEvent::ProductRegistered {
                     sku,
                     name,
@@ -82,12 +79,11 @@ impl Projection for CatalogueProjection {
                 )
                 .bind(sku.as_str()),
             };
-            query
-                .bind(e.stream_version)
-                .bind(e.occurred_at)
-                .execute(conn)
-                .await?;
-            Ok(())
-        }
+        query
+            .bind(e.stream_version)
+            .bind(e.occurred_at)
+            .execute(conn)
+            .await?;
+        Ok(())
     }
 }

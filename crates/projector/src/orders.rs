@@ -1,7 +1,5 @@
 //! The orders read model: one row per order with lines, status and rejection.
 
-use std::future::Future;
-
 use bus::consumer::{Delivered, HandlerError};
 use domain::order::OrderEvent;
 use domain::StreamCategory;
@@ -17,63 +15,61 @@ impl Projection for OrdersProjection {
     const NAME: &'static str = "orders";
     const CATEGORIES: &'static [StreamCategory] = &[StreamCategory::Order];
 
-    fn apply<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        delivered: &'a Delivered,
-    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a {
-        async move {
-            let e = &delivered.envelope;
-            let event: OrderEvent = e.decode().map_err(poison)?;
-            let (status, rejection) = match &event {
-                OrderEvent::OrderPlaced {
-                    order_id,
-                    customer_id,
-                    lines,
-                    total,
-                    currency,
-                } => {
-                    sqlx::query(
-                        "INSERT INTO read_models.orders (order_id, customer_id, status, lines, total, \
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        delivered: &Delivered,
+    ) -> Result<(), HandlerError> {
+        let e = &delivered.envelope;
+        let event: OrderEvent = e.decode().map_err(poison)?;
+        let (status, rejection) = match &event {
+            OrderEvent::OrderPlaced {
+                order_id,
+                customer_id,
+                lines,
+                total,
+                currency,
+            } => {
+                sqlx::query(
+                    "INSERT INTO read_models.orders (order_id, customer_id, status, lines, total, \
                              currency, placed_at, updated_at, version, position) \
                          VALUES ($1, $2, 'placed', $3, $4, $5, $6, $6, $7, $8) \
                          ON CONFLICT (order_id) DO NOTHING",
-                    )
-                    .bind(order_id.0)
-                    .bind(customer_id.0)
-                    .bind(serde_json::to_value(lines).map_err(poison)?)
-                    .bind(total)
-                    .bind(currency.as_str())
-                    .bind(e.occurred_at)
-                    .bind(e.stream_version)
-                    .bind(e.global_position)
-                    .execute(conn)
-                    .await?;
-                    return Ok(());
-                }
-                OrderEvent::OrderConfirmed { .. } => ("confirmed", None),
-                OrderEvent::OrderRejected { sku, reason, .. } => {
-                    ("rejected", Some(json!({ "sku": sku, "reason": reason })))
-                }
-                OrderEvent::OrderPaid { .. } => ("paid", None),
-                OrderEvent::OrderShipped { .. } => ("shipped", None),
-                OrderEvent::OrderCancelled { .. } => ("cancelled", None),
-                OrderEvent::OrderExpired { .. } => ("expired", None),
-            };
-            sqlx::query(
-                "UPDATE read_models.orders SET status = $2, rejection = coalesce($3, rejection), \
+                )
+                .bind(order_id.0)
+                .bind(customer_id.0)
+                .bind(serde_json::to_value(lines).map_err(poison)?)
+                .bind(total)
+                .bind(currency.as_str())
+                .bind(e.occurred_at)
+                .bind(e.stream_version)
+                .bind(e.global_position)
+                .execute(conn)
+                .await?;
+                return Ok(());
+            }
+            OrderEvent::OrderConfirmed { .. } => ("confirmed", None),
+            OrderEvent::OrderRejected { sku, reason, .. } => {
+                ("rejected", Some(json!({ "sku": sku, "reason": reason })))
+            }
+            OrderEvent::OrderPaid { .. } => ("paid", None),
+            OrderEvent::OrderShipped { .. } => ("shipped", None),
+            OrderEvent::OrderCancelled { .. } => ("cancelled", None),
+            OrderEvent::OrderExpired { .. } => ("expired", None),
+        };
+        sqlx::query(
+            "UPDATE read_models.orders SET status = $2, rejection = coalesce($3, rejection), \
                      updated_at = $4, version = $5, position = $6 \
                  WHERE order_id = $1::text::uuid AND version < $5",
-            )
-            .bind(&e.stream_id["order-".len()..])
-            .bind(status)
-            .bind(rejection)
-            .bind(e.occurred_at)
-            .bind(e.stream_version)
-            .bind(e.global_position)
-            .execute(conn)
-            .await?;
-            Ok(())
-        }
+        )
+        .bind(&e.stream_id["order-".len()..])
+        .bind(status)
+        .bind(rejection)
+        .bind(e.occurred_at)
+        .bind(e.stream_version)
+        .bind(e.global_position)
+        .execute(conn)
+        .await?;
+        Ok(())
     }
 }

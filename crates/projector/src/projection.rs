@@ -32,18 +32,16 @@ impl<P: Projection> BatchHandler for ProjectionHandler<P> {
         P::NAME
     }
 
-    fn apply<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        events: &'a [Delivered],
-    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a {
-        async move {
-            for event in events {
-                self.0.apply(conn, event).await?;
-            }
-            position::advance(conn, P::NAME, P::CATEGORIES).await?;
-            Ok(())
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        events: &[Delivered],
+    ) -> Result<(), HandlerError> {
+        for event in events {
+            self.0.apply(conn, event).await?;
         }
+        position::advance(conn, P::NAME, P::CATEGORIES).await?;
+        Ok(())
     }
 }
 

@@ -66,5 +66,12 @@ async fn run_one<P: Projection>(
     let group = format!("{}-projection-{}", config.group_prefix, P::NAME);
     let consumer = BatchConsumer::subscribe(pool.clone(), &kafka, &group, &topics, config.batch)?;
     tracing::info!(projection = P::NAME, %group, "projection started");
-    consumer::run(&consumer, &pool, &ProjectionHandler(projection), config.run, shutdown).await
+    consumer::run(
+        &consumer,
+        &pool,
+        &ProjectionHandler(projection),
+        config.run,
+        shutdown,
+    )
+    .await
 }

@@ -43,11 +43,13 @@ impl IntoResponse for QueryError {
                 Problem::new(StatusCode::BAD_REQUEST, "bad-query", self.to_string())
                     .with_errors(errors.clone())
             }
-            Self::NotCaughtUp { at, .. } => {
-                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-caught-up", self.to_string())
-                    .with("projection_position", *at)
-                    .retry_after(1)
-            }
+            Self::NotCaughtUp { at, .. } => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not-caught-up",
+                self.to_string(),
+            )
+            .with("projection_position", *at)
+            .retry_after(1),
             Self::Database(e) => {
                 tracing::error!(error = %error_chain(e), "query failed");
                 Problem::new(

@@ -5,7 +5,11 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 /// Sets (or keeps) the deadline of a confirmed order.
-pub async fn set(conn: &mut PgConnection, order_id: Uuid, due_at: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn set(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    due_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO payment_deadlines (order_id, due_at) VALUES ($1, $2) ON CONFLICT (order_id) DO NOTHING",
     )

@@ -1,7 +1,5 @@
 //! Reacting to order events, one at a time in partition order.
 
-use std::future::Future;
-
 use bus::consumer::{is_transient, BatchHandler, Delivered, HandlerError};
 use domain::order::OrderEvent;
 use sqlx::{PgConnection, PgPool};
@@ -34,7 +32,11 @@ fn classify(e: CommandError) -> HandlerError {
 
 impl ReservationHandler {
     #[tracing::instrument(skip_all, fields(event_id = %delivered.envelope.event_id, position = delivered.envelope.global_position, event_type = %delivered.envelope.event_type))]
-    async fn react(&self, conn: &mut PgConnection, delivered: &Delivered) -> Result<(), HandlerError> {
+    async fn react(
+        &self,
+        conn: &mut PgConnection,
+        delivered: &Delivered,
+    ) -> Result<(), HandlerError> {
         let envelope = &delivered.envelope;
         let event: OrderEvent = envelope
             .decode()
@@ -52,7 +54,12 @@ impl ReservationHandler {
                 tracing::debug!(%order_id, ?outcome, "reservation done");
             }
             OrderEvent::OrderConfirmed { order_id } => {
-                deadlines::set(conn, order_id.0, envelope.occurred_at + self.payment_timeout).await?;
+                deadlines::set(
+                    conn,
+                    order_id.0,
+                    envelope.occurred_at + self.payment_timeout,
+                )
+                .await?;
             }
             OrderEvent::OrderPaid { order_id, .. } => deadlines::clear(conn, order_id.0).await?,
             OrderEvent::OrderCancelled { order_id, .. } => {
@@ -83,16 +90,14 @@ impl BatchHandler for ReservationHandler {
         "reserver"
     }
 
-    fn apply<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        events: &'a [Delivered],
-    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a {
-        async move {
-            for delivered in events {
-                self.react(conn, delivered).await?;
-            }
-            Ok(())
+    async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        events: &[Delivered],
+    ) -> Result<(), HandlerError> {
+        for delivered in events {
+            self.react(conn, delivered).await?;
         }
+        Ok(())
     }
 }

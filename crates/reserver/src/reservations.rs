@@ -98,7 +98,14 @@ pub async fn release_lines(
             order_id: order.order_id,
             reason: reason.to_owned(),
         };
-        execute::<StockItem>(pool, sku.as_str(), command, metadata, RetryPolicy::default()).await?;
+        execute::<StockItem>(
+            pool,
+            sku.as_str(),
+            command,
+            metadata,
+            RetryPolicy::default(),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -133,7 +140,14 @@ pub async fn commit_order(
             sku: sku.clone(),
             order_id,
         };
-        execute::<StockItem>(pool, sku.as_str(), command, metadata, RetryPolicy::default()).await?;
+        execute::<StockItem>(
+            pool,
+            sku.as_str(),
+            command,
+            metadata,
+            RetryPolicy::default(),
+        )
+        .await?;
     }
     Ok(())
 }

@@ -49,9 +49,14 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), BusError> {
     bus::admin::ensure_topics(&kafka).await?;
-    let expiry = tokio::spawn(expirer::run(pool.clone(), config.expiry_interval, shutdown.clone()));
+    let expiry = tokio::spawn(expirer::run(
+        pool.clone(),
+        config.expiry_interval,
+        shutdown.clone(),
+    ));
     let topics = vec![kafka.topic(StreamCategory::Order)];
-    let consumer = BatchConsumer::subscribe(pool.clone(), &kafka, &config.group, &topics, config.batch)?;
+    let consumer =
+        BatchConsumer::subscribe(pool.clone(), &kafka, &config.group, &topics, config.batch)?;
     let handler = ReservationHandler {
         pool: pool.clone(),
         payment_timeout: chrono::Duration::from_std(config.payment_timeout)

@@ -9,16 +9,21 @@ use crate::config::{ApiArgs, Common, ProjectorArgs, RelayArgs, ReserverArgs};
 #[command(version, about)]
 pub struct Cli {
     /// Log format: `text` or `json`.
-    #[arg(long, env = "STOCKROOM_LOG_FORMAT", default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "STOCKROOM_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
     pub log_format: String,
     /// What to run.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Task,
 }
 
 /// The processes and tools.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub enum Task {
     /// Apply database migrations and exit.
     Migrate(Common),
     /// Serve the command API.

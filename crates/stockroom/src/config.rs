@@ -13,7 +13,11 @@ use web::layers::HttpLimits;
 #[derive(Debug, Clone, Args)]
 pub struct Common {
     /// Postgres connection string.
-    #[arg(long, env = "DATABASE_URL", default_value = "postgres://stockroom@127.0.0.1:5432/stockroom")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://stockroom@127.0.0.1:5432/stockroom"
+    )]
     pub database_url: String,
     /// Kafka bootstrap servers.
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]

@@ -44,10 +44,19 @@ pub async fn run(action: ParkedAction) -> anyhow::Result<()> {
             let Some((consumer, delivered)) = parking::unpark(&mut tx, id).await? else {
                 bail!("no parked event {id} (already retried, or not an envelope)");
             };
-            let fresh = parking::claim(&mut tx, &consumer, std::slice::from_ref(&delivered)).await?;
+            let fresh =
+                parking::claim(&mut tx, &consumer, std::slice::from_ref(&delivered)).await?;
             let applied = match consumer.as_str() {
-                "orders" => ProjectionHandler(OrdersProjection).apply(&mut tx, &fresh).await,
-                "catalogue" => ProjectionHandler(CatalogueProjection).apply(&mut tx, &fresh).await,
+                "orders" => {
+                    ProjectionHandler(OrdersProjection)
+                        .apply(&mut tx, &fresh)
+                        .await
+                }
+                "catalogue" => {
+                    ProjectionHandler(CatalogueProjection)
+                        .apply(&mut tx, &fresh)
+                        .await
+                }
                 "reserver" => {
                     let handler = ReservationHandler {
                         pool: pool.clone(),
@@ -57,7 +66,12 @@ pub async fn run(action: ParkedAction) -> anyhow::Result<()> {
                 }
                 other => bail!("unknown consumer {other}"),
             };
-            applied.with_context(|| format!("event {} failed again; it stays parked", delivered.envelope.event_id))?;
+            applied.with_context(|| {
+                format!(
+                    "event {} failed again; it stays parked",
+                    delivered.envelope.event_id
+                )
+            })?;
             tx.commit().await?;
             println!("retried parked event {id} ({consumer}): applied");
             Ok(())

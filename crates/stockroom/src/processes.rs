@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::cli::{AllInOne, ApiProcess, Cli, Command};
+use crate::cli::{AllInOne, ApiProcess, Cli, Task};
 use crate::config::{ApiArgs, Common};
 use crate::{parked, shutdown};
 
@@ -18,36 +18,40 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Runs the chosen subcommand.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Migrate(common) => {
+        Task::Migrate(common) => {
             let pool = store::connect(&common.db())?;
             store::migrate(&pool).await.context("migrations failed")?;
             tracing::info!("migrations applied");
             Ok(())
         }
-        Command::CommandApi(p) => {
+        Task::CommandApi(p) => {
             let addr = addr_or(&p, "STOCKROOM_COMMAND_ADDR", "127.0.0.1:8080");
             command_api(&p.common, &p.api, &addr, shutdown::on_signal()).await
         }
-        Command::QueryApi(p) => {
+        Task::QueryApi(p) => {
             let addr = addr_or(&p, "STOCKROOM_QUERY_ADDR", "127.0.0.1:8081");
             query_api(&p.common, &p.api, &addr, shutdown::on_signal()).await
         }
-        Command::Relay(p) => {
-            let relay = Relay::new(p.common.database_url.clone(), p.common.kafka(), p.relay.config());
+        Task::Relay(p) => {
+            let relay = Relay::new(
+                p.common.database_url.clone(),
+                p.common.kafka(),
+                p.relay.config(),
+            );
             Ok(relay.run(shutdown::on_signal()).await?)
         }
-        Command::Projector(p) => {
+        Task::Projector(p) => {
             let pool = store::connect(&p.common.db())?;
             let config = p.projector.config(&p.common.topic_prefix);
             Ok(projector::run(pool, p.common.kafka(), config, shutdown::on_signal()).await?)
         }
-        Command::Reserver(p) => {
+        Task::Reserver(p) => {
             let pool = store::connect(&p.common.db())?;
             let config = p.reserver.config(&p.common.topic_prefix);
             Ok(reserver::run(pool, p.common.kafka(), config, shutdown::on_signal()).await?)
         }
-        Command::All(all) => all_in_one(all).await,
-        Command::Parked { action } => parked::run(action).await,
+        Task::All(all) => all_in_one(all).await,
+        Task::Parked { action } => parked::run(action).await,
     }
 }
 
@@ -82,7 +86,13 @@ async fn command_api(
         conflict_attempts: api.conflict_attempts,
         probe_timeout: PROBE_TIMEOUT,
     };
-    serve("command-api", addr, command_api::router(state, api.limits()), stop).await
+    serve(
+        "command-api",
+        addr,
+        command_api::router(state, api.limits()),
+        stop,
+    )
+    .await
 }
 
 async fn query_api(
@@ -98,7 +108,13 @@ async fn query_api(
         max_wait: api.max_wait,
         probe_timeout: PROBE_TIMEOUT,
     };
-    serve("query-api", addr, query_api::router(state, api.limits()), stop).await
+    serve(
+        "query-api",
+        addr,
+        query_api::router(state, api.limits()),
+        stop,
+    )
+    .await
 }
 
 async fn serve(
@@ -119,14 +135,28 @@ async fn all_in_one(all: AllInOne) -> anyhow::Result<()> {
     let stop = shutdown::on_signal();
     let kafka = all.common.kafka();
     let prefix = all.common.topic_prefix.clone();
-    let relay = Relay::new(all.common.database_url.clone(), kafka.clone(), all.relay.config());
+    let relay = Relay::new(
+        all.common.database_url.clone(),
+        kafka.clone(),
+        all.relay.config(),
+    );
     let tasks = vec![
         tokio::spawn({
-            let (c, a, addr, s) = (all.common.clone(), all.api.clone(), all.command_addr.clone(), stop.clone());
+            let (c, a, addr, s) = (
+                all.common.clone(),
+                all.api.clone(),
+                all.command_addr.clone(),
+                stop.clone(),
+            );
             async move { command_api(&c, &a, &addr, s).await }
         }),
         tokio::spawn({
-            let (c, a, addr, s) = (all.common.clone(), all.api.clone(), all.query_addr.clone(), stop.clone());
+            let (c, a, addr, s) = (
+                all.common.clone(),
+                all.api.clone(),
+                all.query_addr.clone(),
+                stop.clone(),
+            );
             async move { query_api(&c, &a, &addr, s).await }
         }),
         tokio::spawn({
@@ -134,11 +164,21 @@ async fn all_in_one(all: AllInOne) -> anyhow::Result<()> {
             async move { Ok(relay.run(s).await?) }
         }),
         tokio::spawn({
-            let (p, k, c, s) = (pool.clone(), kafka.clone(), all.projector.config(&prefix), stop.clone());
+            let (p, k, c, s) = (
+                pool.clone(),
+                kafka.clone(),
+                all.projector.config(&prefix),
+                stop.clone(),
+            );
             async move { Ok(projector::run(p, k, c, s).await?) }
         }),
         tokio::spawn({
-            let (p, k, c, s) = (pool.clone(), kafka.clone(), all.reserver.config(&prefix), stop.clone());
+            let (p, k, c, s) = (
+                pool.clone(),
+                kafka.clone(),
+                all.reserver.config(&prefix),
+                stop.clone(),
+            );
             async move { Ok(reserver::run(p, k, c, s).await?) }
         }),
     ];

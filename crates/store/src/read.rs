@@ -36,9 +36,8 @@ pub async fn read_stream(
     conn: &mut PgConnection,
     stream_id: &str,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version"
-    );
+    let sql =
+        format!("SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version");
     let rows = sqlx::query(&sql).bind(stream_id).fetch_all(conn).await?;
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }

@@ -22,7 +22,9 @@ impl TestDb {
     pub async fn create() -> Self {
         let admin = admin_url();
         let name = super::unique("t_");
-        let mut conn = PgConnection::connect(&admin).await.expect("connect as admin");
+        let mut conn = PgConnection::connect(&admin)
+            .await
+            .expect("connect as admin");
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut conn)
             .await

@@ -117,12 +117,25 @@ impl System {
                 serde_json::json!({"sku": sku, "name": format!("Product {sku}"), "unit_price": unit_price, "currency": "EUR"}),
             )
             .await;
-        assert_eq!(r.status(), 201, "register {sku}: {}", r.text().await.unwrap());
+        assert_eq!(
+            r.status(),
+            201,
+            "register {sku}: {}",
+            r.text().await.unwrap()
+        );
         if quantity > 0 {
             let r = self
-                .post(&format!("/v1/stock/{sku}/receipts"), serde_json::json!({"quantity": quantity}))
+                .post(
+                    &format!("/v1/stock/{sku}/receipts"),
+                    serde_json::json!({"quantity": quantity}),
+                )
                 .await;
-            assert_eq!(r.status(), 200, "receive {sku}: {}", r.text().await.unwrap());
+            assert_eq!(
+                r.status(),
+                200,
+                "receive {sku}: {}",
+                r.text().await.unwrap()
+            );
         }
     }
 }

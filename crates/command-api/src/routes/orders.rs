@@ -1,7 +1,5 @@
 //! Order commands: place, pay, ship, cancel.
 
-use std::future::Future;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -91,35 +89,30 @@ impl HttpCommand for Place {
         self.order_id.to_string()
     }
 
-    fn prepare<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-    ) -> impl Future<Output = Result<OrderCommand, ApiError>> + Send + 'a {
-        async move {
-            let mut fields = Fields::default();
-            let mut priced = Vec::with_capacity(self.lines.len());
-            for (i, (sku, quantity)) in self.lines.iter().enumerate() {
-                let product = store::load::<Product>(conn, sku.as_str()).await?;
-                match product.state.registered() {
-                    None => fields.reject(format!("lines[{i}].sku"), format!("unknown SKU {sku}")),
-                    Some(p) if p.status == ProductStatus::Discontinued => fields.reject(
-                        format!("lines[{i}].sku"),
-                        format!("product {sku} is discontinued and cannot be ordered"),
-                    ),
-                    Some(p) => priced.push(PricedLine {
-                        sku: sku.clone(),
-                        quantity: *quantity,
-                        unit_price: p.price,
-                    }),
-                }
+    async fn prepare(&self, conn: &mut PgConnection) -> Result<OrderCommand, ApiError> {
+        let mut fields = Fields::default();
+        let mut priced = Vec::with_capacity(self.lines.len());
+        for (i, (sku, quantity)) in self.lines.iter().enumerate() {
+            let product = store::load::<Product>(conn, sku.as_str()).await?;
+            match product.state.registered() {
+                None => fields.reject(format!("lines[{i}].sku"), format!("unknown SKU {sku}")),
+                Some(p) if p.status == ProductStatus::Discontinued => fields.reject(
+                    format!("lines[{i}].sku"),
+                    format!("product {sku} is discontinued and cannot be ordered"),
+                ),
+                Some(p) => priced.push(PricedLine {
+                    sku: sku.clone(),
+                    quantity: *quantity,
+                    unit_price: p.price,
+                }),
             }
-            fields.finish()?;
-            Ok(OrderCommand::Place {
-                order_id: self.order_id,
-                customer_id: self.customer_id,
-                lines: priced,
-            })
         }
+        fields.finish()?;
+        Ok(OrderCommand::Place {
+            order_id: self.order_id,
+            customer_id: self.customer_id,
+            lines: priced,
+        })
     }
 
     fn respond(&self, outcome: &Outcome<Order>) -> (StatusCode, Value) {
@@ -150,7 +143,10 @@ async fn place(
     let mut lines = Vec::with_capacity(raw.lines.len());
     for (i, line) in raw.lines.iter().enumerate() {
         let sku = fields.check(&format!("lines[{i}].sku"), Sku::parse(&line.sku));
-        let quantity = fields.check(&format!("lines[{i}].quantity"), Quantity::new(line.quantity));
+        let quantity = fields.check(
+            &format!("lines[{i}].quantity"),
+            Quantity::new(line.quantity),
+        );
         if let (Some(sku), Some(quantity)) = (sku, quantity) {
             lines.push((sku, quantity));
         }
@@ -199,7 +195,13 @@ async fn pay(
         amount,
         reference: raw.reference.clone(),
     };
-    run(&state, &headers, &body.fingerprint, order_command(order_id, command)).await
+    run(
+        &state,
+        &headers,
+        &body.fingerprint,
+        order_command(order_id, command),
+    )
+    .await
 }
 
 async fn ship(
@@ -213,7 +215,13 @@ async fn ship(
         carrier: body.value.carrier.clone(),
         tracking_number: body.value.tracking_number.clone(),
     };
-    run(&state, &headers, &body.fingerprint, order_command(order_id, command)).await
+    run(
+        &state,
+        &headers,
+        &body.fingerprint,
+        order_command(order_id, command),
+    )
+    .await
 }
 
 async fn cancel(
@@ -226,5 +234,11 @@ async fn cancel(
     let command = OrderCommand::Cancel {
         reason: body.value.reason.clone(),
     };
-    run(&state, &headers, &body.fingerprint, order_command(order_id, command)).await
+    run(
+        &state,
+        &headers,
+        &body.fingerprint,
+        order_command(order_id, command),
+    )
+    .await
 }

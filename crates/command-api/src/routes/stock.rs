@@ -1,7 +1,5 @@
 //! Stock commands: receipts and adjustments, for registered products only.
 
-use std::future::Future;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -54,17 +52,12 @@ impl HttpCommand for OnRegisteredSku {
         self.sku.to_string()
     }
 
-    fn prepare<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-    ) -> impl Future<Output = Result<StockCommand, ApiError>> + Send + 'a {
-        async move {
-            let product = store::load::<Product>(conn, self.sku.as_str()).await?;
-            if product.state.registered().is_none() {
-                return Err(ApiError::NotFound(format!("product {}", self.sku)));
-            }
-            Ok(self.command.clone())
+    async fn prepare(&self, conn: &mut PgConnection) -> Result<StockCommand, ApiError> {
+        let product = store::load::<Product>(conn, self.sku.as_str()).await?;
+        if product.state.registered().is_none() {
+            return Err(ApiError::NotFound(format!("product {}", self.sku)));
         }
+        Ok(self.command.clone())
     }
 
     fn respond(&self, outcome: &Outcome<StockItem>) -> (StatusCode, Value) {
@@ -101,7 +94,13 @@ async fn receive(
         quantity,
         reference: body.value.reference.clone(),
     };
-    run(&state, &headers, &body.fingerprint, OnRegisteredSku { sku, command }).await
+    run(
+        &state,
+        &headers,
+        &body.fingerprint,
+        OnRegisteredSku { sku, command },
+    )
+    .await
 }
 
 async fn adjust(
@@ -116,5 +115,11 @@ async fn adjust(
         delta: body.value.delta,
         reason: body.value.reason.clone(),
     };
-    run(&state, &headers, &body.fingerprint, OnRegisteredSku { sku, command }).await
+    run(
+        &state,
+        &headers,
+        &body.fingerprint,
+        OnRegisteredSku { sku, command },
+    )
+    .await
 }

@@ -36,7 +36,12 @@ fn with(mut history: Vec<OrderEvent>, more: &[OrderEvent]) -> Vec<OrderEvent> {
     history
 }
 fn confirmed() -> Vec<OrderEvent> {
-    with(placed(), &[OrderEvent::OrderConfirmed { order_id: order_id() }])
+    with(
+        placed(),
+        &[OrderEvent::OrderConfirmed {
+            order_id: order_id(),
+        }],
+    )
 }
 fn paid() -> Vec<OrderEvent> {
     with(
@@ -121,7 +126,10 @@ fn given_nothing_when_paying_then_not_found() {
 #[test]
 fn given_placed_when_confirming_then_confirmed_and_again_is_a_no_op() {
     let events = given(&placed()).decide(OrderCommand::Confirm).unwrap();
-    assert_eq!(status_after(&with(placed(), &events)), OrderStatus::Confirmed);
+    assert_eq!(
+        status_after(&with(placed(), &events)),
+        OrderStatus::Confirmed
+    );
     assert!(given(&confirmed())
         .decide(OrderCommand::Confirm)
         .unwrap()
@@ -217,7 +225,10 @@ fn given_placed_when_cancelling_without_reason_then_reason_is_invalid() {
 #[test]
 fn given_confirmed_when_expiring_then_expired() {
     let events = given(&confirmed()).decide(OrderCommand::Expire).unwrap();
-    assert_eq!(status_after(&with(confirmed(), &events)), OrderStatus::Expired);
+    assert_eq!(
+        status_after(&with(confirmed(), &events)),
+        OrderStatus::Expired
+    );
 }
 
 #[test]
@@ -230,14 +241,23 @@ fn given_paid_when_expiring_then_nothing_happens() {
 
 #[test]
 fn given_expired_when_paying_then_forbidden() {
-    let expired = with(confirmed(), &[OrderEvent::OrderExpired { order_id: order_id() }]);
+    let expired = with(
+        confirmed(),
+        &[OrderEvent::OrderExpired {
+            order_id: order_id(),
+        }],
+    );
     assert!(is_forbidden(given(&expired).decide(pay(1500))));
 }
 
 #[test]
 fn units_by_sku_merges_lines_naming_the_same_sku() {
     let events = Order::default()
-        .decide(place(vec![line("A", 2, 1), line("A", 3, 1), line("B", 1, 1)]))
+        .decide(place(vec![
+            line("A", 2, 1),
+            line("A", 3, 1),
+            line("B", 1, 1),
+        ]))
         .unwrap();
     let units = given(&events).placed().unwrap().units_by_sku();
     let units: Vec<(String, i64)> = units

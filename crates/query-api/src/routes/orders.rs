@@ -59,7 +59,8 @@ async fn get_order(
     Path(order_id): Path<String>,
 ) -> Result<Fresh<Json<OrderView>>, QueryError> {
     let position = await_position(&state.pool, PROJECTIONS, min, state.max_wait).await?;
-    let id = Uuid::parse_str(&order_id).map_err(|_| QueryError::NotFound(format!("order {order_id}")))?;
+    let id = Uuid::parse_str(&order_id)
+        .map_err(|_| QueryError::NotFound(format!("order {order_id}")))?;
     let row = sqlx::query(
         "SELECT order_id, customer_id, status, lines, total, currency, placed_at, updated_at, \
                 version, rejection FROM read_models.orders WHERE order_id = $1",
