@@ -122,7 +122,7 @@ broker_up() {
     return 0
   fi
   # Memory storage: the broker starts empty every time (see README).
-  nohup "$(tansu_bin)" broker \
+  RUST_LOG="${STOCKROOM_BROKER_LOG:-warn}" nohup "$(tansu_bin)" broker \
     --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
     --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
     --storage-engine "memory://tansu/" \

@@ -8,6 +8,11 @@
 #[allow(dead_code)]
 mod support;
 
+mod bad_input;
+mod compensation;
 mod concurrency;
 mod end_to_end;
 mod gap_safety;
+mod idempotency;
+mod lifecycle;
+mod oversell;

@@ -12,6 +12,13 @@ pub struct KafkaConfig {
     pub topic_prefix: String,
     /// Partitions per topic when Stockroom creates them.
     pub partitions: i32,
+    /// librdkafka `debug` contexts (such as `cgrp,topic`), for troubleshooting.
+    pub debug: Option<String>,
+    /// Stable identity of this process among the members of its consumer
+    /// groups (Kafka static membership): a member restarted under the same
+    /// id takes its old partitions back at once instead of waiting for the
+    /// dead one to time out. Must differ between live instances.
+    pub instance_id: Option<String>,
 }
 
 impl KafkaConfig {
@@ -21,6 +28,8 @@ impl KafkaConfig {
             brokers: brokers.into(),
             topic_prefix: "stockroom".to_owned(),
             partitions: 3,
+            debug: None,
+            instance_id: None,
         }
     }
 
@@ -48,6 +57,9 @@ impl KafkaConfig {
             .set("bootstrap.servers", &self.brokers)
             .set("socket.keepalive.enable", "true")
             .set("log_level", "4");
+        if let Some(debug) = &self.debug {
+            config.set("debug", debug).set("log_level", "7");
+        }
         config
     }
 }

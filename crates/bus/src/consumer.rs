@@ -12,9 +12,9 @@ use rdkafka::error::KafkaResult;
 use rdkafka::message::Message;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use sqlx::{PgConnection, PgPool};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, PgPool};
 use thiserror::Error;
-use tokio::runtime::Handle;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -61,9 +61,35 @@ pub struct Batch {
 
 /// Seeks newly assigned partitions to the offsets stored in Postgres.
 struct StoredOffsets {
-    pool: PgPool,
+    db: PgConnectOptions,
     group: String,
-    runtime: Handle,
+}
+
+impl StoredOffsets {
+    /// Loads offsets synchronously, as librdkafka's callback requires. The
+    /// query runs on its own thread, runtime and connection: blocking the
+    /// caller (often a runtime worker) while a task on the same runtime
+    /// drives the query can deadlock when every worker is in a callback.
+    fn load_blocking(&self, partitions: &[(String, i32)]) -> Result<OffsetMap, String> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                runtime.block_on(async {
+                    let mut conn = PgConnection::connect_with(&self.db)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    let loaded = offsets::load(&mut conn, &self.group, partitions).await;
+                    let _ = conn.close().await;
+                    loaded.map_err(|e| e.to_string())
+                })
+            })
+            .join()
+            .unwrap_or_else(|_| Err("offset loader panicked".to_owned()))
+        })
+    }
 }
 
 impl ClientContext for StoredOffsets {}
@@ -82,16 +108,8 @@ impl ConsumerContext for StoredOffsets {
                     .iter()
                     .map(|e| (e.topic().to_owned(), e.partition()))
                     .collect();
-                // librdkafka calls this synchronously from a poll; the query
-                // runs on its own thread so no runtime worker is blocked on
-                // itself.
-                let (pool, group, runtime) = (&self.pool, &self.group, &self.runtime);
-                let stored = std::thread::scope(|s| {
-                    s.spawn(|| runtime.block_on(offsets::load(pool, group, &wanted)))
-                        .join()
-                });
-                match stored {
-                    Ok(Ok(stored)) => {
+                match self.load_blocking(&wanted) {
+                    Ok(stored) => {
                         for ((topic, partition), offset) in &stored {
                             let _ = tpl.set_partition_offset(
                                 topic,
@@ -100,10 +118,10 @@ impl ConsumerContext for StoredOffsets {
                             );
                         }
                     }
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, "cannot load stored offsets; resuming from the group's committed offsets, duplicates are dropped by event id")
-                    }
-                    Err(_) => tracing::error!("offset loader panicked"),
+                    Err(e) => tracing::error!(
+                        error = %e,
+                        "cannot load stored offsets; resuming from the earliest offset, duplicates are dropped by event id"
+                    ),
                 }
                 if let Err(e) = consumer.assign(tpl) {
                     tracing::error!(error = %e, "assign failed");
@@ -147,7 +165,7 @@ pub struct BatchConsumer {
 }
 
 impl BatchConsumer {
-    /// Joins `group` and subscribes to `topics`. Must be called on a Tokio runtime.
+    /// Joins `group` and subscribes to `topics`.
     pub fn subscribe(
         pool: PgPool,
         kafka: &KafkaConfig,
@@ -156,18 +174,23 @@ impl BatchConsumer {
         settings: BatchSettings,
     ) -> Result<Self, BusError> {
         let context = StoredOffsets {
-            pool,
+            db: pool.connect_options().as_ref().clone(),
             group: group.to_owned(),
-            runtime: Handle::current(),
         };
-        let consumer: StreamConsumer<StoredOffsets> = kafka
-            .client()
+        let mut client = kafka.client();
+        if let Some(instance) = &kafka.instance_id {
+            client.set("group.instance.id", format!("{group}-{instance}"));
+        }
+        let consumer: StreamConsumer<StoredOffsets> = client
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", "10000")
             .set("heartbeat.interval.ms", "1000")
             .set("partition.assignment.strategy", "range")
+            // A topic created a moment before subscribing may be missing from
+            // the first metadata; look again soon rather than in 5 minutes.
+            .set("topic.metadata.refresh.interval.ms", "2000")
             .create_with_context(context)?;
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names)?;

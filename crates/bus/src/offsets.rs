@@ -3,14 +3,14 @@
 
 use std::collections::HashMap;
 
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, Row};
 
 /// `(topic, partition) → next offset to read`.
 pub type OffsetMap = HashMap<(String, i32), i64>;
 
 /// The stored offsets of `group` for the given partitions.
 pub async fn load(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     group: &str,
     partitions: &[(String, i32)],
 ) -> Result<OffsetMap, sqlx::Error> {
@@ -25,7 +25,7 @@ pub async fn load(
     .bind(group)
     .bind(&topics)
     .bind(&numbers)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?;
     rows.iter()
         .map(|r| {

@@ -277,3 +277,20 @@ async fn save_checkpoint(
     .await?;
     Ok(())
 }
+
+/// Prepares for a broker that lost its data (a fresh in-memory broker, a
+/// recreated cluster): the relay starts over from the first event, and stored
+/// consumer offsets, which pointed into the old topics, are forgotten.
+/// Consumers still skip what they processed before, by event id.
+pub async fn republish_all(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    sqlx::query(
+        "UPDATE relay_checkpoint SET transaction_id = '0', position = 0, updated_at = now()",
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM consumer_offsets")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}

@@ -36,6 +36,9 @@ pub enum Task {
     Projector(ProjectorProcess),
     /// Reserve stock for orders and expire unpaid ones.
     Reserver(ReserverProcess),
+    /// Republish the whole log after the broker lost its data (stop relays
+    /// and consumers first; consumers skip what they already processed).
+    Republish(Common),
     /// Run every process in one (for local use).
     All(AllInOne),
     /// Inspect and retry parked events.

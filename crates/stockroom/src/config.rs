@@ -28,6 +28,13 @@ pub struct Common {
     /// Partitions per topic when Stockroom creates its topics.
     #[arg(long, env = "STOCKROOM_PARTITIONS", default_value_t = 3)]
     pub partitions: i32,
+    /// librdkafka debug contexts (`cgrp,topic,broker`…), for troubleshooting.
+    #[arg(long, env = "STOCKROOM_KAFKA_DEBUG")]
+    pub kafka_debug: Option<String>,
+    /// This process's identity in its consumer groups (static membership);
+    /// give every live instance of a worker its own. Defaults to the host name.
+    #[arg(long, env = "STOCKROOM_INSTANCE_ID")]
+    pub instance_id: Option<String>,
     /// Postgres connections per process.
     #[arg(long, env = "STOCKROOM_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
@@ -47,6 +54,8 @@ impl Common {
         KafkaConfig {
             topic_prefix: self.topic_prefix.clone(),
             partitions: self.partitions,
+            debug: self.kafka_debug.clone(),
+            instance_id: self.instance_id.clone().or_else(host_name),
             ..KafkaConfig::new(&self.kafka_brokers)
         }
     }
@@ -157,4 +166,13 @@ impl ReserverArgs {
             ..reserver::ReserverConfig::default()
         }
     }
+}
+
+/// The machine's host name, if it has one.
+fn host_name() -> Option<String> {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
 }

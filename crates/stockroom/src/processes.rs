@@ -50,6 +50,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let config = p.reserver.config(&p.common.topic_prefix);
             Ok(reserver::run(pool, p.common.kafka(), config, shutdown::on_signal()).await?)
         }
+        Task::Republish(common) => {
+            let pool = store::connect(&common.db())?;
+            let mut conn = pool.acquire().await?;
+            bus::relay::republish_all(&mut conn).await?;
+            tracing::info!(
+                "relay checkpoint and consumer offsets reset; the log will be republished"
+            );
+            Ok(())
+        }
         Task::All(all) => all_in_one(all).await,
         Task::Parked { action } => parked::run(action).await,
     }

@@ -69,9 +69,14 @@ impl System {
         }
     }
 
-    /// Starts one more worker of this system.
+    /// Starts one more worker of this system, as a distinct group member.
     pub async fn spawn_worker(&mut self, name: &str) -> &mut Proc {
-        self.workers.push(Proc::spawn(name, &[], &self.env).await);
+        let mut env = self.env.clone();
+        env.push((
+            "STOCKROOM_INSTANCE_ID".into(),
+            format!("extra-{}", self.workers.len()),
+        ));
+        self.workers.push(Proc::spawn(name, &[], &env).await);
         self.workers.last_mut().unwrap()
     }
 
