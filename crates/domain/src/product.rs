@@ -1,12 +1,13 @@
 //! The catalogue entry of one SKU: registered with a name and price, repriced,
 //! discontinued.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{Aggregate, Currency, DomainError, Money, Sku, StreamCategory};
 
 /// Events of the `product-{sku}` stream.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "event_type", content = "data")]
 pub enum ProductEvent {
     /// A SKU entered the catalogue.

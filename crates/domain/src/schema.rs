@@ -1,7 +1,13 @@
 //! Event schema versions and upcasting: events stored under an older schema
 //! version are rewritten to the current shape before they are deserialized.
 
-use serde_json::Value;
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::order::OrderEvent;
+use crate::product::ProductEvent;
+use crate::stock::StockEvent;
 
 /// The schema version every event type is written with today.
 pub const CURRENT_SCHEMA_VERSION: i32 = 1;
@@ -52,6 +58,43 @@ fn step(event_type: &str, from: i32, mut data: Value) -> Value {
     }
 }
 
+/// The JSON Schema of each event type's `data`, keyed by event type, generated
+/// from the Rust types (the checked-in copies under `docs/schemas/` must match).
+pub fn data_schemas() -> BTreeMap<String, Value> {
+    let roots = [
+        schemars::schema_for!(ProductEvent).to_value(),
+        schemars::schema_for!(StockEvent).to_value(),
+        schemars::schema_for!(OrderEvent).to_value(),
+    ];
+    let mut schemas = BTreeMap::new();
+    for root in roots {
+        let defs = root.get("$defs").cloned();
+        for variant in root["oneOf"].as_array().into_iter().flatten() {
+            let tag = &variant["properties"]["event_type"];
+            let Some(name) = tag["const"].as_str().or_else(|| tag["enum"][0].as_str()) else {
+                continue;
+            };
+            let mut schema = json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "title": name,
+                "description": variant.get("description").cloned().unwrap_or(Value::Null),
+                "x-schema-version": CURRENT_SCHEMA_VERSION,
+            });
+            if let (Some(map), Some(data)) = (
+                schema.as_object_mut(),
+                variant["properties"]["data"].as_object(),
+            ) {
+                map.extend(data.clone());
+                if let Some(defs) = &defs {
+                    map.insert("$defs".to_owned(), defs.clone());
+                }
+            }
+            schemas.insert(name.to_owned(), schema);
+        }
+    }
+    schemas
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +113,16 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn there_is_a_data_schema_for_every_event_type() {
+        let schemas = data_schemas();
+        let names: Vec<&str> = schemas.keys().map(String::as_str).collect();
+        let mut expected = EVENT_TYPES.to_vec();
+        expected.sort_unstable();
+        assert_eq!(names, expected);
+        assert_eq!(schemas["OrderPlaced"]["type"], "object");
     }
 
     #[test]

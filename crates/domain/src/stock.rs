@@ -3,12 +3,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{Aggregate, DomainError, OrderId, Quantity, Sku, StreamCategory};
 
 /// Events of the `stock-{sku}` stream.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "event_type", content = "data")]
 pub enum StockEvent {
     /// Units arrived.

@@ -41,6 +41,12 @@ pub enum Task {
     Republish(Common),
     /// Run every process in one (for local use).
     All(AllInOne),
+    /// Write the JSON Schema of every event type to a directory.
+    Schemas {
+        /// Where to write them.
+        #[arg(long, default_value = "docs/schemas")]
+        out: std::path::PathBuf,
+    },
     /// Inspect and retry parked events.
     Parked {
         /// What to do.

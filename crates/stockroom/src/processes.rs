@@ -60,6 +60,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Task::All(all) => all_in_one(all).await,
+        Task::Schemas { out } => crate::schemas::write(&out),
         Task::Parked { action } => parked::run(action).await,
     }
 }
