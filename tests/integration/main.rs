@@ -6,6 +6,7 @@
 
 // Helpers serve many tests; not every one is used by each.
 #[allow(dead_code)]
+#[path = "../support/mod.rs"]
 mod support;
 
 mod bad_input;
@@ -16,3 +17,4 @@ mod gap_safety;
 mod idempotency;
 mod lifecycle;
 mod oversell;
+mod parking;

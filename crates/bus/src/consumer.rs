@@ -254,11 +254,16 @@ impl BatchConsumer {
         }
     }
 
-    /// Parks the batch's malformed messages and stores its offsets, in the
-    /// caller's transaction.
-    pub async fn finish(&self, conn: &mut PgConnection, batch: &Batch) -> Result<(), sqlx::Error> {
+    /// Parks the batch's malformed messages under `consumer` and stores the
+    /// batch's offsets, in the caller's transaction.
+    pub async fn finish(
+        &self,
+        conn: &mut PgConnection,
+        consumer: &str,
+        batch: &Batch,
+    ) -> Result<(), sqlx::Error> {
         for bad in &batch.malformed {
-            parking::park_malformed(conn, &self.group, bad).await?;
+            parking::park_malformed(conn, consumer, bad).await?;
         }
         offsets::store(conn, &self.group, &batch.next_offsets).await
     }
@@ -404,7 +409,9 @@ async fn apply_batch<H: BatchHandler>(
     let mut tx = pool.begin().await?;
     let fresh = parking::claim(&mut tx, handler.consumer_name(), &batch.messages).await?;
     handler.apply(&mut tx, &fresh).await?;
-    consumer.finish(&mut tx, batch).await?;
+    consumer
+        .finish(&mut tx, handler.consumer_name(), batch)
+        .await?;
     tx.commit().await?;
     metrics::counter!("stockroom_consumer_events_total", "consumer" => handler.consumer_name().to_owned())
         .increment(fresh.len() as u64);
@@ -459,7 +466,9 @@ async fn isolate<H: BatchHandler>(
         }
     }
     let mut tx = pool.begin().await?;
-    consumer.finish(&mut tx, batch).await?;
+    consumer
+        .finish(&mut tx, handler.consumer_name(), batch)
+        .await?;
     tx.commit().await?;
     Ok(())
 }

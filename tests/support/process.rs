@@ -31,7 +31,8 @@ impl Proc {
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env(
                 "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+                std::env::var("STOCKROOM_TEST_PROCESS_LOG")
+                    .unwrap_or_else(|_| "info,sqlx=warn".into()),
             )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -102,4 +103,22 @@ pub fn signal(pid: u32, name: &str) {
         .status()
         .unwrap();
     assert!(status.success(), "kill -{name} {pid} failed");
+}
+
+/// Runs a `stockroom` tool to completion: its exit status and stdout.
+pub async fn run_tool(
+    args: &[&str],
+    env: &[(String, String)],
+) -> (std::process::ExitStatus, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_stockroom"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("run stockroom");
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }

@@ -1,0 +1,114 @@
+//! An event a consumer cannot handle is parked with its error; the partition
+//! moves on, and the event can be listed and retried.
+
+use std::time::Duration;
+
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use serde_json::{json, Value};
+
+use crate::support::process::run_tool;
+use crate::support::system::brokers;
+use crate::support::{eventually, System};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poison_messages_are_parked_and_do_not_stall_their_partitions() {
+    let sys = System::start().await;
+    sys.stock_product("PARK-1", 100, 10).await;
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .unwrap();
+    let topic = sys.topic("orders");
+    let unknown_type = json!({
+        "event_id": uuid::Uuid::now_v7(), "event_type": "OrderTeleported", "schema_version": 1,
+        "stream_id": "order-x", "stream_version": 1, "global_position": 1,
+        "occurred_at": "2026-01-01T00:00:00Z", "correlation_id": uuid::Uuid::now_v7(),
+        "causation_id": null, "data": {}
+    });
+    for partition in 0..3 {
+        for payload in ["not json at all".to_owned(), unknown_type.to_string()] {
+            let mut value = payload;
+            if value.contains("OrderTeleported") {
+                // A distinct event id per copy, so each is its own parked event.
+                value = value.replace(
+                    &unknown_type["event_id"].as_str().unwrap().to_string(),
+                    &uuid::Uuid::now_v7().to_string(),
+                );
+            }
+            producer
+                .send(
+                    FutureRecord::to(&topic)
+                        .partition(partition)
+                        .key("poison")
+                        .payload(&value),
+                    Duration::from_secs(10),
+                )
+                .await
+                .unwrap();
+        }
+    }
+
+    // Orders placed after the poison still flow through every partition.
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        let placed: Value = sys
+            .post("/v1/orders", json!({"customer_id": uuid::Uuid::new_v4(), "lines": [{"sku": "PARK-1", "quantity": 1}]}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        ids.push(placed["order_id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        eventually(
+            "the order to be confirmed and projected",
+            Duration::from_secs(60),
+            || async {
+                let o: Value = sys
+                    .get(&format!("/v1/orders/{id}"))
+                    .await
+                    .json()
+                    .await
+                    .ok()?;
+                (o["status"] == "confirmed").then_some(())
+            },
+        )
+        .await;
+    }
+
+    let parked: Vec<(String, String)> =
+        sqlx::query_as("SELECT consumer, error FROM parked_events ORDER BY id")
+            .fetch_all(&sys.db.pool)
+            .await
+            .unwrap();
+    for consumer in ["orders", "reserver"] {
+        let mine: Vec<_> = parked.iter().filter(|(c, _)| c == consumer).collect();
+        assert_eq!(
+            mine.len(),
+            6,
+            "{consumer} parked the three malformed and three unknown events: {parked:?}"
+        );
+        assert!(mine
+            .iter()
+            .any(|(_, e)| e.contains("OrderTeleported") || e.contains("unknown variant")));
+    }
+
+    let (status, listing) = run_tool(&["parked", "list", "--consumer", "orders"], &sys.env).await;
+    assert!(status.success());
+    assert_eq!(listing.lines().count(), 6, "{listing}");
+    let unknown_id = listing
+        .lines()
+        .find(|l| !l.contains("position -1"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap()
+        .to_owned();
+    let (status, _) = run_tool(&["parked", "retry", &unknown_id], &sys.env).await;
+    assert!(
+        !status.success(),
+        "a retry of a still-poisonous event fails and leaves it parked"
+    );
+    let (_, after) = run_tool(&["parked", "list", "--consumer", "orders"], &sys.env).await;
+    assert_eq!(after.lines().count(), 6);
+}
