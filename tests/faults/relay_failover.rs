@@ -53,7 +53,7 @@ async fn only_one_relay_publishes_and_a_standby_takes_over_when_it_dies() {
     let db = TestDb::create().await;
     let prefix = unique("t");
     let env = env_for(&db, &prefix, &[]);
-    let mut relays = vec![
+    let mut relays = [
         Proc::spawn("relay", &[], &env).await,
         Proc::spawn("relay", &[], &env).await,
     ];
