@@ -321,6 +321,15 @@ pub trait BatchHandler: Send + Sync {
     /// The name under which processed events and parked ones are recorded.
     fn consumer_name(&self) -> &str;
 
+    /// Prepares the batch's transaction (locks, search path); runs first.
+    fn before_batch(
+        &self,
+        conn: &mut PgConnection,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
+        let _ = conn;
+        async { Ok(()) }
+    }
+
     /// Applies the events in order inside `conn`'s transaction.
     fn apply<'a>(
         &'a self,
@@ -407,6 +416,7 @@ async fn apply_batch<H: BatchHandler>(
     batch: &Batch,
 ) -> Result<(), HandlerError> {
     let mut tx = pool.begin().await?;
+    handler.before_batch(&mut tx).await?;
     let fresh = parking::claim(&mut tx, handler.consumer_name(), &batch.messages).await?;
     handler.apply(&mut tx, &fresh).await?;
     consumer
@@ -431,6 +441,7 @@ async fn isolate<H: BatchHandler>(
         loop {
             let result: Result<(), HandlerError> = async {
                 let mut tx = pool.begin().await?;
+                handler.before_batch(&mut tx).await?;
                 let fresh = parking::claim(
                     &mut tx,
                     handler.consumer_name(),

@@ -177,7 +177,8 @@ impl Relay {
             if *shutdown.borrow() {
                 return Ok(Stint::Stopped);
             }
-            let batch = read_committed_after(&mut conn, cursor, self.config.batch_size).await?;
+            let batch =
+                read_committed_after(&mut conn, cursor, self.config.batch_size, &[]).await?;
             let Some(last) = batch.last() else {
                 tokio::select! {
                     notified = listener.try_recv() => { notified?; }

@@ -1,19 +1,22 @@
 //! What every handler shares.
 
-use std::time::Duration;
-
-use bus::admin::BrokerProbe;
+use axum::extract::FromRef;
 use sqlx::PgPool;
+use web::probes::Probes;
 
 /// Shared state of the command API.
 #[derive(Clone)]
 pub struct AppState {
     /// The event store.
     pub pool: PgPool,
-    /// Answers "is the broker reachable?" for `/readyz`.
-    pub broker: BrokerProbe,
+    /// Readiness checks.
+    pub probes: Probes,
     /// Attempts for a command that loses a race on its stream.
     pub conflict_attempts: u32,
-    /// Timeout of each readiness check.
-    pub probe_timeout: Duration,
+}
+
+impl FromRef<AppState> for Probes {
+    fn from_ref(state: &AppState) -> Probes {
+        state.probes.clone()
+    }
 }

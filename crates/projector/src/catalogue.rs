@@ -8,12 +8,13 @@ use sqlx::PgConnection;
 
 use crate::projection::{poison, Projection};
 
-/// Keeps `read_models.products` and `read_models.stock`.
+/// Keeps `products` and `stock`.
 pub struct CatalogueProjection;
 
 impl Projection for CatalogueProjection {
     const NAME: &'static str = "catalogue";
     const CATEGORIES: &'static [StreamCategory] = &[StreamCategory::Product, StreamCategory::Stock];
+    const TABLES: &'static [&'static str] = &["products", "stock"];
 
     async fn apply(
         &self,
@@ -33,7 +34,7 @@ impl Projection for CatalogueProjection {
                 }
             };
             sqlx::query(
-                "INSERT INTO read_models.stock (sku, on_hand, reserved, version, updated_at) \
+                "INSERT INTO stock (sku, on_hand, reserved, version, updated_at) \
                      VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (sku) DO UPDATE SET \
                          on_hand = stock.on_hand + EXCLUDED.on_hand, \
@@ -58,7 +59,7 @@ impl Projection for CatalogueProjection {
                     unit_price,
                     currency,
                 } => sqlx::query(
-                    "INSERT INTO read_models.products (sku, name, unit_price, currency, status, version, updated_at) \
+                    "INSERT INTO products (sku, name, unit_price, currency, status, version, updated_at) \
                      VALUES ($1, $2, $3, $4, 'active', $5, $6) ON CONFLICT (sku) DO NOTHING",
                 )
                 .bind(sku.as_str())
@@ -68,13 +69,13 @@ impl Projection for CatalogueProjection {
                 ProductEvent::ProductPriceChanged {
                     sku, unit_price, ..
                 } => sqlx::query(
-                    "UPDATE read_models.products SET unit_price = $2, version = $3, updated_at = $4 \
+                    "UPDATE products SET unit_price = $2, version = $3, updated_at = $4 \
                      WHERE sku = $1 AND version < $3",
                 )
                 .bind(sku.as_str())
                 .bind(unit_price),
                 ProductEvent::ProductDiscontinued { sku } => sqlx::query(
-                    "UPDATE read_models.products SET status = 'discontinued', version = $2, updated_at = $3 \
+                    "UPDATE products SET status = 'discontinued', version = $2, updated_at = $3 \
                      WHERE sku = $1 AND version < $2",
                 )
                 .bind(sku.as_str()),

@@ -6,6 +6,11 @@ pub mod catalogue;
 pub mod orders;
 pub mod position;
 pub mod projection;
+pub mod rebuild;
+pub mod registry;
+pub mod replay;
+pub mod sales;
+pub mod verify;
 pub mod worker;
 
 pub use projection::{Projection, ProjectionHandler};

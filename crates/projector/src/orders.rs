@@ -8,12 +8,13 @@ use sqlx::PgConnection;
 
 use crate::projection::{poison, Projection};
 
-/// Keeps `read_models.orders`.
+/// Keeps `orders`.
 pub struct OrdersProjection;
 
 impl Projection for OrdersProjection {
     const NAME: &'static str = "orders";
     const CATEGORIES: &'static [StreamCategory] = &[StreamCategory::Order];
+    const TABLES: &'static [&'static str] = &["orders"];
 
     async fn apply(
         &self,
@@ -31,7 +32,7 @@ impl Projection for OrdersProjection {
                 currency,
             } => {
                 sqlx::query(
-                    "INSERT INTO read_models.orders (order_id, customer_id, status, lines, total, \
+                    "INSERT INTO orders (order_id, customer_id, status, lines, total, \
                              currency, placed_at, updated_at, version, position) \
                          VALUES ($1, $2, 'placed', $3, $4, $5, $6, $6, $7, $8) \
                          ON CONFLICT (order_id) DO NOTHING",
@@ -58,7 +59,7 @@ impl Projection for OrdersProjection {
             OrderEvent::OrderExpired { .. } => ("expired", None),
         };
         sqlx::query(
-            "UPDATE read_models.orders SET status = $2, rejection = coalesce($3, rejection), \
+            "UPDATE orders SET status = $2, rejection = coalesce($3, rejection), \
                      updated_at = $4, version = $5, position = $6 \
                  WHERE order_id = $1::text::uuid AND version < $5",
         )
@@ -72,4 +73,12 @@ impl Projection for OrdersProjection {
         .await?;
         Ok(())
     }
+}
+
+/// The order id of an order-stream envelope.
+pub(crate) fn order_id_of(e: &bus::Envelope) -> uuid::Uuid {
+    e.stream_id
+        .strip_prefix("order-")
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        .unwrap_or_default()
 }

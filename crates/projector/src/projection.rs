@@ -8,19 +8,48 @@ use sqlx::PgConnection;
 
 use crate::position;
 
-/// A read model fed by events of some categories.
+/// The schema live read models are in.
+pub const LIVE_SCHEMA: &str = "read_models";
+
+/// A read model fed by events of some categories. Its SQL names its tables
+/// without a schema: the transaction's `search_path` decides whether it
+/// writes the live tables, a rebuild's copy or a verification's temp tables.
 pub trait Projection: Send + Sync + 'static {
     /// Stable name: consumer group suffix, dedup scope, rebuild target.
     const NAME: &'static str;
     /// The stream categories it reads.
     const CATEGORIES: &'static [StreamCategory];
+    /// The tables it owns.
+    const TABLES: &'static [&'static str];
 
-    /// Applies one event inside the batch's transaction.
-    fn apply<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        event: &'a Delivered,
-    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
+    /// Applies one event inside the caller's transaction.
+    fn apply(
+        &self,
+        conn: &mut PgConnection,
+        event: &Delivered,
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Category names, as stored.
+    fn category_names() -> Vec<&'static str> {
+        Self::CATEGORIES.iter().map(|c| c.as_str()).collect()
+    }
+}
+
+/// Points the transaction at `schema`'s tables (falling back to `public` for
+/// the log).
+pub async fn use_schema(conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("SET LOCAL search_path TO {schema}, public"))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The advisory lock a rebuild takes exclusively to swap tables, and live
+/// batches take shared, so a swap never lands in the middle of a batch.
+pub fn swap_lock_sql(mode: &str) -> String {
+    format!(
+        "SELECT pg_advisory_xact_lock{mode}(hashtextextended('stockroom-projection:' || $1, 0))"
+    )
 }
 
 /// Runs a [`Projection`] as a [`BatchHandler`]: applies the fresh events in
@@ -30,6 +59,15 @@ pub struct ProjectionHandler<P>(pub P);
 impl<P: Projection> BatchHandler for ProjectionHandler<P> {
     fn consumer_name(&self) -> &str {
         P::NAME
+    }
+
+    async fn before_batch(&self, conn: &mut PgConnection) -> Result<(), HandlerError> {
+        sqlx::query(&swap_lock_sql("_shared"))
+            .bind(P::NAME)
+            .execute(&mut *conn)
+            .await?;
+        use_schema(conn, LIVE_SCHEMA).await?;
+        Ok(())
     }
 
     async fn apply(

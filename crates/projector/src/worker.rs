@@ -7,6 +7,7 @@ use tokio::sync::watch;
 
 use crate::catalogue::CatalogueProjection;
 use crate::orders::OrdersProjection;
+use crate::sales::SalesProjection;
 use crate::{Projection, ProjectionHandler};
 
 /// Projector settings.
@@ -44,8 +45,15 @@ pub async fn run(
         config.clone(),
         shutdown.clone(),
     ));
+    let sales = tokio::spawn(run_one(
+        SalesProjection,
+        pool.clone(),
+        kafka.clone(),
+        config.clone(),
+        shutdown.clone(),
+    ));
     let catalogue = tokio::spawn(run_one(CatalogueProjection, pool, kafka, config, shutdown));
-    for task in [orders, catalogue] {
+    for task in [orders, sales, catalogue] {
         task.await.unwrap_or_else(|e| {
             tracing::error!(error = %e, "projection task panicked");
             Ok(())

@@ -1,8 +1,10 @@
 //! The query API: serves the read models to shop frontends and analysts,
 //! with read-your-writes on request.
 
+pub mod csv;
 pub mod error;
 pub mod freshness;
+pub mod params;
 pub mod routes;
 pub mod state;
 

@@ -2,18 +2,23 @@
 
 use std::time::Duration;
 
-use bus::admin::BrokerProbe;
+use axum::extract::FromRef;
 use sqlx::PgPool;
+use web::probes::Probes;
 
 /// Shared state of the query API.
 #[derive(Clone)]
 pub struct AppState {
     /// Read models (and the log, to judge freshness).
     pub pool: PgPool,
-    /// Answers "is the broker reachable?" for `/readyz`.
-    pub broker: BrokerProbe,
+    /// Readiness checks.
+    pub probes: Probes,
     /// Longest a read waits for `X-Min-Position`.
     pub max_wait: Duration,
-    /// Timeout of each readiness check.
-    pub probe_timeout: Duration,
+}
+
+impl FromRef<AppState> for Probes {
+    fn from_ref(state: &AppState) -> Probes {
+        state.probes.clone()
+    }
 }

@@ -47,6 +47,12 @@ pub enum Task {
         #[arg(long, default_value = "docs/schemas")]
         out: std::path::PathBuf,
     },
+    /// Rebuild or verify read models from the event store.
+    Projections {
+        /// What to do.
+        #[command(subcommand)]
+        action: ProjectionsAction,
+    },
     /// Inspect and retry parked events.
     Parked {
         /// What to do.
@@ -150,5 +156,28 @@ pub enum ParkedAction {
         reserver: ReserverArgs,
         /// The id shown by `parked list`.
         id: i64,
+    },
+}
+
+/// Read-model tools.
+#[derive(Debug, Subcommand)]
+pub enum ProjectionsAction {
+    /// Replay the event store into a fresh copy of a read model and swap it
+    /// in while the live projector keeps running.
+    Rebuild {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// `orders`, `catalogue` or `sales`.
+        name: String,
+    },
+    /// Recompute read models from the event store and report differences
+    /// (exit status 1 if any).
+    Verify {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// Only this projection (default: all).
+        name: Option<String>,
     },
 }

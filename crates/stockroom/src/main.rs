@@ -4,6 +4,7 @@ mod cli;
 mod config;
 mod parked;
 mod processes;
+mod projections;
 mod schemas;
 mod shutdown;
 mod telemetry;

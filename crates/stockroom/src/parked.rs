@@ -5,6 +5,7 @@ use bus::consumer::BatchHandler;
 use bus::parking;
 use projector::catalogue::CatalogueProjection;
 use projector::orders::OrdersProjection;
+use projector::sales::SalesProjection;
 use projector::ProjectionHandler;
 use reserver::handler::ReservationHandler;
 
@@ -44,25 +45,19 @@ pub async fn run(action: ParkedAction) -> anyhow::Result<()> {
             let Some((consumer, delivered)) = parking::unpark(&mut tx, id).await? else {
                 bail!("no parked event {id} (already retried, or not an envelope)");
             };
-            let fresh =
-                parking::claim(&mut tx, &consumer, std::slice::from_ref(&delivered)).await?;
+            let one = std::slice::from_ref(&delivered);
             let applied = match consumer.as_str() {
-                "orders" => {
-                    ProjectionHandler(OrdersProjection)
-                        .apply(&mut tx, &fresh)
-                        .await
-                }
+                "orders" => retry_with(&ProjectionHandler(OrdersProjection), &mut tx, one).await,
                 "catalogue" => {
-                    ProjectionHandler(CatalogueProjection)
-                        .apply(&mut tx, &fresh)
-                        .await
+                    retry_with(&ProjectionHandler(CatalogueProjection), &mut tx, one).await
                 }
+                "sales" => retry_with(&ProjectionHandler(SalesProjection), &mut tx, one).await,
                 "reserver" => {
                     let handler = ReservationHandler {
                         pool: pool.clone(),
                         payment_timeout: chrono::Duration::from_std(reserver.payment_timeout)?,
                     };
-                    handler.apply(&mut tx, &fresh).await
+                    retry_with(&handler, &mut tx, one).await
                 }
                 other => bail!("unknown consumer {other}"),
             };
@@ -77,4 +72,15 @@ pub async fn run(action: ParkedAction) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Claims and applies one unparked event through `handler`.
+async fn retry_with<H: BatchHandler>(
+    handler: &H,
+    conn: &mut sqlx::PgConnection,
+    event: &[bus::Delivered],
+) -> Result<(), bus::consumer::HandlerError> {
+    handler.before_batch(conn).await?;
+    let fresh = parking::claim(conn, handler.consumer_name(), event).await?;
+    handler.apply(conn, &fresh).await
 }

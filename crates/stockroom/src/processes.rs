@@ -8,6 +8,7 @@ use bus::Relay;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use web::probes::Probes;
 
 use crate::cli::{AllInOne, ApiProcess, Cli, Task};
 use crate::config::{ApiArgs, Common};
@@ -62,6 +63,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Task::All(all) => all_in_one(all).await,
         Task::Schemas { out } => crate::schemas::write(&out),
         Task::Parked { action } => parked::run(action).await,
+        Task::Projections { action } => crate::projections::run(action).await,
     }
 }
 
@@ -91,10 +93,9 @@ async fn command_api(
 ) -> anyhow::Result<()> {
     let pool = store::connect(&common.db())?;
     let state = command_api::AppState {
+        probes: probes(&pool, common)?,
         pool,
-        broker: BrokerProbe::new(&common.kafka())?,
         conflict_attempts: api.conflict_attempts,
-        probe_timeout: PROBE_TIMEOUT,
     };
     serve(
         "command-api",
@@ -113,10 +114,9 @@ async fn query_api(
 ) -> anyhow::Result<()> {
     let pool = store::connect(&common.db())?;
     let state = query_api::AppState {
+        probes: probes(&pool, common)?,
         pool,
-        broker: BrokerProbe::new(&common.kafka())?,
         max_wait: api.max_wait,
-        probe_timeout: PROBE_TIMEOUT,
     };
     serve(
         "query-api",
@@ -125,6 +125,14 @@ async fn query_api(
         stop,
     )
     .await
+}
+
+fn probes(pool: &PgPool, common: &Common) -> anyhow::Result<Probes> {
+    Ok(Probes {
+        pool: pool.clone(),
+        broker: BrokerProbe::new(&common.kafka())?,
+        timeout: PROBE_TIMEOUT,
+    })
 }
 
 async fn serve(

@@ -6,12 +6,13 @@ use sqlx::{PgConnection, Row};
 
 use crate::{RecordedEvent, StoreError};
 
-/// Columns of [`RecordedEvent`], in the order [`from_row`] reads them.
-pub(crate) const EVENT_COLUMNS: &str = "position, transaction_id::text::bigint AS transaction_id, \
+/// Columns of [`RecordedEvent`], for `SELECT`s that [`from_row`] reads.
+pub const EVENT_COLUMNS: &str = "position, transaction_id::text::bigint AS transaction_id, \
      event_id, stream_id, category, aggregate_id, stream_version, event_type, schema_version, \
      data, correlation_id, causation_id, actor, occurred_at";
 
-pub(crate) fn from_row(row: &PgRow) -> Result<RecordedEvent, sqlx::Error> {
+/// Reads a [`RecordedEvent`] selected with [`EVENT_COLUMNS`].
+pub fn from_row(row: &PgRow) -> Result<RecordedEvent, sqlx::Error> {
     Ok(RecordedEvent {
         position: row.try_get("position")?,
         transaction_id: row.try_get::<i64, _>("transaction_id")? as u64,
@@ -61,22 +62,25 @@ impl CommitCursor {
     }
 }
 
-/// Up to `limit` events committed after `cursor`, in commit order.
+/// Up to `limit` events of `categories` (all when empty) committed after
+/// `cursor`, in commit order.
 ///
 /// Only transactions older than the snapshot's xmin are read: each of them
 /// has finished, and any transaction still running has an id at or above
 /// xmin, so its events will sort after everything returned here. No event can
 /// appear behind the cursor later, and no timer ever skips a gap.
-#[tracing::instrument(skip(conn), fields(after_position = cursor.position))]
+#[tracing::instrument(skip(conn, categories), fields(after_position = cursor.position))]
 pub async fn read_committed_after(
     conn: &mut PgConnection,
     cursor: CommitCursor,
     limit: i64,
+    categories: &[&str],
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events \
          WHERE (transaction_id, position) > ($1::text::xid8, $2) \
            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+           AND (cardinality($4::text[]) = 0 OR category = ANY($4)) \
          ORDER BY transaction_id, position \
          LIMIT $3"
     );
@@ -84,6 +88,7 @@ pub async fn read_committed_after(
         .bind(cursor.transaction_id.to_string())
         .bind(cursor.position)
         .bind(limit)
+        .bind(categories)
         .fetch_all(conn)
         .await?;
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)

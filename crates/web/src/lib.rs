@@ -2,6 +2,7 @@
 
 pub mod layers;
 pub mod metrics;
+pub mod probes;
 pub mod problem;
 pub mod serve;
 

@@ -17,7 +17,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .merge(products::routes())
         .merge(stock::routes())
         .merge(orders::routes())
-        .merge(probes::routes())
+        .merge(probes::routes(state.pool.clone()))
         .with_state(state);
     apply(routes, limits)
 }

@@ -1,8 +1,10 @@
 //! The query API's routes, merged in one place.
 
+mod analytics;
 mod orders;
-mod probes;
+mod page;
 mod products;
+mod projections;
 
 use axum::Router;
 use web::layers::{apply, HttpLimits};
@@ -14,7 +16,9 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     let routes = Router::new()
         .merge(orders::routes())
         .merge(products::routes())
-        .merge(probes::routes())
+        .merge(analytics::routes())
+        .merge(projections::routes())
+        .merge(web::probes::routes(web::probes::NoRefresh))
         .with_state(state);
     apply(routes, limits)
 }

@@ -9,14 +9,24 @@ use serde_json::Value;
 use sqlx::Row;
 use uuid::Uuid;
 
+use super::page::{page, Page};
 use crate::error::QueryError;
 use crate::freshness::{await_position, Fresh, MinPosition};
+use crate::params::Params;
 use crate::AppState;
+use domain::order::OrderStatus;
 
 const PROJECTIONS: &[&str] = &["orders"];
 
+const ORDER_COLUMNS: &str = "order_id, customer_id, status, lines, total, currency, placed_at, \
+     updated_at, version, rejection";
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 200;
+
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/v1/orders/{id}", get(get_order))
+    Router::new()
+        .route("/v1/orders", get(list_orders))
+        .route("/v1/orders/{id}", get(get_order))
 }
 
 /// One order.
@@ -61,13 +71,72 @@ async fn get_order(
     let position = await_position(&state.pool, PROJECTIONS, min, state.max_wait).await?;
     let id = Uuid::parse_str(&order_id)
         .map_err(|_| QueryError::NotFound(format!("order {order_id}")))?;
-    let row = sqlx::query(
-        "SELECT order_id, customer_id, status, lines, total, currency, placed_at, updated_at, \
-                version, rejection FROM read_models.orders WHERE order_id = $1",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {ORDER_COLUMNS} FROM read_models.orders WHERE order_id = $1"
+    ))
     .bind(id)
     .fetch_optional(&state.pool)
     .await?
     .ok_or_else(|| QueryError::NotFound(format!("order {order_id}")))?;
     Ok(Fresh(position, Json(OrderView::from_row(&row)?)))
+}
+
+/// Where a page ends: newest first, so orders placed later never shift it.
+fn encode_cursor(order: &OrderView) -> String {
+    format!(
+        "{}_{}",
+        order.placed_at.timestamp_micros(),
+        order.order_id.simple()
+    )
+}
+
+fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    let (micros, id) = raw.split_once('_')?;
+    Some((
+        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        Uuid::parse_str(id).ok()?,
+    ))
+}
+
+#[tracing::instrument(skip(state, min, params))]
+async fn list_orders(
+    State(state): State<AppState>,
+    min: MinPosition,
+    params: Params,
+) -> Result<Fresh<Json<Page<OrderView>>>, QueryError> {
+    let mut p = params.parser(&["customer_id", "status", "limit", "cursor"]);
+    let customer: Option<Uuid> = p.optional("customer_id", "a UUID");
+    let status: Option<String> = p.optional("status", "a status");
+    if let Some(s) = &status {
+        if OrderStatus::parse(s).is_none() {
+            let all: Vec<&str> = OrderStatus::ALL.iter().map(|s| s.as_str()).collect();
+            p.reject("status", &format!("must be one of {}", all.join(", ")));
+        }
+    }
+    let limit = p.int_in("limit", 1..=MAX_LIMIT).unwrap_or(DEFAULT_LIMIT);
+    let raw_cursor: Option<String> = p.optional("cursor", "a cursor");
+    let cursor = raw_cursor.as_deref().and_then(decode_cursor);
+    if raw_cursor.is_some() && cursor.is_none() {
+        p.reject("cursor", "must be a next_cursor from an earlier page");
+    }
+    p.finish()?;
+    let position = await_position(&state.pool, PROJECTIONS, min, state.max_wait).await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {ORDER_COLUMNS} FROM read_models.orders \
+         WHERE ($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2) \
+           AND ($3::timestamptz IS NULL OR (placed_at, order_id) < ($3, $4)) \
+         ORDER BY placed_at DESC, order_id DESC LIMIT $5"
+    ))
+    .bind(customer)
+    .bind(status)
+    .bind(cursor.map(|c| c.0))
+    .bind(cursor.map(|c| c.1))
+    .bind(limit + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let items = rows
+        .iter()
+        .map(OrderView::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Fresh(position, Json(page(items, limit, encode_cursor))))
 }

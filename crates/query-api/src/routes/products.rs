@@ -1,19 +1,26 @@
-//! The catalogue with stock levels.
+//! The catalogue with stock levels, and stock alone.
 
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
+use sqlx::postgres::PgRow;
 use sqlx::Row;
 
+use super::page::{page, Page};
 use crate::error::QueryError;
 use crate::freshness::{await_position, Fresh, MinPosition};
+use crate::params::Params;
 use crate::AppState;
 
 const PROJECTIONS: &[&str] = &["catalogue"];
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/v1/products/{sku}", get(get_product))
+    Router::new()
+        .route("/v1/products", get(list_products))
+        .route("/v1/products/{sku}", get(get_product))
+        .route("/v1/stock", get(list_stock))
+        .route("/v1/stock/{sku}", get(get_stock))
 }
 
 /// A product with its stock.
@@ -30,26 +37,25 @@ struct ProductView {
     version: i64,
 }
 
-#[tracing::instrument(skip(state, min))]
-async fn get_product(
-    State(state): State<AppState>,
-    min: MinPosition,
-    Path(sku): Path<String>,
-) -> Result<Fresh<Json<ProductView>>, QueryError> {
-    let position = await_position(&state.pool, PROJECTIONS, min, state.max_wait).await?;
-    let row = sqlx::query(
-        "SELECT p.sku, p.name, p.unit_price, p.currency, p.status, p.version, \
-                coalesce(s.on_hand, 0) AS on_hand, coalesce(s.reserved, 0) AS reserved \
-         FROM read_models.products p LEFT JOIN read_models.stock s USING (sku) WHERE p.sku = $1",
-    )
-    .bind(&sku)
-    .fetch_optional(&state.pool)
-    .await?
-    .ok_or_else(|| QueryError::NotFound(format!("product {sku}")))?;
-    let (on_hand, reserved): (i64, i64) = (row.try_get("on_hand")?, row.try_get("reserved")?);
-    Ok(Fresh(
-        position,
-        Json(ProductView {
+/// Stock of one SKU.
+#[derive(Serialize)]
+struct StockView {
+    sku: String,
+    on_hand: i64,
+    reserved: i64,
+    available: i64,
+    version: i64,
+}
+
+const PRODUCT_SELECT: &str =
+    "SELECT p.sku, p.name, p.unit_price, p.currency, p.status, p.version, \
+     coalesce(s.on_hand, 0) AS on_hand, coalesce(s.reserved, 0) AS reserved \
+     FROM read_models.products p LEFT JOIN read_models.stock s USING (sku)";
+
+impl ProductView {
+    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        let (on_hand, reserved): (i64, i64) = (row.try_get("on_hand")?, row.try_get("reserved")?);
+        Ok(Self {
             sku: row.try_get("sku")?,
             name: row.try_get("name")?,
             unit_price: row.try_get("unit_price")?,
@@ -59,6 +65,113 @@ async fn get_product(
             reserved,
             available: on_hand - reserved,
             version: row.try_get("version")?,
-        }),
+        })
+    }
+}
+
+impl StockView {
+    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        let (on_hand, reserved): (i64, i64) = (row.try_get("on_hand")?, row.try_get("reserved")?);
+        Ok(Self {
+            sku: row.try_get("sku")?,
+            on_hand,
+            reserved,
+            available: on_hand - reserved,
+            version: row.try_get("version")?,
+        })
+    }
+}
+
+#[tracing::instrument(skip(state, min))]
+async fn get_product(
+    State(state): State<AppState>,
+    min: MinPosition,
+    Path(sku): Path<String>,
+) -> Result<Fresh<Json<ProductView>>, QueryError> {
+    let position = await_position(&state.pool, PROJECTIONS, min, state.max_wait).await?;
+    let row = sqlx::query(&format!("{PRODUCT_SELECT} WHERE p.sku = $1"))
+        .bind(&sku)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or_else(|| QueryError::NotFound(format!("product {sku}")))?;
+    Ok(Fresh(position, Json(ProductView::from_row(&row)?)))
+}
+
+#[tracing::instrument(skip(state, min, params))]
+async fn list_products(
+    State(state): State<AppState>,
+    min: MinPosition,
+    params: Params,
+) -> Result<Fresh<Json<Page<ProductView>>>, QueryError> {
+    let mut p = params.parser(&["status", "limit", "cursor"]);
+    let status: Option<String> = p.optional("status", "active or discontinued");
+    if status
+        .as_deref()
+        .is_some_and(|s| s != "active" && s != "discontinued")
+    {
+        p.reject("status", "must be active or discontinued");
+    }
+    let limit = p.int_in("limit", 1..=500).unwrap_or(100);
+    let cursor: Option<String> = p.optional("cursor", "a SKU");
+    p.finish()?;
+    let position = await_position(&state.pool, PROJECTIONS, min, state.max_wait).await?;
+    let rows = sqlx::query(&format!(
+        "{PRODUCT_SELECT} WHERE ($1::text IS NULL OR p.status = $1) AND ($2::text IS NULL OR p.sku > $2) \
+         ORDER BY p.sku LIMIT $3"
     ))
+    .bind(status)
+    .bind(cursor)
+    .bind(limit + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let items = rows
+        .iter()
+        .map(ProductView::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Fresh(position, Json(page(items, limit, |p| p.sku.clone()))))
+}
+
+#[tracing::instrument(skip(state, min))]
+async fn get_stock(
+    State(state): State<AppState>,
+    min: MinPosition,
+    Path(sku): Path<String>,
+) -> Result<Fresh<Json<StockView>>, QueryError> {
+    let position = await_position(&state.pool, PROJECTIONS, min, state.max_wait).await?;
+    let row =
+        sqlx::query("SELECT sku, on_hand, reserved, version FROM read_models.stock WHERE sku = $1")
+            .bind(&sku)
+            .fetch_optional(&state.pool)
+            .await?
+            .ok_or_else(|| QueryError::NotFound(format!("stock of {sku}")))?;
+    Ok(Fresh(position, Json(StockView::from_row(&row)?)))
+}
+
+#[tracing::instrument(skip(state, min, params))]
+async fn list_stock(
+    State(state): State<AppState>,
+    min: MinPosition,
+    params: Params,
+) -> Result<Fresh<Json<Page<StockView>>>, QueryError> {
+    let mut p = params.parser(&["below", "limit", "cursor"]);
+    let below = p.int_in("below", 0..=i64::from(u32::MAX));
+    let limit = p.int_in("limit", 1..=500).unwrap_or(100);
+    let cursor: Option<String> = p.optional("cursor", "a SKU");
+    p.finish()?;
+    let position = await_position(&state.pool, PROJECTIONS, min, state.max_wait).await?;
+    let rows = sqlx::query(
+        "SELECT sku, on_hand, reserved, version FROM read_models.stock \
+         WHERE ($1::bigint IS NULL OR on_hand - reserved < $1) AND ($2::text IS NULL OR sku > $2) \
+         ORDER BY sku LIMIT $3",
+    )
+    .bind(below)
+    .bind(cursor)
+    .bind(limit + 1)
+    .fetch_all(&state.pool)
+    .await?;
+    let items = rows
+        .iter()
+        .map(StockView::from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Fresh(position, Json(page(items, limit, |s| s.sku.clone()))))
 }

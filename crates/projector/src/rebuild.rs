@@ -1,0 +1,225 @@
+//! `stockroom projections rebuild <name>`: replays the log into a fresh copy
+//! of a projection's tables and swaps it in atomically while the live
+//! projector keeps running and readers keep reading.
+//!
+//! 1. Replay, in gap-safe commit order, into tables of a private schema.
+//! 2. Swap, in one transaction that first takes the projection's advisory
+//!    lock exclusively (live batches take it shared, so none is half-way):
+//!    catch up to the current horizon, which covers everything the live
+//!    projector has applied (the relay only publishes below it); mark exactly
+//!    the replayed events as processed, so the live projector neither misses
+//!    nor double-counts anything it receives later; move the new tables in.
+
+use std::time::Instant;
+
+use sqlx::{Connection, PgConnection, PgPool};
+use store::{read_committed_after, CommitCursor};
+use thiserror::Error;
+
+use crate::projection::{swap_lock_sql, use_schema, LIVE_SCHEMA};
+use crate::replay::apply_recorded;
+use crate::{position, Projection};
+
+/// Events replayed per transaction.
+const BATCH: i64 = 2_000;
+
+/// Why a rebuild failed; the live read model is untouched in every case.
+#[derive(Debug, Error)]
+pub enum RebuildError {
+    /// Another rebuild of the same projection is running.
+    #[error("a rebuild of {0} is already running")]
+    Busy(&'static str),
+    /// Postgres failed.
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    /// The log could not be read.
+    #[error("event store error")]
+    Store(#[from] store::StoreError),
+    /// The projection failed on an event.
+    #[error("projection failed")]
+    Handler(#[from] bus::consumer::HandlerError),
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, Copy)]
+pub struct RebuildReport {
+    /// Events replayed.
+    pub events: u64,
+    /// Events skipped as undecodable.
+    pub skipped: u64,
+    /// Events replayed inside the swap transaction.
+    pub caught_up_during_swap: u64,
+    /// How long the swap held the projection's lock, in milliseconds.
+    pub swap_millis: u128,
+}
+
+/// Progress callbacks: the total once, then events done so far.
+pub trait Progress {
+    /// The number of events to replay (an estimate: more may arrive).
+    fn start(&self, total: u64);
+    /// Events replayed so far.
+    fn advance(&self, done: u64);
+}
+
+/// Rebuilds `projection` from the log.
+#[tracing::instrument(skip_all, fields(projection = P::NAME))]
+pub async fn rebuild<P: Projection>(
+    pool: &PgPool,
+    projection: &P,
+    progress: &dyn Progress,
+) -> Result<RebuildReport, RebuildError> {
+    let mut guard = pool.acquire().await?;
+    let locked: bool = sqlx::query_scalar(
+        "SELECT pg_try_advisory_lock(hashtextextended('stockroom-rebuild:' || $1, 0))",
+    )
+    .bind(P::NAME)
+    .fetch_one(&mut *guard)
+    .await?;
+    if !locked {
+        return Err(RebuildError::Busy(P::NAME));
+    }
+    let result = run(pool, projection, progress).await;
+    sqlx::query("UPDATE read_models.projection_positions SET rebuilding = false WHERE name = $1")
+        .bind(P::NAME)
+        .execute(&mut *guard)
+        .await?;
+    sqlx::query("SELECT pg_advisory_unlock(hashtextextended('stockroom-rebuild:' || $1, 0))")
+        .bind(P::NAME)
+        .execute(&mut *guard)
+        .await?;
+    result
+}
+
+async fn run<P: Projection>(
+    pool: &PgPool,
+    projection: &P,
+    progress: &dyn Progress,
+) -> Result<RebuildReport, RebuildError> {
+    let schema = format!("rebuild_{}", P::NAME);
+    let categories = P::category_names();
+    let mut conn = pool.acquire().await?;
+    prepare_schema::<P>(&mut conn, &schema).await?;
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE category = ANY($1)")
+        .bind(&categories)
+        .fetch_one(&mut *conn)
+        .await?;
+    progress.start(total as u64);
+
+    let mut report = RebuildReport {
+        events: 0,
+        skipped: 0,
+        caught_up_during_swap: 0,
+        swap_millis: 0,
+    };
+    let mut cursor = CommitCursor::default();
+    loop {
+        let mut tx = conn.begin().await?;
+        use_schema(&mut tx, &schema).await?;
+        let (n, skipped) = replay_batch(&mut tx, projection, &mut cursor, &categories).await?;
+        tx.commit().await?;
+        if n == 0 {
+            break;
+        }
+        report.events += n;
+        report.skipped += skipped;
+        progress.advance(report.events);
+    }
+
+    let started = Instant::now();
+    let mut tx = conn.begin().await?;
+    sqlx::query(&swap_lock_sql(""))
+        .bind(P::NAME)
+        .execute(&mut *tx)
+        .await?;
+    use_schema(&mut tx, &schema).await?;
+    loop {
+        let (n, skipped) = replay_batch(&mut tx, projection, &mut cursor, &categories).await?;
+        if n == 0 {
+            break;
+        }
+        report.caught_up_during_swap += n;
+        report.events += n;
+        report.skipped += skipped;
+    }
+    sqlx::query("DELETE FROM processed_events WHERE consumer = $1")
+        .bind(P::NAME)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO processed_events (consumer, event_id, position) \
+         SELECT $1, event_id, position FROM events \
+         WHERE category = ANY($2) AND (transaction_id, position) <= ($3::text::xid8, $4)",
+    )
+    .bind(P::NAME)
+    .bind(&categories)
+    .bind(cursor.transaction_id.to_string())
+    .bind(cursor.position)
+    .execute(&mut *tx)
+    .await?;
+    for table in P::TABLES {
+        sqlx::query(&format!("DROP TABLE {LIVE_SCHEMA}.{table}"))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!(
+            "ALTER TABLE {schema}.{table} SET SCHEMA {LIVE_SCHEMA}"
+        ))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(&format!(
+            "GRANT SELECT ON {LIVE_SCHEMA}.{table} TO stockroom_analyst"
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(&format!("DROP SCHEMA {schema}"))
+        .execute(&mut *tx)
+        .await?;
+    position::advance(&mut tx, P::NAME, P::CATEGORIES).await?;
+    tx.commit().await?;
+    report.swap_millis = started.elapsed().as_millis();
+    progress.advance(report.events);
+    tracing::info!(?report, "rebuild swapped in");
+    Ok(report)
+}
+
+/// Creates empty copies of the projection's tables in `schema`.
+async fn prepare_schema<P: Projection>(
+    conn: &mut PgConnection,
+    schema: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    sqlx::query("UPDATE read_models.projection_positions SET rebuilding = true WHERE name = $1")
+        .bind(P::NAME)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut *tx)
+        .await?;
+    for table in P::TABLES {
+        sqlx::query(&format!(
+            "CREATE TABLE {schema}.{table} (LIKE {LIVE_SCHEMA}.{table} INCLUDING ALL)"
+        ))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// Replays the next batch after `cursor`; returns (events read, skipped).
+async fn replay_batch<P: Projection>(
+    conn: &mut PgConnection,
+    projection: &P,
+    cursor: &mut CommitCursor,
+    categories: &[&str],
+) -> Result<(u64, u64), RebuildError> {
+    let events = read_committed_after(conn, *cursor, BATCH, categories).await?;
+    let Some(last) = events.last() else {
+        return Ok((0, 0));
+    };
+    *cursor = CommitCursor::after(last);
+    let skipped = apply_recorded(projection, conn, &events).await?;
+    Ok((events.len() as u64, skipped))
+}

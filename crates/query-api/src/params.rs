@@ -1,0 +1,114 @@
+//! Query-string parameters, parsed strictly so every mistake is a 400 that
+//! names the parameter.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use chrono::NaiveDate;
+use web::FieldError;
+
+use crate::error::QueryError;
+
+/// The raw parameters of a request.
+pub struct Params(HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = QueryError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, QueryError> {
+        let Query(map) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| QueryError::bad("query", e.body_text()))?;
+        Ok(Self(map))
+    }
+}
+
+/// Parses parameters, collecting every error.
+pub struct Parser<'a> {
+    params: &'a Params,
+    allowed: &'a [&'a str],
+    errors: Vec<FieldError>,
+}
+
+impl Params {
+    /// Starts parsing; parameters outside `allowed` are errors.
+    pub fn parser<'a>(&'a self, allowed: &'a [&'a str]) -> Parser<'a> {
+        let mut errors = Vec::new();
+        for key in self.0.keys() {
+            if !allowed.contains(&key.as_str()) && key != "min_position" {
+                errors.push(FieldError::new(
+                    key,
+                    format!("unknown parameter; expected one of {}", allowed.join(", ")),
+                ));
+            }
+        }
+        Parser {
+            params: self,
+            allowed,
+            errors,
+        }
+    }
+}
+
+impl Parser<'_> {
+    /// An optional value of type `T`.
+    pub fn optional<T: FromStr>(&mut self, name: &str, expect: &str) -> Option<T> {
+        debug_assert!(self.allowed.contains(&name));
+        let raw = self.params.0.get(name)?;
+        match raw.parse() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.errors
+                    .push(FieldError::new(name, format!("must be {expect}")));
+                None
+            }
+        }
+    }
+
+    /// An optional integer within `range`.
+    pub fn int_in(&mut self, name: &str, range: std::ops::RangeInclusive<i64>) -> Option<i64> {
+        let expect = format!("an integer from {} to {}", range.start(), range.end());
+        let value: i64 = self.optional(name, &expect)?;
+        if range.contains(&value) {
+            Some(value)
+        } else {
+            self.errors
+                .push(FieldError::new(name, format!("must be {expect}")));
+            None
+        }
+    }
+
+    /// An optional `YYYY-MM-DD` date.
+    pub fn date(&mut self, name: &str) -> Option<NaiveDate> {
+        self.optional(name, "a date as YYYY-MM-DD")
+    }
+
+    /// Records a custom error.
+    pub fn reject(&mut self, name: &str, message: &str) {
+        self.errors.push(FieldError::new(name, message));
+    }
+
+    /// Fails with every error recorded.
+    pub fn finish(self) -> Result<(), QueryError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(QueryError::BadQuery(self.errors))
+        }
+    }
+}
+
+/// A `from`/`to` day range, inclusive; defaults to the last 30 days.
+pub fn day_range(p: &mut Parser<'_>) -> (NaiveDate, NaiveDate) {
+    let today = chrono::Utc::now().date_naive();
+    let to = p.date("to").unwrap_or(today);
+    let from = p.date("from").unwrap_or(to - chrono::Days::new(29));
+    if from > to {
+        p.reject("from", "must not be after to");
+    } else if (to - from).num_days() > 366 * 5 {
+        p.reject("from", "the range may span at most five years");
+    }
+    (from, to)
+}

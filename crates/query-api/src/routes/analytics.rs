@@ -1,0 +1,243 @@
+//! Sales and stock figures for analysts, as JSON or CSV.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::NaiveDate;
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::csv::{respond, wants_csv};
+use crate::error::QueryError;
+use crate::freshness::{await_position, Fresh, MinPosition};
+use crate::params::{day_range, Params};
+use crate::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/analytics/sales/daily", get(daily_sales))
+        .route("/v1/analytics/top-products", get(top_products))
+        .route("/v1/analytics/summary", get(summary))
+}
+
+/// Sales of one SKU on one day (UTC).
+#[derive(Serialize)]
+struct DailySales {
+    day: NaiveDate,
+    sku: String,
+    currency: String,
+    units_confirmed: i64,
+    units_cancelled: i64,
+    units_paid: i64,
+    revenue_paid: i64,
+}
+
+#[tracing::instrument(skip_all)]
+async fn daily_sales(
+    State(state): State<AppState>,
+    min: MinPosition,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Fresh<Response>, QueryError> {
+    let mut p = params.parser(&["from", "to", "sku"]);
+    let (from, to) = day_range(&mut p);
+    let sku: Option<String> = p.optional("sku", "a SKU");
+    p.finish()?;
+    let position = await_position(&state.pool, &["sales"], min, state.max_wait).await?;
+    let rows = sqlx::query(
+        "SELECT day, sku, currency, units_confirmed, units_cancelled, units_paid, revenue_paid \
+         FROM read_models.daily_sales WHERE day BETWEEN $1 AND $2 AND ($3::text IS NULL OR sku = $3) \
+         ORDER BY day, sku",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(sku)
+    .fetch_all(&state.pool)
+    .await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            Ok(DailySales {
+                day: r.try_get("day")?,
+                sku: r.try_get("sku")?,
+                currency: r.try_get("currency")?,
+                units_confirmed: r.try_get("units_confirmed")?,
+                units_cancelled: r.try_get("units_cancelled")?,
+                units_paid: r.try_get("units_paid")?,
+                revenue_paid: r.try_get("revenue_paid")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let columns = [
+        "day",
+        "sku",
+        "currency",
+        "units_confirmed",
+        "units_cancelled",
+        "units_paid",
+        "revenue_paid",
+    ];
+    Ok(Fresh(
+        position,
+        respond(&items, &columns, wants_csv(&headers)),
+    ))
+}
+
+/// A product ranked by paid revenue.
+#[derive(Serialize)]
+struct TopProduct {
+    rank: i64,
+    sku: String,
+    name: Option<String>,
+    currency: String,
+    units_paid: i64,
+    revenue_paid: i64,
+}
+
+#[tracing::instrument(skip_all)]
+async fn top_products(
+    State(state): State<AppState>,
+    min: MinPosition,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Fresh<Response>, QueryError> {
+    let mut p = params.parser(&["from", "to", "limit"]);
+    let (from, to) = day_range(&mut p);
+    let limit = p.int_in("limit", 1..=1000).unwrap_or(10);
+    p.finish()?;
+    let position =
+        await_position(&state.pool, &["sales", "catalogue"], min, state.max_wait).await?;
+    let rows = sqlx::query(
+        "SELECT row_number() OVER (ORDER BY sum(d.revenue_paid) DESC, d.sku) AS rank, \
+                d.sku, p.name, d.currency, sum(d.units_paid)::bigint AS units_paid, \
+                sum(d.revenue_paid)::bigint AS revenue_paid \
+         FROM read_models.daily_sales d LEFT JOIN read_models.products p USING (sku) \
+         WHERE d.day BETWEEN $1 AND $2 GROUP BY d.sku, p.name, d.currency \
+         HAVING sum(d.revenue_paid) > 0 ORDER BY rank LIMIT $3",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(limit)
+    .fetch_all(&state.pool)
+    .await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            Ok(TopProduct {
+                rank: r.try_get("rank")?,
+                sku: r.try_get("sku")?,
+                name: r.try_get("name")?,
+                currency: r.try_get("currency")?,
+                units_paid: r.try_get("units_paid")?,
+                revenue_paid: r.try_get("revenue_paid")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let columns = [
+        "rank",
+        "sku",
+        "name",
+        "currency",
+        "units_paid",
+        "revenue_paid",
+    ];
+    Ok(Fresh(
+        position,
+        respond(&items, &columns, wants_csv(&headers)),
+    ))
+}
+
+/// Paid revenue in one currency.
+#[derive(Serialize)]
+struct Revenue {
+    currency: String,
+    paid_orders: i64,
+    paid_revenue: i64,
+    average_order_value: i64,
+}
+
+/// Orders per status (by placement day) and paid revenue (by payment day).
+#[derive(Serialize)]
+struct Summary {
+    from: NaiveDate,
+    to: NaiveDate,
+    orders: i64,
+    orders_by_status: serde_json::Map<String, serde_json::Value>,
+    revenue: Vec<Revenue>,
+}
+
+#[tracing::instrument(skip_all)]
+async fn summary(
+    State(state): State<AppState>,
+    min: MinPosition,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Fresh<Response>, QueryError> {
+    let mut p = params.parser(&["from", "to"]);
+    let (from, to) = day_range(&mut p);
+    p.finish()?;
+    let position = await_position(&state.pool, &["orders"], min, state.max_wait).await?;
+    let day_after = to + chrono::Days::new(1);
+    let statuses = sqlx::query(
+        "SELECT status, count(*) AS n FROM read_models.orders \
+         WHERE placed_at >= $1::date AND placed_at < $2::date GROUP BY status",
+    )
+    .bind(from)
+    .bind(day_after)
+    .fetch_all(&state.pool)
+    .await?;
+    let mut orders_by_status = serde_json::Map::new();
+    for status in domain::order::OrderStatus::ALL {
+        orders_by_status.insert(status.as_str().to_owned(), 0.into());
+    }
+    let mut orders = 0;
+    for r in &statuses {
+        let n: i64 = r.try_get("n")?;
+        orders += n;
+        orders_by_status.insert(r.try_get("status")?, n.into());
+    }
+    let revenue = sqlx::query(
+        "SELECT currency, count(*) AS paid_orders, sum(total)::bigint AS paid_revenue \
+         FROM read_models.orders WHERE paid_at >= $1::date AND paid_at < $2::date \
+         GROUP BY currency ORDER BY currency",
+    )
+    .bind(from)
+    .bind(day_after)
+    .fetch_all(&state.pool)
+    .await?
+    .iter()
+    .map(|r| {
+        let paid_orders: i64 = r.try_get("paid_orders")?;
+        let paid_revenue: i64 = r.try_get("paid_revenue")?;
+        Ok(Revenue {
+            currency: r.try_get("currency")?,
+            paid_orders,
+            paid_revenue,
+            // Integer minor units, rounded half up.
+            average_order_value: (paid_revenue * 2 + paid_orders) / (paid_orders * 2).max(1),
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let body = Summary {
+        from,
+        to,
+        orders,
+        orders_by_status,
+        revenue,
+    };
+    if wants_csv(&headers) {
+        let columns = [
+            "currency",
+            "paid_orders",
+            "paid_revenue",
+            "average_order_value",
+        ];
+        return Ok(Fresh(position, respond(&body.revenue, &columns, true)));
+    }
+    Ok(Fresh(
+        position,
+        axum::response::IntoResponse::into_response(Json(body)),
+    ))
+}

@@ -1,0 +1,69 @@
+//! Where each projection is and how far behind the log.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::error::QueryError;
+use crate::freshness::Fresh;
+use crate::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/v1/projections", get(list))
+}
+
+/// One projection's progress.
+#[derive(Serialize)]
+struct ProjectionView {
+    name: String,
+    position: i64,
+    lag_events: i64,
+    lag_seconds: f64,
+    parked: i64,
+    status: &'static str,
+}
+
+#[tracing::instrument(skip_all)]
+async fn list(
+    State(state): State<AppState>,
+) -> Result<Fresh<Json<Vec<ProjectionView>>>, QueryError> {
+    let rows = sqlx::query(
+        "SELECT p.name, p.position, p.rebuilding, lag.events, lag.seconds, \
+                (SELECT count(*) FROM parked_events k WHERE k.consumer = p.name AND k.retried_at IS NULL) AS parked \
+         FROM read_models.projection_positions p, LATERAL ( \
+             SELECT count(*) AS events, \
+                    coalesce(extract(epoch FROM now() - min(e.occurred_at))::float8, 0) AS seconds \
+             FROM events e WHERE e.position > p.position AND e.category = ANY(p.categories) \
+               AND NOT EXISTS (SELECT 1 FROM processed_events x WHERE x.consumer = p.name AND x.event_id = e.event_id) \
+         ) lag ORDER BY p.name",
+    )
+    .fetch_all(&state.pool)
+    .await?;
+    let views = rows
+        .iter()
+        .map(|r| {
+            let lag_events: i64 = r.try_get("events")?;
+            let rebuilding: bool = r.try_get("rebuilding")?;
+            Ok(ProjectionView {
+                name: r.try_get("name")?,
+                position: r.try_get("position")?,
+                lag_events,
+                lag_seconds: r.try_get("seconds")?,
+                parked: r.try_get("parked")?,
+                status: match (rebuilding, lag_events) {
+                    (true, _) => "rebuilding",
+                    (false, 0) => "live",
+                    (false, _) => "catching_up",
+                },
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    for v in &views {
+        metrics::gauge!("stockroom_projection_lag_events", "projection" => v.name.clone())
+            .set(v.lag_events as f64);
+    }
+    let slowest = views.iter().map(|v| v.position).min().unwrap_or(0);
+    Ok(Fresh(slowest, Json(views)))
+}
