@@ -18,3 +18,4 @@ mod idempotency;
 mod lifecycle;
 mod oversell;
 mod parking;
+mod read_models;

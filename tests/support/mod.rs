@@ -3,6 +3,7 @@
 pub mod db;
 pub mod kafka;
 pub mod process;
+pub mod shop;
 pub mod system;
 
 pub use db::TestDb;

@@ -117,6 +117,12 @@ pub async fn run_tool(
         .output()
         .await
         .expect("run stockroom");
+    // Shown with the test's output if it fails.
+    eprintln!(
+        "stockroom {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
     (
         output.status,
         String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -60,10 +60,11 @@ impl Projection for OrdersProjection {
         };
         sqlx::query(
             "UPDATE orders SET status = $2, rejection = coalesce($3, rejection), \
+                     paid_at = CASE WHEN $2 = 'paid' THEN coalesce(paid_at, $4) ELSE paid_at END, \
                      updated_at = $4, version = $5, position = $6 \
-                 WHERE order_id = $1::text::uuid AND version < $5",
+                 WHERE order_id = $1 AND version < $5",
         )
-        .bind(&e.stream_id["order-".len()..])
+        .bind(order_id_of(e))
         .bind(status)
         .bind(rejection)
         .bind(e.occurred_at)

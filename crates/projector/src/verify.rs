@@ -53,7 +53,7 @@ pub async fn verify<P: Projection>(
     use_schema(&mut tx, LIVE_SCHEMA).await?;
     for table in P::TABLES {
         sqlx::query(&format!(
-            "CREATE TEMP TABLE {table} (LIKE {LIVE_SCHEMA}.{table} INCLUDING DEFAULTS) ON COMMIT DROP"
+            "CREATE TEMP TABLE {table} (LIKE {LIVE_SCHEMA}.{table} INCLUDING ALL) ON COMMIT DROP"
         ))
         .execute(&mut *tx)
         .await?;

@@ -56,8 +56,10 @@ pub async fn position(pool: &PgPool, projections: &[&str]) -> Result<i64, sqlx::
 /// categories up to `wanted`: either its position is there, or no event it
 /// still lacks lies between its position and `wanted`.
 async fn caught_up(pool: &PgPool, projections: &[&str], wanted: i64) -> Result<bool, sqlx::Error> {
+    // A position beyond the end of the log has not been reached, whatever
+    // the projections have applied.
     sqlx::query_scalar(
-        "SELECT bool_and(p.position >= $2 OR NOT EXISTS ( \
+        "SELECT $2 <= (SELECT coalesce(max(position), 0) FROM events) AND bool_and(p.position >= $2 OR NOT EXISTS ( \
              SELECT 1 FROM events e \
              WHERE e.position > p.position AND e.position <= $2 \
                AND e.category = ANY(p.categories) \

@@ -97,6 +97,9 @@ pub struct RelayArgs {
     /// Producer `linger.ms`.
     #[arg(long, env = "STOCKROOM_RELAY_LINGER_MS", default_value_t = 5)]
     pub relay_linger_ms: u32,
+    /// Records per Kafka record batch (1 is safe on tansu; 10000 on Apache Kafka).
+    #[arg(long, env = "STOCKROOM_RELAY_BATCH_MESSAGES", default_value_t = 1)]
+    pub relay_batch_messages: u32,
     /// Idle poll interval when no notification arrives.
     #[arg(long, env = "STOCKROOM_RELAY_POLL_INTERVAL", default_value = "500ms", value_parser = humantime::parse_duration)]
     pub relay_poll_interval: Duration,
@@ -110,6 +113,7 @@ impl RelayArgs {
             poll_interval: self.relay_poll_interval,
             producer: ProducerSettings {
                 linger_ms: self.relay_linger_ms,
+                batch_messages: self.relay_batch_messages,
                 ..ProducerSettings::default()
             },
             ..RelayConfig::default()

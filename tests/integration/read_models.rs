@@ -1,0 +1,597 @@
+//! Read models converge with the log, survive crashes and rebuilds, and serve
+//! read-your-writes, pagination and analysts.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::process::run_tool;
+use crate::support::shop::{assert_verified, place, wait_caught_up, wait_decided};
+use crate::support::{eventually, Proc, System};
+
+const SKUS: [(&str, i64, i64); 5] = [
+    ("DAY-A", 250, 120),
+    ("DAY-B", 1000, 40),
+    ("DAY-C", 499, 60),
+    ("DAY-D", 12000, 8),
+    ("DAY-E", 75, 200),
+];
+
+async fn stock_shop(sys: &System) {
+    for (sku, price, units) in SKUS {
+        sys.stock_product(sku, price, units).await;
+    }
+}
+
+fn lines_for(i: usize) -> Vec<(&'static str, i64)> {
+    let first = SKUS[i % SKUS.len()].0;
+    let second = SKUS[(i * 7 + 3) % SKUS.len()].0;
+    if i % 3 == 0 {
+        vec![(first, 1 + (i % 4) as i64), (second, 1)]
+    } else {
+        vec![(first, 1 + (i % 3) as i64)]
+    }
+}
+
+async fn post_ok(sys: &System, path: &str, body: Value) -> bool {
+    sys.post(path, body).await.status() == 200
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_scripted_day_verify_finds_no_difference() {
+    let sys = System::start_with(
+        &[
+            ("STOCKROOM_PAYMENT_TIMEOUT", "4s"),
+            ("STOCKROOM_EXPIRY_INTERVAL", "250ms"),
+        ],
+        &["relay", "projector", "reserver"],
+    )
+    .await;
+    stock_shop(&sys).await;
+    let mut placed = Vec::new();
+    for i in 0..240 {
+        let order = place(
+            &sys,
+            uuid::Uuid::from_u128((i % 30) as u128 + 1),
+            &lines_for(i),
+        )
+        .await;
+        if i % 23 == 0 {
+            // Some are cancelled straight away, often before their reservation.
+            post_ok(
+                &sys,
+                &format!(
+                    "/v1/orders/{}/cancellations",
+                    order["order_id"].as_str().unwrap()
+                ),
+                json!({"reason": "oops"}),
+            )
+            .await;
+        }
+        placed.push(order);
+    }
+    wait_decided(&sys, 200).await;
+    eventually("the reservations to settle", Duration::from_secs(60), || async {
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT stream_id FROM events WHERE category = 'order' GROUP BY stream_id \
+             HAVING count(*) FILTER (WHERE event_type <> 'OrderPlaced') = 0) o",
+        )
+        .fetch_one(&sys.db.pool)
+        .await
+        .unwrap();
+        (pending == 0).then_some(())
+    })
+    .await;
+
+    // Pay two thirds of the confirmed, ship half the paid, cancel some; the
+    // rest stay unpaid and expire.
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for (i, order) in placed.iter().enumerate() {
+        let id = order["order_id"].as_str().unwrap();
+        let total = order["total"].as_i64().unwrap();
+        let paid = i % 3 != 0
+            && post_ok(
+                &sys,
+                &format!("/v1/orders/{id}/payments"),
+                json!({"amount": total, "currency": "EUR"}),
+            )
+            .await;
+        if paid {
+            *counts.entry("paid").or_default() += 1;
+            if i % 2 == 0
+                && post_ok(
+                    &sys,
+                    &format!("/v1/orders/{id}/shipments"),
+                    json!({"carrier": "DHL"}),
+                )
+                .await
+            {
+                *counts.entry("shipped").or_default() += 1;
+            } else if i % 4 == 1
+                && post_ok(
+                    &sys,
+                    &format!("/v1/orders/{id}/cancellations"),
+                    json!({"reason": "refund"}),
+                )
+                .await
+            {
+                *counts.entry("cancelled").or_default() += 1;
+            }
+        }
+    }
+    assert!(counts.values().all(|n| *n > 5), "{counts:?}");
+    eventually(
+        "unpaid orders to expire",
+        Duration::from_secs(30),
+        || async {
+            let confirmed_left: i64 = sqlx::query_scalar("SELECT count(*) FROM payment_deadlines")
+                .fetch_one(&sys.db.pool)
+                .await
+                .unwrap();
+            (confirmed_left == 0).then_some(())
+        },
+    )
+    .await;
+    // A last few stay confirmed (unpaid, not yet due).
+    let mut last = Vec::new();
+    for i in 0..5 {
+        last.push(place(&sys, uuid::Uuid::new_v4(), &[("DAY-E", 1 + i)]).await);
+    }
+    for order in &last {
+        let id = order["order_id"].as_str().unwrap();
+        eventually(
+            "the last orders to be confirmed",
+            Duration::from_secs(30),
+            || async {
+                let o: Value = sys
+                    .get(&format!("/v1/orders/{id}"))
+                    .await
+                    .json()
+                    .await
+                    .ok()?;
+                (o["status"] == "confirmed").then_some(())
+            },
+        )
+        .await;
+    }
+    wait_caught_up(&sys).await;
+
+    let summary: Value = sys.get("/v1/analytics/summary").await.json().await.unwrap();
+    assert_eq!(summary["orders"], 245);
+    for status in [
+        "confirmed",
+        "rejected",
+        "paid",
+        "shipped",
+        "cancelled",
+        "expired",
+    ] {
+        assert!(
+            summary["orders_by_status"][status].as_i64().unwrap() > 0,
+            "{status} in {summary}"
+        );
+    }
+    assert_verified(&sys).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_projector_killed_mid_batch_counts_nothing_twice() {
+    let mut sys = System::start_with(
+        &[("STOCKROOM_PROJECTOR_BATCH_SIZE", "10")],
+        &["relay", "reserver"],
+    )
+    .await;
+    stock_shop(&sys).await;
+    for i in 0..120 {
+        place(&sys, uuid::Uuid::new_v4(), &lines_for(i)).await;
+    }
+    wait_decided(&sys, 120).await;
+    let confirmed: Vec<(String,)> =
+        sqlx::query_as("SELECT aggregate_id FROM events WHERE event_type = 'OrderConfirmed'")
+            .fetch_all(&sys.db.pool)
+            .await
+            .unwrap();
+    for (id,) in &confirmed {
+        let total: i64 = sqlx::query_scalar(
+            "SELECT (data->>'total')::bigint FROM events WHERE aggregate_id = $1 AND event_type = 'OrderPlaced'",
+        )
+        .bind(id)
+        .fetch_one(&sys.db.pool)
+        .await
+        .unwrap();
+        assert!(
+            post_ok(
+                &sys,
+                &format!("/v1/orders/{id}/payments"),
+                json!({"amount": total, "currency": "EUR"})
+            )
+            .await
+        );
+    }
+
+    sys.spawn_worker("projector").await;
+    eventually(
+        "the projector to be part-way",
+        Duration::from_secs(60),
+        || async {
+            let applied: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM processed_events WHERE consumer = 'sales'",
+            )
+            .fetch_one(&sys.db.pool)
+            .await
+            .unwrap();
+            (applied >= 60).then_some(())
+        },
+    )
+    .await;
+    sys.workers.last_mut().unwrap().kill_hard().await;
+    // The same instance id takes its partitions back at once.
+    let mut env = sys.env.clone();
+    env.push((
+        "STOCKROOM_INSTANCE_ID".into(),
+        format!("extra-{}", sys.workers.len() - 1),
+    ));
+    sys.workers.push(Proc::spawn("projector", &[], &env).await);
+    wait_caught_up(&sys).await;
+
+    let (revenue, units): (i64, i64) = sqlx::query_as(
+        "SELECT coalesce(sum(revenue_paid), 0)::bigint, coalesce(sum(units_confirmed), 0)::bigint FROM read_models.daily_sales",
+    )
+    .fetch_one(&sys.db.pool)
+    .await
+    .unwrap();
+    let (expected_revenue, expected_units): (i64, i64) = sqlx::query_as(
+        "SELECT coalesce(sum((p.data->>'total')::bigint), 0)::bigint, \
+                coalesce(sum((SELECT sum((l->>'quantity')::bigint) FROM jsonb_array_elements(p.data->'lines') l)), 0)::bigint \
+         FROM events p WHERE p.event_type = 'OrderPlaced' \
+           AND EXISTS (SELECT 1 FROM events c WHERE c.aggregate_id = p.aggregate_id AND c.event_type = 'OrderPaid')",
+    )
+    .fetch_one(&sys.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        (revenue, units),
+        (expected_revenue, expected_units),
+        "nothing counted twice"
+    );
+    assert_verified(&sys).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rebuilds_swap_in_while_orders_flow_and_reads_never_fail() {
+    let sys = Arc::new(System::start().await);
+    stock_shop(&sys).await;
+    for i in 0..60 {
+        place(&sys, uuid::Uuid::new_v4(), &lines_for(i)).await;
+    }
+    wait_decided(&sys, 60).await;
+    let known = place(&sys, uuid::Uuid::new_v4(), &[("DAY-E", 1)]).await["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_caught_up(&sys).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicU64::new(0));
+    let reads = Arc::new(AtomicU64::new(0));
+    let writer = tokio::spawn({
+        let (sys, stop) = (sys.clone(), stop.clone());
+        async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                place(&sys, uuid::Uuid::new_v4(), &lines_for(i)).await;
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            i
+        }
+    });
+    let reader = tokio::spawn({
+        let (sys, stop, failures, reads) =
+            (sys.clone(), stop.clone(), failures.clone(), reads.clone());
+        async move {
+            let paths = [
+                format!("/v1/orders/{known}"),
+                "/v1/products/DAY-A".to_owned(),
+                "/v1/analytics/sales/daily".to_owned(),
+                "/v1/stock/DAY-B".to_owned(),
+            ];
+            while !stop.load(Ordering::Relaxed) {
+                for path in &paths {
+                    let status = sys.get(path).await.status();
+                    reads.fetch_add(1, Ordering::Relaxed);
+                    if status != 200 {
+                        eprintln!("read {path} failed with {status}");
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+    });
+    for name in ["orders", "sales", "catalogue"] {
+        let (status, out) = run_tool(&["projections", "rebuild", name], &sys.env).await;
+        assert!(status.success(), "rebuild {name}: {out}");
+        assert!(out.contains(&format!("rebuilt {name}")), "{out}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.await.unwrap();
+    reader.await.unwrap();
+    assert!(written > 0 && reads.load(Ordering::Relaxed) > 20);
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "reads never fail during the swaps"
+    );
+
+    wait_decided(&sys, 61 + written as i64).await;
+    wait_caught_up(&sys).await;
+    assert_verified(&sys).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_with_the_commands_position_always_sees_the_write() {
+    let sys = System::start_with(&[("STOCKROOM_MAX_WAIT", "5s")], &["relay", "projector"]).await;
+    sys.stock_product("RYW-1", 100, 1000).await;
+    // Warm up: the projector's consumer-group members join within seconds.
+    let first = place(&sys, uuid::Uuid::new_v4(), &[("RYW-1", 1)]).await;
+    eventually(
+        "the projector to be up",
+        Duration::from_secs(60),
+        || async {
+            (sys.get(&format!(
+                "/v1/orders/{}",
+                first["order_id"].as_str().unwrap()
+            ))
+            .await
+            .status()
+                == 200)
+                .then_some(())
+        },
+    )
+    .await;
+    for _ in 0..30 {
+        let placed = place(&sys, uuid::Uuid::new_v4(), &[("RYW-1", 1)]).await;
+        let r = sys
+            .http
+            .get(format!(
+                "{}/v1/orders/{}",
+                sys.query_url(),
+                placed["order_id"].as_str().unwrap()
+            ))
+            .header("X-Min-Position", placed["position"].to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "the order is readable at once");
+        let seen: i64 = r.headers()["x-projection-position"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(seen >= placed["position"].as_i64().unwrap());
+    }
+    // The same via the query parameter, and for the catalogue.
+    let stock = sys
+        .post("/v1/stock/RYW-1/receipts", json!({"quantity": 5}))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let r = sys
+        .get(&format!(
+            "/v1/stock/RYW-1?min_position={}",
+            stock["position"]
+        ))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["on_hand"], 1005);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_position_not_reached_in_time_is_a_503_with_retry_after() {
+    let sys = System::start_with(&[("STOCKROOM_MAX_WAIT", "300ms")], &[]).await;
+    let r = sys
+        .http
+        .get(format!("{}/v1/products", sys.query_url()))
+        .header("X-Min-Position", "999999999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert!(
+        r.headers().contains_key("x-projection-position")
+            || r.headers()["content-type"] == "application/problem+json"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pagination_walks_every_order_exactly_once_while_orders_arrive() {
+    let sys = Arc::new(System::start_with(&[], &["relay", "projector"]).await);
+    sys.stock_product("PAGE-1", 100, 10_000).await;
+    let customer = uuid::Uuid::new_v4();
+    let mut originals = Vec::new();
+    for _ in 0..60 {
+        let placed = place(&sys, customer, &[("PAGE-1", 1)]).await;
+        originals.push(placed["order_id"].as_str().unwrap().to_owned());
+    }
+    let last = originals.last().unwrap().clone();
+    eventually(
+        "the orders to be projected",
+        Duration::from_secs(60),
+        || async { (sys.get(&format!("/v1/orders/{last}")).await.status() == 200).then_some(()) },
+    )
+    .await;
+    let arriving = tokio::spawn({
+        let sys = sys.clone();
+        async move {
+            for _ in 0..20 {
+                place(&sys, customer, &[("PAGE-1", 1)]).await;
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+        }
+    });
+    let mut seen: Vec<String> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!(
+            "{}/v1/orders?customer_id={customer}&limit=7",
+            sys.query_url()
+        );
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = sys
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["order_id"].as_str().unwrap().to_owned()),
+        );
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    arriving.await.unwrap();
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "no order twice");
+    for id in &originals {
+        assert!(seen.contains(id), "order {id} was skipped");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_query_parameters_are_400s_and_analytics_speak_csv() {
+    let sys = System::start_with(&[], &["relay", "projector"]).await;
+    for (path, field) in [
+        ("/v1/orders?limit=0", "limit"),
+        ("/v1/orders?status=lost", "status"),
+        ("/v1/orders?customer_id=nope", "customer_id"),
+        ("/v1/orders?cursor=garbage", "cursor"),
+        ("/v1/orders?colour=red", "colour"),
+        ("/v1/stock?below=-1", "below"),
+        ("/v1/analytics/sales/daily?from=2026-13-01", "from"),
+        (
+            "/v1/analytics/summary?from=2026-02-01&to=2026-01-01",
+            "from",
+        ),
+    ] {
+        let r = sys.get(path).await;
+        assert_eq!(r.status(), 400, "{path}");
+        let problem: Value = r.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], field, "{path}: {problem}");
+    }
+    sys.stock_product("CSV-1", 100, 5).await;
+    let order = place(&sys, uuid::Uuid::new_v4(), &[("CSV-1", 2)]).await;
+    eventually(
+        "the projector to be up",
+        Duration::from_secs(60),
+        || async {
+            (sys.get(&format!(
+                "/v1/orders/{}",
+                order["order_id"].as_str().unwrap()
+            ))
+            .await
+            .status()
+                == 200)
+                .then_some(())
+        },
+    )
+    .await;
+    let r = sys
+        .http
+        .get(format!(
+            "{}/v1/analytics/sales/daily?min_position={}",
+            sys.query_url(),
+            order["position"]
+        ))
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let text = r.text().await.unwrap();
+    assert!(
+        text.starts_with(
+            "day,sku,currency,units_confirmed,units_cancelled,units_paid,revenue_paid\n"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_analyst_role_reads_read_models_and_nothing_else() {
+    let sys = System::start_with(&[], &[]).await;
+    let role = crate::support::unique("analyst_");
+    sqlx::query(&format!(
+        "CREATE ROLE {role} LOGIN PASSWORD 'secret' IN ROLE stockroom_analyst"
+    ))
+    .execute(&sys.db.pool)
+    .await
+    .unwrap();
+    let (base, db) = sys.db.url.rsplit_once('/').unwrap();
+    let host = base.rsplit_once('@').unwrap().1;
+    let url = format!("postgres://{role}:secret@{host}/{db}");
+    let analyst = sqlx::PgPool::connect(&url).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM read_models.orders")
+        .fetch_one(&analyst)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    let denied = sqlx::query("SELECT count(*) FROM events")
+        .fetch_one(&analyst)
+        .await;
+    assert!(denied
+        .unwrap_err()
+        .to_string()
+        .contains("permission denied"));
+    let denied = sqlx::query("DELETE FROM read_models.products")
+        .execute(&analyst)
+        .await;
+    assert!(denied
+        .unwrap_err()
+        .to_string()
+        .contains("permission denied"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_reports_a_read_model_that_drifted_from_the_log() {
+    let sys = System::start_with(&[], &["relay", "projector"]).await;
+    sys.stock_product("DRIFT-1", 100, 7).await;
+    eventually(
+        "the product to be projected",
+        Duration::from_secs(60),
+        || async { (sys.get("/v1/stock/DRIFT-1").await.status() == 200).then_some(()) },
+    )
+    .await;
+    wait_caught_up(&sys).await;
+    assert_verified(&sys).await;
+
+    sqlx::query("UPDATE read_models.stock SET on_hand = on_hand + 1 WHERE sku = 'DRIFT-1'")
+        .execute(&sys.db.pool)
+        .await
+        .unwrap();
+    let (status, out) = run_tool(&["projections", "verify", "catalogue"], &sys.env).await;
+    assert!(!status.success());
+    assert!(out.contains("catalogue: table stock differs: 1 rows only in the live model, 1 only in the recomputed one"), "{out}");
+}

@@ -1,0 +1,67 @@
+//! Shop actions the tests script: placing orders, waiting for the pipeline.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::process::run_tool;
+use super::{eventually, System};
+
+/// Places an order; returns the command's answer.
+pub async fn place(sys: &System, customer: uuid::Uuid, lines: &[(&str, i64)]) -> Value {
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|(sku, q)| json!({"sku": sku, "quantity": q}))
+        .collect();
+    let r = sys
+        .post(
+            "/v1/orders",
+            json!({"customer_id": customer, "lines": lines}),
+        )
+        .await;
+    assert_eq!(r.status(), 202, "place order");
+    r.json().await.unwrap()
+}
+
+/// Waits until every order in the log is confirmed or rejected.
+pub async fn wait_decided(sys: &System, orders: i64) {
+    eventually(
+        "every order to be decided",
+        Duration::from_secs(120),
+        || async {
+            let decided: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM events WHERE event_type IN ('OrderConfirmed', 'OrderRejected')",
+        )
+        .fetch_one(&sys.db.pool)
+        .await
+        .unwrap();
+            (decided >= orders).then_some(())
+        },
+    )
+    .await;
+}
+
+/// Waits until the relay published everything and every projection applied it.
+pub async fn wait_caught_up(sys: &System) {
+    eventually("projections to catch up", Duration::from_secs(120), || async {
+        let published: bool = sqlx::query_scalar(
+            "SELECT position = (SELECT coalesce(max(position), 0) FROM events) FROM relay_checkpoint",
+        )
+        .fetch_one(&sys.db.pool)
+        .await
+        .unwrap();
+        let views: Value = sys.get("/v1/projections").await.json().await.ok()?;
+        let live = views.as_array()?.iter().all(|v| v["lag_events"] == 0 && v["status"] == "live");
+        (published && live).then_some(())
+    })
+    .await;
+}
+
+/// Runs `stockroom projections verify` and asserts no read model differs.
+pub async fn assert_verified(sys: &System) {
+    let (status, out) = run_tool(&["projections", "verify"], &sys.env).await;
+    assert!(status.success(), "verify found differences:\n{out}");
+    for name in ["orders", "catalogue", "sales"] {
+        assert!(out.contains(&format!("{name}: no differences")), "{out}");
+    }
+}
