@@ -118,11 +118,12 @@ pub async fn release_order(
     reason: &str,
     metadata: &EventMetadata,
 ) -> Result<(), CommandError> {
-    let Some(order) = placed(pool, order_id).await? else {
-        return Ok(());
-    };
-    let skus: Vec<_> = order.units_by_sku().into_iter().map(|(s, _)| s).collect();
-    release_lines(pool, &order, &skus, reason, metadata).await
+    on_every_line(pool, order_id, metadata, |sku| StockCommand::Release {
+        sku,
+        order_id,
+        reason: reason.to_owned(),
+    })
+    .await
 }
 
 /// Commits every line of a shipped order.
@@ -132,22 +133,26 @@ pub async fn commit_order(
     order_id: OrderId,
     metadata: &EventMetadata,
 ) -> Result<(), CommandError> {
+    on_every_line(pool, order_id, metadata, |sku| StockCommand::Commit {
+        sku,
+        order_id,
+    })
+    .await
+}
+
+/// Runs a stock command on each SKU of the order (none if it does not exist).
+async fn on_every_line(
+    pool: &PgPool,
+    order_id: OrderId,
+    metadata: &EventMetadata,
+    command: impl Fn(domain::Sku) -> StockCommand,
+) -> Result<(), CommandError> {
     let Some(order) = placed(pool, order_id).await? else {
         return Ok(());
     };
     for (sku, _) in order.units_by_sku() {
-        let command = StockCommand::Commit {
-            sku: sku.clone(),
-            order_id,
-        };
-        execute::<StockItem>(
-            pool,
-            sku.as_str(),
-            command,
-            metadata,
-            RetryPolicy::default(),
-        )
-        .await?;
+        let id = sku.to_string();
+        execute::<StockItem>(pool, &id, command(sku), metadata, RetryPolicy::default()).await?;
     }
     Ok(())
 }

@@ -167,12 +167,20 @@ fn path_order(raw: &str) -> Result<OrderId, ApiError> {
         .map_err(|_| ApiError::NotFound(format!("order {raw}")))
 }
 
-fn order_command(order_id: OrderId, command: OrderCommand) -> Simple<Order> {
-    Simple {
-        id: order_id.to_string(),
+/// Runs `command` on the order the path names.
+async fn on_order(
+    state: &AppState,
+    id: &str,
+    headers: &CommandHeaders,
+    fingerprint: &[u8],
+    command: OrderCommand,
+) -> Result<Response, ApiError> {
+    let order = Simple::<Order> {
+        id: path_order(id)?.to_string(),
         command,
         respond: answer,
-    }
+    };
+    run(state, headers, fingerprint, order).await
 }
 
 async fn pay(
@@ -181,7 +189,6 @@ async fn pay(
     headers: CommandHeaders,
     body: JsonBody<PaymentBody>,
 ) -> Result<Response, ApiError> {
-    let order_id = path_order(&id)?;
     let raw = &body.value;
     let mut fields = Fields::default();
     let amount = fields
@@ -195,13 +202,7 @@ async fn pay(
         amount,
         reference: raw.reference.clone(),
     };
-    run(
-        &state,
-        &headers,
-        &body.fingerprint,
-        order_command(order_id, command),
-    )
-    .await
+    on_order(&state, &id, &headers, &body.fingerprint, command).await
 }
 
 async fn ship(
@@ -210,18 +211,11 @@ async fn ship(
     headers: CommandHeaders,
     body: JsonBody<ShipmentBody>,
 ) -> Result<Response, ApiError> {
-    let order_id = path_order(&id)?;
     let command = OrderCommand::Ship {
         carrier: body.value.carrier.clone(),
         tracking_number: body.value.tracking_number.clone(),
     };
-    run(
-        &state,
-        &headers,
-        &body.fingerprint,
-        order_command(order_id, command),
-    )
-    .await
+    on_order(&state, &id, &headers, &body.fingerprint, command).await
 }
 
 async fn cancel(
@@ -230,15 +224,8 @@ async fn cancel(
     headers: CommandHeaders,
     body: JsonBody<CancellationBody>,
 ) -> Result<Response, ApiError> {
-    let order_id = path_order(&id)?;
     let command = OrderCommand::Cancel {
         reason: body.value.reason.clone(),
     };
-    run(
-        &state,
-        &headers,
-        &body.fingerprint,
-        order_command(order_id, command),
-    )
-    .await
+    on_order(&state, &id, &headers, &body.fingerprint, command).await
 }
