@@ -10,6 +10,7 @@
 mod support;
 
 mod bad_input;
+mod bench_smoke;
 mod compensation;
 mod concurrency;
 mod end_to_end;

@@ -191,6 +191,9 @@ impl BatchConsumer {
             // A topic created a moment before subscribing may be missing from
             // the first metadata; look again soon rather than in 5 minutes.
             .set("topic.metadata.refresh.interval.ms", "2000")
+            // Answer a fetch as soon as anything is there: read-your-writes
+            // latency, not throughput, is what a long wait would cost.
+            .set("fetch.wait.max.ms", "10")
             .create_with_context(context)?;
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names)?;

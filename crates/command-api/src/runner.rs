@@ -10,7 +10,7 @@ use domain::Aggregate;
 use serde_json::Value;
 use sqlx::PgConnection;
 use store::idempotency::{self, Claim};
-use store::{execute_in, Outcome, RetryPolicy};
+use store::{execute_in, execute_new, Outcome, RetryPolicy};
 
 use crate::error::ApiError;
 use crate::extract::CommandHeaders;
@@ -29,6 +29,12 @@ pub trait HttpCommand: Send + Sync {
         &'a self,
         conn: &'a mut PgConnection,
     ) -> impl Future<Output = Result<<Self::Aggregate as Aggregate>::Command, ApiError>> + Send + 'a;
+
+    /// Whether the command starts a stream under an id nobody else can know
+    /// yet, so there is nothing to read before deciding.
+    fn creates_stream(&self) -> bool {
+        false
+    }
 
     /// The success status and body.
     fn respond(&self, outcome: &Outcome<Self::Aggregate>) -> (StatusCode, Value);
@@ -55,14 +61,24 @@ pub async fn run<C: HttpCommand>(
         }
         let result = async {
             let domain_command = command.prepare(&mut tx).await?;
-            let outcome = execute_in::<C::Aggregate>(
-                &mut tx,
-                &aggregate_id,
-                headers.if_match,
-                domain_command,
-                &headers.metadata,
-            )
-            .await?;
+            let outcome = if command.creates_stream() && headers.if_match.is_none() {
+                execute_new::<C::Aggregate>(
+                    &mut tx,
+                    &aggregate_id,
+                    domain_command,
+                    &headers.metadata,
+                )
+                .await?
+            } else {
+                execute_in::<C::Aggregate>(
+                    &mut tx,
+                    &aggregate_id,
+                    headers.if_match,
+                    domain_command,
+                    &headers.metadata,
+                )
+                .await?
+            };
             Ok::<_, ApiError>(outcome)
         }
         .await;

@@ -19,6 +19,9 @@ pub struct ProjectorConfig {
     pub batch: BatchSettings,
     /// Retry and parking limits.
     pub run: RunSettings,
+    /// Only these projections (all when empty), so they can run in separate
+    /// processes.
+    pub only: Vec<String>,
 }
 
 impl Default for ProjectorConfig {
@@ -27,33 +30,41 @@ impl Default for ProjectorConfig {
             group_prefix: "stockroom".to_owned(),
             batch: BatchSettings::default(),
             run: RunSettings::default(),
+            only: Vec::new(),
         }
     }
 }
 
-/// Runs every projection until `shutdown` turns true.
+/// Runs the configured projections until `shutdown` turns true.
 pub async fn run(
     pool: PgPool,
     kafka: KafkaConfig,
     config: ProjectorConfig,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), BusError> {
-    let orders = tokio::spawn(run_one(
-        OrdersProjection,
-        pool.clone(),
-        kafka.clone(),
-        config.clone(),
-        shutdown.clone(),
-    ));
-    let sales = tokio::spawn(run_one(
-        SalesProjection,
-        pool.clone(),
-        kafka.clone(),
-        config.clone(),
-        shutdown.clone(),
-    ));
-    let catalogue = tokio::spawn(run_one(CatalogueProjection, pool, kafka, config, shutdown));
-    for task in [orders, sales, catalogue] {
+    let wanted = |name: &str| config.only.is_empty() || config.only.iter().any(|n| n == name);
+    let mut tasks = Vec::new();
+    let args = || {
+        (
+            pool.clone(),
+            kafka.clone(),
+            config.clone(),
+            shutdown.clone(),
+        )
+    };
+    if wanted(OrdersProjection::NAME) {
+        let (p, k, c, s) = args();
+        tasks.push(tokio::spawn(run_one(OrdersProjection, p, k, c, s)));
+    }
+    if wanted(SalesProjection::NAME) {
+        let (p, k, c, s) = args();
+        tasks.push(tokio::spawn(run_one(SalesProjection, p, k, c, s)));
+    }
+    if wanted(CatalogueProjection::NAME) {
+        let (p, k, c, s) = args();
+        tasks.push(tokio::spawn(run_one(CatalogueProjection, p, k, c, s)));
+    }
+    for task in tasks {
         task.await.unwrap_or_else(|e| {
             tracing::error!(error = %e, "projection task panicked");
             Ok(())

@@ -101,6 +101,31 @@ pub async fn await_position(
     }
 }
 
+/// Waits for `min` only if the reader asked; `None` when it did not, so the
+/// caller can read the position in its own query (one round trip, not two).
+pub async fn await_if_asked(
+    pool: &PgPool,
+    projections: &[&str],
+    min: MinPosition,
+    max_wait: Duration,
+) -> Result<Option<i64>, QueryError> {
+    match min.0 {
+        Some(_) => Ok(Some(
+            await_position(pool, projections, min, max_wait).await?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// A select-list item giving the slowest position of the projections bound
+/// as parameter `$param`, named `projection_position`.
+pub fn position_column(param: u8) -> String {
+    format!(
+        "(SELECT coalesce(min(position), 0) FROM read_models.projection_positions \
+          WHERE name = ANY(${param})) AS projection_position"
+    )
+}
+
 /// An answer stamped with `X-Projection-Position`.
 pub struct Fresh<T>(pub i64, pub T);
 

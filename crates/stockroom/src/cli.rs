@@ -41,6 +41,19 @@ pub enum Task {
     Republish(Common),
     /// Run every process in one (for local use).
     All(AllInOne),
+    /// Measure every stage beside a raw baseline and write the report.
+    /// `DATABASE_URL` must be allowed to create databases.
+    Bench {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// A few seconds instead of minutes (what the test suite runs).
+        #[arg(long)]
+        smoke: bool,
+        /// Where to write the Markdown report.
+        #[arg(long, default_value = "docs/benchmarks.md")]
+        out: std::path::PathBuf,
+    },
     /// Write the JSON Schema of every event type to a directory.
     Schemas {
         /// Where to write them.

@@ -25,6 +25,9 @@ pub struct Common {
     /// Topic namespace (`{prefix}.orders`, …) and consumer-group prefix.
     #[arg(long, env = "STOCKROOM_TOPIC_PREFIX", default_value = "stockroom")]
     pub topic_prefix: String,
+    /// Consumer-group prefix (defaults to the topic prefix).
+    #[arg(long, env = "STOCKROOM_GROUP_PREFIX")]
+    pub group_prefix: Option<String>,
     /// Partitions per topic when Stockroom creates its topics.
     #[arg(long, env = "STOCKROOM_PARTITIONS", default_value_t = 3)]
     pub partitions: i32,
@@ -47,6 +50,11 @@ impl Common {
             max_connections: self.db_pool_size,
             ..DbConfig::new(&self.database_url)
         }
+    }
+
+    /// The prefix of this deployment's consumer groups.
+    pub fn groups(&self) -> &str {
+        self.group_prefix.as_deref().unwrap_or(&self.topic_prefix)
     }
 
     /// The Kafka settings.
@@ -130,6 +138,9 @@ pub struct ProjectorArgs {
     /// Failures of one event before it is parked.
     #[arg(long, env = "STOCKROOM_MAX_ATTEMPTS", default_value_t = 3)]
     pub max_attempts: u32,
+    /// Run only these projections (comma-separated; default all).
+    #[arg(long, env = "STOCKROOM_PROJECTIONS", value_delimiter = ',')]
+    pub projections: Vec<String>,
 }
 
 impl ProjectorArgs {
@@ -145,6 +156,7 @@ impl ProjectorArgs {
                 max_attempts: self.max_attempts,
                 ..RunSettings::default()
             },
+            only: self.projections.clone(),
         }
     }
 }

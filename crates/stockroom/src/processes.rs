@@ -43,12 +43,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Task::Projector(p) => {
             let pool = store::connect(&p.common.db())?;
-            let config = p.projector.config(&p.common.topic_prefix);
+            let config = p.projector.config(p.common.groups());
             Ok(projector::run(pool, p.common.kafka(), config, shutdown::on_signal()).await?)
         }
         Task::Reserver(p) => {
             let pool = store::connect(&p.common.db())?;
-            let config = p.reserver.config(&p.common.topic_prefix);
+            let config = p.reserver.config(p.common.groups());
             Ok(reserver::run(pool, p.common.kafka(), config, shutdown::on_signal()).await?)
         }
         Task::Republish(common) => {
@@ -62,6 +62,21 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Task::All(all) => all_in_one(all).await,
         Task::Schemas { out } => crate::schemas::write(&out),
+        Task::Bench { common, smoke, out } => {
+            let exe = std::env::current_exe()?;
+            let mut config =
+                bench::BenchConfig::full(exe, common.database_url, common.kafka_brokers);
+            if smoke {
+                config = config.smoke();
+            }
+            let report = bench::run(&config).await?;
+            let text = report.markdown();
+            std::fs::write(&out, &text)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!("{text}");
+            println!("written to {}", out.display());
+            Ok(())
+        }
         Task::Parked { action } => parked::run(action).await,
         Task::Projections { action } => crate::projections::run(action).await,
     }
@@ -152,7 +167,7 @@ async fn all_in_one(all: AllInOne) -> anyhow::Result<()> {
     store::migrate(&pool).await.context("migrations failed")?;
     let stop = shutdown::on_signal();
     let kafka = all.common.kafka();
-    let prefix = all.common.topic_prefix.clone();
+    let prefix = all.common.groups().to_owned();
     let relay = Relay::new(
         all.common.database_url.clone(),
         kafka.clone(),

@@ -13,6 +13,8 @@ pub mod read;
 pub use codec::{decode, encode, EventMetadata, NewEvent, RecordedEvent};
 pub use db::{connect, migrate, DbConfig};
 pub use error::{error_chain, StoreError};
-pub use execute::{execute, execute_in, load, CommandError, Loaded, Outcome, RetryPolicy};
+pub use execute::{
+    execute, execute_in, execute_new, load, CommandError, Loaded, Outcome, RetryPolicy,
+};
 pub use log::{append, AppendResult};
 pub use read::{read_committed_after, read_stream, CommitCursor};

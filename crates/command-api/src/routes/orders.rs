@@ -115,6 +115,10 @@ impl HttpCommand for Place {
         })
     }
 
+    fn creates_stream(&self) -> bool {
+        true
+    }
+
     fn respond(&self, outcome: &Outcome<Order>) -> (StatusCode, Value) {
         (
             StatusCode::ACCEPTED,

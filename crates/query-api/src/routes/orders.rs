@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::page::{page, Page};
 use crate::error::QueryError;
-use crate::freshness::{await_position, Fresh, MinPosition};
+use crate::freshness::{await_if_asked, await_position, position_column, Fresh, MinPosition};
 use crate::params::Params;
 use crate::AppState;
 use domain::order::OrderStatus;
@@ -68,17 +68,23 @@ async fn get_order(
     min: MinPosition,
     Path(order_id): Path<String>,
 ) -> Result<Fresh<Json<OrderView>>, QueryError> {
-    let position = await_position(&state.pool, PROJECTIONS, min, state.max_wait).await?;
+    let waited = await_if_asked(&state.pool, PROJECTIONS, min, state.max_wait).await?;
     let id = Uuid::parse_str(&order_id)
         .map_err(|_| QueryError::NotFound(format!("order {order_id}")))?;
     let row = sqlx::query(&format!(
-        "SELECT {ORDER_COLUMNS} FROM read_models.orders WHERE order_id = $1"
+        "SELECT {ORDER_COLUMNS}, {} FROM read_models.orders WHERE order_id = $1",
+        position_column(2)
     ))
     .bind(id)
+    .bind(PROJECTIONS)
     .fetch_optional(&state.pool)
     .await?
     .ok_or_else(|| QueryError::NotFound(format!("order {order_id}")))?;
-    Ok(Fresh(position, Json(OrderView::from_row(&row)?)))
+    let position: i64 = row.try_get("projection_position")?;
+    Ok(Fresh(
+        position.max(waited.unwrap_or(0)),
+        Json(OrderView::from_row(&row)?),
+    ))
 }
 
 /// Where a page ends: newest first, so orders placed later never shift it.

@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use super::page::{page, Page};
 use crate::error::QueryError;
-use crate::freshness::{await_position, Fresh, MinPosition};
+use crate::freshness::{await_if_asked, await_position, position_column, Fresh, MinPosition};
 use crate::params::Params;
 use crate::AppState;
 
@@ -88,13 +88,19 @@ async fn get_product(
     min: MinPosition,
     Path(sku): Path<String>,
 ) -> Result<Fresh<Json<ProductView>>, QueryError> {
-    let position = await_position(&state.pool, PROJECTIONS, min, state.max_wait).await?;
-    let row = sqlx::query(&format!("{PRODUCT_SELECT} WHERE p.sku = $1"))
+    let waited = await_if_asked(&state.pool, PROJECTIONS, min, state.max_wait).await?;
+    let select = PRODUCT_SELECT.replacen("SELECT ", &format!("SELECT {}, ", position_column(2)), 1);
+    let row = sqlx::query(&format!("{select} WHERE p.sku = $1"))
         .bind(&sku)
+        .bind(PROJECTIONS)
         .fetch_optional(&state.pool)
         .await?
         .ok_or_else(|| QueryError::NotFound(format!("product {sku}")))?;
-    Ok(Fresh(position, Json(ProductView::from_row(&row)?)))
+    let position: i64 = row.try_get("projection_position")?;
+    Ok(Fresh(
+        position.max(waited.unwrap_or(0)),
+        Json(ProductView::from_row(&row)?),
+    ))
 }
 
 #[tracing::instrument(skip(state, min, params))]

@@ -1,0 +1,122 @@
+//! The system under test: a fresh database and `stockroom` processes.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::BenchConfig;
+
+/// A database created for one stage.
+pub struct BenchDb {
+    /// Its URL.
+    pub url: String,
+    /// A pool for the bench's own queries.
+    pub pool: PgPool,
+    /// Topic namespace of the stage.
+    pub prefix: String,
+}
+
+impl BenchDb {
+    /// Creates and migrates a database on the admin URL's server.
+    pub async fn create(config: &BenchConfig) -> anyhow::Result<Self> {
+        let name = format!("bench_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&config.admin_database_url)
+            .await
+            .context("connecting with the admin database URL")?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await?;
+        let (base, _) = config
+            .admin_database_url
+            .rsplit_once('/')
+            .ok_or_else(|| anyhow!("the admin database URL names no database"))?;
+        let url = format!("{base}/{name}");
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(32)
+            .connect(&url)
+            .await?;
+        store::migrate(&pool).await?;
+        Ok(Self {
+            url,
+            pool,
+            prefix: format!("b{}", uuid::Uuid::new_v4().simple()),
+        })
+    }
+
+    /// A fresh topic namespace (and consumer groups) for another round.
+    pub fn renew_prefix(&mut self) {
+        self.prefix = format!("b{}", uuid::Uuid::new_v4().simple());
+    }
+}
+
+/// A running `stockroom` process, killed on drop.
+pub struct Running {
+    child: Child,
+    /// `http://…` for APIs.
+    pub url: Option<String>,
+}
+
+/// Starts `stockroom <what>` against `db`.
+pub async fn start(
+    config: &BenchConfig,
+    db: &BenchDb,
+    what: &str,
+    extra_env: &[(&str, &str)],
+) -> anyhow::Result<Running> {
+    let mut command = Command::new(&config.exe);
+    command.arg(what);
+    if what.ends_with("-api") {
+        command.args(["--addr", "127.0.0.1:0"]);
+    }
+    let mut child = command
+        .env("DATABASE_URL", &db.url)
+        .env("KAFKA_BROKERS", &config.kafka_brokers)
+        .env("STOCKROOM_TOPIC_PREFIX", &db.prefix)
+        .env(
+            "STOCKROOM_INSTANCE_ID",
+            format!("bench-{}", uuid::Uuid::new_v4().simple()),
+        )
+        .env("RUST_LOG", "warn")
+        .envs(extra_env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", config.exe.display()))?;
+    let mut url = None;
+    if what.ends_with("-api") {
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let found = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(u) = line.split("listening on ").nth(1) {
+                    return Some(u.trim().to_owned());
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten();
+        url = Some(found.ok_or_else(|| anyhow!("{what} did not start"))?);
+        // Keep draining so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    }
+    Ok(Running { child, url })
+}
+
+impl Running {
+    /// The API's base URL.
+    pub fn url(&self) -> &str {
+        self.url.as_deref().unwrap_or_default()
+    }
+
+    /// Stops the process.
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}

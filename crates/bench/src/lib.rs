@@ -1,0 +1,80 @@
+//! `stockroom bench`: starts the system on a fresh database, drives each
+//! stage, and measures it beside a raw baseline doing the same work without
+//! Stockroom, in the same run on the same machine. Figures are medians over
+//! rounds; the report gives ratios, never a lone absolute time as a verdict.
+
+pub mod backlog;
+pub mod children;
+pub mod load;
+pub mod pgbench;
+pub mod report;
+pub mod stages;
+pub mod stats;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use report::Report;
+
+/// What to run and how hard.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// The `stockroom` binary the stages start.
+    pub exe: PathBuf,
+    /// A Postgres URL of a role that may create databases.
+    pub admin_database_url: String,
+    /// Kafka bootstrap servers.
+    pub kafka_brokers: String,
+    /// Rounds per measurement; medians are reported.
+    pub rounds: usize,
+    /// Measured time per round of a load stage.
+    pub duration: Duration,
+    /// Unmeasured warm-up before each round.
+    pub warmup: Duration,
+    /// Events in the relay and projector backlogs.
+    pub backlog: usize,
+    /// Client counts for placing orders.
+    pub concurrency: Vec<usize>,
+    /// Orders per second offered in the end-to-end stage.
+    pub e2e_rate: u32,
+}
+
+impl BenchConfig {
+    /// The full run (several minutes).
+    pub fn full(exe: PathBuf, admin_database_url: String, kafka_brokers: String) -> Self {
+        Self {
+            exe,
+            admin_database_url,
+            kafka_brokers,
+            rounds: 3,
+            duration: Duration::from_secs(5),
+            warmup: Duration::from_secs(1),
+            backlog: 100_000,
+            concurrency: vec![1, 8, 32],
+            e2e_rate: 200,
+        }
+    }
+
+    /// A few seconds, to keep the command from rotting.
+    pub fn smoke(self) -> Self {
+        Self {
+            rounds: 1,
+            duration: Duration::from_millis(1000),
+            warmup: Duration::from_millis(200),
+            backlog: 300,
+            concurrency: vec![1, 4],
+            e2e_rate: 20,
+            ..self
+        }
+    }
+}
+
+/// Runs every stage and returns the report.
+pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
+    let mut report = Report::new(config);
+    stages::place_order(config, &mut report).await?;
+    let backlog_db = stages::relay_and_projector(config, &mut report).await?;
+    stages::query(config, &backlog_db, &mut report).await?;
+    stages::end_to_end(config, &mut report).await?;
+    Ok(report)
+}

@@ -1,0 +1,60 @@
+//! A closed-loop HTTP load generator: each client sends its next request as
+//! soon as the previous one answered, through its own connection pool.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::stats::{summarise, Summary};
+
+/// Drives `clients` loops of `request` for `warmup` (discarded) plus
+/// `duration` (measured). `request` returns whether the call succeeded;
+/// failures are counted, not timed.
+pub async fn closed_loop<F, Fut>(
+    clients: usize,
+    warmup: Duration,
+    duration: Duration,
+    request: F,
+) -> (Summary, u64)
+where
+    F: Fn(reqwest::Client, u64) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let end = measure_from + duration;
+    let workers: Vec<_> = (0..clients)
+        .map(|c| {
+            let request = request.clone();
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let (mut latencies, mut failures, mut i) = (Vec::new(), 0u64, 0u64);
+                loop {
+                    let began = Instant::now();
+                    if began >= end {
+                        break;
+                    }
+                    let ok = request(client.clone(), (c as u64) << 40 | i).await;
+                    i += 1;
+                    let finished = Instant::now();
+                    if began >= measure_from && finished <= end {
+                        if ok {
+                            latencies.push(finished - began);
+                        } else {
+                            failures += 1;
+                        }
+                    }
+                }
+                (latencies, failures)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let mut failures = 0;
+    for w in workers {
+        if let Ok((l, f)) = w.await {
+            all.extend(l);
+            failures += f;
+        }
+    }
+    (summarise(all, duration), failures)
+}

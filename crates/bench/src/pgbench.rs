@@ -1,0 +1,74 @@
+//! The raw Postgres baseline: `pgbench -M prepared` running the INSERT an
+//! order placement appends, at the same concurrency.
+
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+
+use crate::stats::{summarise, Summary};
+
+/// The statement our append runs for one `OrderPlaced` (the notify trigger
+/// fires here too), with a payload of the same shape and size.
+const APPEND_ORDER: &str = r#"INSERT INTO events (event_id, stream_id, category, aggregate_id, stream_version, event_type, schema_version, data, correlation_id, causation_id, actor)
+SELECT gen_random_uuid(), 'order-' || x.u, 'order', x.u::text, 1, 'OrderPlaced', 1, jsonb_build_object('order_id', x.u, 'customer_id', gen_random_uuid(), 'lines', '[{"sku":"BENCH-1","quantity":1,"unit_price":100,"line_total":100}]'::jsonb, 'total', 100, 'currency', 'EUR'), gen_random_uuid(), gen_random_uuid(), NULL FROM (SELECT gen_random_uuid() AS u) x;
+"#;
+
+/// Runs pgbench against `url` with `clients` for `duration` (whole seconds).
+pub async fn append_baseline(
+    url: &str,
+    clients: usize,
+    duration: Duration,
+) -> anyhow::Result<Summary> {
+    let dir = std::env::temp_dir().join(format!(
+        "stockroom-pgbench-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    let script = dir.join("append.sql");
+    std::fs::write(&script, APPEND_ORDER)?;
+    let seconds = duration.as_secs().max(1);
+    let output = tokio::process::Command::new("pgbench")
+        .current_dir(&dir)
+        .args(["-n", "-M", "prepared", "--log", "--log-prefix=tx"])
+        .args([
+            "-c",
+            &clients.to_string(),
+            "-j",
+            &clients.clamp(1, 2).to_string(),
+        ])
+        .args(["-T", &seconds.to_string()])
+        .arg("-f")
+        .arg(&script)
+        .arg(url)
+        .output()
+        .await
+        .context("running pgbench (Debian package postgresql-15)")?;
+    if !output.status.success() {
+        return Err(anyhow!(
+            "pgbench failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let mut latencies = Vec::new();
+    for entry in std::fs::read_dir(&dir)? {
+        let path = entry?.path();
+        if !path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("tx"))
+        {
+            continue;
+        }
+        // client_id transaction_no latency_us script_no epoch epoch_us
+        for line in std::fs::read_to_string(&path)?.lines() {
+            if let Some(us) = line
+                .split_whitespace()
+                .nth(2)
+                .and_then(|v| v.parse::<u64>().ok())
+            {
+                latencies.push(Duration::from_micros(us));
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(summarise(latencies, Duration::from_secs(seconds)))
+}

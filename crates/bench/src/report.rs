@@ -1,0 +1,189 @@
+//! The results table, printed and written to `docs/benchmarks.md`.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::stats::Summary;
+use crate::BenchConfig;
+
+/// What a stage's ratio must reach.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    /// ours / baseline throughput at least this.
+    RatioAtLeast(f64),
+    /// our p99 latency under this.
+    P99Under(Duration),
+}
+
+/// One line of the table.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// The stage.
+    pub stage: String,
+    /// Our figure.
+    pub ours: String,
+    /// The baseline's figure.
+    pub baseline: String,
+    /// ours / baseline (throughput, or latency for end to end).
+    pub ratio: f64,
+    /// The target, and whether it was met.
+    pub target: Option<(Target, bool)>,
+}
+
+/// Everything measured in one run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    header: String,
+    /// The table.
+    pub rows: Vec<Row>,
+    /// Stage summaries other stages build on (name → figures).
+    pub summaries: Vec<(String, Summary)>,
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Throughput with latencies, as a cell.
+pub fn throughput_cell(s: &Summary, unit: &str) -> String {
+    format!(
+        "{:.0} {unit}/s, p50 {}, p99 {}",
+        s.per_second,
+        ms(s.p50),
+        ms(s.p99)
+    )
+}
+
+/// Latencies only, as a cell.
+pub fn latency_cell(s: &Summary) -> String {
+    format!("p50 {}, p99 {}", ms(s.p50), ms(s.p99))
+}
+
+impl Report {
+    /// An empty report for `config`.
+    pub fn new(config: &BenchConfig) -> Self {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let header = format!(
+            "Run on {} with {cores} cores; {} round(s) per figure, medians reported; \
+             load stages run {:?} after a {:?} warm-up; relay and projector backlogs of {} events.",
+            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+            config.rounds,
+            config.duration,
+            config.warmup,
+            config.backlog,
+        );
+        Self {
+            header,
+            rows: Vec::new(),
+            summaries: Vec::new(),
+        }
+    }
+
+    /// Remembers a stage's figures under `name`.
+    pub fn remember(&mut self, name: &str, summary: Summary) {
+        self.summaries.push((name.to_owned(), summary));
+    }
+
+    /// Figures remembered under `name`.
+    pub fn recall(&self, name: &str) -> Summary {
+        self.summaries
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| *s)
+            .unwrap_or_default()
+    }
+
+    /// Adds a throughput comparison.
+    pub fn throughput(
+        &mut self,
+        stage: &str,
+        unit: &str,
+        ours: Summary,
+        base: Summary,
+        target: Option<f64>,
+    ) {
+        let ratio = ours.per_second / base.per_second.max(1e-9);
+        self.rows.push(Row {
+            stage: stage.to_owned(),
+            ours: throughput_cell(&ours, unit),
+            baseline: throughput_cell(&base, unit),
+            ratio,
+            target: target.map(|t| (Target::RatioAtLeast(t), ratio >= t)),
+        });
+    }
+
+    /// Adds a latency comparison (end to end).
+    pub fn latency(&mut self, stage: &str, ours: Summary, base: Summary, p99_under: Duration) {
+        self.rows.push(Row {
+            stage: stage.to_owned(),
+            ours: format!(
+                "{} ({:.0} orders/s achieved)",
+                latency_cell(&ours),
+                ours.per_second
+            ),
+            baseline: latency_cell(&base),
+            ratio: ours.p99.as_secs_f64() / base.p99.as_secs_f64().max(1e-9),
+            target: Some((Target::P99Under(p99_under), ours.p99 < p99_under)),
+        });
+    }
+
+    /// Targets that were missed, in words.
+    pub fn missed(&self) -> Vec<String> {
+        self.rows
+            .iter()
+            .filter_map(|r| match r.target {
+                Some((t, false)) => Some(format!("{}: {}", r.stage, describe(t))),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The report as Markdown.
+    pub fn markdown(&self) -> String {
+        let mut out =
+            String::from("# Benchmarks\n\nWritten by `stockroom bench` (see the README). ");
+        out.push_str(&self.header);
+        out.push_str(
+            "\n\nEach stage runs beside a raw baseline doing the same work without Stockroom, \
+             in the same run on the same machine; the ratio is ours / baseline (throughput, or p99 \
+             latency for end to end). Absolute figures are only context: these machines are shared.\n\n",
+        );
+        out.push_str(
+            "| stage | ours | raw baseline | ours / baseline | target |\n|---|---|---|---|---|\n",
+        );
+        for r in &self.rows {
+            let target = match r.target {
+                None => "—".to_owned(),
+                Some((t, met)) => format!(
+                    "{} — {}",
+                    describe(t),
+                    if met { "met" } else { "**MISSED**" }
+                ),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.2} | {} |",
+                r.stage, r.ours, r.baseline, r.ratio, target
+            );
+        }
+        let missed = self.missed();
+        if missed.is_empty() {
+            out.push_str("\nEvery target was met.\n");
+        } else {
+            out.push_str("\nMissed targets:\n\n");
+            for m in missed {
+                let _ = writeln!(out, "- {m}");
+            }
+        }
+        out
+    }
+}
+
+fn describe(t: Target) -> String {
+    match t {
+        Target::RatioAtLeast(r) => format!("≥ {r:.1} of baseline"),
+        Target::P99Under(d) => format!("p99 < {}", ms(d)),
+    }
+}
