@@ -19,4 +19,5 @@ mod idempotency;
 mod lifecycle;
 mod oversell;
 mod parking;
+mod queries;
 mod read_models;

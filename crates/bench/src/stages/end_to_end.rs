@@ -1,0 +1,111 @@
+//! Accepted → visible under a steady load.
+
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use serde_json::{json, Value};
+
+use crate::children::{start, BenchDb};
+use crate::stats::{median, summarise, Summary};
+use crate::{BenchConfig, Report};
+
+/// Accepted → visible in the query API, under a steady offered load, against
+/// the sum of the stage latencies measured above.
+pub async fn end_to_end(config: &BenchConfig, report: &mut Report) -> anyhow::Result<()> {
+    let db = BenchDb::create(config).await?;
+    let command = start(config, &db, "command-api", &[]).await?;
+    let query = start(config, &db, "query-api", &[]).await?;
+    let workers = [
+        start(config, &db, "relay", &[]).await?,
+        start(config, &db, "projector", &[]).await?,
+        start(config, &db, "reserver", &[]).await?,
+    ];
+    let http = reqwest::Client::new();
+    let (c, q) = (command.url().to_owned(), query.url().to_owned());
+    for (path, body) in [
+        (
+            "/v1/products",
+            json!({"sku": "E2E-1", "name": "E2E", "unit_price": 100, "currency": "EUR"}),
+        ),
+        ("/v1/stock/E2E-1/receipts", json!({"quantity": 1_000_000})),
+    ] {
+        anyhow::ensure!(http
+            .post(format!("{c}{path}"))
+            .json(&body)
+            .send()
+            .await?
+            .status()
+            .is_success());
+    }
+    let one = |http: reqwest::Client, c: String, q: String| async move {
+        let body = json!({"customer_id": uuid::Uuid::new_v4(), "lines": [{"sku": "E2E-1", "quantity": 1}]});
+        let placed: Value = http
+            .post(format!("{c}/v1/orders"))
+            .json(&body)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let accepted = Instant::now();
+        let url = format!("{q}/v1/orders/{}", placed["order_id"].as_str()?);
+        let give_up = accepted + Duration::from_secs(30);
+        while Instant::now() < give_up {
+            if http.get(&url).send().await.ok()?.status().is_success() {
+                return Some(accepted.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        None
+    };
+    // Warm up until the pipeline answers at all (consumer groups join in seconds).
+    let warm_until = Instant::now() + Duration::from_secs(60);
+    while one(http.clone(), c.clone(), q.clone()).await.is_none() {
+        anyhow::ensure!(
+            Instant::now() < warm_until,
+            "the pipeline never delivered an order"
+        );
+    }
+    let mut rounds = Vec::new();
+    for _ in 0..config.rounds {
+        let interval = Duration::from_secs_f64(1.0 / f64::from(config.e2e_rate.max(1)));
+        let mut ticker = tokio::time::interval(interval);
+        let end = Instant::now() + config.duration;
+        let mut tasks = Vec::new();
+        while Instant::now() < end {
+            ticker.tick().await;
+            tasks.push(tokio::spawn(one(http.clone(), c.clone(), q.clone())));
+        }
+        let latencies: Vec<Duration> = join_all(tasks)
+            .await
+            .into_iter()
+            .filter_map(|r| r.ok().flatten())
+            .collect();
+        rounds.push(summarise(latencies, config.duration));
+    }
+    for w in workers {
+        w.stop().await;
+    }
+    command.stop().await;
+    query.stop().await;
+    let (place, read) = (report.recall("place-1"), report.recall("query"));
+    let per_event =
+        |name: &str| Duration::from_secs_f64(1.0 / report.recall(name).per_second.max(1e-9));
+    let pipeline = per_event("relay") + per_event("projector");
+    let sum = Summary {
+        per_second: 0.0,
+        p50: place.p50 + read.p50 + pipeline,
+        p99: place.p99 + read.p99 + pipeline,
+    };
+    report.latency(
+        &format!(
+            "end to end at {} orders/s offered: accepted → visible vs sum of stage latencies",
+            config.e2e_rate
+        ),
+        median(&rounds),
+        sum,
+        Duration::from_millis(100),
+    );
+    Ok(())
+}

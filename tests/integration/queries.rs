@@ -1,0 +1,253 @@
+//! The query API for frontends and analysts: read-your-writes, bounded
+//! waits, pagination, parameter errors, CSV and the analyst role.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::shop::place;
+use crate::support::{eventually, System};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_read_with_the_commands_position_always_sees_the_write() {
+    let sys = System::start_with(&[("STOCKROOM_MAX_WAIT", "5s")], &["relay", "projector"]).await;
+    sys.stock_product("RYW-1", 100, 1000).await;
+    // Warm up: the projector's consumer-group members join within seconds.
+    let first = place(&sys, uuid::Uuid::new_v4(), &[("RYW-1", 1)]).await;
+    eventually(
+        "the projector to be up",
+        Duration::from_secs(60),
+        || async {
+            (sys.get(&format!(
+                "/v1/orders/{}",
+                first["order_id"].as_str().unwrap()
+            ))
+            .await
+            .status()
+                == 200)
+                .then_some(())
+        },
+    )
+    .await;
+    for _ in 0..30 {
+        let placed = place(&sys, uuid::Uuid::new_v4(), &[("RYW-1", 1)]).await;
+        let r = sys
+            .http
+            .get(format!(
+                "{}/v1/orders/{}",
+                sys.query_url(),
+                placed["order_id"].as_str().unwrap()
+            ))
+            .header("X-Min-Position", placed["position"].to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "the order is readable at once");
+        let seen: i64 = r.headers()["x-projection-position"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(seen >= placed["position"].as_i64().unwrap());
+    }
+    // The same via the query parameter, and for the catalogue.
+    let stock = sys
+        .post("/v1/stock/RYW-1/receipts", json!({"quantity": 5}))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let r = sys
+        .get(&format!(
+            "/v1/stock/RYW-1?min_position={}",
+            stock["position"]
+        ))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["on_hand"], 1005);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_position_not_reached_in_time_is_a_503_with_retry_after() {
+    let sys = System::start_with(&[("STOCKROOM_MAX_WAIT", "300ms")], &[]).await;
+    let r = sys
+        .http
+        .get(format!("{}/v1/products", sys.query_url()))
+        .header("X-Min-Position", "999999999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert!(
+        r.headers().contains_key("x-projection-position")
+            || r.headers()["content-type"] == "application/problem+json"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pagination_walks_every_order_exactly_once_while_orders_arrive() {
+    let sys = Arc::new(System::start_with(&[], &["relay", "projector"]).await);
+    sys.stock_product("PAGE-1", 100, 10_000).await;
+    let customer = uuid::Uuid::new_v4();
+    let mut originals = Vec::new();
+    for _ in 0..60 {
+        let placed = place(&sys, customer, &[("PAGE-1", 1)]).await;
+        originals.push(placed["order_id"].as_str().unwrap().to_owned());
+    }
+    let last = originals.last().unwrap().clone();
+    eventually(
+        "the orders to be projected",
+        Duration::from_secs(60),
+        || async { (sys.get(&format!("/v1/orders/{last}")).await.status() == 200).then_some(()) },
+    )
+    .await;
+    let arriving = tokio::spawn({
+        let sys = sys.clone();
+        async move {
+            for _ in 0..20 {
+                place(&sys, customer, &[("PAGE-1", 1)]).await;
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+        }
+    });
+    let mut seen: Vec<String> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!(
+            "{}/v1/orders?customer_id={customer}&limit=7",
+            sys.query_url()
+        );
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = sys
+            .http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o["order_id"].as_str().unwrap().to_owned()),
+        );
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    arriving.await.unwrap();
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "no order twice");
+    for id in &originals {
+        assert!(seen.contains(id), "order {id} was skipped");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_query_parameters_are_400s_and_analytics_speak_csv() {
+    let sys = System::start_with(&[], &["relay", "projector"]).await;
+    for (path, field) in [
+        ("/v1/orders?limit=0", "limit"),
+        ("/v1/orders?status=lost", "status"),
+        ("/v1/orders?customer_id=nope", "customer_id"),
+        ("/v1/orders?cursor=garbage", "cursor"),
+        ("/v1/orders?colour=red", "colour"),
+        ("/v1/stock?below=-1", "below"),
+        ("/v1/analytics/sales/daily?from=2026-13-01", "from"),
+        (
+            "/v1/analytics/summary?from=2026-02-01&to=2026-01-01",
+            "from",
+        ),
+    ] {
+        let r = sys.get(path).await;
+        assert_eq!(r.status(), 400, "{path}");
+        let problem: Value = r.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], field, "{path}: {problem}");
+    }
+    sys.stock_product("CSV-1", 100, 5).await;
+    let order = place(&sys, uuid::Uuid::new_v4(), &[("CSV-1", 2)]).await;
+    eventually(
+        "the projector to be up",
+        Duration::from_secs(60),
+        || async {
+            (sys.get(&format!(
+                "/v1/orders/{}",
+                order["order_id"].as_str().unwrap()
+            ))
+            .await
+            .status()
+                == 200)
+                .then_some(())
+        },
+    )
+    .await;
+    let r = sys
+        .http
+        .get(format!(
+            "{}/v1/analytics/sales/daily?min_position={}",
+            sys.query_url(),
+            order["position"]
+        ))
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let text = r.text().await.unwrap();
+    assert!(
+        text.starts_with(
+            "day,sku,currency,units_confirmed,units_cancelled,units_paid,revenue_paid\n"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_analyst_role_reads_read_models_and_nothing_else() {
+    let sys = System::start_with(&[], &[]).await;
+    let role = crate::support::unique("analyst_");
+    sqlx::query(&format!(
+        "CREATE ROLE {role} LOGIN PASSWORD 'secret' IN ROLE stockroom_analyst"
+    ))
+    .execute(&sys.db.pool)
+    .await
+    .unwrap();
+    let (base, db) = sys.db.url.rsplit_once('/').unwrap();
+    let host = base.rsplit_once('@').unwrap().1;
+    let url = format!("postgres://{role}:secret@{host}/{db}");
+    let analyst = sqlx::PgPool::connect(&url).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM read_models.orders")
+        .fetch_one(&analyst)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    let denied = sqlx::query("SELECT count(*) FROM events")
+        .fetch_one(&analyst)
+        .await;
+    assert!(denied
+        .unwrap_err()
+        .to_string()
+        .contains("permission denied"));
+    let denied = sqlx::query("DELETE FROM read_models.products")
+        .execute(&analyst)
+        .await;
+    assert!(denied
+        .unwrap_err()
+        .to_string()
+        .contains("permission denied"));
+}
