@@ -27,7 +27,9 @@ pub async fn append_baseline(
     let script = dir.join("append.sql");
     std::fs::write(&script, APPEND_ORDER)?;
     let seconds = duration.as_secs().max(1);
-    let output = tokio::process::Command::new("pgbench")
+    // scripts/test and scripts/bench point at the cluster's own pgbench.
+    let program = std::env::var("STOCKROOM_PGBENCH").unwrap_or_else(|_| "pgbench".to_owned());
+    let output = tokio::process::Command::new(program)
         .current_dir(&dir)
         .args(["-n", "-M", "prepared", "--log", "--log-prefix=tx"])
         .args([
