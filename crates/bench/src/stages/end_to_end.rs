@@ -9,6 +9,9 @@ use crate::children::{start, BenchDb};
 use crate::stats::{median, summarise, Summary};
 use crate::{BenchConfig, Report};
 
+/// SKUs the end-to-end orders are spread over.
+const SKUS: usize = 50;
+
 /// Accepted → visible in the query API, under a steady offered load, against
 /// the sum of the stage latencies measured above.
 pub async fn end_to_end(config: &BenchConfig, report: &mut Report) -> anyhow::Result<()> {
@@ -22,23 +25,29 @@ pub async fn end_to_end(config: &BenchConfig, report: &mut Report) -> anyhow::Re
     ];
     let http = reqwest::Client::new();
     let (c, q) = (command.url().to_owned(), query.url().to_owned());
-    for (path, body) in [
-        (
-            "/v1/products",
-            json!({"sku": "E2E-1", "name": "E2E", "unit_price": 100, "currency": "EUR"}),
-        ),
-        ("/v1/stock/E2E-1/receipts", json!({"quantity": 1_000_000})),
-    ] {
-        anyhow::ensure!(http
-            .post(format!("{c}{path}"))
-            .json(&body)
-            .send()
-            .await?
-            .status()
-            .is_success());
+    // Orders spread over a catalogue, as in a shop: every reservation of one
+    // SKU re-reads that SKU's stream (no snapshots yet), so a single hot SKU
+    // would measure that instead of the pipeline.
+    for i in 0..SKUS {
+        let sku = format!("E2E-{i}");
+        for (path, body) in [
+            (
+                "/v1/products".to_owned(),
+                json!({"sku": sku, "name": "E2E", "unit_price": 100, "currency": "EUR"}),
+            ),
+            (
+                format!("/v1/stock/{sku}/receipts"),
+                json!({"quantity": 1_000_000}),
+            ),
+        ] {
+            let r = http.post(format!("{c}{path}")).json(&body).send().await?;
+            anyhow::ensure!(r.status().is_success(), "setting up {sku} failed");
+        }
     }
     let one = |http: reqwest::Client, c: String, q: String| async move {
-        let body = json!({"customer_id": uuid::Uuid::new_v4(), "lines": [{"sku": "E2E-1", "quantity": 1}]});
+        let sku = format!("E2E-{}", uuid::Uuid::new_v4().as_u128() % SKUS as u128);
+        let body =
+            json!({"customer_id": uuid::Uuid::new_v4(), "lines": [{"sku": sku, "quantity": 1}]});
         let placed: Value = http
             .post(format!("{c}/v1/orders"))
             .json(&body)
