@@ -46,6 +46,10 @@ fn ms(d: Duration) -> String {
 
 /// Throughput with latencies, as a cell.
 pub fn throughput_cell(s: &Summary, unit: &str) -> String {
+    if s.p99.is_zero() {
+        // Backlog stages time the whole backlog, not single operations.
+        return format!("{:.0} {unit}/s", s.per_second);
+    }
     format!(
         "{:.0} {unit}/s, p50 {}, p99 {}",
         s.per_second,
