@@ -53,11 +53,14 @@ async fn malformed_and_invalid_requests_are_refused_precisely_and_append_nothing
             status: 415,
             field: None,
         },
+        // Just over the 64 KiB limit: a body far larger is answered 413 too,
+        // but the server closes with unread bytes, which can reset the
+        // connection before the client reads the answer (see the note).
         Case {
             name: "oversized body",
             path: "/v1/orders",
             content_type: "application/json",
-            body: format!("{{\"customer_id\": \"{}\"}}", "x".repeat(200_000)),
+            body: format!("{{\"customer_id\": \"{}\"}}", "x".repeat(70_000)),
             status: 413,
             field: None,
         },
