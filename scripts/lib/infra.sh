@@ -121,15 +121,27 @@ broker_up() {
     say "broker already running on 127.0.0.1:$KAFKA_PORT"
     return 0
   fi
-  # Memory storage: the broker starts empty every time (see README).
-  RUST_LOG="${STOCKROOM_BROKER_LOG:-warn}" nohup "$(tansu_bin)" broker \
-    --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-    --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-    --storage-engine "memory://tansu/" \
-    >"$LOG_DIR/broker.log" 2>&1 &
-  echo $! >"$PID_DIR/broker.pid"
-  wait_for_port "$KAFKA_PORT" broker
-  say "broker started on 127.0.0.1:$KAFKA_PORT (pid $(cat "$PID_DIR/broker.pid"))"
+  # tansu binds without SO_REUSEADDR, so connections of a broker stopped a
+  # moment ago (TIME_WAIT, up to a minute) make the bind fail: retry.
+  local attempt
+  for attempt in $(seq 1 30); do
+    # Memory storage: the broker starts empty every time (see README).
+    RUST_LOG="${STOCKROOM_BROKER_LOG:-warn}" nohup "$(tansu_bin)" broker \
+      --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+      --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+      --storage-engine "memory://tansu/" \
+      >"$LOG_DIR/broker.log" 2>&1 &
+    echo $! >"$PID_DIR/broker.pid"
+    if wait_for_port "$KAFKA_PORT" broker 50 2>/dev/null && pid_alive "$PID_DIR/broker.pid"; then
+      say "broker started on 127.0.0.1:$KAFKA_PORT (pid $(cat "$PID_DIR/broker.pid"))"
+      return 0
+    fi
+    stop_pid_file "$PID_DIR/broker.pid" 2>/dev/null
+    say "broker could not bind 127.0.0.1:$KAFKA_PORT yet (attempt $attempt); retrying"
+    sleep 4
+  done
+  say "broker did not start; see $LOG_DIR/broker.log"
+  return 1
 }
 
 stop_pid_file() {
