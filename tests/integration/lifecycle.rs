@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::support::shop::wait_status;
 use crate::support::{eventually, System};
 
 async fn place(sys: &System, sku: &str, quantity: i64) -> String {
@@ -14,25 +15,6 @@ async fn place(sys: &System, sku: &str, quantity: i64) -> String {
         .await
         .unwrap();
     r["order_id"].as_str().unwrap().to_owned()
-}
-
-async fn status(sys: &System, order_id: &str) -> Option<String> {
-    let o: Value = sys
-        .get(&format!("/v1/orders/{order_id}"))
-        .await
-        .json()
-        .await
-        .ok()?;
-    o["status"].as_str().map(str::to_owned)
-}
-
-async fn wait_status(sys: &System, order_id: &str, wanted: &str) {
-    eventually(
-        &format!("order to be {wanted}"),
-        Duration::from_secs(30),
-        || async { (status(sys, order_id).await.as_deref() == Some(wanted)).then_some(()) },
-    )
-    .await;
 }
 
 async fn stock(sys: &System, sku: &str) -> (i64, i64) {
@@ -75,7 +57,7 @@ async fn pay_ship_and_cancel_follow_the_lifecycle() {
     let sys = System::start().await;
     sys.stock_product("LIFE-1", 700, 10).await;
     let order = place(&sys, "LIFE-1", 2).await;
-    wait_status(&sys, &order, "confirmed").await;
+    wait_status(&sys, &order, "confirmed", Duration::from_secs(30)).await;
     wait_stock(&sys, "LIFE-1", (10, 2)).await;
 
     // Shipping an unpaid order, or paying the wrong amount, is refused.
@@ -122,7 +104,7 @@ async fn pay_ship_and_cancel_follow_the_lifecycle() {
 
     // A cancelled order releases its stock and cannot be paid.
     let second = place(&sys, "LIFE-1", 3).await;
-    wait_status(&sys, &second, "confirmed").await;
+    wait_status(&sys, &second, "confirmed", Duration::from_secs(30)).await;
     wait_stock(&sys, "LIFE-1", (8, 3)).await;
     let cancelled = sys
         .post(
@@ -161,8 +143,8 @@ async fn a_confirmed_order_left_unpaid_expires_and_releases_its_stock() {
     .await;
     sys.stock_product("EXP-1", 300, 4).await;
     let order = place(&sys, "EXP-1", 4).await;
-    wait_status(&sys, &order, "confirmed").await;
-    wait_status(&sys, &order, "expired").await;
+    wait_status(&sys, &order, "confirmed", Duration::from_secs(30)).await;
+    wait_status(&sys, &order, "expired", Duration::from_secs(30)).await;
     wait_stock(&sys, "EXP-1", (4, 0)).await;
     forbidden(
         &sys,

@@ -8,8 +8,9 @@ use rdkafka::ClientConfig;
 use serde_json::{json, Value};
 
 use crate::support::process::run_tool;
+use crate::support::shop::wait_status;
 use crate::support::system::brokers;
-use crate::support::{eventually, System};
+use crate::support::System;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn poison_messages_are_parked_and_do_not_stall_their_partitions() {
@@ -62,20 +63,7 @@ async fn poison_messages_are_parked_and_do_not_stall_their_partitions() {
         ids.push(placed["order_id"].as_str().unwrap().to_owned());
     }
     for id in &ids {
-        eventually(
-            "the order to be confirmed and projected",
-            Duration::from_secs(60),
-            || async {
-                let o: Value = sys
-                    .get(&format!("/v1/orders/{id}"))
-                    .await
-                    .json()
-                    .await
-                    .ok()?;
-                (o["status"] == "confirmed").then_some(())
-            },
-        )
-        .await;
+        wait_status(&sys, id, "confirmed", Duration::from_secs(60)).await;
     }
 
     let parked: Vec<(String, String)> =

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::shop::place;
+use crate::support::shop::{place, wait_visible};
 use crate::support::{eventually, System};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -15,21 +15,7 @@ async fn a_read_with_the_commands_position_always_sees_the_write() {
     sys.stock_product("RYW-1", 100, 1000).await;
     // Warm up: the projector's consumer-group members join within seconds.
     let first = place(&sys, uuid::Uuid::new_v4(), &[("RYW-1", 1)]).await;
-    eventually(
-        "the projector to be up",
-        Duration::from_secs(60),
-        || async {
-            (sys.get(&format!(
-                "/v1/orders/{}",
-                first["order_id"].as_str().unwrap()
-            ))
-            .await
-            .status()
-                == 200)
-                .then_some(())
-        },
-    )
-    .await;
+    wait_visible(&sys, first["order_id"].as_str().unwrap()).await;
     for _ in 0..30 {
         let placed = place(&sys, uuid::Uuid::new_v4(), &[("RYW-1", 1)]).await;
         let r = sys
@@ -177,21 +163,7 @@ async fn bad_query_parameters_are_400s_and_analytics_speak_csv() {
     }
     sys.stock_product("CSV-1", 100, 5).await;
     let order = place(&sys, uuid::Uuid::new_v4(), &[("CSV-1", 2)]).await;
-    eventually(
-        "the projector to be up",
-        Duration::from_secs(60),
-        || async {
-            (sys.get(&format!(
-                "/v1/orders/{}",
-                order["order_id"].as_str().unwrap()
-            ))
-            .await
-            .status()
-                == 200)
-                .then_some(())
-        },
-    )
-    .await;
+    wait_visible(&sys, order["order_id"].as_str().unwrap()).await;
     let r = sys
         .http
         .get(format!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::support::process::run_tool;
-use crate::support::shop::{assert_verified, place, wait_caught_up, wait_decided};
+use crate::support::shop::{assert_verified, place, wait_caught_up, wait_decided, wait_status};
 use crate::support::{eventually, Proc, System};
 
 const SKUS: [(&str, i64, i64); 5] = [
@@ -142,20 +142,7 @@ async fn after_a_scripted_day_verify_finds_no_difference() {
     }
     for order in &last {
         let id = order["order_id"].as_str().unwrap();
-        eventually(
-            "the last orders to be confirmed",
-            Duration::from_secs(30),
-            || async {
-                let o: Value = sys
-                    .get(&format!("/v1/orders/{id}"))
-                    .await
-                    .json()
-                    .await
-                    .ok()?;
-                (o["status"] == "confirmed").then_some(())
-            },
-        )
-        .await;
+        wait_status(&sys, id, "confirmed", Duration::from_secs(30)).await;
     }
     wait_caught_up(&sys).await;
 

@@ -65,3 +65,37 @@ pub async fn assert_verified(sys: &System) {
         assert!(out.contains(&format!("{name}: no differences")), "{out}");
     }
 }
+
+/// An order's status in the query API, if it can be read.
+pub async fn status(sys: &System, order_id: &str) -> Option<String> {
+    let o: Value = sys
+        .get(&format!("/v1/orders/{order_id}"))
+        .await
+        .json()
+        .await
+        .ok()?;
+    o["status"].as_str().map(str::to_owned)
+}
+
+/// Waits until the query API shows the order with status `wanted`.
+pub async fn wait_status(sys: &System, order_id: &str, wanted: &str, timeout: Duration) {
+    eventually(
+        &format!("order {order_id} to be {wanted}"),
+        timeout,
+        || async { (status(sys, order_id).await.as_deref() == Some(wanted)).then_some(()) },
+    )
+    .await;
+}
+
+/// Waits until the query API can read the order at all (the projector's
+/// consumer-group members join within seconds of starting).
+pub async fn wait_visible(sys: &System, order_id: &str) {
+    eventually(
+        &format!("order {order_id} to be readable"),
+        Duration::from_secs(60),
+        || async {
+            (sys.get(&format!("/v1/orders/{order_id}")).await.status() == 200).then_some(())
+        },
+    )
+    .await;
+}
