@@ -106,18 +106,15 @@ async fn command_api(
     addr: &str,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let pool = store::connect(&common.db())?;
-    let state = command_api::AppState {
-        probes: probes(&pool, common)?,
-        pool,
-        conflict_attempts: api.conflict_attempts,
-    };
-    serve(
-        "command-api",
-        addr,
-        command_api::router(state, api.limits()),
-        stop,
-    )
+    let attempts = api.conflict_attempts;
+    serve_api("command-api", common, addr, stop, |pool, probes| {
+        let state = command_api::AppState {
+            pool,
+            probes,
+            conflict_attempts: attempts,
+        };
+        command_api::router(state, api.limits())
+    })
     .await
 }
 
@@ -127,19 +124,28 @@ async fn query_api(
     addr: &str,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let pool = store::connect(&common.db())?;
-    let state = query_api::AppState {
-        probes: probes(&pool, common)?,
-        pool,
-        max_wait: api.max_wait,
-    };
-    serve(
-        "query-api",
-        addr,
-        query_api::router(state, api.limits()),
-        stop,
-    )
+    serve_api("query-api", common, addr, stop, |pool, probes| {
+        let state = query_api::AppState {
+            pool,
+            probes,
+            max_wait: api.max_wait,
+        };
+        query_api::router(state, api.limits())
+    })
     .await
+}
+
+/// Connects, builds an API's router from its pool and probes, and serves it.
+async fn serve_api(
+    name: &str,
+    common: &Common,
+    addr: &str,
+    stop: watch::Receiver<bool>,
+    router: impl FnOnce(PgPool, Probes) -> axum::Router,
+) -> anyhow::Result<()> {
+    let pool = store::connect(&common.db())?;
+    let probes = probes(&pool, common)?;
+    serve(name, addr, router(pool, probes), stop).await
 }
 
 fn probes(pool: &PgPool, common: &Common) -> anyhow::Result<Probes> {

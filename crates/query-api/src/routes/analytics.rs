@@ -23,7 +23,7 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// Sales of one SKU on one day (UTC).
-#[derive(Serialize)]
+#[derive(Serialize, sqlx::FromRow)]
 struct DailySales {
     day: NaiveDate,
     sku: String,
@@ -46,7 +46,7 @@ async fn daily_sales(
     let sku: Option<String> = p.optional("sku", "a SKU");
     p.finish()?;
     let position = await_position(&state.pool, &["sales"], min, state.max_wait).await?;
-    let rows = sqlx::query(
+    let items: Vec<DailySales> = sqlx::query_as(
         "SELECT day, sku, currency, units_confirmed, units_cancelled, units_paid, revenue_paid \
          FROM read_models.daily_sales WHERE day BETWEEN $1 AND $2 AND ($3::text IS NULL OR sku = $3) \
          ORDER BY day, sku",
@@ -56,20 +56,6 @@ async fn daily_sales(
     .bind(sku)
     .fetch_all(&state.pool)
     .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            Ok(DailySales {
-                day: r.try_get("day")?,
-                sku: r.try_get("sku")?,
-                currency: r.try_get("currency")?,
-                units_confirmed: r.try_get("units_confirmed")?,
-                units_cancelled: r.try_get("units_cancelled")?,
-                units_paid: r.try_get("units_paid")?,
-                revenue_paid: r.try_get("revenue_paid")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
     let columns = [
         "day",
         "sku",
@@ -86,7 +72,7 @@ async fn daily_sales(
 }
 
 /// A product ranked by paid revenue.
-#[derive(Serialize)]
+#[derive(Serialize, sqlx::FromRow)]
 struct TopProduct {
     rank: i64,
     sku: String,
@@ -109,7 +95,7 @@ async fn top_products(
     p.finish()?;
     let position =
         await_position(&state.pool, &["sales", "catalogue"], min, state.max_wait).await?;
-    let rows = sqlx::query(
+    let items: Vec<TopProduct> = sqlx::query_as(
         "SELECT row_number() OVER (ORDER BY sum(d.revenue_paid) DESC, d.sku) AS rank, \
                 d.sku, p.name, d.currency, sum(d.units_paid)::bigint AS units_paid, \
                 sum(d.revenue_paid)::bigint AS revenue_paid \
@@ -122,19 +108,6 @@ async fn top_products(
     .bind(limit)
     .fetch_all(&state.pool)
     .await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            Ok(TopProduct {
-                rank: r.try_get("rank")?,
-                sku: r.try_get("sku")?,
-                name: r.try_get("name")?,
-                currency: r.try_get("currency")?,
-                units_paid: r.try_get("units_paid")?,
-                revenue_paid: r.try_get("revenue_paid")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
     let columns = [
         "rank",
         "sku",

@@ -1,5 +1,7 @@
 //! Orders as customers and frontends see them.
 
+use std::sync::LazyLock;
+
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -21,6 +23,14 @@ const PROJECTIONS: &[&str] = &["orders"];
 const ORDER_COLUMNS: &str = "order_id, customer_id, status, lines, total, currency, placed_at, \
      updated_at, version, rejection";
 const DEFAULT_LIMIT: i64 = 50;
+
+/// One order plus the orders projection's position, in one round trip; built once.
+static ORDER_WITH_POSITION: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {ORDER_COLUMNS}, {} FROM read_models.orders WHERE order_id = $1",
+        position_column(2)
+    )
+});
 const MAX_LIMIT: i64 = 200;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -71,15 +81,12 @@ async fn get_order(
     let waited = await_if_asked(&state.pool, PROJECTIONS, min, state.max_wait).await?;
     let id = Uuid::parse_str(&order_id)
         .map_err(|_| QueryError::NotFound(format!("order {order_id}")))?;
-    let row = sqlx::query(&format!(
-        "SELECT {ORDER_COLUMNS}, {} FROM read_models.orders WHERE order_id = $1",
-        position_column(2)
-    ))
-    .bind(id)
-    .bind(PROJECTIONS)
-    .fetch_optional(&state.pool)
-    .await?
-    .ok_or_else(|| QueryError::NotFound(format!("order {order_id}")))?;
+    let row = sqlx::query(&ORDER_WITH_POSITION)
+        .bind(id)
+        .bind(PROJECTIONS)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or_else(|| QueryError::NotFound(format!("order {order_id}")))?;
     let position: i64 = row.try_get("projection_position")?;
     Ok(Fresh(
         position.max(waited.unwrap_or(0)),

@@ -1,5 +1,7 @@
 //! The catalogue with stock levels, and stock alone.
 
+use std::sync::LazyLock;
+
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -52,6 +54,12 @@ const PRODUCT_SELECT: &str =
      coalesce(s.on_hand, 0) AS on_hand, coalesce(s.reserved, 0) AS reserved \
      FROM read_models.products p LEFT JOIN read_models.stock s USING (sku)";
 
+/// One product plus the catalogue's position, in one round trip; built once.
+static PRODUCT_WITH_POSITION: LazyLock<String> = LazyLock::new(|| {
+    let select = PRODUCT_SELECT.replacen("SELECT ", &format!("SELECT {}, ", position_column(2)), 1);
+    format!("{select} WHERE p.sku = $1")
+});
+
 impl ProductView {
     fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
         let (on_hand, reserved): (i64, i64) = (row.try_get("on_hand")?, row.try_get("reserved")?);
@@ -89,8 +97,7 @@ async fn get_product(
     Path(sku): Path<String>,
 ) -> Result<Fresh<Json<ProductView>>, QueryError> {
     let waited = await_if_asked(&state.pool, PROJECTIONS, min, state.max_wait).await?;
-    let select = PRODUCT_SELECT.replacen("SELECT ", &format!("SELECT {}, ", position_column(2)), 1);
-    let row = sqlx::query(&format!("{select} WHERE p.sku = $1"))
+    let row = sqlx::query(&PRODUCT_WITH_POSITION)
         .bind(&sku)
         .bind(PROJECTIONS)
         .fetch_optional(&state.pool)
