@@ -1,4 +1,5 @@
-//! One order from HTTP through Postgres and Kafka to the query API.
+//! One order from HTTP through Postgres and Kafka to the query API, with the
+//! workers on the log (the default) and on Kafka.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -11,7 +12,17 @@ use crate::support::{eventually, System};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_order_flows_from_http_through_the_store_and_kafka_to_the_query_api() {
-    let sys = System::start().await;
+    order_flows_end_to_end(&[]).await;
+}
+
+/// The same flow with Stockroom's own workers consuming Kafka instead of the log.
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_can_consume_kafka_instead_of_the_log() {
+    order_flows_end_to_end(&[("STOCKROOM_SOURCE", "kafka")]).await;
+}
+
+async fn order_flows_end_to_end(extra: &[(&str, &str)]) {
+    let sys = System::start_with(extra, &["relay", "projector", "reserver"]).await;
 
     // Given a product with stock, when a customer orders two units…
     sys.stock_product("MUG-1", 1200, 10).await;

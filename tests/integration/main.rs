@@ -11,12 +11,14 @@ mod support;
 
 mod bad_input;
 mod bench_smoke;
+mod broker_off_path;
 mod compensation;
 mod concurrency;
 mod end_to_end;
 mod gap_safety;
 mod idempotency;
 mod lifecycle;
+mod log_reader;
 mod oversell;
 mod parking;
 mod queries;

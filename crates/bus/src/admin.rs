@@ -17,7 +17,15 @@ pub async fn ensure_topics(config: &KafkaConfig) -> Result<(), BusError> {
     let names = config.all_topics();
     let topics: Vec<NewTopic<'_>> = names
         .iter()
-        .map(|name| NewTopic::new(name, config.partitions, TopicReplication::Fixed(1)))
+        // -1 asks the broker for its default replication factor.
+        .map(|name| {
+            let replication = config.replication_factor.unwrap_or(-1);
+            NewTopic::new(
+                name,
+                config.partitions,
+                TopicReplication::Fixed(replication),
+            )
+        })
         .collect();
     let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     for result in admin.create_topics(&topics, &options).await? {

@@ -19,6 +19,9 @@ pub struct KafkaConfig {
     /// id takes its old partitions back at once instead of waiting for the
     /// dead one to time out. Must differ between live instances.
     pub instance_id: Option<String>,
+    /// Replication factor of the topics Stockroom creates; `None` leaves it
+    /// to the broker's `default.replication.factor`.
+    pub replication_factor: Option<i32>,
 }
 
 impl KafkaConfig {
@@ -30,6 +33,7 @@ impl KafkaConfig {
             partitions: 3,
             debug: None,
             instance_id: None,
+            replication_factor: None,
         }
     }
 

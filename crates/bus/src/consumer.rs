@@ -1,9 +1,8 @@
-//! A consumer-group member that reads in batches and resumes from offsets
-//! stored in Postgres, plus the loop our workers run on it: deduplicate by
-//! event id, apply a batch in one transaction with its offsets, isolate and
-//! park an event that keeps failing.
+//! The Kafka source: a consumer-group member that reads in batches and
+//! resumes from offsets stored in Postgres with the effects they account for.
+//! Optional for Stockroom's own workers (`--source kafka`); the default is
+//! the log ([`crate::log_source`]).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -14,49 +13,85 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
-use thiserror::Error;
 use tokio::sync::watch;
-use uuid::Uuid;
 
+use crate::handler::{Delivered, HandlerError, Malformed};
 use crate::offsets::{self, OffsetMap};
+use crate::source::{Batch, EventSource, Progress};
 use crate::{parking, BusError, Envelope, KafkaConfig};
 
-/// One decoded message.
-#[derive(Debug, Clone)]
-pub struct Delivered {
-    /// Topic it came from.
-    pub topic: String,
-    /// Partition.
-    pub partition: i32,
-    /// Offset.
-    pub offset: i64,
-    /// The envelope.
-    pub envelope: Envelope,
-}
-
-/// A message whose value is not an envelope; parked, never retried.
-#[derive(Debug, Clone)]
-pub struct Malformed {
-    /// Topic.
-    pub topic: String,
-    /// Partition.
-    pub partition: i32,
-    /// Offset.
-    pub offset: i64,
-    /// The raw value, lossily as text.
-    pub raw: String,
-    /// Why it could not be decoded.
-    pub error: String,
-}
-
-/// What one poll returned.
+/// What one poll returned, before it becomes a [`Batch`].
 #[derive(Debug, Default)]
-pub struct Batch {
-    /// Decoded messages, in partition order.
-    pub messages: Vec<Delivered>,
-    /// Undecodable messages.
-    pub malformed: Vec<Malformed>,
+struct Collected {
+    messages: Vec<Delivered>,
+    malformed: Vec<Malformed>,
     next_offsets: OffsetMap,
+}
+
+impl Collected {
+    fn len(&self) -> usize {
+        self.messages.len() + self.malformed.len()
+    }
+
+    fn push<M: Message>(&mut self, message: &M) {
+        let (topic, partition, offset) = (
+            message.topic().to_owned(),
+            message.partition(),
+            message.offset(),
+        );
+        self.next_offsets
+            .insert((topic.clone(), partition), offset + 1);
+        let payload = message.payload().unwrap_or_default();
+        match serde_json::from_slice::<Envelope>(payload) {
+            Ok(envelope) => self.messages.push(Delivered {
+                topic,
+                partition,
+                offset,
+                envelope,
+            }),
+            Err(e) => self.malformed.push(Malformed {
+                topic,
+                partition,
+                offset,
+                raw: String::from_utf8_lossy(payload).into_owned(),
+                error: e.to_string(),
+            }),
+        }
+    }
+
+    fn into_batch(self) -> Batch {
+        Batch {
+            messages: self.messages,
+            malformed: self.malformed,
+            progress: Progress::Offsets(self.next_offsets),
+        }
+    }
+}
+
+/// Adds messages from `recv` to `collected` until `max` are there or
+/// `deadline` passes. An error ends the batch *with* what was collected:
+/// dropping it would let the next batch store higher offsets past the
+/// dropped messages, losing them for good.
+async fn fill<M, F, Fut>(
+    collected: &mut Collected,
+    max: usize,
+    deadline: tokio::time::Instant,
+    mut recv: F,
+) where
+    M: Message,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = KafkaResult<M>>,
+{
+    while collected.len() < max {
+        match tokio::time::timeout_at(deadline, recv()).await {
+            Ok(Ok(message)) => collected.push(&message),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, kept = collected.len(), "poll failed mid-batch; handing over what was read");
+                break;
+            }
+            Err(_) => break,
+        }
+    }
 }
 
 /// Seeks newly assigned partitions to the offsets stored in Postgres.
@@ -208,281 +243,102 @@ impl BatchConsumer {
     pub fn group(&self) -> &str {
         &self.group
     }
+}
 
-    /// Waits for at least one message, then collects more for up to the linger.
-    pub async fn next_batch(&self) -> Result<Batch, BusError> {
-        let mut batch = Batch::default();
-        let first = self.consumer.recv().await?;
-        self.push(&mut batch, &first);
+impl EventSource for BatchConsumer {
+    async fn next_batch(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Option<Batch>, BusError> {
+        if *shutdown.borrow() {
+            return Ok(None);
+        }
+        let mut collected = Collected::default();
+        let first = tokio::select! {
+            first = self.consumer.recv() => first?,
+            _ = shutdown.changed() => return Ok(None),
+        };
+        collected.push(&first);
         drop(first);
         let deadline = tokio::time::Instant::now() + self.settings.linger;
-        while batch.next_offsets.len() + batch.messages.len() < self.settings.max_messages * 2
-            && batch.messages.len() + batch.malformed.len() < self.settings.max_messages
-        {
-            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
-                Ok(message) => {
-                    let message = message?;
-                    self.push(&mut batch, &message);
-                }
-                Err(_) => break,
-            }
-        }
-        Ok(batch)
+        let consumer = &self.consumer;
+        fill(&mut collected, self.settings.max_messages, deadline, || {
+            consumer.recv()
+        })
+        .await;
+        Ok(Some(collected.into_batch()))
     }
 
-    fn push<M: Message>(&self, batch: &mut Batch, message: &M) {
-        let (topic, partition, offset) = (
-            message.topic().to_owned(),
-            message.partition(),
-            message.offset(),
-        );
-        batch
-            .next_offsets
-            .insert((topic.clone(), partition), offset + 1);
-        let payload = message.payload().unwrap_or_default();
-        match serde_json::from_slice::<Envelope>(payload) {
-            Ok(envelope) => batch.messages.push(Delivered {
-                topic,
-                partition,
-                offset,
-                envelope,
-            }),
-            Err(e) => batch.malformed.push(Malformed {
-                topic,
-                partition,
-                offset,
-                raw: String::from_utf8_lossy(payload).into_owned(),
-                error: e.to_string(),
-            }),
-        }
-    }
-
-    /// Parks the batch's malformed messages under `consumer` and stores the
-    /// batch's offsets, in the caller's transaction.
-    pub async fn finish(
+    async fn record(
         &self,
         conn: &mut PgConnection,
         consumer: &str,
         batch: &Batch,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<(), HandlerError> {
         for bad in &batch.malformed {
             parking::park_malformed(conn, consumer, bad).await?;
         }
-        offsets::store(conn, &self.group, &batch.next_offsets).await
-    }
-
-    /// Leaves the group cleanly so partitions move at once.
-    pub fn close(&self) -> KafkaResult<()> {
-        self.consumer.unsubscribe();
+        if let Progress::Offsets(next) = &batch.progress {
+            offsets::store(conn, &self.group, next).await?;
+        }
         Ok(())
     }
-}
 
-/// A handler failure, classified for the retry loop.
-#[derive(Debug, Error)]
-pub enum HandlerError {
-    /// Infrastructure trouble (connection lost, deadlock): retried without limit.
-    #[error("transient failure")]
-    Transient(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The event itself cannot be handled: retried a few times, then parked.
-    #[error("event cannot be handled")]
-    Poison(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
+    fn committed(&mut self, _batch: &Batch) {}
 
-impl From<sqlx::Error> for HandlerError {
-    fn from(e: sqlx::Error) -> Self {
-        if is_transient(&e) {
-            Self::Transient(Box::new(e))
-        } else {
-            Self::Poison(Box::new(e))
-        }
+    fn fenced(&mut self) {}
+
+    async fn close(&mut self) {
+        // Leaves the group cleanly so partitions move at once.
+        self.consumer.unsubscribe();
     }
 }
 
-/// Whether a database error is worth retrying as is.
-pub fn is_transient(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::Tls(_) => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // 08: connection, 40: serialization/deadlock, 53: resources,
-            // 57: operator intervention (shutdown, restart).
-            ["08", "40", "53", "57"]
-                .iter()
-                .any(|class| code.starts_with(class))
-        }),
-        _ => false,
-    }
-}
+#[cfg(test)]
+mod tests {
+    use rdkafka::error::KafkaError;
+    use rdkafka::message::{OwnedMessage, Timestamp};
 
-/// Work applied to a batch of fresh (not yet processed) events.
-pub trait BatchHandler: Send + Sync {
-    /// The name under which processed events and parked ones are recorded.
-    fn consumer_name(&self) -> &str;
+    use super::*;
 
-    /// Prepares the batch's transaction (locks, search path); runs first.
-    fn before_batch(
-        &self,
-        conn: &mut PgConnection,
-    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
-        let _ = conn;
-        async { Ok(()) }
+    fn message(offset: i64) -> OwnedMessage {
+        OwnedMessage::new(
+            Some(b"not an envelope".to_vec()),
+            None,
+            "t.orders".to_owned(),
+            Timestamp::NotAvailable,
+            0,
+            offset,
+            None,
+        )
     }
 
-    /// Applies the events in order inside `conn`'s transaction.
-    fn apply<'a>(
-        &'a self,
-        conn: &'a mut PgConnection,
-        events: &'a [Delivered],
-    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
-}
-
-/// Retry limits of [`run`].
-#[derive(Debug, Clone, Copy)]
-pub struct RunSettings {
-    /// Failures of one event before it is parked.
-    pub max_attempts: u32,
-    /// Pause after a failure, doubled up to 30 s for transient ones.
-    pub backoff: Duration,
-}
-
-impl Default for RunSettings {
-    fn default() -> Self {
-        Self {
-            max_attempts: 3,
-            backoff: Duration::from_millis(100),
-        }
-    }
-}
-
-/// Consumes until `shutdown` turns true. Each batch runs in one transaction:
-/// drop already-processed events, apply the rest, store offsets, commit. If
-/// that fails for a reason other than infrastructure, the batch is replayed
-/// one event per transaction, so one poison event is parked after
-/// `max_attempts` and the others go through.
-pub async fn run<H: BatchHandler>(
-    consumer: &BatchConsumer,
-    pool: &PgPool,
-    handler: &H,
-    settings: RunSettings,
-    mut shutdown: watch::Receiver<bool>,
-) -> Result<(), BusError> {
-    let mut failures_in_a_row = 0u32;
-    loop {
-        let batch = tokio::select! {
-            batch = consumer.next_batch() => batch,
-            _ = shutdown.changed() => break,
+    #[tokio::test]
+    async fn an_error_mid_batch_keeps_what_was_collected() {
+        let mut script = vec![
+            Ok(message(1)),
+            Ok(message(2)),
+            Err(KafkaError::NoMessageReceived),
+            Ok(message(3)),
+        ]
+        .into_iter();
+        let mut collected = Collected::default();
+        collected.push(&message(0));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        fill(&mut collected, 100, deadline, || {
+            let next = script.next().expect("read past the script");
+            async move { next }
+        })
+        .await;
+        let batch = collected.into_batch();
+        assert_eq!(
+            batch.malformed.len(),
+            3,
+            "messages before the error are kept"
+        );
+        let Progress::Offsets(next) = batch.progress else {
+            panic!("a Kafka batch records offsets")
         };
-        let batch = match batch {
-            Ok(batch) => batch,
-            Err(e) => {
-                tracing::warn!(error = %store::error_chain(&e), "poll failed");
-                tokio::time::sleep(settings.backoff).await;
-                continue;
-            }
-        };
-        loop {
-            match apply_batch(consumer, pool, handler, &batch).await {
-                Ok(()) => {
-                    failures_in_a_row = 0;
-                    break;
-                }
-                Err(HandlerError::Transient(e)) => {
-                    failures_in_a_row += 1;
-                    let pause = settings.backoff * 2u32.pow(failures_in_a_row.min(8));
-                    tracing::warn!(error = %store::error_chain(&*e), failures_in_a_row, "batch failed; retrying");
-                    tokio::time::sleep(pause.min(Duration::from_secs(30))).await;
-                }
-                Err(HandlerError::Poison(e)) => {
-                    tracing::warn!(error = %store::error_chain(&*e), "batch failed; isolating events");
-                    isolate(consumer, pool, handler, &batch, settings).await?;
-                    break;
-                }
-            }
-        }
-        if *shutdown.borrow() {
-            break;
-        }
+        assert_eq!(next[&("t.orders".to_owned(), 0)], 3);
     }
-    consumer.close()?;
-    Ok(())
-}
-
-async fn apply_batch<H: BatchHandler>(
-    consumer: &BatchConsumer,
-    pool: &PgPool,
-    handler: &H,
-    batch: &Batch,
-) -> Result<(), HandlerError> {
-    let mut tx = pool.begin().await?;
-    handler.before_batch(&mut tx).await?;
-    let fresh = parking::claim(&mut tx, handler.consumer_name(), &batch.messages).await?;
-    handler.apply(&mut tx, &fresh).await?;
-    consumer
-        .finish(&mut tx, handler.consumer_name(), batch)
-        .await?;
-    tx.commit().await?;
-    metrics::counter!("stockroom_consumer_events_total", "consumer" => handler.consumer_name().to_owned())
-        .increment(fresh.len() as u64);
-    Ok(())
-}
-
-/// Replays a failed batch one event per transaction, parking what keeps failing.
-async fn isolate<H: BatchHandler>(
-    consumer: &BatchConsumer,
-    pool: &PgPool,
-    handler: &H,
-    batch: &Batch,
-    settings: RunSettings,
-) -> Result<(), BusError> {
-    let mut attempts: HashMap<Uuid, u32> = HashMap::new();
-    for event in &batch.messages {
-        loop {
-            let result: Result<(), HandlerError> = async {
-                let mut tx = pool.begin().await?;
-                handler.before_batch(&mut tx).await?;
-                let fresh = parking::claim(
-                    &mut tx,
-                    handler.consumer_name(),
-                    std::slice::from_ref(event),
-                )
-                .await?;
-                handler.apply(&mut tx, &fresh).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-            .await;
-            match result {
-                Ok(()) => break,
-                Err(HandlerError::Transient(e)) => {
-                    tracing::warn!(error = %store::error_chain(&*e), "event failed transiently; retrying");
-                    tokio::time::sleep(settings.backoff).await;
-                }
-                Err(HandlerError::Poison(e)) => {
-                    let n = attempts.entry(event.envelope.event_id).or_default();
-                    *n += 1;
-                    if *n >= settings.max_attempts {
-                        let error = store::error_chain(&*e);
-                        tracing::error!(event_id = %event.envelope.event_id, position = event.envelope.global_position, %error, "parking event");
-                        let mut tx = pool.begin().await?;
-                        parking::park(&mut tx, handler.consumer_name(), event, &error, *n as i32)
-                            .await?;
-                        tx.commit().await?;
-                        break;
-                    }
-                    tokio::time::sleep(settings.backoff).await;
-                }
-            }
-        }
-    }
-    let mut tx = pool.begin().await?;
-    consumer
-        .finish(&mut tx, handler.consumer_name(), batch)
-        .await?;
-    tx.commit().await?;
-    Ok(())
 }

@@ -1,4 +1,4 @@
-//! Failures on the Kafka side.
+//! Failures of the pipeline: the broker, the log, the workers' loop.
 
 use thiserror::Error;
 
@@ -14,6 +14,17 @@ pub enum BusError {
     /// The event store failed.
     #[error("event store error")]
     Store(#[from] store::StoreError),
+    /// The log holds a category no topic is configured for.
+    #[error("event at position {position} has unknown category {category:?}")]
+    UnknownCategory {
+        /// The category.
+        category: String,
+        /// Where the event is.
+        position: i64,
+    },
+    /// A worker's handler failed in a way no retry can fix.
+    #[error("handler failed")]
+    Handler(#[source] crate::handler::HandlerError),
     /// A message is not a Stockroom envelope.
     #[error("message at {topic}/{partition}@{offset} is not a valid envelope")]
     BadEnvelope {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
-use crate::consumer::{Delivered, Malformed};
+use crate::handler::{Delivered, Malformed};
 
 /// Marks the events as processed by `consumer` and returns those that were
 /// not already, in their original order, each once.

@@ -14,7 +14,8 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use sqlx::postgres::PgListener;
 use sqlx::{Connection, PgConnection, Row};
-use store::{error_chain, read_committed_after, CommitCursor, RecordedEvent};
+use store::subscription::Checkpoint;
+use store::{error_chain, CommitCursor, LogFollower, RecordedEvent};
 use tokio::sync::watch;
 
 use crate::admin::ensure_topics;
@@ -159,7 +160,13 @@ impl Relay {
         tracing::info!("relay is active");
         let mut listener = PgListener::connect(&self.database_url).await?;
         listener.listen(EVENTS_CHANNEL).await?;
-        let mut cursor = load_checkpoint(&mut conn).await?;
+        let checkpoint = load_checkpoint(&mut conn).await?;
+        let mut follower = LogFollower::new(
+            &[],
+            self.config.batch_size,
+            checkpoint.cursor,
+            checkpoint.settled,
+        );
         let mut last_lag = Instant::now() - self.config.lag_interval;
         loop {
             if last_lag.elapsed() >= self.config.lag_interval {
@@ -177,24 +184,32 @@ impl Relay {
             if *shutdown.borrow() {
                 return Ok(Stint::Stopped);
             }
-            let batch =
-                read_committed_after(&mut conn, cursor, self.config.batch_size, &[]).await?;
-            let Some(last) = batch.last() else {
+            let read = follower.read(&mut conn).await?;
+            if read.events.is_empty() && read.settled <= follower.settled() {
                 tokio::select! {
                     notified = listener.try_recv() => { notified?; }
                     _ = tokio::time::sleep(self.config.poll_interval) => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
-            };
-            self.publish(producer, &batch).await?;
-            cursor = CommitCursor::after(last);
-            save_checkpoint(&mut conn, cursor, batch.len() as i64).await?;
+            }
+            self.publish(producer, &read.events).await?;
+            save_checkpoint(
+                &mut conn,
+                Checkpoint {
+                    cursor: read.cursor,
+                    settled: read.settled,
+                },
+                read.events.len() as i64,
+            )
+            .await?;
+            follower.advance(&read);
             metrics::counter!("stockroom_relay_published_events_total")
-                .increment(batch.len() as u64);
+                .increment(read.events.len() as u64);
             tracing::debug!(
-                count = batch.len(),
-                position = cursor.position,
+                count = read.events.len(),
+                position = read.cursor.position,
+                settled = read.settled,
                 "published batch"
             );
         }
@@ -210,7 +225,12 @@ impl Relay {
     ) -> Result<(), BusError> {
         let mut deliveries = Vec::with_capacity(batch.len());
         for event in batch {
-            let category = StreamCategory::parse(&event.category).unwrap_or(StreamCategory::Order);
+            let category = StreamCategory::parse(&event.category).ok_or_else(|| {
+                BusError::UnknownCategory {
+                    category: event.category.clone(),
+                    position: event.position,
+                }
+            })?;
             let topic = self.kafka.topic(category);
             let envelope = Envelope::from(event);
             let payload =
@@ -250,48 +270,79 @@ impl Relay {
     }
 }
 
-async fn load_checkpoint(conn: &mut PgConnection) -> Result<CommitCursor, sqlx::Error> {
+async fn load_checkpoint(conn: &mut PgConnection) -> Result<Checkpoint, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT transaction_id::text::bigint AS transaction_id, position FROM relay_checkpoint",
+        "SELECT transaction_id::text::bigint AS transaction_id, position, settled \
+         FROM relay_checkpoint",
     )
     .fetch_one(conn)
     .await?;
-    Ok(CommitCursor {
-        transaction_id: row.try_get::<i64, _>("transaction_id")? as u64,
-        position: row.try_get("position")?,
+    Ok(Checkpoint {
+        cursor: CommitCursor {
+            transaction_id: row.try_get::<i64, _>("transaction_id")? as u64,
+            position: row.try_get("position")?,
+        },
+        settled: row.try_get("settled")?,
     })
 }
 
 async fn save_checkpoint(
     conn: &mut PgConnection,
-    cursor: CommitCursor,
+    checkpoint: Checkpoint,
     published: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE relay_checkpoint SET transaction_id = $1::text::xid8, position = $2, \
-         published_events = published_events + $3, updated_at = now()",
+         settled = GREATEST(settled, $4), published_events = published_events + $3, \
+         updated_at = now()",
     )
-    .bind(cursor.transaction_id.to_string())
-    .bind(cursor.position)
+    .bind(checkpoint.cursor.transaction_id.to_string())
+    .bind(checkpoint.cursor.position)
     .bind(published)
+    .bind(checkpoint.settled)
     .execute(conn)
     .await?;
     Ok(())
 }
 
 /// Prepares for a broker that lost its data (a fresh in-memory broker, a
-/// recreated cluster): the relay starts over from the first event, and stored
-/// consumer offsets, which pointed into the old topics, are forgotten.
-/// Consumers still skip what they processed before, by event id.
-pub async fn republish_all(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+/// recreated cluster): the relay publishes again the last `tail` events in
+/// commit order (all of them when `None`), and stored Kafka offsets, which
+/// pointed into the old topics, are forgotten. Stockroom's own workers follow
+/// the log and are not affected; Kafka consumers skip what they processed
+/// before, by event id. Returns how many events will be published again.
+pub async fn republish(conn: &mut PgConnection, tail: Option<i64>) -> Result<i64, sqlx::Error> {
     let mut tx = conn.begin().await?;
+    let start: Option<(i64, i64)> = match tail {
+        None => None,
+        Some(tail) => {
+            sqlx::query_as(
+                "SELECT transaction_id::text::bigint, position FROM events \
+             ORDER BY transaction_id DESC, position DESC OFFSET $1 LIMIT 1",
+            )
+            .bind(tail.max(0))
+            .fetch_optional(&mut *tx)
+            .await?
+        }
+    };
+    let (transaction_id, position) = start.unwrap_or((0, 0));
     sqlx::query(
-        "UPDATE relay_checkpoint SET transaction_id = '0', position = 0, updated_at = now()",
+        "UPDATE relay_checkpoint SET transaction_id = $1::text::xid8, position = $2, updated_at = now()",
     )
+    .bind(transaction_id.to_string())
+    .bind(position)
     .execute(&mut *tx)
     .await?;
     sqlx::query("DELETE FROM consumer_offsets")
         .execute(&mut *tx)
         .await?;
-    tx.commit().await
+    let again: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE (transaction_id, position) > ($1::text::xid8, $2)",
+    )
+    .bind(transaction_id.to_string())
+    .bind(position)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(again)
 }

@@ -10,7 +10,7 @@ use domain::Aggregate;
 use serde_json::Value;
 use sqlx::PgConnection;
 use store::idempotency::{self, Claim};
-use store::{execute_in, execute_new, Outcome, RetryPolicy};
+use store::{execute_in, execute_new, Outcome};
 
 use crate::error::ApiError;
 use crate::extract::CommandHeaders;
@@ -47,7 +47,7 @@ pub async fn run<C: HttpCommand>(
     fingerprint: &[u8],
     command: C,
 ) -> Result<Response, ApiError> {
-    let policy = RetryPolicy::default();
+    let policy = state.retry;
     let aggregate_id = command.aggregate_id();
     let mut attempt = 1;
     loop {
@@ -92,7 +92,7 @@ pub async fn run<C: HttpCommand>(
                 tx.commit().await?;
                 return Ok((status, Json(body)).into_response());
             }
-            Err(ApiError::Contended) if attempt < state.conflict_attempts => {
+            Err(ApiError::Contended) if attempt < policy.attempts => {
                 drop(tx);
                 tokio::time::sleep(policy.delay(attempt)).await;
                 attempt += 1;

@@ -11,8 +11,8 @@ pub struct AppState {
     pub pool: PgPool,
     /// Readiness checks.
     pub probes: Probes,
-    /// Attempts for a command that loses a race on its stream.
-    pub conflict_attempts: u32,
+    /// How a command that loses a race on its stream is retried.
+    pub retry: store::RetryPolicy,
 }
 
 impl FromRef<AppState> for Probes {

@@ -222,18 +222,68 @@ pub struct PlacedOrder {
     pub status: OrderStatus,
 }
 
+/// An order's units per SKU exceed what one reservation may hold (only
+/// possible for orders placed before placement refused it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitsOverflow {
+    /// The SKU.
+    pub sku: Sku,
+    /// Units its lines add up to.
+    pub units: i64,
+}
+
 impl PlacedOrder {
-    /// Units per SKU across the lines (an order may name a SKU twice).
-    pub fn units_by_sku(&self) -> Vec<(Sku, Quantity)> {
-        let mut units: std::collections::BTreeMap<Sku, i64> = Default::default();
-        for line in &self.lines {
-            *units.entry(line.sku.clone()).or_default() += line.quantity.get();
-        }
-        units
+    /// Units per SKU across the lines (an order may name a SKU twice). Every
+    /// SKU's units either fit one [`Quantity`] or this fails naming it: an
+    /// order can never be reserved short.
+    pub fn units_by_sku(&self) -> Result<Vec<(Sku, Quantity)>, UnitsOverflow> {
+        sum_by_sku(self.lines.iter().map(|l| (&l.sku, l.quantity)))
             .into_iter()
-            .filter_map(|(sku, n)| Quantity::new(n).ok().map(|q| (sku, q)))
+            .map(|(sku, units)| match Quantity::new(units) {
+                Ok(q) => Ok((sku, q)),
+                Err(_) => Err(UnitsOverflow { sku, units }),
+            })
             .collect()
     }
+
+    /// The distinct SKUs of the lines, in SKU order.
+    pub fn skus(&self) -> Vec<Sku> {
+        sum_by_sku(self.lines.iter().map(|l| (&l.sku, l.quantity)))
+            .into_iter()
+            .map(|(sku, _)| sku)
+            .collect()
+    }
+}
+
+fn sum_by_sku<'a>(lines: impl Iterator<Item = (&'a Sku, Quantity)>) -> Vec<(Sku, i64)> {
+    let mut units: std::collections::BTreeMap<Sku, i64> = Default::default();
+    for (sku, quantity) in lines {
+        *units.entry(sku.clone()).or_default() += quantity.get();
+    }
+    units.into_iter().collect()
+}
+
+/// Refuses lines whose units of one SKU add up to more than one reservation
+/// may hold, naming every line of that SKU.
+fn check_units_per_sku(lines: &[PricedLine]) -> Result<(), DomainError> {
+    for (sku, units) in sum_by_sku(lines.iter().map(|l| (&l.sku, l.quantity))) {
+        if units > i64::from(Quantity::MAX) {
+            let named: Vec<String> = lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.sku == sku)
+                .map(|(i, _)| format!("lines[{i}]"))
+                .collect();
+            return Err(DomainError::invalid(
+                named.join(", "),
+                format!(
+                    "the lines for {sku} add up to {units} units; one SKU may be ordered at most {} units",
+                    Quantity::MAX
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Order {
@@ -298,6 +348,7 @@ impl Aggregate for Order {
                     what: format!("order {order_id}"),
                 });
             }
+            check_units_per_sku(&lines)?;
             let (lines, total) = price_lines(&lines)?;
             return Ok(vec![OrderEvent::OrderPlaced {
                 order_id,

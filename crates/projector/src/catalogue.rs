@@ -1,6 +1,6 @@
 //! The catalogue read model: products and their stock levels.
 
-use bus::consumer::{Delivered, HandlerError};
+use bus::{Delivered, HandlerError};
 use domain::product::ProductEvent;
 use domain::stock::StockEvent;
 use domain::StreamCategory;
@@ -9,6 +9,7 @@ use sqlx::PgConnection;
 use crate::projection::{poison, Projection};
 
 /// Keeps `products` and `stock`.
+#[derive(Debug, Default, Clone, Copy)]
 pub struct CatalogueProjection;
 
 impl Projection for CatalogueProjection {
@@ -33,14 +34,17 @@ impl Projection for CatalogueProjection {
                     (sku, -quantity.get(), -quantity.get())
                 }
             };
+            // Deltas commute and each event is applied once (deduplicated by
+            // event id), so an event applied late (parked, then retried)
+            // still counts; the version only ever moves up.
             sqlx::query(
                 "INSERT INTO stock (sku, on_hand, reserved, version, updated_at) \
                      VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (sku) DO UPDATE SET \
                          on_hand = stock.on_hand + EXCLUDED.on_hand, \
                          reserved = stock.reserved + EXCLUDED.reserved, \
-                         version = EXCLUDED.version, updated_at = EXCLUDED.updated_at \
-                     WHERE stock.version < EXCLUDED.version",
+                         version = GREATEST(stock.version, EXCLUDED.version), \
+                         updated_at = GREATEST(stock.updated_at, EXCLUDED.updated_at)",
             )
             .bind(sku.as_str())
             .bind(on_hand)

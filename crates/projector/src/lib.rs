@@ -1,6 +1,7 @@
-//! Projector worker: each projection is its own consumer group member that
-//! keeps one read model in the `read_models` schema, applying batches in one
-//! transaction together with its Kafka offsets and processed event ids.
+//! Projector worker: each projection follows the log of record (or, on
+//! request, its Kafka topics) and keeps one read model in the `read_models`
+//! schema, applying each batch in one transaction together with its
+//! checkpoint, the processed event ids and its published position.
 
 pub mod catalogue;
 pub mod orders;

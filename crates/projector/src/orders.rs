@@ -1,6 +1,6 @@
 //! The orders read model: one row per order with lines, status and rejection.
 
-use bus::consumer::{Delivered, HandlerError};
+use bus::{Delivered, HandlerError};
 use domain::order::OrderEvent;
 use domain::StreamCategory;
 use serde_json::json;
@@ -9,6 +9,7 @@ use sqlx::PgConnection;
 use crate::projection::{poison, Projection};
 
 /// Keeps `orders`.
+#[derive(Debug, Default, Clone, Copy)]
 pub struct OrdersProjection;
 
 impl Projection for OrdersProjection {
@@ -64,7 +65,7 @@ impl Projection for OrdersProjection {
                      updated_at = $4, version = $5, position = $6 \
                  WHERE order_id = $1 AND version < $5",
         )
-        .bind(order_id_of(e))
+        .bind(order_id_of(e)?)
         .bind(status)
         .bind(rejection)
         .bind(e.occurred_at)
@@ -76,10 +77,45 @@ impl Projection for OrdersProjection {
     }
 }
 
-/// The order id of an order-stream envelope.
-pub(crate) fn order_id_of(e: &bus::Envelope) -> uuid::Uuid {
+/// The order id of an order-stream envelope; a stream id that is not
+/// `order-<uuid>` makes the event poison (parked), never the nil UUID.
+pub(crate) fn order_id_of(e: &bus::Envelope) -> Result<uuid::Uuid, HandlerError> {
     e.stream_id
         .strip_prefix("order-")
         .and_then(|id| uuid::Uuid::parse_str(id).ok())
-        .unwrap_or_default()
+        .ok_or_else(|| {
+            HandlerError::Poison(format!("stream id {:?} is not order-<uuid>", e.stream_id).into())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(stream_id: &str) -> bus::Envelope {
+        bus::Envelope {
+            event_id: uuid::Uuid::now_v7(),
+            event_type: "OrderPaid".into(),
+            schema_version: 1,
+            stream_id: stream_id.into(),
+            stream_version: 2,
+            global_position: 7,
+            occurred_at: chrono::Utc::now(),
+            correlation_id: uuid::Uuid::now_v7(),
+            causation_id: None,
+            data: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn a_malformed_stream_id_is_poison_not_the_nil_uuid() {
+        let id = uuid::Uuid::now_v7();
+        assert_eq!(order_id_of(&envelope(&format!("order-{id}"))).unwrap(), id);
+        for bad in ["order-", "order-nope", "stock-abc", ""] {
+            assert!(matches!(
+                order_id_of(&envelope(bad)),
+                Err(HandlerError::Poison(_))
+            ));
+        }
+    }
 }

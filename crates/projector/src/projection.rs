@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use bus::consumer::{BatchHandler, Delivered, HandlerError};
+use bus::{BatchHandler, Delivered, HandlerError, Progress};
 use domain::StreamCategory;
 use sqlx::PgConnection;
 
@@ -53,7 +53,7 @@ pub fn swap_lock_sql(mode: &str) -> String {
 }
 
 /// Runs a [`Projection`] as a [`BatchHandler`]: applies the fresh events in
-/// order, then advances the projection's position in the same transaction.
+/// order, then publishes the projection's position in the same transaction.
 pub struct ProjectionHandler<P>(pub P);
 
 impl<P: Projection> BatchHandler for ProjectionHandler<P> {
@@ -78,7 +78,22 @@ impl<P: Projection> BatchHandler for ProjectionHandler<P> {
         for event in events {
             self.0.apply(conn, event).await?;
         }
-        position::advance(conn, P::NAME, P::CATEGORIES).await?;
+        Ok(())
+    }
+
+    async fn after_batch(
+        &self,
+        conn: &mut PgConnection,
+        progress: &Progress,
+    ) -> Result<(), HandlerError> {
+        match progress {
+            Progress::Log { to, .. } => {
+                position::publish_settled(conn, P::NAME, to.settled).await?
+            }
+            Progress::Offsets(_) => {
+                position::advance_from_kafka(conn, P::NAME, P::CATEGORIES).await?;
+            }
+        }
         Ok(())
     }
 }

@@ -18,7 +18,7 @@ use thiserror::Error;
 
 use crate::projection::{swap_lock_sql, use_schema, LIVE_SCHEMA};
 use crate::replay::apply_recorded;
-use crate::{position, Projection};
+use crate::Projection;
 
 /// Events replayed per transaction.
 const BATCH: i64 = 2_000;
@@ -37,7 +37,7 @@ pub enum RebuildError {
     Store(#[from] store::StoreError),
     /// The projection failed on an event.
     #[error("projection failed")]
-    Handler(#[from] bus::consumer::HandlerError),
+    Handler(#[from] bus::HandlerError),
 }
 
 /// What a rebuild did.
@@ -54,7 +54,7 @@ pub struct RebuildReport {
 }
 
 /// Progress callbacks: the total once, then events done so far.
-pub trait Progress {
+pub trait Progress: Sync {
     /// The number of events to replay (an estimate: more may arrive).
     fn start(&self, total: u64);
     /// Events replayed so far.
@@ -68,26 +68,37 @@ pub async fn rebuild<P: Projection>(
     projection: &P,
     progress: &dyn Progress,
 ) -> Result<RebuildReport, RebuildError> {
-    let mut guard = pool.acquire().await?;
+    // The guard lock lives on a connection of its own that is closed at the
+    // end, so no pooled connection can ever be handed out still holding it.
+    let mut guard = PgConnection::connect_with(pool.connect_options().as_ref()).await?;
     let locked: bool = sqlx::query_scalar(
         "SELECT pg_try_advisory_lock(hashtextextended('stockroom-rebuild:' || $1, 0))",
     )
     .bind(P::NAME)
-    .fetch_one(&mut *guard)
+    .fetch_one(&mut guard)
     .await?;
     if !locked {
+        let _ = guard.close().await;
         return Err(RebuildError::Busy(P::NAME));
     }
     let result = run(pool, projection, progress).await;
-    sqlx::query("UPDATE read_models.projection_positions SET rebuilding = false WHERE name = $1")
-        .bind(P::NAME)
-        .execute(&mut *guard)
-        .await?;
-    sqlx::query("SELECT pg_advisory_unlock(hashtextextended('stockroom-rebuild:' || $1, 0))")
-        .bind(P::NAME)
-        .execute(&mut *guard)
-        .await?;
-    result
+    let cleared = sqlx::query(
+        "UPDATE read_models.projection_positions SET rebuilding = false WHERE name = $1",
+    )
+    .bind(P::NAME)
+    .execute(&mut guard)
+    .await;
+    // Closing the session releases the guard lock whatever happened above.
+    let _ = guard.close().await;
+    match (result, cleared) {
+        (Err(e), Err(cleanup)) => {
+            tracing::error!(error = %store::error_chain(&cleanup), "could not clear the rebuilding flag after a failed rebuild");
+            Err(e)
+        }
+        (Err(e), Ok(_)) => Err(e),
+        (Ok(_), Err(cleanup)) => Err(cleanup.into()),
+        (Ok(report), Ok(_)) => Ok(report),
+    }
 }
 
 async fn run<P: Projection>(
@@ -174,7 +185,10 @@ async fn run<P: Projection>(
     sqlx::query(&format!("DROP SCHEMA {schema}"))
         .execute(&mut *tx)
         .await?;
-    position::advance(&mut tx, P::NAME, P::CATEGORIES).await?;
+    // The live subscription continues after what the new tables hold; its
+    // next write sees the moved checkpoint and reloads it. Its published
+    // position stays valid: the new tables hold everything the old ones did.
+    store::subscription::fast_forward(&mut tx, P::NAME, cursor).await?;
     tx.commit().await?;
     report.swap_millis = started.elapsed().as_millis();
     progress.advance(report.events);
@@ -199,13 +213,54 @@ async fn prepare_schema<P: Projection>(
         .execute(&mut *tx)
         .await?;
     for table in P::TABLES {
-        sqlx::query(&format!(
-            "CREATE TABLE {schema}.{table} (LIKE {LIVE_SCHEMA}.{table} INCLUDING ALL)"
-        ))
-        .execute(&mut *tx)
-        .await?;
+        copy_table(&mut tx, &schema, table).await?;
     }
     tx.commit().await
+}
+
+/// Creates `schema.table` like the live table, with its constraints and
+/// indexes under the live names (`LIKE … INCLUDING ALL` would invent new
+/// names, and a later migration naming an index would fail after a swap).
+pub(crate) async fn copy_table(
+    conn: &mut PgConnection,
+    schema: &str,
+    table: &str,
+) -> Result<(), sqlx::Error> {
+    let live = format!("{LIVE_SCHEMA}.{table}");
+    sqlx::query(&format!(
+        "CREATE TABLE {schema}.{table} (LIKE {live} INCLUDING ALL EXCLUDING INDEXES EXCLUDING CONSTRAINTS)"
+    ))
+    .execute(&mut *conn)
+    .await?;
+    let constraints: Vec<(String, String)> = sqlx::query_as(
+        "SELECT conname::text, pg_get_constraintdef(oid) FROM pg_constraint \
+         WHERE conrelid = $1::regclass AND contype IN ('p', 'u', 'x', 'c') ORDER BY conname",
+    )
+    .bind(&live)
+    .fetch_all(&mut *conn)
+    .await?;
+    for (name, definition) in constraints {
+        sqlx::query(&format!(
+            "ALTER TABLE {schema}.{table} ADD CONSTRAINT \"{name}\" {definition}"
+        ))
+        .execute(&mut *conn)
+        .await?;
+    }
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i \
+         WHERE i.indrelid = $1::regclass \
+           AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) \
+         ORDER BY i.indexrelid",
+    )
+    .bind(&live)
+    .fetch_all(&mut *conn)
+    .await?;
+    for definition in indexes {
+        let definition =
+            definition.replace(&format!(" ON {live} "), &format!(" ON {schema}.{table} "));
+        sqlx::query(&definition).execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Replays the next batch after `cursor`; returns (events read, skipped).

@@ -1,8 +1,8 @@
 //! Feeding events from the log (not Kafka) to a projection: the engine of
 //! rebuilds and verification.
 
-use bus::consumer::{Delivered, HandlerError};
 use bus::Envelope;
+use bus::{Delivered, HandlerError};
 use sqlx::PgConnection;
 use store::RecordedEvent;
 

@@ -1,7 +1,7 @@
 //! The sales projection: units confirmed, cancelled and paid, and paid
 //! revenue, per day and SKU.
 
-use bus::consumer::{Delivered, HandlerError};
+use bus::{Delivered, HandlerError};
 use domain::order::{OrderEvent, OrderStatus};
 use domain::StreamCategory;
 use sqlx::PgConnection;
@@ -10,6 +10,7 @@ use crate::orders::order_id_of;
 use crate::projection::{poison, Projection};
 
 /// Keeps `daily_sales` (and `sales_order_lines`, its copy of order lines).
+#[derive(Debug, Default, Clone, Copy)]
 pub struct SalesProjection;
 
 /// Which counter of `daily_sales` an event moves.
@@ -92,7 +93,7 @@ impl Projection for SalesProjection {
              FROM sales_order_lines WHERE order_id = $1 GROUP BY sku, currency \
              ON CONFLICT (day, sku) DO UPDATE SET {set}"
         ))
-        .bind(order_id_of(e))
+        .bind(order_id_of(e)?)
         .bind(e.occurred_at)
         .execute(conn)
         .await?;

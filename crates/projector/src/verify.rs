@@ -93,7 +93,9 @@ async fn recompute<P: Projection>(
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events e \
          WHERE e.category = ANY($1) AND (e.transaction_id, e.position) > ($2::text::xid8, $3) \
-           AND EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = $4 AND p.event_id = e.event_id) \
+           AND ((e.transaction_id, e.position) <= \
+                    (SELECT s.transaction_id, s.position FROM subscriptions s WHERE s.name = $4) \
+                OR EXISTS (SELECT 1 FROM processed_events p WHERE p.consumer = $4 AND p.event_id = e.event_id)) \
            AND NOT EXISTS (SELECT 1 FROM parked_events k \
                            WHERE k.consumer = $4 AND k.event_id = e.event_id AND k.retried_at IS NULL) \
          ORDER BY e.transaction_id, e.position LIMIT $5"

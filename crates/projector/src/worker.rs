@@ -1,32 +1,38 @@
-//! The projector process: one consumer-group member per projection.
+//! The projector process: one supervised subscription per projection.
 
-use bus::consumer::{self, BatchConsumer, BatchSettings, RunSettings};
-use bus::{BusError, KafkaConfig};
+use bus::consumer::{BatchConsumer, BatchSettings};
+use bus::run::RunSettings;
+use bus::{BusError, KafkaConfig, LogSettings, LogSource, SourceKind};
 use sqlx::PgPool;
+use supervisor::{Stopped, Supervisor};
 use tokio::sync::watch;
 
-use crate::catalogue::CatalogueProjection;
-use crate::orders::OrdersProjection;
-use crate::sales::SalesProjection;
+use crate::registry::{self, Visitor};
 use crate::{Projection, ProjectionHandler};
 
 /// Projector settings.
 #[derive(Debug, Clone)]
 pub struct ProjectorConfig {
-    /// Prefix of the consumer group ids (`{prefix}-projection-{name}`).
+    /// Where events come from.
+    pub source: SourceKind,
+    /// Reading the log.
+    pub log: LogSettings,
+    /// Prefix of the consumer group ids (`{prefix}-projection-{name}`), Kafka only.
     pub group_prefix: String,
-    /// Batch size and linger.
+    /// Batch size and linger, Kafka only.
     pub batch: BatchSettings,
     /// Retry and parking limits.
     pub run: RunSettings,
     /// Only these projections (all when empty), so they can run in separate
     /// processes.
-    pub only: Vec<String>,
+    pub only: Vec<&'static str>,
 }
 
 impl Default for ProjectorConfig {
     fn default() -> Self {
         Self {
+            source: SourceKind::default(),
+            log: LogSettings::default(),
             group_prefix: "stockroom".to_owned(),
             batch: BatchSettings::default(),
             run: RunSettings::default(),
@@ -35,42 +41,54 @@ impl Default for ProjectorConfig {
     }
 }
 
-/// Runs the configured projections until `shutdown` turns true.
+/// Runs the configured projections until `shutdown` turns true or one of
+/// them fails (which stops the others).
 pub async fn run(
     pool: PgPool,
     kafka: KafkaConfig,
     config: ProjectorConfig,
     shutdown: watch::Receiver<bool>,
-) -> Result<(), BusError> {
-    let wanted = |name: &str| config.only.is_empty() || config.only.iter().any(|n| n == name);
-    let mut tasks = Vec::new();
-    let args = || {
-        (
-            pool.clone(),
-            kafka.clone(),
-            config.clone(),
-            shutdown.clone(),
-        )
+) -> Result<(), Stopped> {
+    let mut supervisor = Supervisor::new(shutdown);
+    let names = if config.only.is_empty() {
+        registry::NAMES.to_vec()
+    } else {
+        config.only.clone()
     };
-    if wanted(OrdersProjection::NAME) {
-        let (p, k, c, s) = args();
-        tasks.push(tokio::spawn(run_one(OrdersProjection, p, k, c, s)));
+    for name in names {
+        let spawn = Spawn {
+            supervisor: &mut supervisor,
+            pool: &pool,
+            kafka: &kafka,
+            config: &config,
+        };
+        registry::visit(name, spawn);
     }
-    if wanted(SalesProjection::NAME) {
-        let (p, k, c, s) = args();
-        tasks.push(tokio::spawn(run_one(SalesProjection, p, k, c, s)));
+    supervisor.wait().await
+}
+
+struct Spawn<'a> {
+    supervisor: &'a mut Supervisor,
+    pool: &'a PgPool,
+    kafka: &'a KafkaConfig,
+    config: &'a ProjectorConfig,
+}
+
+impl Visitor for Spawn<'_> {
+    type Output = ();
+
+    fn visit<P: Projection>(self, projection: P) {
+        let stop = self.supervisor.stop_signal();
+        let task = run_one(
+            projection,
+            self.pool.clone(),
+            self.kafka.clone(),
+            self.config.clone(),
+            stop,
+        );
+        self.supervisor
+            .spawn(format!("projection {}", P::NAME), task);
     }
-    if wanted(CatalogueProjection::NAME) {
-        let (p, k, c, s) = args();
-        tasks.push(tokio::spawn(run_one(CatalogueProjection, p, k, c, s)));
-    }
-    for task in tasks {
-        task.await.unwrap_or_else(|e| {
-            tracing::error!(error = %e, "projection task panicked");
-            Ok(())
-        })?;
-    }
-    Ok(())
 }
 
 async fn run_one<P: Projection>(
@@ -80,17 +98,21 @@ async fn run_one<P: Projection>(
     config: ProjectorConfig,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), BusError> {
-    bus::admin::ensure_topics(&kafka).await?;
-    let topics: Vec<String> = P::CATEGORIES.iter().map(|c| kafka.topic(*c)).collect();
-    let group = format!("{}-projection-{}", config.group_prefix, P::NAME);
-    let consumer = BatchConsumer::subscribe(pool.clone(), &kafka, &group, &topics, config.batch)?;
-    tracing::info!(projection = P::NAME, %group, "projection started");
-    consumer::run(
-        &consumer,
-        &pool,
-        &ProjectionHandler(projection),
-        config.run,
-        shutdown,
-    )
-    .await
+    let handler = ProjectionHandler(projection);
+    tracing::info!(projection = P::NAME, source = %config.source, "projection started");
+    match config.source {
+        SourceKind::Log => {
+            let mut source =
+                LogSource::new(pool.clone(), P::NAME, &P::category_names(), config.log);
+            bus::run::run(&mut source, &pool, &handler, config.run, shutdown).await
+        }
+        SourceKind::Kafka => {
+            bus::admin::ensure_topics(&kafka).await?;
+            let topics: Vec<String> = P::CATEGORIES.iter().map(|c| kafka.topic(*c)).collect();
+            let group = format!("{}-projection-{}", config.group_prefix, P::NAME);
+            let mut source =
+                BatchConsumer::subscribe(pool.clone(), &kafka, &group, &topics, config.batch)?;
+            bus::run::run(&mut source, &pool, &handler, config.run, shutdown).await
+        }
+    }
 }

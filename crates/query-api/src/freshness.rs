@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use sqlx::PgPool;
 
 use crate::error::QueryError;
@@ -16,20 +17,27 @@ use crate::error::QueryError;
 #[derive(Debug, Clone, Copy)]
 pub struct MinPosition(pub Option<i64>);
 
+/// `?min_position=` as the query string has it (percent-decoded).
+#[derive(Debug, Deserialize)]
+struct MinPositionParam {
+    min_position: Option<String>,
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
     type Rejection = QueryError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, QueryError> {
-        let from_header = parts
-            .headers
-            .get("x-min-position")
-            .map(|v| v.to_str().unwrap_or_default().to_owned());
-        let from_query = parts.uri.query().and_then(|q| {
-            q.split('&')
-                .find_map(|kv| kv.strip_prefix("min_position="))
-                .map(str::to_owned)
-        });
-        match from_header.or(from_query) {
+        let invalid = || QueryError::bad("min_position", "must be a non-negative integer");
+        let raw = match parts.headers.get("x-min-position") {
+            Some(header) => Some(header.to_str().map_err(|_| invalid())?.to_owned()),
+            None => {
+                Query::<MinPositionParam>::try_from_uri(&parts.uri)
+                    .map_err(|_| invalid())?
+                    .0
+                    .min_position
+            }
+        };
+        match raw {
             None => Ok(Self(None)),
             Some(raw) => raw
                 .trim()
@@ -37,41 +45,32 @@ impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
                 .ok()
                 .filter(|p| *p >= 0)
                 .map(|p| Self(Some(p)))
-                .ok_or_else(|| QueryError::bad("min_position", "must be a non-negative integer")),
+                .ok_or_else(invalid),
         }
     }
 }
 
-/// The position of the slowest of `projections`.
+/// The position of the slowest of `projections` (0 for one that has not
+/// published any yet).
 pub async fn position(pool: &PgPool, projections: &[&str]) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT coalesce(min(position), 0) FROM read_models.projection_positions WHERE name = ANY($1)",
+        "SELECT coalesce(min(coalesce(p.position, 0)), 0) \
+         FROM unnest($1::text[]) AS n(name) \
+         LEFT JOIN read_models.projection_positions p ON p.name = n.name",
     )
     .bind(projections)
     .fetch_one(pool)
     .await
 }
 
-/// Whether every projection in `projections` has applied everything of its
-/// categories up to `wanted`: either its position is there, or no event it
-/// still lacks lies between its position and `wanted`.
-async fn caught_up(pool: &PgPool, projections: &[&str], wanted: i64) -> Result<bool, sqlx::Error> {
-    // A position beyond the end of the log has not been reached, whatever
-    // the projections have applied.
+/// The last position the log has handed out: no command can have been
+/// answered with a higher one.
+async fn log_end(pool: &PgPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT $2 <= (SELECT coalesce(max(position), 0) FROM events) AND bool_and(p.position >= $2 OR NOT EXISTS ( \
-             SELECT 1 FROM events e \
-             WHERE e.position > p.position AND e.position <= $2 \
-               AND e.category = ANY(p.categories) \
-               AND NOT EXISTS (SELECT 1 FROM processed_events x \
-                               WHERE x.consumer = p.name AND x.event_id = e.event_id))) \
-         FROM read_models.projection_positions p WHERE p.name = ANY($1)",
+        "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_position_seq",
     )
-    .bind(projections)
-    .bind(wanted)
     .fetch_one(pool)
     .await
-    .map(|v: Option<bool>| v.unwrap_or(true))
 }
 
 /// Waits (up to `max_wait`) until `projections` reached `min`, and returns
@@ -88,12 +87,27 @@ pub async fn await_position(
     };
     let deadline = tokio::time::Instant::now() + max_wait;
     let mut pause = Duration::from_millis(2);
+    let mut checked_end = false;
     loop {
-        if caught_up(pool, projections, wanted).await? {
-            return Ok(position(pool, projections).await?.max(wanted));
+        // Projection positions are commit-safe: every event at or below one
+        // has been applied, so reaching `wanted` is all a reader needs.
+        let at = position(pool, projections).await?;
+        if at >= wanted {
+            return Ok(at);
+        }
+        if !checked_end {
+            let end = log_end(pool).await?;
+            if wanted > end {
+                return Err(QueryError::bad(
+                    "min_position",
+                    format!(
+                        "position {wanted} has not been handed out yet (the log ends at {end})"
+                    ),
+                ));
+            }
+            checked_end = true;
         }
         if tokio::time::Instant::now() + pause > deadline {
-            let at = position(pool, projections).await?;
             return Err(QueryError::NotCaughtUp { wanted, at });
         }
         tokio::time::sleep(pause).await;

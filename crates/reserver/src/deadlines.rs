@@ -28,3 +28,15 @@ pub async fn clear(conn: &mut PgConnection, order_id: Uuid) -> Result<(), sqlx::
         .await?;
     Ok(())
 }
+
+/// Drops the deadlines of orders that were expired.
+pub async fn clear_many(conn: &mut PgConnection, order_ids: &[Uuid]) -> Result<(), sqlx::Error> {
+    if order_ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM payment_deadlines WHERE order_id = ANY($1)")
+        .bind(order_ids)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use bus::run::pause_unless_stopped;
 use domain::order::{Order, OrderCommand};
 use sqlx::PgPool;
 use store::{execute, CommandError, EventMetadata, RetryPolicy};
@@ -13,11 +14,24 @@ use crate::deadlines;
 /// Most deadlines claimed per round.
 const ROUND: i64 = 100;
 
+/// The actor of expiry events.
+pub const ACTOR: &str = "system:expirer";
+
+/// What one round did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Round {
+    /// Deadlines claimed.
+    pub claimed: usize,
+    /// Orders that failed to expire; their deadlines stay for a later round.
+    pub failed: usize,
+}
+
 /// Expires what is due, once. Due rows are claimed with `FOR UPDATE SKIP
 /// LOCKED`, so concurrent expirers split the work; the order aggregate makes
-/// a second expiry of one order a no-op anyway.
-#[tracing::instrument(skip(pool))]
-pub async fn expire_due(pool: &PgPool) -> Result<usize, CommandError> {
+/// a second expiry of one order a no-op anyway. An order that fails to
+/// expire keeps its deadline and does not hold up the others.
+#[tracing::instrument(skip(pool, retry))]
+pub async fn expire_due(pool: &PgPool, retry: RetryPolicy) -> Result<Round, CommandError> {
     let mut claim = pool.begin().await?;
     let due: Vec<Uuid> = sqlx::query_scalar(
         "SELECT order_id FROM payment_deadlines WHERE due_at <= now() \
@@ -26,40 +40,68 @@ pub async fn expire_due(pool: &PgPool) -> Result<usize, CommandError> {
     .bind(ROUND)
     .fetch_all(&mut *claim)
     .await?;
+    let mut round = Round {
+        claimed: due.len(),
+        failed: 0,
+    };
+    let mut done = Vec::with_capacity(due.len());
     for order_id in &due {
         let metadata = EventMetadata {
             correlation_id: Uuid::now_v7(),
             causation_id: None,
-            actor: Some("expirer".to_owned()),
+            actor: Some(ACTOR.to_owned()),
         };
-        let outcome = execute::<Order>(
+        match execute::<Order>(
             pool,
             &order_id.to_string(),
             OrderCommand::Expire,
             &metadata,
-            RetryPolicy::default(),
+            retry,
         )
-        .await?;
-        if !outcome.events.is_empty() {
-            tracing::info!(%order_id, "order expired unpaid");
+        .await
+        {
+            Ok(outcome) => {
+                if !outcome.events.is_empty() {
+                    tracing::info!(%order_id, "order expired unpaid");
+                    metrics::counter!("stockroom_orders_expired_total").increment(1);
+                }
+                done.push(*order_id);
+            }
+            Err(CommandError::Rejected(why)) => {
+                // Paid, cancelled or shipped meanwhile: nothing to expire.
+                tracing::debug!(%order_id, reason = %why, "order no longer expirable");
+                done.push(*order_id);
+            }
+            Err(e) => {
+                round.failed += 1;
+                tracing::warn!(%order_id, error = %store::error_chain(&e), "order could not be expired; it stays due");
+            }
         }
-        deadlines::clear(&mut claim, *order_id).await?;
     }
+    deadlines::clear_many(&mut claim, &done).await?;
     claim.commit().await?;
-    Ok(due.len())
+    Ok(round)
 }
 
 /// Checks for due deadlines every `interval` until `shutdown` turns true.
-pub async fn run(pool: PgPool, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+/// A failing round is logged and tried again; it never ends the loop.
+pub async fn run(
+    pool: PgPool,
+    interval: Duration,
+    retry: RetryPolicy,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), std::convert::Infallible> {
     loop {
-        match expire_due(&pool).await {
-            Ok(n) if n as i64 == ROUND => continue,
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        match expire_due(&pool, retry).await {
+            Ok(round) if round.claimed as i64 == ROUND && round.failed < round.claimed => continue,
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %store::error_chain(&e), "expiry round failed"),
         }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.changed() => return,
+        if !pause_unless_stopped(interval, &mut shutdown).await {
+            return Ok(());
         }
     }
 }

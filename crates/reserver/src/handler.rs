@@ -1,9 +1,10 @@
-//! Reacting to order events, one at a time in partition order.
+//! Reacting to order events, one at a time in log order.
 
-use bus::consumer::{is_transient, BatchHandler, Delivered, HandlerError};
+use bus::handler::is_transient;
+use bus::{BatchHandler, Delivered, HandlerError};
 use domain::order::OrderEvent;
 use sqlx::{PgConnection, PgPool};
-use store::{CommandError, EventMetadata, StoreError};
+use store::{CommandError, EventMetadata, RetryPolicy, StoreError};
 
 use crate::deadlines;
 use crate::reservations::{commit_order, release_order, reserve_order};
@@ -14,7 +15,16 @@ pub struct ReservationHandler {
     pub pool: PgPool,
     /// How long a confirmed order may stay unpaid.
     pub payment_timeout: chrono::Duration,
+    /// How stock and order commands that lose a race are retried.
+    pub retry: RetryPolicy,
 }
+
+/// The name the reservation process records progress, processed events and
+/// parked events under.
+pub const CONSUMER: &str = "reserver";
+
+/// The actor of every event the reservation process appends.
+pub const ACTOR: &str = "system:reserver";
 
 /// Transient when a retry may help (races, connection trouble), poison otherwise.
 fn classify(e: CommandError) -> HandlerError {
@@ -44,11 +54,11 @@ impl ReservationHandler {
         let metadata = EventMetadata {
             correlation_id: envelope.correlation_id,
             causation_id: Some(envelope.event_id),
-            actor: Some("reserver".to_owned()),
+            actor: Some(ACTOR.to_owned()),
         };
         match event {
             OrderEvent::OrderPlaced { order_id, .. } => {
-                let outcome = reserve_order(&self.pool, order_id, &metadata)
+                let outcome = reserve_order(&self.pool, order_id, &metadata, self.retry)
                     .await
                     .map_err(classify)?;
                 tracing::debug!(%order_id, ?outcome, "reservation done");
@@ -63,19 +73,25 @@ impl ReservationHandler {
             }
             OrderEvent::OrderPaid { order_id, .. } => deadlines::clear(conn, order_id.0).await?,
             OrderEvent::OrderCancelled { order_id, .. } => {
-                release_order(&self.pool, order_id, "order cancelled", &metadata)
-                    .await
-                    .map_err(classify)?;
+                release_order(
+                    &self.pool,
+                    order_id,
+                    "order cancelled",
+                    &metadata,
+                    self.retry,
+                )
+                .await
+                .map_err(classify)?;
                 deadlines::clear(conn, order_id.0).await?;
             }
             OrderEvent::OrderExpired { order_id } => {
-                release_order(&self.pool, order_id, "order expired", &metadata)
+                release_order(&self.pool, order_id, "order expired", &metadata, self.retry)
                     .await
                     .map_err(classify)?;
                 deadlines::clear(conn, order_id.0).await?;
             }
             OrderEvent::OrderShipped { order_id, .. } => {
-                commit_order(&self.pool, order_id, &metadata)
+                commit_order(&self.pool, order_id, &metadata, self.retry)
                     .await
                     .map_err(classify)?;
             }
@@ -87,7 +103,7 @@ impl ReservationHandler {
 
 impl BatchHandler for ReservationHandler {
     fn consumer_name(&self) -> &str {
-        "reserver"
+        CONSUMER
     }
 
     async fn apply(

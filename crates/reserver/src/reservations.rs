@@ -24,8 +24,8 @@ pub async fn reserve_order(
     pool: &PgPool,
     order_id: OrderId,
     metadata: &EventMetadata,
+    policy: RetryPolicy,
 ) -> Result<Reservation, CommandError> {
-    let policy = RetryPolicy::default();
     let id = order_id.to_string();
     let mut conn = pool.acquire().await?;
     let loaded = store::load::<Order>(&mut conn, &id).await?;
@@ -39,8 +39,23 @@ pub async fn reserve_order(
     if order.status != OrderStatus::Placed {
         return Ok(Reservation::Skipped(order.status));
     }
+    let units = match order.units_by_sku() {
+        Ok(units) => units,
+        Err(overflow) => {
+            // Placed before placement refused it: reject, never confirm short.
+            let reject = OrderCommand::Reject {
+                reason: format!(
+                    "the order's lines add up to {} units of {}, more than one reservation may hold",
+                    overflow.units, overflow.sku
+                ),
+                sku: overflow.sku,
+            };
+            execute::<Order>(pool, &id, reject, metadata, policy).await?;
+            return Ok(Reservation::Rejected);
+        }
+    };
     let mut reserved = Vec::new();
-    for (sku, quantity) in order.units_by_sku() {
+    for (sku, quantity) in units {
         let command = StockCommand::Reserve {
             sku: sku.clone(),
             order_id,
@@ -50,7 +65,7 @@ pub async fn reserve_order(
             Ok(_) => reserved.push(sku),
             Err(CommandError::Rejected(why)) => {
                 tracing::info!(%sku, reason = %why, "line cannot be reserved; rejecting order");
-                release_lines(pool, &order, &reserved, "order rejected", metadata).await?;
+                release_lines(pool, &order, &reserved, "order rejected", metadata, policy).await?;
                 let reject = OrderCommand::Reject {
                     sku,
                     reason: why.to_string(),
@@ -65,8 +80,15 @@ pub async fn reserve_order(
         Ok(_) => Ok(Reservation::Confirmed),
         // Cancelled while we reserved: give the stock back.
         Err(CommandError::Rejected(DomainError::Forbidden { .. })) => {
-            let all: Vec<_> = order.units_by_sku().into_iter().map(|(s, _)| s).collect();
-            release_lines(pool, &order, &all, "order cancelled", metadata).await?;
+            release_lines(
+                pool,
+                &order,
+                &order.skus(),
+                "order cancelled",
+                metadata,
+                policy,
+            )
+            .await?;
             let status = current_status(pool, &id).await?;
             Ok(Reservation::Skipped(status))
         }
@@ -91,6 +113,7 @@ pub async fn release_lines(
     skus: &[domain::Sku],
     reason: &str,
     metadata: &EventMetadata,
+    policy: RetryPolicy,
 ) -> Result<(), CommandError> {
     for sku in skus {
         let command = StockCommand::Release {
@@ -98,14 +121,7 @@ pub async fn release_lines(
             order_id: order.order_id,
             reason: reason.to_owned(),
         };
-        execute::<StockItem>(
-            pool,
-            sku.as_str(),
-            command,
-            metadata,
-            RetryPolicy::default(),
-        )
-        .await?;
+        execute::<StockItem>(pool, sku.as_str(), command, metadata, policy).await?;
     }
     Ok(())
 }
@@ -117,11 +133,14 @@ pub async fn release_order(
     order_id: OrderId,
     reason: &str,
     metadata: &EventMetadata,
+    policy: RetryPolicy,
 ) -> Result<(), CommandError> {
-    on_every_line(pool, order_id, metadata, |sku| StockCommand::Release {
-        sku,
-        order_id,
-        reason: reason.to_owned(),
+    on_every_line(pool, order_id, metadata, policy, |sku| {
+        StockCommand::Release {
+            sku,
+            order_id,
+            reason: reason.to_owned(),
+        }
     })
     .await
 }
@@ -132,10 +151,10 @@ pub async fn commit_order(
     pool: &PgPool,
     order_id: OrderId,
     metadata: &EventMetadata,
+    policy: RetryPolicy,
 ) -> Result<(), CommandError> {
-    on_every_line(pool, order_id, metadata, |sku| StockCommand::Commit {
-        sku,
-        order_id,
+    on_every_line(pool, order_id, metadata, policy, |sku| {
+        StockCommand::Commit { sku, order_id }
     })
     .await
 }
@@ -145,14 +164,15 @@ async fn on_every_line(
     pool: &PgPool,
     order_id: OrderId,
     metadata: &EventMetadata,
+    policy: RetryPolicy,
     command: impl Fn(domain::Sku) -> StockCommand,
 ) -> Result<(), CommandError> {
     let Some(order) = placed(pool, order_id).await? else {
         return Ok(());
     };
-    for (sku, _) in order.units_by_sku() {
+    for sku in order.skus() {
         let id = sku.to_string();
-        execute::<StockItem>(pool, &id, command(sku), metadata, RetryPolicy::default()).await?;
+        execute::<StockItem>(pool, &id, command(sku), metadata, policy).await?;
     }
     Ok(())
 }

@@ -1,34 +1,49 @@
-//! The reserver process: the orders-topic consumer plus the expirer.
+//! The reserver process: the reservation subscription plus the expirer,
+//! supervised together.
 
 use std::time::Duration;
 
-use bus::consumer::{self, BatchConsumer, BatchSettings, RunSettings};
-use bus::{BusError, KafkaConfig};
+use bus::consumer::{BatchConsumer, BatchSettings};
+use bus::run::RunSettings;
+use bus::{BusError, KafkaConfig, LogSettings, LogSource, SourceKind};
 use domain::StreamCategory;
 use sqlx::PgPool;
+use store::RetryPolicy;
+use supervisor::{Stopped, Supervisor};
 use tokio::sync::watch;
 
 use crate::expirer;
-use crate::handler::ReservationHandler;
+use crate::handler::{ReservationHandler, CONSUMER};
 
 /// Reserver settings.
 #[derive(Debug, Clone)]
 pub struct ReserverConfig {
-    /// Consumer group id.
+    /// Where order events come from.
+    pub source: SourceKind,
+    /// Reading the log.
+    pub log: LogSettings,
+    /// Consumer group id, Kafka only.
     pub group: String,
     /// How long a confirmed order may stay unpaid (`STOCKROOM_PAYMENT_TIMEOUT`).
     pub payment_timeout: Duration,
     /// How often the expirer looks for due orders.
     pub expiry_interval: Duration,
-    /// Batch size and linger.
+    /// Batch size and linger, Kafka only.
     pub batch: BatchSettings,
     /// Retry and parking limits.
     pub run: RunSettings,
+    /// How commands that lose a race are retried.
+    pub retry: RetryPolicy,
 }
 
 impl Default for ReserverConfig {
     fn default() -> Self {
         Self {
+            source: SourceKind::default(),
+            log: LogSettings {
+                batch_size: 100,
+                ..LogSettings::default()
+            },
             group: "stockroom-reserver".to_owned(),
             payment_timeout: Duration::from_secs(15 * 60),
             expiry_interval: Duration::from_secs(1),
@@ -37,33 +52,64 @@ impl Default for ReserverConfig {
                 linger: Duration::from_millis(5),
             },
             run: RunSettings::default(),
+            retry: RetryPolicy::default(),
         }
     }
 }
 
-/// Runs the consumer and the expirer until `shutdown` turns true.
+/// Runs the reservation subscription and the expirer until `shutdown` turns
+/// true or one of them fails (which stops the other).
 pub async fn run(
     pool: PgPool,
     kafka: KafkaConfig,
     config: ReserverConfig,
     shutdown: watch::Receiver<bool>,
+) -> Result<(), Stopped> {
+    let mut supervisor = Supervisor::new(shutdown);
+    supervisor.spawn(
+        "expirer",
+        expirer::run(
+            pool.clone(),
+            config.expiry_interval,
+            config.retry,
+            supervisor.stop_signal(),
+        ),
+    );
+    let stop = supervisor.stop_signal();
+    supervisor.spawn("reservations", reserve(pool, kafka, config, stop));
+    supervisor.wait().await
+}
+
+async fn reserve(
+    pool: PgPool,
+    kafka: KafkaConfig,
+    config: ReserverConfig,
+    shutdown: watch::Receiver<bool>,
 ) -> Result<(), BusError> {
-    bus::admin::ensure_topics(&kafka).await?;
-    let expiry = tokio::spawn(expirer::run(
-        pool.clone(),
-        config.expiry_interval,
-        shutdown.clone(),
-    ));
-    let topics = vec![kafka.topic(StreamCategory::Order)];
-    let consumer =
-        BatchConsumer::subscribe(pool.clone(), &kafka, &config.group, &topics, config.batch)?;
     let handler = ReservationHandler {
         pool: pool.clone(),
         payment_timeout: chrono::Duration::from_std(config.payment_timeout)
-            .unwrap_or(chrono::Duration::minutes(15)),
+            .unwrap_or(chrono::Duration::MAX),
+        retry: config.retry,
     };
-    tracing::info!(group = %config.group, "reserver started");
-    let result = consumer::run(&consumer, &pool, &handler, config.run, shutdown).await;
-    let _ = expiry.await;
-    result
+    tracing::info!(source = %config.source, "reserver started");
+    match config.source {
+        SourceKind::Log => {
+            let categories = [StreamCategory::Order.as_str()];
+            let mut source = LogSource::new(pool.clone(), CONSUMER, &categories, config.log);
+            bus::run::run(&mut source, &pool, &handler, config.run, shutdown).await
+        }
+        SourceKind::Kafka => {
+            bus::admin::ensure_topics(&kafka).await?;
+            let topics = vec![kafka.topic(StreamCategory::Order)];
+            let mut source = BatchConsumer::subscribe(
+                pool.clone(),
+                &kafka,
+                &config.group,
+                &topics,
+                config.batch,
+            )?;
+            bus::run::run(&mut source, &pool, &handler, config.run, shutdown).await
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{ApiArgs, Common, ProjectorArgs, RelayArgs, ReserverArgs};
+use crate::config::{ApiArgs, Common, ProjectorArgs, RelayArgs, ReserverArgs, WorkerArgs};
 
 /// Stockroom: an event-driven order and inventory backend.
 #[derive(Debug, Parser)]
@@ -36,9 +36,18 @@ pub enum Task {
     Projector(ProjectorProcess),
     /// Reserve stock for orders and expire unpaid ones.
     Reserver(ReserverProcess),
-    /// Republish the whole log after the broker lost its data (stop relays
-    /// and consumers first; consumers skip what they already processed).
-    Republish(Common),
+    /// Publish the log again after the broker lost its data (an empty
+    /// in-memory broker, a recreated cluster). Stockroom's own workers follow
+    /// the log and are not affected; Kafka consumers skip what they already
+    /// processed, by event id.
+    Republish {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// Only the last N events in commit order (default: the whole log).
+        #[arg(long)]
+        tail: Option<i64>,
+    },
     /// Run every process in one (for local use).
     All(AllInOne),
     /// Measure every stage beside a raw baseline and write the report.
@@ -105,6 +114,9 @@ pub struct ProjectorProcess {
     /// Shared settings.
     #[command(flatten)]
     pub common: Common,
+    /// Worker settings.
+    #[command(flatten)]
+    pub worker: WorkerArgs,
     /// Projector settings.
     #[command(flatten)]
     pub projector: ProjectorArgs,
@@ -116,6 +128,9 @@ pub struct ReserverProcess {
     /// Shared settings.
     #[command(flatten)]
     pub common: Common,
+    /// Worker settings.
+    #[command(flatten)]
+    pub worker: WorkerArgs,
     /// Reserver settings.
     #[command(flatten)]
     pub reserver: ReserverArgs,
@@ -133,6 +148,9 @@ pub struct AllInOne {
     /// Relay settings.
     #[command(flatten)]
     pub relay: RelayArgs,
+    /// Worker settings.
+    #[command(flatten)]
+    pub worker: WorkerArgs,
     /// Projector settings.
     #[command(flatten)]
     pub projector: ProjectorArgs,

@@ -2,11 +2,12 @@
 
 use std::time::Duration;
 
-use bus::consumer::{BatchSettings, RunSettings};
+use bus::consumer::BatchSettings;
 use bus::producer::ProducerSettings;
-use bus::{KafkaConfig, RelayConfig};
+use bus::run::RunSettings;
+use bus::{KafkaConfig, LogSettings, RelayConfig, SourceKind};
 use clap::Args;
-use store::DbConfig;
+use store::{DbConfig, RetryPolicy};
 use web::layers::HttpLimits;
 
 /// Settings every process needs.
@@ -41,6 +42,14 @@ pub struct Common {
     /// Postgres connections per process.
     #[arg(long, env = "STOCKROOM_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
+    /// Replication factor of the topics Stockroom creates (default: the
+    /// broker's `default.replication.factor`).
+    #[arg(long, env = "STOCKROOM_REPLICATION_FACTOR")]
+    pub replication_factor: Option<i32>,
+    /// Attempts for a command that keeps losing races on its stream (the
+    /// APIs, the reservation process and the expirer alike).
+    #[arg(long, env = "STOCKROOM_CONFLICT_ATTEMPTS", default_value_t = RetryPolicy::DEFAULT_ATTEMPTS)]
+    pub conflict_attempts: u32,
 }
 
 impl Common {
@@ -64,8 +73,14 @@ impl Common {
             partitions: self.partitions,
             debug: self.kafka_debug.clone(),
             instance_id: self.instance_id.clone().or_else(host_name),
+            replication_factor: self.replication_factor,
             ..KafkaConfig::new(&self.kafka_brokers)
         }
+    }
+
+    /// How commands that lose a race are retried.
+    pub fn retry(&self) -> RetryPolicy {
+        RetryPolicy::with_attempts(self.conflict_attempts)
     }
 }
 
@@ -81,9 +96,6 @@ pub struct ApiArgs {
     /// Longest a query waits for `X-Min-Position`.
     #[arg(long, env = "STOCKROOM_MAX_WAIT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub max_wait: Duration,
-    /// Attempts for a command that loses a race on its stream.
-    #[arg(long, env = "STOCKROOM_CONFLICT_ATTEMPTS", default_value_t = 20)]
-    pub conflict_attempts: u32,
 }
 
 impl ApiArgs {
@@ -129,35 +141,71 @@ impl RelayArgs {
     }
 }
 
+/// Settings every worker that follows events shares.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Where Stockroom's own workers read events: `log` (the event store in
+    /// Postgres, in commit order; the default) or `kafka` (the public topics).
+    #[arg(long, env = "STOCKROOM_SOURCE", default_value_t = SourceKind::default())]
+    pub source: SourceKind,
+    /// How long an idle worker waits for a notification before polling.
+    #[arg(long, env = "STOCKROOM_POLL_INTERVAL", default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub poll_interval: Duration,
+    /// How often a standby instance tries to take over its subscription.
+    #[arg(long, env = "STOCKROOM_STANDBY_RETRY", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub standby_retry: Duration,
+    /// Failures of one event before it is parked.
+    #[arg(long, env = "STOCKROOM_MAX_ATTEMPTS", default_value_t = RunSettings::default().max_attempts)]
+    pub max_attempts: u32,
+}
+
+impl WorkerArgs {
+    fn log(&self, batch_size: i64) -> LogSettings {
+        LogSettings {
+            batch_size,
+            poll_interval: self.poll_interval,
+            standby_retry: self.standby_retry,
+            ..LogSettings::default()
+        }
+    }
+
+    fn run(&self) -> RunSettings {
+        RunSettings {
+            max_attempts: self.max_attempts,
+            ..RunSettings::default()
+        }
+    }
+}
+
 /// Projector settings.
 #[derive(Debug, Clone, Args)]
 pub struct ProjectorArgs {
     /// Most events per projector transaction.
-    #[arg(long, env = "STOCKROOM_PROJECTOR_BATCH_SIZE", default_value_t = 500)]
+    #[arg(long, env = "STOCKROOM_PROJECTOR_BATCH_SIZE", default_value_t = BatchSettings::default().max_messages)]
     pub projector_batch_size: usize,
-    /// Failures of one event before it is parked.
-    #[arg(long, env = "STOCKROOM_MAX_ATTEMPTS", default_value_t = 3)]
-    pub max_attempts: u32,
     /// Run only these projections (comma-separated; default all).
     #[arg(long, env = "STOCKROOM_PROJECTIONS", value_delimiter = ',')]
     pub projections: Vec<String>,
 }
 
 impl ProjectorArgs {
-    /// The projector settings for `prefix`.
-    pub fn config(&self, prefix: &str) -> projector::ProjectorConfig {
-        projector::ProjectorConfig {
+    /// The projector settings for the consumer-group prefix `prefix`.
+    pub fn config(
+        &self,
+        worker: &WorkerArgs,
+        prefix: &str,
+    ) -> anyhow::Result<projector::ProjectorConfig> {
+        Ok(projector::ProjectorConfig {
+            source: worker.source,
+            log: worker.log(self.projector_batch_size as i64),
             group_prefix: prefix.to_owned(),
             batch: BatchSettings {
                 max_messages: self.projector_batch_size,
                 ..BatchSettings::default()
             },
-            run: RunSettings {
-                max_attempts: self.max_attempts,
-                ..RunSettings::default()
-            },
-            only: self.projections.clone(),
-        }
+            run: worker.run(),
+            only: projector::registry::select(&self.projections).map_err(anyhow::Error::msg)?,
+        })
     }
 }
 
@@ -173,13 +221,18 @@ pub struct ReserverArgs {
 }
 
 impl ReserverArgs {
-    /// The reserver settings for `prefix`.
-    pub fn config(&self, prefix: &str) -> reserver::ReserverConfig {
+    /// The reserver settings.
+    pub fn config(&self, common: &Common, worker: &WorkerArgs) -> reserver::ReserverConfig {
+        let defaults = reserver::ReserverConfig::default();
         reserver::ReserverConfig {
-            group: format!("{prefix}-reserver"),
+            source: worker.source,
+            log: worker.log(defaults.log.batch_size),
+            group: format!("{}-reserver", common.groups()),
             payment_timeout: self.payment_timeout,
             expiry_interval: self.expiry_interval,
-            ..reserver::ReserverConfig::default()
+            run: worker.run(),
+            retry: common.retry(),
+            ..defaults
         }
     }
 }

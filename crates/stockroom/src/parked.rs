@@ -1,13 +1,10 @@
 //! `stockroom parked list|retry`.
 
 use anyhow::{bail, Context};
-use bus::consumer::BatchHandler;
-use bus::parking;
-use projector::catalogue::CatalogueProjection;
-use projector::orders::OrdersProjection;
-use projector::sales::SalesProjection;
-use projector::ProjectionHandler;
-use reserver::handler::ReservationHandler;
+use bus::{parking, BatchHandler, Delivered, HandlerError};
+use projector::registry::{self, BoxFuture, Visitor};
+use projector::{Projection, ProjectionHandler};
+use reserver::handler::{ReservationHandler, CONSUMER};
 
 use crate::cli::ParkedAction;
 
@@ -46,20 +43,24 @@ pub async fn run(action: ParkedAction) -> anyhow::Result<()> {
                 bail!("no parked event {id} (already retried, or not an envelope)");
             };
             let one = std::slice::from_ref(&delivered);
-            let applied = match consumer.as_str() {
-                "orders" => retry_with(&ProjectionHandler(OrdersProjection), &mut tx, one).await,
-                "catalogue" => {
-                    retry_with(&ProjectionHandler(CatalogueProjection), &mut tx, one).await
+            let applied = if consumer == CONSUMER {
+                let handler = ReservationHandler {
+                    pool: pool.clone(),
+                    payment_timeout: chrono::Duration::from_std(reserver.payment_timeout)?,
+                    retry: common.retry(),
+                };
+                retry_with(&handler, &mut tx, one).await
+            } else {
+                match registry::visit(
+                    &consumer,
+                    Retry {
+                        conn: &mut tx,
+                        event: one,
+                    },
+                ) {
+                    Some(retried) => retried.await,
+                    None => bail!("unknown consumer {consumer}"),
                 }
-                "sales" => retry_with(&ProjectionHandler(SalesProjection), &mut tx, one).await,
-                "reserver" => {
-                    let handler = ReservationHandler {
-                        pool: pool.clone(),
-                        payment_timeout: chrono::Duration::from_std(reserver.payment_timeout)?,
-                    };
-                    retry_with(&handler, &mut tx, one).await
-                }
-                other => bail!("unknown consumer {other}"),
             };
             applied.with_context(|| {
                 format!(
@@ -74,12 +75,28 @@ pub async fn run(action: ParkedAction) -> anyhow::Result<()> {
     }
 }
 
+/// Retries one event through the projection it was parked by.
+struct Retry<'a> {
+    conn: &'a mut sqlx::PgConnection,
+    event: &'a [Delivered],
+}
+
+impl<'a> Visitor for Retry<'a> {
+    type Output = BoxFuture<'a, Result<(), HandlerError>>;
+
+    fn visit<P: Projection>(self, projection: P) -> Self::Output {
+        Box::pin(
+            async move { retry_with(&ProjectionHandler(projection), self.conn, self.event).await },
+        )
+    }
+}
+
 /// Claims and applies one unparked event through `handler`.
 async fn retry_with<H: BatchHandler>(
     handler: &H,
     conn: &mut sqlx::PgConnection,
-    event: &[bus::Delivered],
-) -> Result<(), bus::consumer::HandlerError> {
+    event: &[Delivered],
+) -> Result<(), HandlerError> {
     handler.before_batch(conn).await?;
     let fresh = parking::claim(conn, handler.consumer_name(), event).await?;
     handler.apply(conn, &fresh).await

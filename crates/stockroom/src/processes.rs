@@ -13,6 +13,7 @@ use web::probes::Probes;
 use crate::cli::{AllInOne, ApiProcess, Cli, Task};
 use crate::config::{ApiArgs, Common};
 use crate::{parked, shutdown};
+use supervisor::Supervisor;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -43,21 +44,23 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Task::Projector(p) => {
             let pool = store::connect(&p.common.db())?;
-            let config = p.projector.config(p.common.groups());
+            let config = p.projector.config(&p.worker, p.common.groups())?;
             Ok(projector::run(pool, p.common.kafka(), config, shutdown::on_signal()).await?)
         }
         Task::Reserver(p) => {
             let pool = store::connect(&p.common.db())?;
-            let config = p.reserver.config(p.common.groups());
+            let config = p.reserver.config(&p.common, &p.worker);
             Ok(reserver::run(pool, p.common.kafka(), config, shutdown::on_signal()).await?)
         }
-        Task::Republish(common) => {
+        Task::Republish { common, tail } => {
             let pool = store::connect(&common.db())?;
             let mut conn = pool.acquire().await?;
-            bus::relay::republish_all(&mut conn).await?;
+            let again = bus::relay::republish(&mut conn, tail).await?;
             tracing::info!(
-                "relay checkpoint and consumer offsets reset; the log will be republished"
+                events = again,
+                "relay checkpoint and stored Kafka offsets reset; these events will be published again"
             );
+            println!("{again} events will be published again");
             Ok(())
         }
         Task::All(all) => all_in_one(all).await,
@@ -106,12 +109,12 @@ async fn command_api(
     addr: &str,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    let attempts = api.conflict_attempts;
+    let retry = common.retry();
     serve_api("command-api", common, addr, stop, |pool, probes| {
         let state = command_api::AppState {
             pool,
             probes,
-            conflict_attempts: attempts,
+            retry,
         };
         command_api::router(state, api.limits())
     })
@@ -171,68 +174,34 @@ async fn serve(
 async fn all_in_one(all: AllInOne) -> anyhow::Result<()> {
     let pool: PgPool = store::connect(&all.common.db())?;
     store::migrate(&pool).await.context("migrations failed")?;
-    let stop = shutdown::on_signal();
     let kafka = all.common.kafka();
-    let prefix = all.common.groups().to_owned();
+    let projector_config = all.projector.config(&all.worker, all.common.groups())?;
+    let reserver_config = all.reserver.config(&all.common, &all.worker);
     let relay = Relay::new(
         all.common.database_url.clone(),
         kafka.clone(),
         all.relay.config(),
     );
-    let tasks = vec![
-        tokio::spawn({
-            let (c, a, addr, s) = (
-                all.common.clone(),
-                all.api.clone(),
-                all.command_addr.clone(),
-                stop.clone(),
-            );
-            async move { command_api(&c, &a, &addr, s).await }
-        }),
-        tokio::spawn({
-            let (c, a, addr, s) = (
-                all.common.clone(),
-                all.api.clone(),
-                all.query_addr.clone(),
-                stop.clone(),
-            );
-            async move { query_api(&c, &a, &addr, s).await }
-        }),
-        tokio::spawn({
-            let s = stop.clone();
-            async move { Ok(relay.run(s).await?) }
-        }),
-        tokio::spawn({
-            let (p, k, c, s) = (
-                pool.clone(),
-                kafka.clone(),
-                all.projector.config(&prefix),
-                stop.clone(),
-            );
-            async move { Ok(projector::run(p, k, c, s).await?) }
-        }),
-        tokio::spawn({
-            let (p, k, c, s) = (
-                pool.clone(),
-                kafka.clone(),
-                all.reserver.config(&prefix),
-                stop.clone(),
-            );
-            async move { Ok(reserver::run(p, k, c, s).await?) }
-        }),
-    ];
-    let mut first_error = None;
-    for task in tasks {
-        match task.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!(error = %format!("{e:#}"), "a process failed");
-                first_error.get_or_insert(e);
-            }
-            Err(e) => {
-                first_error.get_or_insert(anyhow::anyhow!("task panicked: {e}"));
-            }
-        }
-    }
-    first_error.map_or(Ok(()), Err)
+    let mut supervisor = Supervisor::new(shutdown::on_signal());
+    let stop = supervisor.stop_signal();
+    let (common, api, addr) = (all.common.clone(), all.api.clone(), all.command_addr);
+    supervisor.spawn("command-api", {
+        let stop = stop.clone();
+        async move { command_api(&common, &api, &addr, stop).await }
+    });
+    let (common, api, addr) = (all.common.clone(), all.api.clone(), all.query_addr);
+    supervisor.spawn("query-api", {
+        let stop = stop.clone();
+        async move { query_api(&common, &api, &addr, stop).await }
+    });
+    supervisor.spawn("relay", relay.run(stop.clone()));
+    supervisor.spawn(
+        "projector",
+        projector::run(pool.clone(), kafka.clone(), projector_config, stop.clone()),
+    );
+    supervisor.spawn(
+        "reserver",
+        reserver::run(pool, kafka, reserver_config, stop),
+    );
+    Ok(supervisor.wait().await?)
 }

@@ -30,6 +30,13 @@ pub enum StoreError {
     /// Postgres failed or is unreachable.
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// A subscription's checkpoint was moved by someone else (a standby that
+    /// took over, a rebuild); the writer must reload it.
+    #[error("the checkpoint of {subscription} was moved by another writer")]
+    CheckpointMoved {
+        /// The subscription.
+        subscription: String,
+    },
     /// Migrations failed.
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -212,14 +212,23 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self {
-            attempts: 50,
-            base_delay: Duration::from_millis(2),
-        }
+        Self::with_attempts(Self::DEFAULT_ATTEMPTS)
     }
 }
 
 impl RetryPolicy {
+    /// Attempts for a command that keeps losing races on its stream, unless
+    /// configured otherwise (`STOCKROOM_CONFLICT_ATTEMPTS`).
+    pub const DEFAULT_ATTEMPTS: u32 = 20;
+
+    /// The default backoff with `attempts` attempts.
+    pub fn with_attempts(attempts: u32) -> Self {
+        Self {
+            attempts: attempts.max(1),
+            base_delay: Duration::from_millis(2),
+        }
+    }
+
     /// The pause before attempt `attempt` (1-based), capped at 200 ms.
     pub fn delay(&self, attempt: u32) -> Duration {
         let exp = self.base_delay * 2u32.saturating_pow(attempt.min(10));

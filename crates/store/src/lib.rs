@@ -6,9 +6,11 @@ pub mod codec;
 pub mod db;
 pub mod error;
 pub mod execute;
+pub mod follow;
 pub mod idempotency;
 pub mod log;
 pub mod read;
+pub mod subscription;
 
 pub use codec::{decode, encode, EventMetadata, NewEvent, RecordedEvent};
 pub use db::{connect, migrate, DbConfig};
@@ -16,5 +18,6 @@ pub use error::{error_chain, StoreError};
 pub use execute::{
     execute, execute_in, execute_new, load, CommandError, Loaded, Outcome, RetryPolicy,
 };
+pub use follow::{horizon, Horizon, LogFollower, LogRead};
 pub use log::{append, AppendResult};
-pub use read::{read_committed_after, read_stream, CommitCursor};
+pub use read::{read_committed_after, read_committed_below, read_stream, CommitCursor};

@@ -93,3 +93,33 @@ pub async fn read_committed_after(
         .await?;
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
+
+/// Up to `limit` events of `categories` (all when empty) committed after
+/// `cursor` by transactions below `horizon` (an xmin read earlier, so every
+/// one of them has ended and is visible now), in commit order.
+#[tracing::instrument(skip(conn, categories), fields(after_position = cursor.position))]
+pub async fn read_committed_below(
+    conn: &mut PgConnection,
+    cursor: CommitCursor,
+    horizon: u64,
+    limit: i64,
+    categories: &[&str],
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events \
+         WHERE (transaction_id, position) > ($1::text::xid8, $2) \
+           AND transaction_id < $5::text::xid8 \
+           AND (cardinality($4::text[]) = 0 OR category = ANY($4)) \
+         ORDER BY transaction_id, position \
+         LIMIT $3"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(cursor.transaction_id.to_string())
+        .bind(cursor.position)
+        .bind(limit)
+        .bind(categories)
+        .bind(horizon.to_string())
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}

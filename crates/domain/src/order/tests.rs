@@ -259,10 +259,58 @@ fn units_by_sku_merges_lines_naming_the_same_sku() {
             line("B", 1, 1),
         ]))
         .unwrap();
-    let units = given(&events).placed().unwrap().units_by_sku();
+    let units = given(&events).placed().unwrap().units_by_sku().unwrap();
     let units: Vec<(String, i64)> = units
         .into_iter()
         .map(|(s, q)| (s.to_string(), q.get()))
         .collect();
     assert_eq!(units, vec![("A".into(), 5), ("B".into(), 1)]);
+}
+
+#[test]
+fn given_nothing_when_placing_lines_of_one_sku_over_the_maximum_then_invalid_naming_the_lines() {
+    let result = Order::default().decide(place(vec![
+        line("A", 600_000, 100),
+        line("B", 1, 100),
+        line("A", 600_000, 100),
+    ]));
+    match result {
+        Err(DomainError::InvalidField { field, message }) => {
+            assert_eq!(field, "lines[0], lines[2]");
+            assert!(message.contains("1200000"), "{message}");
+        }
+        other => panic!("expected an invalid field, got {other:?}"),
+    }
+}
+
+#[test]
+fn given_nothing_when_placing_lines_of_one_sku_up_to_the_maximum_then_placed() {
+    let events = Order::default()
+        .decide(place(vec![line("A", 500_000, 1), line("A", 500_000, 1)]))
+        .unwrap();
+    let units = given(&events).placed().unwrap().units_by_sku().unwrap();
+    assert_eq!(units[0].1.get(), 1_000_000);
+}
+
+#[test]
+fn given_an_order_placed_over_the_maximum_before_the_rule_then_its_units_do_not_fit() {
+    // Such an order may already be in a log: it must never look reservable.
+    let events = vec![OrderEvent::OrderPlaced {
+        order_id: order_id(),
+        customer_id: CustomerId(Uuid::from_u128(1)),
+        lines: vec![
+            OrderLine {
+                sku: Sku::parse("A").unwrap(),
+                quantity: Quantity::new(600_000).unwrap(),
+                unit_price: 100,
+                line_total: 60_000_000,
+            };
+            2
+        ],
+        total: 120_000_000,
+        currency: Currency::parse("EUR").unwrap(),
+    }];
+    let overflow = given(&events).placed().unwrap().units_by_sku().unwrap_err();
+    assert_eq!(overflow.sku.as_str(), "A");
+    assert_eq!(overflow.units, 1_200_000);
 }

@@ -36,7 +36,6 @@ async fn list(
              SELECT count(*) AS events, \
                     coalesce(extract(epoch FROM now() - min(e.occurred_at))::float8, 0) AS seconds \
              FROM events e WHERE e.position > p.position AND e.category = ANY(p.categories) \
-               AND NOT EXISTS (SELECT 1 FROM processed_events x WHERE x.consumer = p.name AND x.event_id = e.event_id) \
          ) lag ORDER BY p.name",
     )
     .fetch_all(&state.pool)

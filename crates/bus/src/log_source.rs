@@ -1,0 +1,224 @@
+//! The default source of Stockroom's own workers: the committed log in
+//! Postgres, in commit order, woken by LISTEN/NOTIFY and polled as a
+//! fallback. One instance per subscription is active (it holds the lease);
+//! the others stand by and take over when it dies.
+
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::{PgConnectOptions, PgListener};
+use sqlx::{PgConnection, PgPool};
+use store::subscription::{self, Checkpoint, Lease};
+use store::{LogFollower, LogRead};
+use tokio::sync::watch;
+
+use crate::handler::{Delivered, HandlerError};
+use crate::relay::EVENTS_CHANNEL;
+use crate::source::{Batch, EventSource, Progress};
+use crate::BusError;
+
+/// How a [`LogSource`] reads and waits.
+#[derive(Debug, Clone, Copy)]
+pub struct LogSettings {
+    /// Most events per batch.
+    pub batch_size: i64,
+    /// How long to sleep when idle if no notification arrives.
+    pub poll_interval: Duration,
+    /// How often a standby tries to take the lease.
+    pub standby_retry: Duration,
+    /// How often the active instance checks it still holds the lease.
+    pub lease_check: Duration,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            poll_interval: Duration::from_millis(500),
+            standby_retry: Duration::from_secs(1),
+            lease_check: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A subscription to the log of record.
+pub struct LogSource {
+    pool: PgPool,
+    connect: PgConnectOptions,
+    name: String,
+    settings: LogSettings,
+    follower: LogFollower,
+    lease: Option<Lease>,
+    listener: Option<PgListener>,
+    lease_checked: Instant,
+    reload: bool,
+    in_flight: Option<LogRead>,
+}
+
+impl LogSource {
+    /// A subscription called `name` to events of `categories` (all when empty).
+    pub fn new(pool: PgPool, name: &str, categories: &[&str], settings: LogSettings) -> Self {
+        let connect = pool.connect_options().as_ref().clone();
+        Self {
+            pool,
+            connect,
+            name: name.to_owned(),
+            settings,
+            follower: LogFollower::new(categories, settings.batch_size, Default::default(), 0),
+            lease: None,
+            listener: None,
+            lease_checked: Instant::now(),
+            reload: true,
+            in_flight: None,
+        }
+    }
+
+    /// Takes the lease if free; `false` while another instance holds it.
+    async fn try_lead(&mut self) -> Result<bool, BusError> {
+        let Some(lease) = Lease::try_acquire(&self.connect, &self.name).await? else {
+            return Ok(false);
+        };
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(EVENTS_CHANNEL).await?;
+        self.lease = Some(lease);
+        self.listener = Some(listener);
+        self.lease_checked = Instant::now();
+        self.reload = true;
+        tracing::info!(subscription = %self.name, "active: following the log");
+        metrics::gauge!("stockroom_subscription_active", "subscription" => self.name.clone())
+            .set(1.0);
+        Ok(true)
+    }
+
+    async fn step_down(&mut self, why: &str) {
+        tracing::warn!(subscription = %self.name, why, "standing down");
+        metrics::gauge!("stockroom_subscription_active", "subscription" => self.name.clone())
+            .set(0.0);
+        self.listener = None;
+        self.in_flight = None;
+        if let Some(lease) = self.lease.take() {
+            lease.release().await;
+        }
+    }
+
+    async fn read(&mut self) -> Result<LogRead, BusError> {
+        let mut conn = self.pool.acquire().await?;
+        if self.reload {
+            let checkpoint = subscription::load(&mut conn, &self.name).await?;
+            self.follower.reset(checkpoint.cursor, checkpoint.settled);
+            self.reload = false;
+        }
+        Ok(self.follower.read(&mut conn).await?)
+    }
+
+    async fn idle(&mut self, shutdown: &mut watch::Receiver<bool>) {
+        let poll = self.settings.poll_interval;
+        match self.listener.as_mut() {
+            Some(listener) => tokio::select! {
+                woken = listener.try_recv() => {
+                    if woken.is_err() {
+                        // Reconnected on the next wait; polling covers the gap.
+                        tokio::time::sleep(poll).await;
+                    }
+                }
+                _ = tokio::time::sleep(poll) => {}
+                _ = shutdown.changed() => {}
+            },
+            None => tokio::select! {
+                _ = tokio::time::sleep(poll) => {}
+                _ = shutdown.changed() => {}
+            },
+        }
+    }
+}
+
+impl EventSource for LogSource {
+    async fn next_batch(
+        &mut self,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<Option<Batch>, BusError> {
+        loop {
+            if *shutdown.borrow() {
+                return Ok(None);
+            }
+            if self.lease.is_none() {
+                if !self.try_lead().await? {
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.settings.standby_retry) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                continue;
+            }
+            if self.lease_checked.elapsed() >= self.settings.lease_check {
+                let alive = match self.lease.as_mut() {
+                    Some(lease) => lease.alive().await,
+                    None => false,
+                };
+                if !alive {
+                    self.step_down("lost the lease connection").await;
+                    continue;
+                }
+                self.lease_checked = Instant::now();
+            }
+            let read = match self.read().await {
+                Ok(read) => read,
+                Err(e) => {
+                    // Check the lease before the next try: a restarted
+                    // Postgres took it with every other connection.
+                    self.lease_checked = Instant::now() - self.settings.lease_check;
+                    self.reload = true;
+                    return Err(e);
+                }
+            };
+            if read.events.is_empty() && read.settled <= self.follower.settled() {
+                self.idle(shutdown).await;
+                continue;
+            }
+            let batch = Batch {
+                messages: read.events.iter().map(Delivered::from_log).collect(),
+                malformed: Vec::new(),
+                progress: Progress::Log {
+                    from: self.follower.cursor(),
+                    to: Checkpoint {
+                        cursor: read.cursor,
+                        settled: read.settled,
+                    },
+                },
+            };
+            self.in_flight = Some(read);
+            return Ok(Some(batch));
+        }
+    }
+
+    async fn record(
+        &self,
+        conn: &mut PgConnection,
+        _consumer: &str,
+        batch: &Batch,
+    ) -> Result<(), HandlerError> {
+        let Progress::Log { from, to } = &batch.progress else {
+            unreachable!("a log source only makes log batches");
+        };
+        subscription::save(conn, &self.name, *from, *to, batch.messages.len() as i64).await?;
+        Ok(())
+    }
+
+    fn committed(&mut self, _batch: &Batch) {
+        if let Some(read) = self.in_flight.take() {
+            self.follower.advance(&read);
+        }
+    }
+
+    fn fenced(&mut self) {
+        tracing::warn!(subscription = %self.name, "checkpoint moved by another writer; reloading it");
+        self.in_flight = None;
+        self.reload = true;
+    }
+
+    async fn close(&mut self) {
+        self.listener = None;
+        if let Some(lease) = self.lease.take() {
+            lease.release().await;
+        }
+    }
+}

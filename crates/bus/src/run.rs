@@ -1,0 +1,207 @@
+//! The loop every worker runs on its source: deduplicate by event id, apply
+//! a batch in one transaction together with its progress, and isolate and
+//! park an event that keeps failing so the rest go through.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::handler::{BatchHandler, HandlerError};
+use crate::source::{Batch, EventSource};
+use crate::{parking, BusError};
+
+/// Retry limits of [`run`].
+#[derive(Debug, Clone, Copy)]
+pub struct RunSettings {
+    /// Failures of one event before it is parked.
+    pub max_attempts: u32,
+    /// Pause after a failure, doubled up to 30 s for transient ones.
+    pub backoff: Duration,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Sleeps for `pause` unless `shutdown` turns true first; `false` then.
+pub async fn pause_unless_stopped(pause: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    if *shutdown.borrow() {
+        return false;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(pause) => !*shutdown.borrow(),
+        _ = shutdown.changed() => false,
+    }
+}
+
+/// Consumes `source` until `shutdown` turns true. Each batch runs in one
+/// transaction: drop already-processed events, apply the rest, record the
+/// progress, commit. If that fails for a reason other than infrastructure,
+/// the batch is replayed one event per transaction, so one poison event is
+/// parked after `max_attempts` and the others go through. Infrastructure
+/// failures are retried with backoff for as long as it takes; every wait
+/// ends at once on shutdown.
+pub async fn run<S: EventSource, H: BatchHandler>(
+    source: &mut S,
+    pool: &PgPool,
+    handler: &H,
+    settings: RunSettings,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), BusError> {
+    let mut failures_in_a_row = 0u32;
+    let backoff =
+        |failures: u32| (settings.backoff * 2u32.pow(failures.min(8))).min(Duration::from_secs(30));
+    'batches: loop {
+        let batch = match source.next_batch(&mut shutdown).await {
+            Ok(Some(batch)) => batch,
+            Ok(None) => break,
+            Err(e) => {
+                failures_in_a_row += 1;
+                tracing::warn!(consumer = handler.consumer_name(), error = %store::error_chain(&e), failures_in_a_row, "reading failed; retrying");
+                if !pause_unless_stopped(backoff(failures_in_a_row), &mut shutdown).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        loop {
+            match apply_batch(source, pool, handler, &batch).await {
+                Ok(()) => {
+                    failures_in_a_row = 0;
+                    source.committed(&batch);
+                    break;
+                }
+                Err(HandlerError::Fenced(_)) => {
+                    source.fenced();
+                    break;
+                }
+                Err(HandlerError::Transient(e)) => {
+                    failures_in_a_row += 1;
+                    tracing::warn!(consumer = handler.consumer_name(), error = %store::error_chain(&*e), failures_in_a_row, "batch failed; retrying");
+                    if !pause_unless_stopped(backoff(failures_in_a_row), &mut shutdown).await {
+                        break 'batches;
+                    }
+                }
+                Err(HandlerError::Poison(e)) => {
+                    tracing::warn!(consumer = handler.consumer_name(), error = %store::error_chain(&*e), "batch failed; isolating events");
+                    match isolate(source, pool, handler, &batch, settings, &mut shutdown).await {
+                        Ok(true) => source.committed(&batch),
+                        Ok(false) => break 'batches,
+                        Err(HandlerError::Fenced(_)) => source.fenced(),
+                        Err(e) => return Err(BusError::Handler(e)),
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    source.close().await;
+    Ok(())
+}
+
+async fn apply_batch<S: EventSource, H: BatchHandler>(
+    source: &S,
+    pool: &PgPool,
+    handler: &H,
+    batch: &Batch,
+) -> Result<(), HandlerError> {
+    let mut tx = pool.begin().await?;
+    handler.before_batch(&mut tx).await?;
+    let fresh = parking::claim(&mut tx, handler.consumer_name(), &batch.messages).await?;
+    handler.apply(&mut tx, &fresh).await?;
+    handler.after_batch(&mut tx, &batch.progress).await?;
+    source
+        .record(&mut tx, handler.consumer_name(), batch)
+        .await?;
+    tx.commit().await?;
+    metrics::counter!("stockroom_consumer_events_total", "consumer" => handler.consumer_name().to_owned())
+        .increment(fresh.len() as u64);
+    Ok(())
+}
+
+/// Replays a failed batch one event per transaction, parking what keeps
+/// failing, then records the batch's progress. `Ok(false)` if shutdown
+/// interrupted it (nothing recorded; the batch is read again next time).
+async fn isolate<S: EventSource, H: BatchHandler>(
+    source: &S,
+    pool: &PgPool,
+    handler: &H,
+    batch: &Batch,
+    settings: RunSettings,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<bool, HandlerError> {
+    let mut attempts: HashMap<Uuid, u32> = HashMap::new();
+    for event in &batch.messages {
+        loop {
+            let result: Result<(), HandlerError> = async {
+                let mut tx = pool.begin().await?;
+                handler.before_batch(&mut tx).await?;
+                let fresh = parking::claim(
+                    &mut tx,
+                    handler.consumer_name(),
+                    std::slice::from_ref(event),
+                )
+                .await?;
+                handler.apply(&mut tx, &fresh).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            .await;
+            match result {
+                Ok(()) => break,
+                Err(HandlerError::Transient(e)) => {
+                    tracing::warn!(error = %store::error_chain(&*e), "event failed transiently; retrying");
+                }
+                Err(HandlerError::Poison(e)) => {
+                    let n = attempts.entry(event.envelope.event_id).or_default();
+                    *n += 1;
+                    if *n >= settings.max_attempts {
+                        let error = store::error_chain(&*e);
+                        tracing::error!(consumer = handler.consumer_name(), event_id = %event.envelope.event_id, position = event.envelope.global_position, %error, "parking event");
+                        let mut tx = pool.begin().await?;
+                        parking::park(&mut tx, handler.consumer_name(), event, &error, *n as i32)
+                            .await?;
+                        tx.commit().await?;
+                        metrics::counter!("stockroom_parked_events_total", "consumer" => handler.consumer_name().to_owned()).increment(1);
+                        break;
+                    }
+                }
+                Err(fenced @ HandlerError::Fenced(_)) => return Err(fenced),
+            }
+            if !pause_unless_stopped(settings.backoff, shutdown).await {
+                return Ok(false);
+            }
+        }
+    }
+    loop {
+        let result: Result<(), HandlerError> = async {
+            let mut tx = pool.begin().await?;
+            handler.before_batch(&mut tx).await?;
+            handler.after_batch(&mut tx, &batch.progress).await?;
+            source
+                .record(&mut tx, handler.consumer_name(), batch)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => return Ok(true),
+            Err(HandlerError::Transient(e)) => {
+                tracing::warn!(error = %store::error_chain(&*e), "recording progress failed; retrying");
+                if !pause_unless_stopped(settings.backoff, shutdown).await {
+                    return Ok(false);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

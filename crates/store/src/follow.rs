@@ -1,0 +1,159 @@
+//! Following the log in commit order: the one reader behind the relay, the
+//! internal workers and rebuilds.
+//!
+//! Reads are gap-safe ([`crate::read`]): only transactions below the
+//! snapshot's xmin are read. On top of that a follower knows which *global
+//! positions* are settled, so "every event up to position P has been
+//! handled" can be promised (read-your-writes) without a timer:
+//!
+//! * each round first reads the last position handed out, `L`, and then a
+//!   snapshot with bounds `(xmin, xmax)`; every transaction holding a
+//!   position up to `L` had its id before that snapshot, so its id is below
+//!   `xmax` (the `next_event_position()` default assigns the id first);
+//! * once a later round is caught up (it read everything below its own
+//!   xmin) and that xmin is at or past the sample's `xmax`, all of those
+//!   transactions have ended and been read: `L` is settled.
+
+use std::collections::VecDeque;
+
+use sqlx::{PgConnection, Row};
+
+use crate::read::{read_committed_below, CommitCursor};
+use crate::{RecordedEvent, StoreError};
+
+/// The bounds one round read under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Horizon {
+    /// The last position handed out before the snapshot was taken.
+    pub last_position: i64,
+    /// Every transaction below this has ended.
+    pub xmin: u64,
+    /// Every transaction that had an id when the snapshot was taken is below this.
+    pub xmax: u64,
+}
+
+/// Reads the current [`Horizon`] in one round trip.
+pub async fn horizon(conn: &mut PgConnection) -> Result<Horizon, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT last_position, xmin::text::bigint AS xmin, xmax::text::bigint AS xmax \
+         FROM log_horizon()",
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok(Horizon {
+        last_position: row.try_get("last_position")?,
+        xmin: row.try_get::<i64, _>("xmin")? as u64,
+        xmax: row.try_get::<i64, _>("xmax")? as u64,
+    })
+}
+
+/// One round of a [`LogFollower`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogRead {
+    /// Events after the cursor, in commit order.
+    pub events: Vec<RecordedEvent>,
+    /// The cursor after these events (unchanged when there are none).
+    pub cursor: CommitCursor,
+    /// Every event of the follower's categories at or below this position
+    /// has been read, by this round or an earlier one.
+    pub settled: i64,
+    /// Whether this round read everything committed below its horizon.
+    pub caught_up: bool,
+}
+
+/// A reader of the committed log for one subscriber (relay, worker,
+/// rebuild): its cursor, categories, and settled-position bookkeeping.
+#[derive(Debug, Clone)]
+pub struct LogFollower {
+    categories: Vec<String>,
+    batch_size: i64,
+    cursor: CommitCursor,
+    settled: i64,
+    /// `(xmax, last_position)` samples not yet settled, oldest first.
+    pending: VecDeque<(u64, i64)>,
+}
+
+/// Samples kept at most; older ones are dropped (a later sample settles a
+/// higher position anyway, so dropping only delays, never lies).
+const MAX_PENDING: usize = 4096;
+
+impl LogFollower {
+    /// A follower of `categories` (all when empty) starting after `cursor`,
+    /// with `settled` already promised.
+    pub fn new(categories: &[&str], batch_size: i64, cursor: CommitCursor, settled: i64) -> Self {
+        Self {
+            categories: categories.iter().map(|c| (*c).to_owned()).collect(),
+            batch_size: batch_size.max(1),
+            cursor,
+            settled,
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// Where the follower has read to.
+    pub fn cursor(&self) -> CommitCursor {
+        self.cursor
+    }
+
+    /// The highest settled position so far.
+    pub fn settled(&self) -> i64 {
+        self.settled
+    }
+
+    /// Reads the next batch. The cursor and settled position move only in
+    /// the returned [`LogRead`]; call [`LogFollower::advance`] once the
+    /// caller has durably handled it.
+    pub async fn read(&mut self, conn: &mut PgConnection) -> Result<LogRead, StoreError> {
+        let horizon = horizon(conn).await?;
+        if self.pending.back().map(|(_, l)| *l) != Some(horizon.last_position) {
+            if self.pending.len() == MAX_PENDING {
+                self.pending.pop_front();
+            }
+            self.pending
+                .push_back((horizon.xmax, horizon.last_position));
+        }
+        let categories: Vec<&str> = self.categories.iter().map(String::as_str).collect();
+        let events = read_committed_below(
+            conn,
+            self.cursor,
+            horizon.xmin,
+            self.batch_size,
+            &categories,
+        )
+        .await?;
+        let caught_up = (events.len() as i64) < self.batch_size;
+        let cursor = events.last().map_or(self.cursor, CommitCursor::after);
+        let mut settled = self.settled;
+        if caught_up {
+            for (xmax, last) in &self.pending {
+                if *xmax <= horizon.xmin {
+                    settled = settled.max(*last);
+                }
+            }
+        }
+        Ok(LogRead {
+            events,
+            cursor,
+            settled,
+            caught_up,
+        })
+    }
+
+    /// Records that `read` was handled: the cursor moves past it and its
+    /// settled position is kept.
+    pub fn advance(&mut self, read: &LogRead) {
+        self.cursor = read.cursor;
+        if read.settled > self.settled {
+            self.settled = read.settled;
+            self.pending.retain(|(_, last)| *last > read.settled);
+        }
+    }
+
+    /// Starts over from `cursor` (a checkpoint reloaded after a failure or a
+    /// rebuild moved it).
+    pub fn reset(&mut self, cursor: CommitCursor, settled: i64) {
+        self.cursor = cursor;
+        self.settled = settled;
+        self.pending.clear();
+    }
+}

@@ -1,0 +1,143 @@
+//! A subscription's checkpoint in the log, and the lease that lets exactly
+//! one instance of a worker follow it at a time.
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, Row};
+
+use crate::read::CommitCursor;
+use crate::StoreError;
+
+/// Where a subscription has read to, and what it has promised.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Everything at or before this has been handled.
+    pub cursor: CommitCursor,
+    /// Every event of its categories at or below this position is handled.
+    pub settled: i64,
+}
+
+/// The subscription's checkpoint, created at the start of the log if new.
+pub async fn load(conn: &mut PgConnection, name: &str) -> Result<Checkpoint, StoreError> {
+    sqlx::query("INSERT INTO subscriptions (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    let row = sqlx::query(
+        "SELECT transaction_id::text::bigint AS transaction_id, position, settled \
+         FROM subscriptions WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_one(conn)
+    .await?;
+    Ok(Checkpoint {
+        cursor: CommitCursor {
+            transaction_id: row.try_get::<i64, _>("transaction_id")? as u64,
+            position: row.try_get("position")?,
+        },
+        settled: row.try_get("settled")?,
+    })
+}
+
+/// Moves the checkpoint from `from` to `to`, in the caller's transaction (the
+/// one holding the effects). Fails with [`StoreError::CheckpointMoved`] when
+/// the checkpoint is no longer at `from`: another instance or a rebuild
+/// moved it, and this transaction must roll back.
+pub async fn save(
+    conn: &mut PgConnection,
+    name: &str,
+    from: CommitCursor,
+    to: Checkpoint,
+    handled: i64,
+) -> Result<(), StoreError> {
+    let updated = sqlx::query(
+        "UPDATE subscriptions SET transaction_id = $4::text::xid8, position = $5, \
+             settled = GREATEST(settled, $6), handled_events = handled_events + $7, \
+             updated_at = now() \
+         WHERE name = $1 AND transaction_id = $2::text::xid8 AND position = $3",
+    )
+    .bind(name)
+    .bind(from.transaction_id.to_string())
+    .bind(from.position)
+    .bind(to.cursor.transaction_id.to_string())
+    .bind(to.cursor.position)
+    .bind(to.settled)
+    .bind(handled)
+    .execute(conn)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(StoreError::CheckpointMoved {
+            subscription: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Moves a checkpoint forward to `to` unless it is already there or past it
+/// (a rebuild that replayed further than the live worker).
+pub async fn fast_forward(
+    conn: &mut PgConnection,
+    name: &str,
+    to: CommitCursor,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO subscriptions (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE subscriptions SET transaction_id = $2::text::xid8, position = $3, updated_at = now() \
+         WHERE name = $1 AND (transaction_id, position) < ($2::text::xid8, $3)",
+    )
+    .bind(name)
+    .bind(to.transaction_id.to_string())
+    .bind(to.position)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The right to follow one subscription: a session-level advisory lock on a
+/// connection of its own. Postgres releases it when the holder's connection
+/// ends, so a standby takes over as soon as the holder dies.
+pub struct Lease {
+    conn: PgConnection,
+    name: String,
+}
+
+impl Lease {
+    /// Takes the lease of `name` if nobody holds it.
+    pub async fn try_acquire(
+        options: &PgConnectOptions,
+        name: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        let mut conn = PgConnection::connect_with(options).await?;
+        let held: bool = sqlx::query_scalar(
+            "SELECT pg_try_advisory_lock(hashtextextended('stockroom-subscription:' || $1, 0))",
+        )
+        .bind(name)
+        .fetch_one(&mut conn)
+        .await?;
+        if !held {
+            let _ = conn.close().await;
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            conn,
+            name: name.to_owned(),
+        }))
+    }
+
+    /// Whether the lease is still held (its connection still answers).
+    pub async fn alive(&mut self) -> bool {
+        self.conn.ping().await.is_ok()
+    }
+
+    /// The subscription it is for.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Gives the lease up at once.
+    pub async fn release(self) {
+        let _ = self.conn.close().await;
+    }
+}

@@ -1,0 +1,204 @@
+//! Database-level tests of the log reader every subscriber shares: commit
+//! order, gap safety, settled positions, checkpoints with fencing, and
+//! deduplication by event id. A real Postgres, no processes.
+
+use domain::StreamCategory;
+use sqlx::{Connection, PgConnection};
+use store::subscription::{self, Checkpoint};
+use store::{append, CommitCursor, EventMetadata, LogFollower, NewEvent, StoreError};
+
+use crate::support::TestDb;
+
+fn event(kind: &str) -> NewEvent {
+    NewEvent {
+        event_id: uuid::Uuid::now_v7(),
+        event_type: kind.to_owned(),
+        schema_version: 1,
+        data: serde_json::json!({}),
+    }
+}
+
+/// Appends one event to a fresh order stream inside `conn`'s transaction.
+async fn append_one(conn: &mut PgConnection) -> i64 {
+    let id = uuid::Uuid::now_v7().to_string();
+    append(
+        conn,
+        StreamCategory::Order,
+        &id,
+        0,
+        &[event("OrderPlaced")],
+        &EventMetadata::new_correlation(Some("system:test".into())),
+    )
+    .await
+    .unwrap()
+    .last_position
+}
+
+async fn connect(db: &TestDb) -> PgConnection {
+    PgConnection::connect(&db.url).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_commit_below_a_read_position_is_read_and_never_stepped_over() {
+    let db = TestDb::create().await;
+    let (mut early, mut late, mut reader) =
+        (connect(&db).await, connect(&db).await, connect(&db).await);
+    let mut follower = LogFollower::new(&[], 100, CommitCursor::default(), 0);
+
+    // `early` takes a lower position and stays open; `late` commits after it.
+    let mut early_tx = early.begin().await.unwrap();
+    let low = append_one(&mut early_tx).await;
+    let mut late_tx = late.begin().await.unwrap();
+    let high = append_one(&mut late_tx).await;
+    late_tx.commit().await.unwrap();
+    assert!(low < high);
+
+    let read = follower.read(&mut reader).await.unwrap();
+    assert!(
+        read.events.is_empty(),
+        "nothing is read while an older transaction is open: {:?}",
+        read.events.iter().map(|e| e.position).collect::<Vec<_>>()
+    );
+    assert!(
+        read.settled < low,
+        "settled {} must not pass the open position {low}",
+        read.settled
+    );
+    follower.advance(&read);
+
+    early_tx.commit().await.unwrap();
+    let read = follower.read(&mut reader).await.unwrap();
+    let positions: Vec<i64> = read.events.iter().map(|e| e.position).collect();
+    assert_eq!(positions, vec![low, high], "both, in commit order");
+    follower.advance(&read);
+    // Nothing is in flight any more: the next caught-up round settles both.
+    let read = follower.read(&mut reader).await.unwrap();
+    assert!(
+        read.settled >= high,
+        "settled {} after both committed",
+        read.settled
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolled_back_position_does_not_block_the_settled_position() {
+    let db = TestDb::create().await;
+    let (mut writer, mut reader) = (connect(&db).await, connect(&db).await);
+    let mut follower = LogFollower::new(&[], 100, CommitCursor::default(), 0);
+    let mut tx = writer.begin().await.unwrap();
+    let lost = append_one(&mut tx).await;
+    tx.rollback().await.unwrap();
+    let kept = append_one(&mut writer).await;
+    assert!(lost < kept);
+    for _ in 0..2 {
+        let read = follower.read(&mut reader).await.unwrap();
+        follower.advance(&read);
+    }
+    assert!(follower.settled() >= kept);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_batch_settles_nothing_until_the_reader_catches_up() {
+    let db = TestDb::create().await;
+    let (mut writer, mut reader) = (connect(&db).await, connect(&db).await);
+    for _ in 0..5 {
+        append_one(&mut writer).await;
+    }
+    let mut follower = LogFollower::new(&[], 2, CommitCursor::default(), 0);
+    let first = follower.read(&mut reader).await.unwrap();
+    assert_eq!(first.events.len(), 2);
+    assert!(!first.caught_up);
+    assert_eq!(first.settled, 0, "events past this batch are unread");
+    follower.advance(&first);
+    let mut total = 2;
+    loop {
+        let read = follower.read(&mut reader).await.unwrap();
+        total += read.events.len();
+        follower.advance(&read);
+        if read.caught_up {
+            break;
+        }
+    }
+    assert_eq!(total, 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_checkpoint_moves_only_from_where_its_writer_read_it() {
+    let db = TestDb::create().await;
+    let mut conn = connect(&db).await;
+    let start = subscription::load(&mut conn, "test").await.unwrap();
+    assert_eq!(start, Checkpoint::default());
+    let next = Checkpoint {
+        cursor: CommitCursor {
+            transaction_id: 10,
+            position: 5,
+        },
+        settled: 5,
+    };
+    subscription::save(&mut conn, "test", start.cursor, next, 5)
+        .await
+        .unwrap();
+    // A second writer that still believes the old checkpoint is fenced off.
+    let stale = subscription::save(&mut conn, "test", start.cursor, next, 5).await;
+    assert!(
+        matches!(stale, Err(StoreError::CheckpointMoved { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(subscription::load(&mut conn, "test").await.unwrap(), next);
+    // A rebuild moves it forward, never back.
+    subscription::fast_forward(&mut conn, "test", CommitCursor::default())
+        .await
+        .unwrap();
+    assert_eq!(subscription::load(&mut conn, "test").await.unwrap(), next);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lease_is_held_by_one_instance_and_freed_when_its_holder_goes() {
+    let db = TestDb::create().await;
+    let options = db.pool.connect_options().as_ref().clone();
+    let holder = subscription::Lease::try_acquire(&options, "orders")
+        .await
+        .unwrap()
+        .expect("a free lease is taken");
+    assert!(subscription::Lease::try_acquire(&options, "orders")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        subscription::Lease::try_acquire(&options, "sales")
+            .await
+            .unwrap()
+            .is_some(),
+        "leases are per subscription"
+    );
+    holder.release().await;
+    assert!(subscription::Lease::try_acquire(&options, "orders")
+        .await
+        .unwrap()
+        .is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn claiming_returns_each_event_once() {
+    let db = TestDb::create().await;
+    let mut conn = connect(&db).await;
+    append_one(&mut conn).await;
+    append_one(&mut conn).await;
+    let events = store::read_committed_after(&mut conn, CommitCursor::default(), 10, &[])
+        .await
+        .unwrap();
+    let delivered: Vec<bus::Delivered> = events.iter().map(bus::Delivered::from_log).collect();
+    let twice = [delivered.clone(), delivered.clone()].concat();
+    let fresh = bus::parking::claim(&mut conn, "test", &twice)
+        .await
+        .unwrap();
+    assert_eq!(fresh.len(), 2, "duplicates within a batch count once");
+    let again = bus::parking::claim(&mut conn, "test", &delivered)
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "a redelivery is recognised by event id");
+    let other = bus::parking::claim(&mut conn, "other", &delivered)
+        .await
+        .unwrap();
+    assert_eq!(other.len(), 2, "deduplication is per consumer");
+}
