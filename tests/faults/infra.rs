@@ -27,26 +27,30 @@ pub fn broker_pid() -> u32 {
 
 /// `pg_ctl restart -m fast` on the test cluster (as its owner when root).
 pub fn restart_postgres() {
+    pg_ctl(&["-m", "fast", "-w", "restart"]);
+}
+
+/// `pg_ctl stop -m immediate` (a crash, as far as clients can tell), then
+/// start again.
+pub fn crash_and_start_postgres() {
+    pg_ctl(&["-m", "immediate", "-w", "stop"]);
+    pg_ctl(&["-w", "start"]);
+}
+
+fn pg_ctl(action: &[&str]) {
     let pg_ctl = var("STOCKROOM_TEST_PG_CTL");
-    let args = [
-        "-D",
-        &var("STOCKROOM_TEST_PG_DATA"),
-        "-l",
-        &var("STOCKROOM_TEST_PG_LOG"),
-        "-m",
-        "fast",
-        "-w",
-        "restart",
-    ];
+    let (data, log) = (var("STOCKROOM_TEST_PG_DATA"), var("STOCKROOM_TEST_PG_LOG"));
+    let mut args = vec!["-D", data.as_str(), "-l", log.as_str()];
+    args.extend_from_slice(action);
     let is_root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
     let status = if is_root {
         Command::new("runuser")
             .args(["-u", "postgres", "--", &pg_ctl])
-            .args(args)
+            .args(&args)
             .status()
     } else {
-        Command::new(&pg_ctl).args(args).status()
+        Command::new(&pg_ctl).args(&args).status()
     }
     .unwrap();
-    assert!(status.success(), "pg_ctl restart failed");
+    assert!(status.success(), "pg_ctl {action:?} failed");
 }

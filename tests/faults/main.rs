@@ -11,6 +11,7 @@ mod support;
 
 mod broker_pause;
 mod infra;
+mod pipeline_under_faults;
 mod postgres_restart;
 mod relay_crash;
 mod relay_failover;

@@ -56,20 +56,56 @@ async fn a_read_with_the_commands_position_always_sees_the_write() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_position_not_reached_in_time_is_a_503_with_retry_after() {
+    // No projector runs, so a real position is never reached.
     let sys = System::start_with(&[("STOCKROOM_MAX_WAIT", "300ms")], &[]).await;
+    sys.stock_product("WAIT-1", 100, 0).await;
+    let end: i64 = sqlx::query_scalar("SELECT max(position) FROM events")
+        .fetch_one(&sys.db.pool)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
     let r = sys
         .http
         .get(format!("{}/v1/products", sys.query_url()))
-        .header("X-Min-Position", "999999999")
+        .header("X-Min-Position", end)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 503);
-    assert_eq!(r.headers()["retry-after"], "1");
     assert!(
-        r.headers().contains_key("x-projection-position")
-            || r.headers()["content-type"] == "application/problem+json"
+        started.elapsed() >= std::time::Duration::from_millis(300),
+        "it waited the bound"
     );
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_position_the_log_has_not_handed_out_is_a_400_at_once() {
+    let sys = System::start_with(&[("STOCKROOM_MAX_WAIT", "5s")], &[]).await;
+    for (header, query) in [
+        (Some("7709060723923796648"), None),
+        (None, Some("min_position=999999999")),
+        (None, Some("min_position=%31%30%30%30%30%30%30")),
+    ] {
+        let started = std::time::Instant::now();
+        let mut request = sys.http.get(format!(
+            "{}/v1/products{}",
+            sys.query_url(),
+            query.map(|q| format!("?{q}")).unwrap_or_default()
+        ));
+        if let Some(h) = header {
+            request = request.header("X-Min-Position", h);
+        }
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), 400, "{header:?} {query:?}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "answered at once"
+        );
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["errors"][0]["field"], "min_position");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, StatusCode};
-use axum::middleware::map_response;
+use axum::middleware::{from_fn, map_response};
 use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::guards::{reject_control_characters, reject_oversized};
 use crate::problem::problem_for_bare_errors;
 
 /// Limits applied to every request.
@@ -31,15 +32,21 @@ impl Default for HttpLimits {
     }
 }
 
-/// Wraps `router` in the shared stack.
+/// Wraps `router` in the shared stack. Outermost first, a request meets:
+/// request id, tracing, the problem-body mapper (so every bare error below
+/// it, the timeout's included, gets a problem body), the timeout, the
+/// guards, then the body limit the extractors enforce.
 pub fn apply(router: Router, limits: HttpLimits) -> Router {
+    let max = limits.max_body_bytes;
     router
-        .layer(map_response(problem_for_bare_errors))
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(DefaultBodyLimit::max(max))
+        .layer(from_fn(move |request, next| reject_oversized(max, request, next)))
+        .layer(from_fn(reject_control_characters))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
         ))
+        .layer(map_response(problem_for_bare_errors))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {

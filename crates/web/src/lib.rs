@@ -1,5 +1,6 @@
 //! HTTP plumbing shared by the command and query APIs.
 
+pub mod guards;
 pub mod layers;
 pub mod metrics;
 pub mod probes;
