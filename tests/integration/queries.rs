@@ -259,3 +259,43 @@ async fn the_analyst_role_reads_read_models_and_nothing_else() {
         .to_string()
         .contains("permission denied"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn analytics_days_are_utc_days_whatever_the_session_time_zone() {
+    // The query API's sessions run fourteen hours ahead of UTC.
+    let db = crate::support::TestDb::create().await;
+    let url = format!("{}?options=-c%20TimeZone%3DPacific%2FKiritimati", db.url);
+    let env = crate::support::system::env_for(&db, "tz", &[("DATABASE_URL", url.as_str())]);
+    let query = crate::support::Proc::spawn("query-api", &["--addr", "127.0.0.1:0"], &env).await;
+    // Placed and paid at 23:30 UTC on 2026-03-10: that UTC day, not the next.
+    sqlx::query(
+        "INSERT INTO read_models.orders (order_id, customer_id, status, lines, total, currency, \
+                                         placed_at, updated_at, paid_at, version, position) \
+         VALUES ($1, $2, 'paid', '[]', 1234, 'EUR', '2026-03-10T23:30:00Z', '2026-03-10T23:30:00Z', \
+                 '2026-03-10T23:30:00Z', 2, 1)",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(uuid::Uuid::new_v4())
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let get = |day: &'static str| {
+        let url = format!(
+            "{}/v1/analytics/summary?from={day}&to={day}",
+            query.url.as_deref().unwrap()
+        );
+        async move {
+            reqwest::get(url)
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let that_day = get("2026-03-10").await;
+    assert_eq!(that_day["orders"], 1, "{that_day}");
+    assert_eq!(that_day["orders_by_status"]["paid"], 1, "{that_day}");
+    let next_day = get("2026-03-11").await;
+    assert_eq!(next_day["orders"], 0, "{next_day}");
+}

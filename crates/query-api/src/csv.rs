@@ -14,31 +14,52 @@ pub fn wants_csv(headers: &HeaderMap) -> bool {
         .is_some_and(|accept| accept.split(',').any(|m| m.trim().starts_with("text/csv")))
 }
 
-/// Rows as JSON, or as CSV with `columns` as the header.
+/// Rows as JSON, or as CSV with `columns` as the header (quoted by the
+/// `csv` crate's RFC 4180 writer).
 pub fn respond<T: Serialize>(rows: &[T], columns: &[&str], csv: bool) -> Response {
     if !csv {
         return Json(rows).into_response();
     }
-    let mut out = columns.join(",");
-    out.push('\n');
+    match write_csv(rows, columns) {
+        Ok(text) => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], text).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot write CSV");
+            web::Problem::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "csv",
+                "the answer could not be written as CSV",
+            )
+            .into_response()
+        }
+    }
+}
+
+fn write_csv<T: Serialize>(rows: &[T], columns: &[&str]) -> Result<Vec<u8>, csv::Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(columns)?;
     for row in rows {
         let value = serde_json::to_value(row).unwrap_or(Value::Null);
-        let cells: Vec<String> = columns.iter().map(|c| cell(&value[*c])).collect();
-        out.push_str(&cells.join(","));
-        out.push('\n');
+        writer.write_record(columns.iter().map(|c| cell(&value[*c])))?;
     }
-    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response()
+    writer.into_inner().map_err(|e| e.into_error().into())
 }
 
 fn cell(value: &Value) -> String {
-    let text = match value {
+    match value {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_that_need_quoting_are_quoted() {
+        let rows = vec![serde_json::json!({"sku": "A,\"B\"", "units": 3, "none": null})];
+        let text = String::from_utf8(write_csv(&rows, &["sku", "units", "none"]).unwrap()).unwrap();
+        assert_eq!(text, "sku,units,none\n\"A,\"\"B\"\"\",3,\n");
     }
 }

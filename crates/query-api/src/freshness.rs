@@ -107,10 +107,11 @@ pub async fn await_position(
             }
             checked_end = true;
         }
-        if tokio::time::Instant::now() + pause > deadline {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
             return Err(QueryError::NotCaughtUp { wanted, at });
         }
-        tokio::time::sleep(pause).await;
+        tokio::time::sleep(pause.min(deadline - now)).await;
         pause = (pause * 2).min(Duration::from_millis(50));
     }
 }

@@ -155,7 +155,7 @@ async fn summary(
     let day_after = to + chrono::Days::new(1);
     let statuses = sqlx::query(
         "SELECT status, count(*) AS n FROM read_models.orders \
-         WHERE placed_at >= $1::date AND placed_at < $2::date GROUP BY status",
+         WHERE placed_at >= ($1::date)::timestamp AT TIME ZONE 'UTC' AND placed_at < ($2::date)::timestamp AT TIME ZONE 'UTC' GROUP BY status",
     )
     .bind(from)
     .bind(day_after)
@@ -173,7 +173,7 @@ async fn summary(
     }
     let revenue = sqlx::query(
         "SELECT currency, count(*) AS paid_orders, sum(total)::bigint AS paid_revenue \
-         FROM read_models.orders WHERE paid_at >= $1::date AND paid_at < $2::date \
+         FROM read_models.orders WHERE paid_at >= ($1::date)::timestamp AT TIME ZONE 'UTC' AND paid_at < ($2::date)::timestamp AT TIME ZONE 'UTC' \
          GROUP BY currency ORDER BY currency",
     )
     .bind(from)
