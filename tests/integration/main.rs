@@ -11,6 +11,7 @@ mod support;
 
 mod bad_input;
 mod bench_smoke;
+mod bookkeeping;
 mod broker_off_path;
 mod compensation;
 mod concurrency;

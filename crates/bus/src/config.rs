@@ -25,12 +25,15 @@ pub struct KafkaConfig {
 }
 
 impl KafkaConfig {
+    /// Partitions per topic Stockroom creates, unless configured.
+    pub const DEFAULT_PARTITIONS: i32 = 3;
+
     /// Settings with Stockroom's defaults.
     pub fn new(brokers: impl Into<String>) -> Self {
         Self {
             brokers: brokers.into(),
             topic_prefix: "stockroom".to_owned(),
-            partitions: 3,
+            partitions: Self::DEFAULT_PARTITIONS,
             debug: None,
             instance_id: None,
             replication_factor: None,

@@ -9,4 +9,4 @@ pub mod routes;
 pub mod state;
 
 pub use routes::router;
-pub use state::AppState;
+pub use state::{AppState, DEFAULT_MAX_WAIT};

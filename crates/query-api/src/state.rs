@@ -6,6 +6,9 @@ use axum::extract::FromRef;
 use sqlx::PgPool;
 use web::probes::Probes;
 
+/// How long a read waits for `X-Min-Position`, unless configured.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(5);
+
 /// Shared state of the query API.
 #[derive(Clone)]
 pub struct AppState {

@@ -1,5 +1,5 @@
-//! The reserver process: the reservation subscription plus the expirer,
-//! supervised together.
+//! The reserver process: the reservation subscription, the expirer and the
+//! janitor, supervised together.
 
 use std::time::Duration;
 
@@ -8,12 +8,13 @@ use bus::run::RunSettings;
 use bus::{BusError, KafkaConfig, LogSettings, LogSource, SourceKind};
 use domain::StreamCategory;
 use sqlx::PgPool;
+use store::retention::Retention;
 use store::RetryPolicy;
 use supervisor::{Stopped, Supervisor};
 use tokio::sync::watch;
 
-use crate::expirer;
 use crate::handler::{ReservationHandler, CONSUMER};
+use crate::{expirer, janitor};
 
 /// Reserver settings.
 #[derive(Debug, Clone)]
@@ -34,6 +35,10 @@ pub struct ReserverConfig {
     pub run: RunSettings,
     /// How commands that lose a race are retried.
     pub retry: RetryPolicy,
+    /// How long bookkeeping rows are kept.
+    pub retention: Retention,
+    /// How often rows past their retention are purged.
+    pub purge_interval: Duration,
 }
 
 impl Default for ReserverConfig {
@@ -53,6 +58,8 @@ impl Default for ReserverConfig {
             },
             run: RunSettings::default(),
             retry: RetryPolicy::default(),
+            retention: Retention::default(),
+            purge_interval: Duration::from_secs(600),
         }
     }
 }
@@ -72,6 +79,15 @@ pub async fn run(
             pool.clone(),
             config.expiry_interval,
             config.retry,
+            supervisor.stop_signal(),
+        ),
+    );
+    supervisor.spawn(
+        "janitor",
+        janitor::run(
+            pool.clone(),
+            config.retention,
+            config.purge_interval,
             supervisor.stop_signal(),
         ),
     );

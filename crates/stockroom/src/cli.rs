@@ -4,6 +4,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{ApiArgs, Common, ProjectorArgs, RelayArgs, ReserverArgs, WorkerArgs};
 
+/// Where the command API listens unless told otherwise.
+pub const COMMAND_ADDR: &str = "127.0.0.1:8080";
+
+/// Where the query API listens unless told otherwise.
+pub const QUERY_ADDR: &str = "127.0.0.1:8081";
+
 /// Stockroom: an event-driven order and inventory backend.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -158,10 +164,10 @@ pub struct AllInOne {
     #[command(flatten)]
     pub reserver: ReserverArgs,
     /// Command API address.
-    #[arg(long, env = "STOCKROOM_COMMAND_ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "STOCKROOM_COMMAND_ADDR", default_value = COMMAND_ADDR)]
     pub command_addr: String,
     /// Query API address.
-    #[arg(long, env = "STOCKROOM_QUERY_ADDR", default_value = "127.0.0.1:8081")]
+    #[arg(long, env = "STOCKROOM_QUERY_ADDR", default_value = QUERY_ADDR)]
     pub query_addr: String,
 }
 

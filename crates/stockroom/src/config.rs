@@ -1,12 +1,11 @@
 //! Settings, each from a flag or its environment variable, with defaults.
 
-use std::time::Duration;
-
 use bus::consumer::BatchSettings;
 use bus::producer::ProducerSettings;
 use bus::run::RunSettings;
 use bus::{KafkaConfig, LogSettings, RelayConfig, SourceKind};
 use clap::Args;
+use store::retention::Retention;
 use store::{DbConfig, RetryPolicy};
 use web::layers::HttpLimits;
 
@@ -30,7 +29,7 @@ pub struct Common {
     #[arg(long, env = "STOCKROOM_GROUP_PREFIX")]
     pub group_prefix: Option<String>,
     /// Partitions per topic when Stockroom creates its topics.
-    #[arg(long, env = "STOCKROOM_PARTITIONS", default_value_t = 3)]
+    #[arg(long, env = "STOCKROOM_PARTITIONS", default_value_t = KafkaConfig::DEFAULT_PARTITIONS)]
     pub partitions: i32,
     /// librdkafka debug contexts (`cgrp,topic,broker`…), for troubleshooting.
     #[arg(long, env = "STOCKROOM_KAFKA_DEBUG")]
@@ -40,7 +39,7 @@ pub struct Common {
     #[arg(long, env = "STOCKROOM_INSTANCE_ID")]
     pub instance_id: Option<String>,
     /// Postgres connections per process.
-    #[arg(long, env = "STOCKROOM_DB_POOL_SIZE", default_value_t = 16)]
+    #[arg(long, env = "STOCKROOM_DB_POOL_SIZE", default_value_t = DbConfig::DEFAULT_MAX_CONNECTIONS)]
     pub db_pool_size: u32,
     /// Replication factor of the topics Stockroom creates (default: the
     /// broker's `default.replication.factor`).
@@ -88,21 +87,21 @@ impl Common {
 #[derive(Debug, Clone, Args)]
 pub struct ApiArgs {
     /// Longest a request may run before it is answered 503.
-    #[arg(long, env = "STOCKROOM_REQUEST_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub request_timeout: Duration,
+    #[arg(long, env = "STOCKROOM_REQUEST_TIMEOUT", default_value_t = HttpLimits::default().request_timeout.into())]
+    pub request_timeout: humantime::Duration,
     /// Largest accepted request body in bytes.
-    #[arg(long, env = "STOCKROOM_MAX_BODY_BYTES", default_value_t = 65536)]
+    #[arg(long, env = "STOCKROOM_MAX_BODY_BYTES", default_value_t = HttpLimits::default().max_body_bytes)]
     pub max_body_bytes: usize,
     /// Longest a query waits for `X-Min-Position`.
-    #[arg(long, env = "STOCKROOM_MAX_WAIT", default_value = "5s", value_parser = humantime::parse_duration)]
-    pub max_wait: Duration,
+    #[arg(long, env = "STOCKROOM_MAX_WAIT", default_value_t = query_api::DEFAULT_MAX_WAIT.into())]
+    pub max_wait: humantime::Duration,
 }
 
 impl ApiArgs {
     /// The HTTP limits.
     pub fn limits(&self) -> HttpLimits {
         HttpLimits {
-            request_timeout: self.request_timeout,
+            request_timeout: self.request_timeout.into(),
             max_body_bytes: self.max_body_bytes,
         }
     }
@@ -112,17 +111,17 @@ impl ApiArgs {
 #[derive(Debug, Clone, Args)]
 pub struct RelayArgs {
     /// Events read and published per round.
-    #[arg(long, env = "STOCKROOM_RELAY_BATCH_SIZE", default_value_t = 1000)]
+    #[arg(long, env = "STOCKROOM_RELAY_BATCH_SIZE", default_value_t = RelayConfig::default().batch_size)]
     pub relay_batch_size: i64,
     /// Producer `linger.ms`.
-    #[arg(long, env = "STOCKROOM_RELAY_LINGER_MS", default_value_t = 5)]
+    #[arg(long, env = "STOCKROOM_RELAY_LINGER_MS", default_value_t = ProducerSettings::default().linger_ms)]
     pub relay_linger_ms: u32,
     /// Records per Kafka record batch (1 is safe on tansu; 10000 on Apache Kafka).
-    #[arg(long, env = "STOCKROOM_RELAY_BATCH_MESSAGES", default_value_t = 1)]
+    #[arg(long, env = "STOCKROOM_RELAY_BATCH_MESSAGES", default_value_t = ProducerSettings::default().batch_messages)]
     pub relay_batch_messages: u32,
     /// Idle poll interval when no notification arrives.
-    #[arg(long, env = "STOCKROOM_RELAY_POLL_INTERVAL", default_value = "500ms", value_parser = humantime::parse_duration)]
-    pub relay_poll_interval: Duration,
+    #[arg(long, env = "STOCKROOM_RELAY_POLL_INTERVAL", default_value_t = RelayConfig::default().poll_interval.into())]
+    pub relay_poll_interval: humantime::Duration,
 }
 
 impl RelayArgs {
@@ -130,7 +129,7 @@ impl RelayArgs {
     pub fn config(&self) -> RelayConfig {
         RelayConfig {
             batch_size: self.relay_batch_size,
-            poll_interval: self.relay_poll_interval,
+            poll_interval: self.relay_poll_interval.into(),
             producer: ProducerSettings {
                 linger_ms: self.relay_linger_ms,
                 batch_messages: self.relay_batch_messages,
@@ -149,11 +148,11 @@ pub struct WorkerArgs {
     #[arg(long, env = "STOCKROOM_SOURCE", default_value_t = SourceKind::default())]
     pub source: SourceKind,
     /// How long an idle worker waits for a notification before polling.
-    #[arg(long, env = "STOCKROOM_POLL_INTERVAL", default_value = "500ms", value_parser = humantime::parse_duration)]
-    pub poll_interval: Duration,
+    #[arg(long, env = "STOCKROOM_POLL_INTERVAL", default_value_t = LogSettings::default().poll_interval.into())]
+    pub poll_interval: humantime::Duration,
     /// How often a standby instance tries to take over its subscription.
-    #[arg(long, env = "STOCKROOM_STANDBY_RETRY", default_value = "1s", value_parser = humantime::parse_duration)]
-    pub standby_retry: Duration,
+    #[arg(long, env = "STOCKROOM_STANDBY_RETRY", default_value_t = LogSettings::default().standby_retry.into())]
+    pub standby_retry: humantime::Duration,
     /// Failures of one event before it is parked.
     #[arg(long, env = "STOCKROOM_MAX_ATTEMPTS", default_value_t = RunSettings::default().max_attempts)]
     pub max_attempts: u32,
@@ -163,8 +162,8 @@ impl WorkerArgs {
     fn log(&self, batch_size: i64) -> LogSettings {
         LogSettings {
             batch_size,
-            poll_interval: self.poll_interval,
-            standby_retry: self.standby_retry,
+            poll_interval: self.poll_interval.into(),
+            standby_retry: self.standby_retry.into(),
             ..LogSettings::default()
         }
     }
@@ -213,11 +212,23 @@ impl ProjectorArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ReserverArgs {
     /// How long a confirmed order may stay unpaid before it expires.
-    #[arg(long, env = "STOCKROOM_PAYMENT_TIMEOUT", default_value = "15m", value_parser = humantime::parse_duration)]
-    pub payment_timeout: Duration,
+    #[arg(long, env = "STOCKROOM_PAYMENT_TIMEOUT", default_value_t = reserver::ReserverConfig::default().payment_timeout.into())]
+    pub payment_timeout: humantime::Duration,
     /// How often due payment deadlines are checked.
-    #[arg(long, env = "STOCKROOM_EXPIRY_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
-    pub expiry_interval: Duration,
+    #[arg(long, env = "STOCKROOM_EXPIRY_INTERVAL", default_value_t = reserver::ReserverConfig::default().expiry_interval.into())]
+    pub expiry_interval: humantime::Duration,
+    /// How long processed event ids are kept for deduplication.
+    #[arg(long, env = "STOCKROOM_PROCESSED_RETENTION", default_value_t = Retention::default().processed_events.into())]
+    pub processed_retention: humantime::Duration,
+    /// How long `Idempotency-Key` responses are kept.
+    #[arg(long, env = "STOCKROOM_IDEMPOTENCY_RETENTION", default_value_t = Retention::default().idempotency_keys.into())]
+    pub idempotency_retention: humantime::Duration,
+    /// How long retried parked events are kept (unretried ones stay).
+    #[arg(long, env = "STOCKROOM_PARKED_RETENTION", default_value_t = Retention::default().parked_events.into())]
+    pub parked_retention: humantime::Duration,
+    /// How often rows past their retention are purged.
+    #[arg(long, env = "STOCKROOM_PURGE_INTERVAL", default_value_t = reserver::ReserverConfig::default().purge_interval.into())]
+    pub purge_interval: humantime::Duration,
 }
 
 impl ReserverArgs {
@@ -228,10 +239,17 @@ impl ReserverArgs {
             source: worker.source,
             log: worker.log(defaults.log.batch_size),
             group: format!("{}-reserver", common.groups()),
-            payment_timeout: self.payment_timeout,
-            expiry_interval: self.expiry_interval,
+            payment_timeout: self.payment_timeout.into(),
+            expiry_interval: self.expiry_interval.into(),
             run: worker.run(),
             retry: common.retry(),
+            retention: Retention {
+                processed_events: self.processed_retention.into(),
+                idempotency_keys: self.idempotency_retention.into(),
+                parked_events: self.parked_retention.into(),
+                ..defaults.retention
+            },
+            purge_interval: self.purge_interval.into(),
             ..defaults
         }
     }

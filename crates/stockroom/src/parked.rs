@@ -46,7 +46,7 @@ pub async fn run(action: ParkedAction) -> anyhow::Result<()> {
             let applied = if consumer == CONSUMER {
                 let handler = ReservationHandler {
                     pool: pool.clone(),
-                    payment_timeout: chrono::Duration::from_std(reserver.payment_timeout)?,
+                    payment_timeout: chrono::Duration::from_std(reserver.payment_timeout.into())?,
                     retry: common.retry(),
                 };
                 retry_with(&handler, &mut tx, one).await

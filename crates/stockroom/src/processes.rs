@@ -27,11 +27,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Task::CommandApi(p) => {
-            let addr = addr_or(&p, "STOCKROOM_COMMAND_ADDR", "127.0.0.1:8080");
+            let addr = addr_or(&p, "STOCKROOM_COMMAND_ADDR", crate::cli::COMMAND_ADDR);
             command_api(&p.common, &p.api, &addr, shutdown::on_signal()).await
         }
         Task::QueryApi(p) => {
-            let addr = addr_or(&p, "STOCKROOM_QUERY_ADDR", "127.0.0.1:8081");
+            let addr = addr_or(&p, "STOCKROOM_QUERY_ADDR", crate::cli::QUERY_ADDR);
             query_api(&p.common, &p.api, &addr, shutdown::on_signal()).await
         }
         Task::Relay(p) => {
@@ -131,7 +131,7 @@ async fn query_api(
         let state = query_api::AppState {
             pool,
             probes,
-            max_wait: api.max_wait,
+            max_wait: api.max_wait.into(),
         };
         query_api::router(state, api.limits())
     })

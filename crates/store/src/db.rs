@@ -19,11 +19,14 @@ pub struct DbConfig {
 }
 
 impl DbConfig {
+    /// Pool size per process, unless configured.
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+
     /// A config with Stockroom's defaults.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            max_connections: 16,
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             acquire_timeout: Duration::from_secs(5),
         }
     }

@@ -10,6 +10,7 @@ pub mod follow;
 pub mod idempotency;
 pub mod log;
 pub mod read;
+pub mod retention;
 pub mod subscription;
 
 pub use codec::{decode, encode, EventMetadata, NewEvent, RecordedEvent};
