@@ -37,6 +37,16 @@ pub fn crash_and_start_postgres() {
     pg_ctl(&["-w", "start"]);
 }
 
+/// `pg_ctl stop -m fast`: Postgres is down until [`start_postgres`].
+pub fn stop_postgres() {
+    pg_ctl(&["-m", "fast", "-w", "stop"]);
+}
+
+/// `pg_ctl start` after [`stop_postgres`].
+pub fn start_postgres() {
+    pg_ctl(&["-w", "start"]);
+}
+
 fn pg_ctl(action: &[&str]) {
     let pg_ctl = var("STOCKROOM_TEST_PG_CTL");
     let (data, log) = (var("STOCKROOM_TEST_PG_DATA"), var("STOCKROOM_TEST_PG_LOG"));

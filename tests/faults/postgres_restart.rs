@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::infra::{exclusive, restart_postgres};
+use crate::infra::{exclusive, restart_postgres, start_postgres, stop_postgres};
 use crate::support::{eventually, System};
 
 async fn order_and_wait_confirmed(sys: &System) {
@@ -61,4 +61,55 @@ async fn every_process_reconnects_after_postgres_restarts() {
     for worker in &mut sys.workers {
         assert!(worker.running(), "{} kept running", worker.name);
     }
+}
+
+/// Starts Postgres again even if the test fails half-way.
+struct Restart;
+
+impl Drop for Restart {
+    fn drop(&mut self) {
+        start_postgres();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_process_stops_on_sigterm_while_postgres_is_down() {
+    let _serial = exclusive().await;
+    let mut sys = System::start().await;
+    sys.stock_product("PG-2", 100, 100).await;
+    order_and_wait_confirmed_sku(&sys, "PG-2").await;
+
+    stop_postgres();
+    let _restart = Restart;
+    // Let every process notice and settle into its retry loop.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let started = std::time::Instant::now();
+    let mut procs: Vec<&mut crate::support::Proc> = vec![&mut sys.command, &mut sys.query];
+    procs.extend(sys.workers.iter_mut());
+    for proc in procs {
+        let status = proc.terminate().await;
+        eprintln!(
+            "{} stopped with {status} after {:?}",
+            proc.name,
+            started.elapsed()
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "every process stopped within the grace period"
+    );
+}
+
+async fn order_and_wait_confirmed_sku(sys: &System, sku: &str) {
+    let placed: Value = sys
+        .post(
+            "/v1/orders",
+            json!({"customer_id": uuid::Uuid::new_v4(), "lines": [{"sku": sku, "quantity": 1}]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = placed["order_id"].as_str().unwrap().to_owned();
+    crate::support::shop::wait_status(sys, &id, "confirmed", Duration::from_secs(30)).await;
 }

@@ -60,7 +60,14 @@ pub async fn run<S: EventSource, H: BatchHandler>(
     let backoff =
         |failures: u32| (settings.backoff * 2u32.pow(failures.min(8))).min(Duration::from_secs(30));
     'batches: loop {
-        let batch = match source.next_batch(&mut shutdown).await {
+        // Every wait ends at once on shutdown, a database that does not
+        // answer included; nothing read is lost, it is read again next time.
+        let mut stop = shutdown.clone();
+        let next = tokio::select! {
+            next = source.next_batch(&mut shutdown) => next,
+            _ = stop.wait_for(|stopped| *stopped) => Ok(None),
+        };
+        let batch = match next {
             Ok(Some(batch)) => batch,
             Ok(None) => break,
             Err(e) => {
@@ -73,7 +80,14 @@ pub async fn run<S: EventSource, H: BatchHandler>(
             }
         };
         loop {
-            match apply_batch(source, pool, handler, &batch).await {
+            let mut stop = shutdown.clone();
+            let applied = tokio::select! {
+                applied = apply_batch(source, pool, handler, &batch) => applied,
+                // The transaction is dropped, so rolled back: the batch is
+                // read again by whoever continues.
+                _ = stop.wait_for(|stopped| *stopped) => break 'batches,
+            };
+            match applied {
                 Ok(()) => {
                     failures_in_a_row = 0;
                     source.committed(&batch);

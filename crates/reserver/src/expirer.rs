@@ -95,7 +95,12 @@ pub async fn run(
         if *shutdown.borrow() {
             return Ok(());
         }
-        match expire_due(&pool, retry).await {
+        let mut stop = shutdown.clone();
+        let round = tokio::select! {
+            round = expire_due(&pool, retry) => round,
+            _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
+        };
+        match round {
             Ok(round) if round.claimed as i64 == ROUND && round.failed < round.claimed => continue,
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %store::error_chain(&e), "expiry round failed"),

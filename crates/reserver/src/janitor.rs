@@ -16,7 +16,12 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), std::convert::Infallible> {
     loop {
-        match purge(&pool, &retention).await {
+        let mut stop = shutdown.clone();
+        let purged = tokio::select! {
+            purged = purge(&pool, &retention) => purged,
+            _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
+        };
+        match purged {
             Ok(purged) if purged != Default::default() => {
                 tracing::info!(?purged, "purged rows past their retention");
             }

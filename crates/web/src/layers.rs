@@ -60,3 +60,105 @@ pub fn apply(router: Router, limits: HttpLimits) -> Router {
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::{to_bytes, Body};
+    use axum::http::{header, Request, StatusCode};
+    use axum::routing::{get, post};
+    use axum::Router;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn app() -> Router {
+        let routes = Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .route("/echo", post(|body: String| async move { body }))
+            .route("/items/{id}", get(|| async { "never reached" }));
+        apply(
+            routes,
+            HttpLimits {
+                request_timeout: Duration::from_millis(50),
+                max_body_bytes: 16,
+            },
+        )
+    }
+
+    async fn send(request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+        let response = app().oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let body = to_bytes(body, 1 << 20).await.unwrap();
+        (
+            parts.status,
+            parts.headers,
+            String::from_utf8_lossy(&body).into_owned(),
+        )
+    }
+
+    fn get_request(uri: &str) -> Request<Body> {
+        Request::get(uri).body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_timed_out_request_gets_a_problem_body_and_retry_after() {
+        let (status, headers, body) = send(get_request("/slow")).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(headers[header::RETRY_AFTER], "1");
+        assert!(body.contains("urn:stockroom:problem:timeout"), "{body}");
+        assert!(
+            headers.contains_key("x-request-id"),
+            "the request id survives the mapping"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_declared_oversized_body_is_a_413_problem_before_any_handler() {
+        let request = Request::post("/echo")
+            .header(header::CONTENT_LENGTH, "1000")
+            .body(Body::from(vec![b'x'; 1000]))
+            .unwrap();
+        let (status, headers, body) = send(request).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+        assert!(body.contains("1000 bytes"), "{body}");
+        assert!(
+            !headers.contains_key(header::CONNECTION),
+            "drained, so the connection stays"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_within_the_limit_reaches_the_handler() {
+        let request = Request::post("/echo").body(Body::from("hello")).unwrap();
+        let (status, _, body) = send(request).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, "hello");
+    }
+
+    #[tokio::test]
+    async fn a_nul_in_the_path_or_query_is_a_400_before_any_handler() {
+        for uri in ["/items/%00", "/items/a?x=%00", "/items/a%0d%0a"] {
+            let (status, headers, _) = send(get_request(uri)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+            assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_routes_and_methods_get_problem_bodies() {
+        let (status, headers, _) = send(get_request("/nowhere")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+        let (status, headers, _) = send(get_request("/echo")).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+    }
+}
