@@ -28,14 +28,14 @@ impl Drop for Resume {
     }
 }
 
+/// Orders the load got a 202 for: id, SKU, quantity.
+type Accepted = Arc<Mutex<Vec<(String, String, i64)>>>;
+
 /// Places orders at a steady rate until told to stop; keeps the accepted ones.
 fn start_load(
     sys: &Arc<System>,
     stop: Arc<std::sync::atomic::AtomicBool>,
-) -> (
-    tokio::task::JoinHandle<()>,
-    Arc<Mutex<Vec<(String, String, i64)>>>,
-) {
+) -> (tokio::task::JoinHandle<()>, Accepted) {
     let accepted = Arc::new(Mutex::new(Vec::new()));
     let (sys, sink) = (Arc::clone(sys), Arc::clone(&accepted));
     let task = tokio::spawn(async move {
@@ -95,11 +95,11 @@ async fn every_order_is_decided_and_every_event_published_after_a_series_of_faul
 
     // kill -9 each worker in turn, restarting it.
     let mut procs = workers;
-    for i in 0..procs.len() {
-        let name = procs[i].name.clone();
-        procs[i].kill_hard().await;
+    for proc in &mut procs {
+        let name = proc.name.clone();
+        proc.kill_hard().await;
         tokio::time::sleep(Duration::from_secs(2)).await;
-        procs[i] = Proc::spawn(&name, &[], &sys.env).await;
+        *proc = Proc::spawn(&name, &[], &sys.env).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
 

@@ -37,6 +37,8 @@ pub struct BenchConfig {
     pub concurrency: Vec<usize>,
     /// Orders per second offered in the end-to-end stage.
     pub e2e_rate: u32,
+    /// Measured time per round of the end-to-end stage.
+    pub e2e_duration: Duration,
 }
 
 impl BenchConfig {
@@ -52,6 +54,7 @@ impl BenchConfig {
             backlog: 100_000,
             concurrency: vec![1, 8, 32],
             e2e_rate: 200,
+            e2e_duration: Duration::from_secs(30),
         }
     }
 
@@ -64,6 +67,7 @@ impl BenchConfig {
             backlog: 300,
             concurrency: vec![1, 4],
             e2e_rate: 20,
+            e2e_duration: Duration::from_millis(1000),
             ..self
         }
     }

@@ -213,7 +213,7 @@ async fn prepare_schema<P: Projection>(
         .execute(&mut *tx)
         .await?;
     for table in P::TABLES {
-        copy_table(&mut tx, &schema, table).await?;
+        copy_table(&mut tx, schema, table).await?;
     }
     tx.commit().await
 }
