@@ -15,7 +15,7 @@ async fn a_second_request_with_a_key_waits_for_the_first_and_replays_it() {
     let mut first = PgConnection::connect(&db.url).await.unwrap();
     let mut first_tx = first.begin().await.unwrap();
     assert_eq!(
-        lock(&mut first_tx, "k1", b"body").await.unwrap(),
+        lock(&mut first_tx, "key-a", "k1", b"body").await.unwrap(),
         Claim::Fresh
     );
 
@@ -23,12 +23,14 @@ async fn a_second_request_with_a_key_waits_for_the_first_and_replays_it() {
     let second = tokio::spawn(async move {
         let mut conn = PgConnection::connect(&url).await.unwrap();
         let mut tx = conn.begin().await.unwrap();
-        let claim = lock(&mut tx, "k1", b"body").await.unwrap();
+        let claim = lock(&mut tx, "key-a", "k1", b"body").await.unwrap();
         tx.rollback().await.unwrap();
         let mismatch = {
             let mut other = PgConnection::connect(&url).await.unwrap();
             let mut tx2 = other.begin().await.unwrap();
-            lock(&mut tx2, "k1", b"another body").await.unwrap()
+            lock(&mut tx2, "key-a", "k1", b"another body")
+                .await
+                .unwrap()
         };
         (claim, mismatch)
     });
@@ -39,6 +41,7 @@ async fn a_second_request_with_a_key_waits_for_the_first_and_replays_it() {
     );
     remember(
         &mut first_tx,
+        "key-a",
         "k1",
         b"body",
         202,

@@ -33,8 +33,26 @@ async fn orders_are_confirmed_and_visible_with_no_broker_at_all() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 200);
-        let seen: i64 = r.headers()["x-projection-position"]
+        let status = r.status();
+        let headers = r.headers().clone();
+        if status != 200 {
+            let state: Vec<(String, String)> = sqlx::query_as(
+                "SELECT 'position ' || name, position::text FROM read_models.projection_positions \
+                 UNION ALL SELECT 'subscription ' || name, position::text || ' settled ' || settled FROM subscriptions \
+                 UNION ALL SELECT 'parked ' || consumer, error FROM parked_events \
+                 UNION ALL SELECT 'row', status FROM read_models.orders WHERE order_id::text = $1",
+            )
+            .bind(id)
+            .fetch_all(&sys.db.pool)
+            .await
+            .unwrap();
+            panic!(
+                "read at position {position} answered {status}: {}; state: {state:?}",
+                r.text().await.unwrap()
+            );
+        }
+        let r = headers;
+        let seen: i64 = r["x-projection-position"]
             .to_str()
             .unwrap()
             .parse()
@@ -47,13 +65,15 @@ async fn orders_are_confirmed_and_visible_with_no_broker_at_all() {
         "ten orders took {:?} without a broker",
         started.elapsed()
     );
-    let product: Value = sys
-        .get("/v1/products/NOBROKER-1")
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(product["reserved"], 10);
+    eventually(
+        "the catalogue to show the reservations",
+        Duration::from_secs(10),
+        || async {
+            let product: Value = sys.get("/v1/products/NOBROKER-1").await.json().await.ok()?;
+            (product["reserved"] == 10).then_some(())
+        },
+    )
+    .await;
     // The APIs are ready: no request of theirs needs the broker.
     for base in [sys.command_url(), sys.query_url()] {
         let r = sys.http.get(format!("{base}/readyz")).send().await.unwrap();

@@ -15,7 +15,7 @@ async fn ten_concurrent_posts_with_one_key_place_one_order_and_answer_identicall
     let url = format!("{}/v1/orders", sys.command_url());
 
     let responses = join_all((0..10).map(|_| {
-        let client = reqwest::Client::new();
+        let client = sys.client();
         let (url, body) = (url.clone(), body.clone());
         async move {
             let r = client

@@ -24,3 +24,4 @@ mod oversell;
 mod parking;
 mod queries;
 mod read_models;
+mod router;

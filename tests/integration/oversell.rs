@@ -25,7 +25,7 @@ async fn two_hundred_concurrent_orders_for_fifty_units_confirm_exactly_fifty() {
     sys.stock_product("HOT-1", 500, 50).await;
 
     // Eight clients with their own connections place 200 one-unit orders.
-    let clients: Vec<reqwest::Client> = (0..8).map(|_| reqwest::Client::new()).collect();
+    let clients: Vec<reqwest::Client> = (0..8).map(|_| sys.client()).collect();
     let url = format!("{}/v1/orders", sys.command_url());
     let statuses: Vec<u16> = stream::iter(0..200)
         .map(|i| {

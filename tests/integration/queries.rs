@@ -279,18 +279,16 @@ async fn analytics_days_are_utc_days_whatever_the_session_time_zone() {
     .execute(&db.pool)
     .await
     .unwrap();
+    let client = crate::support::system::client_with(&db.create_key("analyst", None).await);
     let get = |day: &'static str| {
         let url = format!(
             "{}/v1/analytics/summary?from={day}&to={day}",
             query.url.as_deref().unwrap()
         );
+        let client = client.clone();
         async move {
-            reqwest::get(url)
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
+            let r = client.get(url).send().await.unwrap();
+            r.json::<Value>().await.unwrap()
         }
     };
     let that_day = get("2026-03-10").await;

@@ -40,6 +40,32 @@ impl TestDb {
         Self { url, pool }
     }
 
+    /// Creates an API key of `role` (with `channel` for storefronts), its
+    /// rate limit out of the tests' way; returns the token.
+    pub async fn create_key(&self, role: &str, channel: Option<&str>) -> String {
+        self.create_key_with(role, channel, Some(1_000_000)).await.1
+    }
+
+    /// Creates an API key with a chosen rate; returns its id and token.
+    pub async fn create_key_with(
+        &self,
+        role: &str,
+        channel: Option<&str>,
+        rate: Option<i32>,
+    ) -> (uuid::Uuid, String) {
+        let key = store::keys::NewKey {
+            name: format!("test {role}"),
+            role: role.to_owned(),
+            channel: channel.map(str::to_owned),
+            expires_at: None,
+            rate_per_second: rate,
+        };
+        let (key, token) = store::keys::create(&self.pool, &key, "system:test")
+            .await
+            .expect("create key");
+        (key.id, token)
+    }
+
     /// Number of events in the log.
     pub async fn event_count(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM events")

@@ -20,8 +20,10 @@ pub struct System {
     pub query: Proc,
     /// Workers, in the order started.
     pub workers: Vec<Proc>,
-    /// HTTP client.
+    /// HTTP client sending the admin key.
     pub http: Client,
+    /// The admin key the client sends.
+    pub admin_token: String,
 }
 
 /// The broker `scripts/test` started.
@@ -58,6 +60,7 @@ impl System {
         for w in workers {
             procs.push(Proc::spawn(w, &[], &env).await);
         }
+        let admin_token = db.create_key("admin", None).await;
         Self {
             db,
             env,
@@ -65,8 +68,14 @@ impl System {
             command,
             query,
             workers: procs,
-            http: Client::new(),
+            http: client_with(&admin_token),
+            admin_token,
         }
+    }
+
+    /// A fresh HTTP client (its own connection pool) sending the admin key.
+    pub fn client(&self) -> Client {
+        client_with(&self.admin_token)
     }
 
     /// Starts one more worker of this system, as a distinct group member.
@@ -143,4 +152,14 @@ impl System {
             );
         }
     }
+}
+
+/// An HTTP client that sends `token` as its bearer credential.
+pub fn client_with(token: &str) -> Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+    );
+    Client::builder().default_headers(headers).build().unwrap()
 }

@@ -18,6 +18,8 @@ pub struct BenchDb {
     pub pool: PgPool,
     /// Topic namespace of the stage.
     pub prefix: String,
+    /// An admin API key for the bench's requests, its rate limit out of the way.
+    pub token: String,
 }
 
 impl BenchDb {
@@ -40,11 +42,25 @@ impl BenchDb {
             .connect(&url)
             .await?;
         store::migrate(&pool).await?;
+        let key = store::keys::NewKey {
+            name: "bench".to_owned(),
+            role: "admin".to_owned(),
+            channel: None,
+            expires_at: None,
+            rate_per_second: Some(i32::MAX),
+        };
+        let (_, token) = store::keys::create(&pool, &key, "system:bench").await?;
         Ok(Self {
             url,
             pool,
             prefix: format!("b{}", uuid::Uuid::new_v4().simple()),
+            token,
         })
+    }
+
+    /// An HTTP client that sends the bench's key with every request.
+    pub fn client(&self) -> anyhow::Result<reqwest::Client> {
+        client_with(&self.token)
     }
 
     /// A fresh topic namespace (and consumer groups) for another round.
@@ -119,4 +135,16 @@ impl Running {
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// An HTTP client sending `token` as its bearer credential.
+pub fn client_with(token: &str) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))?,
+    );
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .build()?)
 }

@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use crate::stats::{summarise, Summary};
 
-/// Drives `clients` loops of `request` for `warmup` (discarded) plus
-/// `duration` (measured). `request` returns whether the call succeeded;
+/// Drives `clients` loops of `request`, each with its own client sending
+/// `token`, for `warmup` (discarded) plus `duration` (measured). `request` returns whether the call succeeded;
 /// failures are counted, not timed.
 pub async fn closed_loop<F, Fut>(
+    token: &str,
     clients: usize,
     warmup: Duration,
     duration: Duration,
@@ -25,8 +26,11 @@ where
     let workers: Vec<_> = (0..clients)
         .map(|c| {
             let request = request.clone();
+            let client = crate::children::client_with(token);
             tokio::spawn(async move {
-                let client = reqwest::Client::new();
+                let Ok(client) = client else {
+                    return (Vec::new(), 1);
+                };
                 let (mut latencies, mut failures, mut i) = (Vec::new(), 0u64, 0u64);
                 loop {
                     let began = Instant::now();

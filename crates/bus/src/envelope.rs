@@ -28,6 +28,11 @@ pub struct Envelope {
     pub correlation_id: Uuid,
     /// The event or request that caused this one.
     pub causation_id: Option<Uuid>,
+    /// Who appended it: `key:<api key id>` for a request, `system:<process>`
+    /// for Stockroom's own processes. Absent in events from before actors
+    /// were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
     /// The payload.
     pub data: Value,
 }
@@ -44,6 +49,7 @@ impl From<&RecordedEvent> for Envelope {
             occurred_at: e.occurred_at,
             correlation_id: e.correlation_id,
             causation_id: e.causation_id,
+            actor: e.actor.clone(),
             data: e.data.clone(),
         }
     }

@@ -50,6 +50,9 @@ pub enum ApiError {
     /// Still losing races after every retry.
     #[error("the resource is changing too fast; retry")]
     Contended,
+    /// No authenticated caller reached a handler (authentication did not run).
+    #[error("a valid API key is required")]
+    Unauthenticated,
     /// The store or the database failed.
     #[error("infrastructure failed")]
     Infrastructure(#[source] StoreError),
@@ -142,6 +145,9 @@ impl ApiError {
             ),
             Self::NotFound(_) => Problem::new(S::NOT_FOUND, "not-found", self.to_string()),
             Self::Contended => Problem::new(S::CONFLICT, "contended", self.to_string()),
+            Self::Unauthenticated => {
+                Problem::new(S::UNAUTHORIZED, "unauthenticated", self.to_string())
+            }
             Self::Infrastructure(e) if is_unavailable(e) => Problem::new(
                 S::SERVICE_UNAVAILABLE,
                 "unavailable",

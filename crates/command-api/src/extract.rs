@@ -10,6 +10,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use store::EventMetadata;
 use uuid::Uuid;
+use web::auth::Principal;
 use web::FieldError;
 
 use crate::error::ApiError;
@@ -99,8 +100,10 @@ pub struct CommandHeaders {
     /// `If-Match: "<version>"`.
     pub if_match: Option<i64>,
     /// Correlation (from `X-Correlation-Id` or new), causation (the request
-    /// id) and actor (`X-Actor`).
+    /// id) and actor (the authenticated key; no header can set it).
     pub metadata: EventMetadata,
+    /// Who is calling.
+    pub principal: Principal,
 }
 
 const MAX_KEY_LEN: usize = 255;
@@ -155,15 +158,22 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
             None => Uuid::now_v7(),
         };
         let causation_id = text(parts, "x-request-id")?.and_then(|r| Uuid::parse_str(r).ok());
-        let actor = text(parts, "x-actor")?.map(|a| a.chars().take(200).collect());
+        // Authentication put it there; a route without it is refused rather
+        // than run anonymously.
+        let principal = parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or(ApiError::Unauthenticated)?;
         Ok(Self {
             idempotency_key,
             if_match,
             metadata: EventMetadata {
                 correlation_id,
                 causation_id,
-                actor,
+                actor: Some(principal.actor()),
             },
+            principal,
         })
     }
 }

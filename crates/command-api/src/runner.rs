@@ -48,12 +48,13 @@ pub async fn run<C: HttpCommand>(
     command: C,
 ) -> Result<Response, ApiError> {
     let policy = state.retry;
+    let scope = headers.principal.idempotency_scope();
     let aggregate_id = command.aggregate_id();
     let mut attempt = 1;
     loop {
         let mut tx = state.pool.begin().await?;
         if let Some(key) = &headers.idempotency_key {
-            match idempotency::lock(&mut tx, key, fingerprint).await? {
+            match idempotency::lock(&mut tx, &scope, key, fingerprint).await? {
                 Claim::Fresh => {}
                 Claim::Replay { status, body } => return Ok(replay(status, body)),
                 Claim::Mismatch => return Err(ApiError::IdempotencyMismatch),
@@ -86,8 +87,15 @@ pub async fn run<C: HttpCommand>(
             Ok(outcome) => {
                 let (status, body) = command.respond(&outcome);
                 if let Some(key) = &headers.idempotency_key {
-                    idempotency::remember(&mut tx, key, fingerprint, status.as_u16(), &body)
-                        .await?;
+                    idempotency::remember(
+                        &mut tx,
+                        &scope,
+                        key,
+                        fingerprint,
+                        status.as_u16(),
+                        &body,
+                    )
+                    .await?;
                 }
                 tx.commit().await?;
                 return Ok((status, Json(body)).into_response());
@@ -102,6 +110,7 @@ pub async fn run<C: HttpCommand>(
                     let problem = e.to_problem();
                     idempotency::remember(
                         &mut tx,
+                        &scope,
                         key,
                         fingerprint,
                         problem.status,

@@ -13,6 +13,8 @@ pub struct AppState {
     pub probes: Probes,
     /// How a command that loses a race on its stream is retried.
     pub retry: store::RetryPolicy,
+    /// Verifies API keys.
+    pub authenticator: web::auth::Authenticator,
 }
 
 impl FromRef<AppState> for Probes {

@@ -40,6 +40,10 @@ pub enum OrderEvent {
         total: i64,
         /// Currency of every amount in the order.
         currency: Currency,
+        /// The sales channel it was placed through (storefront keys); absent
+        /// for orders placed otherwise, and in events from before channels.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<String>,
     },
     /// Every line is reserved; the order awaits payment.
     OrderConfirmed {
@@ -170,6 +174,8 @@ pub enum OrderCommand {
         customer_id: CustomerId,
         /// At least one line.
         lines: Vec<PricedLine>,
+        /// The sales channel it is placed through, if any.
+        channel: Option<String>,
     },
     /// Every line is reserved.
     Confirm,
@@ -220,6 +226,8 @@ pub struct PlacedOrder {
     pub total: Money,
     /// Where it is now.
     pub status: OrderStatus,
+    /// The sales channel it was placed through, if any.
+    pub channel: Option<String>,
 }
 
 /// An order's units per SKU exceed what one reservation may hold (only
@@ -341,6 +349,7 @@ impl Aggregate for Order {
             order_id,
             customer_id,
             lines,
+            channel,
         } = command
         {
             if self.0.is_some() {
@@ -356,6 +365,7 @@ impl Aggregate for Order {
                 lines,
                 total: total.minor(),
                 currency: total.currency(),
+                channel,
             }]);
         }
         let order = self.require()?;
@@ -433,6 +443,7 @@ impl Aggregate for Order {
                 lines,
                 total,
                 currency,
+                channel,
             } => {
                 return Self(Some(PlacedOrder {
                     order_id: *order_id,
@@ -440,6 +451,7 @@ impl Aggregate for Order {
                     lines: lines.clone(),
                     total: Money::new(*total, *currency).unwrap_or(Money::zero(*currency)),
                     status: OrderStatus::Placed,
+                    channel: channel.clone(),
                 }))
             }
             OrderEvent::OrderConfirmed { .. } => OrderStatus::Confirmed,

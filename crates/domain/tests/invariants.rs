@@ -171,6 +171,7 @@ impl Shop {
                     order_id,
                     customer_id: CustomerId(uuid::Uuid::nil()),
                     lines,
+                    channel: None,
                 };
                 let mut order = Order::default();
                 if let Ok(events) = order.decide(command) {

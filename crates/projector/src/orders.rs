@@ -31,11 +31,12 @@ impl Projection for OrdersProjection {
                 lines,
                 total,
                 currency,
+                channel,
             } => {
                 sqlx::query(
                     "INSERT INTO orders (order_id, customer_id, status, lines, total, \
-                             currency, placed_at, updated_at, version, position) \
-                         VALUES ($1, $2, 'placed', $3, $4, $5, $6, $6, $7, $8) \
+                             currency, placed_at, updated_at, version, position, channel) \
+                         VALUES ($1, $2, 'placed', $3, $4, $5, $6, $6, $7, $8, $9) \
                          ON CONFLICT (order_id) DO NOTHING",
                 )
                 .bind(order_id.0)
@@ -46,6 +47,7 @@ impl Projection for OrdersProjection {
                 .bind(e.occurred_at)
                 .bind(e.stream_version)
                 .bind(e.global_position)
+                .bind(channel)
                 .execute(conn)
                 .await?;
                 return Ok(());
@@ -103,6 +105,7 @@ mod tests {
             occurred_at: chrono::Utc::now(),
             correlation_id: uuid::Uuid::now_v7(),
             causation_id: None,
+            actor: Some("system:test".into()),
             data: serde_json::Value::Null,
         }
     }

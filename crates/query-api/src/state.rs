@@ -18,6 +18,8 @@ pub struct AppState {
     pub probes: Probes,
     /// Longest a read waits for `X-Min-Position`.
     pub max_wait: Duration,
+    /// Verifies API keys.
+    pub authenticator: web::auth::Authenticator,
 }
 
 impl FromRef<AppState> for Probes {

@@ -87,6 +87,72 @@ pub enum Task {
         #[command(subcommand)]
         action: ParkedAction,
     },
+    /// Manage API keys (only here, never over HTTP).
+    Keys {
+        /// What to do.
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+/// API key tools.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create a key and print it, once.
+    Create {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// What the key is for.
+        #[arg(long)]
+        name: String,
+        /// storefront, staff, payments, analyst, operator or admin.
+        #[arg(long)]
+        role: String,
+        /// The sales channel (storefront keys only, and required for them).
+        #[arg(long)]
+        channel: Option<String>,
+        /// Lifetime, such as `90d` (default: until revoked).
+        #[arg(long)]
+        expires_in: Option<humantime::Duration>,
+        /// Requests per second, instead of the role's default.
+        #[arg(long)]
+        rate: Option<u32>,
+        /// Print `{id, key, name, role, channel, expires_at}` as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys; never shows a secret.
+    List {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key; every running process refuses it within a second.
+    Revoke {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// The key's id.
+        id: uuid::Uuid,
+    },
+    /// A new key with the same grants; the old one stops after the overlap.
+    Rotate {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// The key's id.
+        id: uuid::Uuid,
+        /// How long the old key keeps working.
+        #[arg(long, default_value = "24h")]
+        overlap: humantime::Duration,
+        /// Print the new key as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// An API process.

@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod keys;
 mod parked;
 mod processes;
 mod projections;

@@ -8,6 +8,7 @@ use bus::Relay;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use web::auth::Authenticator;
 use web::probes::Probes;
 
 use crate::cli::{AllInOne, ApiProcess, Cli, Task};
@@ -81,6 +82,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Task::Parked { action } => parked::run(action).await,
+        Task::Keys { action } => crate::keys::run(action).await,
         Task::Projections { action } => crate::projections::run(action).await,
     }
 }
@@ -110,14 +112,21 @@ async fn command_api(
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let retry = common.retry();
-    serve_api("command-api", common, addr, stop, |pool, probes| {
-        let state = command_api::AppState {
-            pool,
-            probes,
-            retry,
-        };
-        command_api::router(state, api.limits())
-    })
+    serve_api(
+        "command-api",
+        common,
+        addr,
+        stop,
+        |pool, probes, authenticator| {
+            let state = command_api::AppState {
+                pool,
+                probes,
+                retry,
+                authenticator,
+            };
+            command_api::router(state, api.limits())
+        },
+    )
     .await
 }
 
@@ -127,28 +136,40 @@ async fn query_api(
     addr: &str,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
-    serve_api("query-api", common, addr, stop, |pool, probes| {
-        let state = query_api::AppState {
-            pool,
-            probes,
-            max_wait: api.max_wait.into(),
-        };
-        query_api::router(state, api.limits())
-    })
+    serve_api(
+        "query-api",
+        common,
+        addr,
+        stop,
+        |pool, probes, authenticator| {
+            let state = query_api::AppState {
+                pool,
+                probes,
+                max_wait: api.max_wait.into(),
+                authenticator,
+            };
+            query_api::router(state, api.limits())
+        },
+    )
     .await
 }
 
-/// Connects, builds an API's router from its pool and probes, and serves it.
+/// Connects, builds an API's router from its pool, probes and key
+/// verifier, and serves it; key changes are listened for meanwhile.
 async fn serve_api(
     name: &str,
     common: &Common,
     addr: &str,
     stop: watch::Receiver<bool>,
-    router: impl FnOnce(PgPool, Probes) -> axum::Router,
+    router: impl FnOnce(PgPool, Probes, Authenticator) -> axum::Router,
 ) -> anyhow::Result<()> {
     let pool = store::connect(&common.db())?;
     let probes = probes(&pool, common)?;
-    serve(name, addr, router(pool, probes), stop).await
+    let authenticator = Authenticator::new(pool.clone());
+    let listener = tokio::spawn(authenticator.clone().listen(stop.clone()));
+    let served = serve(name, addr, router(pool, probes, authenticator), stop).await;
+    listener.abort();
+    served
 }
 
 fn probes(pool: &PgPool, common: &Common) -> anyhow::Result<Probes> {

@@ -37,6 +37,9 @@ pub enum StoreError {
         /// The subscription.
         subscription: String,
     },
+    /// The system's random source failed (minting a key).
+    #[error("no randomness available: {0}")]
+    Randomness(String),
     /// Migrations failed.
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),

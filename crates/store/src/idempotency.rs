@@ -29,19 +29,27 @@ pub enum Claim {
 /// A transaction-scoped advisory lock (not a row lock) is used so that
 /// holding it does not start a write, and concurrent duplicates simply wait
 /// and then replay.
+///
+/// Keys are scoped: `scope` (the API key that sent the request) is part of
+/// the identity, in the table and in the lock, so two clients using the same
+/// value never wait for or see each other.
 #[tracing::instrument(skip(conn, fingerprint))]
 pub async fn lock(
     conn: &mut PgConnection,
+    scope: &str,
     key: &str,
     fingerprint: &[u8],
 ) -> Result<Claim, StoreError> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(31) || $2, 7))")
+        .bind(scope)
         .bind(key)
         .execute(&mut *conn)
         .await?;
     let row = sqlx::query(
-        "SELECT fingerprint, status_code, response_body FROM idempotency_keys WHERE key = $1",
+        "SELECT fingerprint, status_code, response_body FROM idempotency_keys \
+         WHERE scope = $1 AND key = $2",
     )
+    .bind(scope)
     .bind(key)
     .fetch_optional(&mut *conn)
     .await?;
@@ -63,19 +71,21 @@ pub async fn lock(
 #[tracing::instrument(skip(conn, fingerprint, body))]
 pub async fn remember(
     conn: &mut PgConnection,
+    scope: &str,
     key: &str,
     fingerprint: &[u8],
     status: u16,
     body: &Value,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO idempotency_keys (key, fingerprint, status_code, response_body) \
-         VALUES ($1, $2, $3, $4)",
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, status_code, response_body) \
+         VALUES ($5, $1, $2, $3, $4)",
     )
     .bind(key)
     .bind(fingerprint)
     .bind(status as i16)
     .bind(body)
+    .bind(scope)
     .execute(conn)
     .await?;
     Ok(())

@@ -8,6 +8,7 @@ pub mod error;
 pub mod execute;
 pub mod follow;
 pub mod idempotency;
+pub mod keys;
 pub mod log;
 pub mod read;
 pub mod retention;

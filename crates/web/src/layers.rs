@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, StatusCode};
-use axum::middleware::{from_fn, map_response};
+use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::{authenticate, AuthLayerState};
 use crate::guards::{reject_control_characters, reject_oversized};
 use crate::problem::problem_for_bare_errors;
 
@@ -34,14 +35,17 @@ impl Default for HttpLimits {
 
 /// Wraps `router` in the shared stack. Outermost first, a request meets:
 /// request id, tracing, the problem-body mapper (so every bare error below
-/// it, the timeout's included, gets a problem body), the timeout, the
-/// guards, then the body limit the extractors enforce.
-pub fn apply(router: Router, limits: HttpLimits) -> Router {
+/// it, the timeout's included, gets a problem body), the timeout,
+/// authentication and the rate limit (before anything reads the body), the
+/// guards, then the body limit the extractors enforce; each route then
+/// checks its permission.
+pub fn apply(router: Router, limits: HttpLimits, auth: AuthLayerState) -> Router {
     let max = limits.max_body_bytes;
     router
         .layer(DefaultBodyLimit::max(max))
         .layer(from_fn(move |request, next| reject_oversized(max, request, next)))
         .layer(from_fn(reject_control_characters))
+        .layer(from_fn_with_state(auth, authenticate))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
@@ -81,13 +85,30 @@ mod tests {
                 }),
             )
             .route("/echo", post(|body: String| async move { body }))
-            .route("/items/{id}", get(|| async { "never reached" }));
+            .route("/items/{id}", get(|| async { "never reached" }))
+            .route("/private", post(|body: String| async move { body }));
+        // No database behind it: a well-formed key cannot be checked.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(Duration::from_millis(100))
+            .connect_lazy("postgres://nobody@127.0.0.1:9/none")
+            .unwrap();
+        let auth = AuthLayerState {
+            authenticator: crate::auth::Authenticator::new(pool),
+            public: std::sync::Arc::new(vec![
+                "/slow",
+                "/echo",
+                "/items/%00",
+                "/items/a%0d%0a",
+                "/nowhere",
+            ]),
+        };
         apply(
             routes,
             HttpLimits {
                 request_timeout: Duration::from_millis(50),
                 max_body_bytes: 16,
             },
+            auth,
         )
     }
 
@@ -145,11 +166,68 @@ mod tests {
 
     #[tokio::test]
     async fn a_nul_in_the_path_or_query_is_a_400_before_any_handler() {
-        for uri in ["/items/%00", "/items/a?x=%00", "/items/a%0d%0a"] {
+        for uri in ["/items/%00", "/echo?x=%00", "/items/a%0d%0a"] {
             let (status, headers, _) = send(get_request(uri)).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
             assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
         }
+    }
+
+    #[tokio::test]
+    async fn a_private_route_without_a_key_is_401_before_its_body_is_read() {
+        for body in ["{not json", "x"] {
+            let request = Request::post("/private")
+                .header(header::CONTENT_LENGTH, "100000")
+                .body(Body::from(body))
+                .unwrap();
+            let (status, headers, problem) = send(request).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+            assert_eq!(
+                headers[header::WWW_AUTHENTICATE],
+                r#"Bearer realm="stockroom""#
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_malformed_key_is_401_with_invalid_token_and_the_same_body() {
+        let mut bodies = Vec::new();
+        for authorization in [
+            "Basic dXNlcjpwYXNz",
+            "Bearer ",
+            "Bearer nope",
+            &format!("Bearer {}", "a".repeat(10_000)),
+        ] {
+            let request = Request::post("/private")
+                .header(header::AUTHORIZATION, authorization)
+                .body(Body::empty())
+                .unwrap();
+            let (status, headers, body) = send(request).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{authorization:.20}");
+            assert_eq!(
+                headers[header::WWW_AUTHENTICATE],
+                r#"Bearer realm="stockroom", error="invalid_token""#
+            );
+            bodies.push(body);
+        }
+        bodies.dedup();
+        assert_eq!(bodies.len(), 1, "one body whatever the reason");
+    }
+
+    #[tokio::test]
+    async fn a_key_that_cannot_be_checked_is_503_not_401() {
+        let token = format!(
+            "Bearer stockroom_{}_{}",
+            uuid::Uuid::new_v4().simple(),
+            "ab".repeat(32)
+        );
+        let request = Request::post("/private")
+            .header(header::AUTHORIZATION, token)
+            .body(Body::empty())
+            .unwrap();
+        let (status, headers, _) = send(request).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(headers[header::RETRY_AFTER], "1");
     }
 
     #[tokio::test]

@@ -1,11 +1,15 @@
 //! HTTP plumbing shared by the command and query APIs.
 
+pub mod access;
+pub mod auth;
 pub mod guards;
 pub mod layers;
 pub mod metrics;
 pub mod probes;
 pub mod problem;
+pub mod secure;
 pub mod serve;
 
 pub use problem::{FieldError, Problem};
+pub use secure::SecureRouter;
 pub use serve::serve;

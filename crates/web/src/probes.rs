@@ -4,12 +4,15 @@ use std::future::Future;
 use std::time::Duration;
 
 use axum::extract::{FromRef, State};
+use axum::http::Method;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use bus::admin::BrokerProbe;
 use serde_json::json;
+
+use crate::access::{rule, Access, Permission, RouteRule};
+use crate::SecureRouter;
 use sqlx::PgPool;
 
 /// What readiness checks: the database decides; the broker is reported but
@@ -39,32 +42,37 @@ impl BeforeScrape for NoRefresh {
     async fn refresh(&self) {}
 }
 
-/// The probe routes for a state that holds [`Probes`].
-pub fn routes<S, R>(refresh: R) -> Router<S>
+/// Liveness: anyone may ask. Every API's access table carries this row.
+pub const HEALTHZ: RouteRule = rule(Method::GET, "/healthz", Access::Public);
+/// Readiness: anyone may ask.
+pub const READYZ: RouteRule = rule(Method::GET, "/readyz", Access::Public);
+/// Metrics: operators only.
+pub const METRICS: RouteRule = rule(
+    Method::GET,
+    "/metrics",
+    Access::Requires(Permission::OperationsRead),
+);
+
+/// Mounts the probe routes for a state that holds [`Probes`].
+pub fn routes<S, R>(router: SecureRouter<S>, refresh: R) -> SecureRouter<S>
 where
     S: Clone + Send + Sync + 'static,
     Probes: FromRef<S>,
     R: BeforeScrape,
 {
-    Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(json!({ "status": "ok" })) }),
-        )
-        .route("/readyz", get(ready))
-        .route(
-            "/metrics",
-            get(move || {
-                let refresh = refresh.clone();
-                async move {
-                    refresh.refresh().await;
-                    (
-                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                        crate::metrics::render(),
-                    )
-                }
-            }),
-        )
+    router
+        .get("/healthz", || async { Json(json!({ "status": "ok" })) })
+        .get("/readyz", ready)
+        .get("/metrics", move || {
+            let refresh = refresh.clone();
+            async move {
+                refresh.refresh().await;
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    crate::metrics::render(),
+                )
+            }
+        })
 }
 
 async fn ready(State(probes): State<Probes>) -> impl IntoResponse {

@@ -26,7 +26,7 @@ pub async fn end_to_end(config: &BenchConfig, report: &mut Report) -> anyhow::Re
         start(config, &db, "projector", &[]).await?,
         start(config, &db, "reserver", &[]).await?,
     ];
-    let http = reqwest::Client::new();
+    let http = db.client()?;
     let (c, q) = (command.url().to_owned(), query.url().to_owned());
     // Orders spread over a catalogue, as in a shop: every reservation of one
     // SKU re-reads that SKU's stream (no snapshots yet), so a single hot SKU

@@ -19,7 +19,8 @@ pub async fn place_order(config: &BenchConfig, report: &mut Report) -> anyhow::R
     )
     .await?;
     let base = api.url().to_owned();
-    let registered = reqwest::Client::new()
+    let registered = db
+        .client()?
         .post(format!("{base}/v1/products"))
         .json(&json!({"sku": "BENCH-1", "name": "Bench", "unit_price": 100, "currency": "EUR"}))
         .send()
@@ -34,7 +35,7 @@ pub async fn place_order(config: &BenchConfig, report: &mut Report) -> anyhow::R
         let mut raw = Vec::new();
         for _ in 0..config.rounds {
             let url = format!("{base}/v1/orders");
-            let (summary, failures) = closed_loop(clients, config.warmup, config.duration, move |client, _| {
+            let (summary, failures) = closed_loop(&db.token, clients, config.warmup, config.duration, move |client, _| {
                 let url = url.clone();
                 async move {
                     let body = json!({"customer_id": uuid::Uuid::new_v4(), "lines": [{"sku": "BENCH-1", "quantity": 1}]});

@@ -32,8 +32,12 @@ pub async fn query(config: &BenchConfig, db: &BenchDb, report: &mut Report) -> a
             (minimal.clone(), &mut raw),
         ] {
             let ids = ids.clone();
-            let (summary, failures) =
-                closed_loop(clients, config.warmup, config.duration, move |client, i| {
+            let (summary, failures) = closed_loop(
+                &db.token,
+                clients,
+                config.warmup,
+                config.duration,
+                move |client, i| {
                     let url = format!("{base}/v1/orders/{}", ids[i as usize % ids.len()]);
                     async move {
                         client
@@ -42,8 +46,9 @@ pub async fn query(config: &BenchConfig, db: &BenchDb, report: &mut Report) -> a
                             .await
                             .is_ok_and(|r| r.status().is_success())
                     }
-                })
-                .await;
+                },
+            )
+            .await;
             anyhow::ensure!(failures == 0, "{failures} reads failed");
             into.push(summary);
         }

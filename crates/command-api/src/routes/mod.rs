@@ -1,4 +1,5 @@
-//! The command API's routes, merged in one place.
+//! The command API's routes, merged in one place, and the one table of what
+//! each needs.
 
 mod orders;
 mod probes;
@@ -6,18 +7,80 @@ mod products;
 mod simple;
 mod stock;
 
+use std::sync::Arc;
+
+use axum::http::Method;
 use axum::Router;
+use web::access::{public_paths, rule, Access, Permission, RouteRule};
+use web::auth::AuthLayerState;
 use web::layers::{apply, HttpLimits};
+use web::SecureRouter;
 
 use crate::AppState;
 
+/// Every route of the command API and what it needs (api.md, Access v1.1).
+/// A route missing here cannot be mounted.
+pub static ACCESS: [RouteRule; 12] = [
+    rule(
+        Method::POST,
+        "/v1/products",
+        Access::Requires(Permission::ProductsWrite),
+    ),
+    rule(
+        Method::PUT,
+        "/v1/products/{sku}/price",
+        Access::Requires(Permission::ProductsWrite),
+    ),
+    rule(
+        Method::POST,
+        "/v1/products/{sku}/discontinue",
+        Access::Requires(Permission::ProductsWrite),
+    ),
+    rule(
+        Method::POST,
+        "/v1/stock/{sku}/receipts",
+        Access::Requires(Permission::StockWrite),
+    ),
+    rule(
+        Method::POST,
+        "/v1/stock/{sku}/adjustments",
+        Access::Requires(Permission::StockWrite),
+    ),
+    rule(
+        Method::POST,
+        "/v1/orders",
+        Access::Requires(Permission::OrdersPlace),
+    ),
+    rule(
+        Method::POST,
+        "/v1/orders/{id}/payments",
+        Access::Requires(Permission::OrdersPay),
+    ),
+    rule(
+        Method::POST,
+        "/v1/orders/{id}/shipments",
+        Access::Requires(Permission::OrdersShip),
+    ),
+    rule(
+        Method::POST,
+        "/v1/orders/{id}/cancellations",
+        Access::Requires(Permission::OrdersCancel),
+    ),
+    web::probes::HEALTHZ,
+    web::probes::READYZ,
+    web::probes::METRICS,
+];
+
 /// The whole command API.
 pub fn router(state: AppState, limits: HttpLimits) -> Router {
-    let routes = Router::new()
-        .merge(products::routes())
-        .merge(stock::routes())
-        .merge(orders::routes())
-        .merge(probes::routes(state.pool.clone()))
-        .with_state(state);
-    apply(routes, limits)
+    let auth = AuthLayerState {
+        authenticator: state.authenticator.clone(),
+        public: Arc::new(public_paths(&ACCESS)),
+    };
+    let mut routes = SecureRouter::new(&ACCESS);
+    routes = products::routes(routes);
+    routes = stock::routes(routes);
+    routes = orders::routes(routes);
+    routes = self::probes::routes(routes, state.pool.clone());
+    apply(routes.into_router().with_state(state), limits, auth)
 }

@@ -3,8 +3,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::post;
-use axum::Router;
 use domain::order::{Order, OrderCommand, PricedLine};
 use domain::product::{Product, ProductStatus};
 use domain::{Currency, CustomerId, Money, OrderId, Quantity, Sku};
@@ -13,6 +11,7 @@ use serde_json::{json, Value};
 use sqlx::PgConnection;
 use store::Outcome;
 use uuid::Uuid;
+use web::SecureRouter;
 
 use super::simple::Simple;
 use crate::error::ApiError;
@@ -23,12 +22,12 @@ use crate::AppState;
 /// Most lines one order may have.
 const MAX_LINES: usize = 100;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/orders", post(place))
-        .route("/v1/orders/{id}/payments", post(pay))
-        .route("/v1/orders/{id}/shipments", post(ship))
-        .route("/v1/orders/{id}/cancellations", post(cancel))
+pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
+    router
+        .post("/v1/orders", place)
+        .post("/v1/orders/{id}/payments", pay)
+        .post("/v1/orders/{id}/shipments", ship)
+        .post("/v1/orders/{id}/cancellations", cancel)
 }
 
 #[derive(Deserialize)]
@@ -80,6 +79,7 @@ struct Place {
     order_id: OrderId,
     customer_id: CustomerId,
     lines: Vec<(Sku, Quantity)>,
+    channel: Option<String>,
 }
 
 impl HttpCommand for Place {
@@ -112,6 +112,7 @@ impl HttpCommand for Place {
             order_id: self.order_id,
             customer_id: self.customer_id,
             lines: priced,
+            channel: self.channel.clone(),
         })
     }
 
@@ -160,6 +161,9 @@ async fn place(
         order_id: OrderId::generate(),
         customer_id: CustomerId(raw.customer_id),
         lines,
+        // The key's channel, never the body's: a storefront places orders
+        // only through the channel it is bound to.
+        channel: headers.principal.channel.clone(),
     };
     run(&state, &headers, &body.fingerprint, command).await
 }
@@ -171,7 +175,9 @@ fn path_order(raw: &str) -> Result<OrderId, ApiError> {
         .map_err(|_| ApiError::NotFound(format!("order {raw}")))
 }
 
-/// Runs `command` on the order the path names.
+/// Runs `command` on the order the path names. A caller bound to a channel
+/// acts only on orders placed through it: another channel's order is not
+/// found, exactly like an order that does not exist.
 async fn on_order(
     state: &AppState,
     id: &str,
@@ -179,12 +185,48 @@ async fn on_order(
     fingerprint: &[u8],
     command: OrderCommand,
 ) -> Result<Response, ApiError> {
-    let order = Simple::<Order> {
-        id: path_order(id)?.to_string(),
-        command,
-        respond: answer,
+    let order = InChannel {
+        inner: Simple::<Order> {
+            id: path_order(id)?.to_string(),
+            command,
+            respond: answer,
+        },
+        channel: headers.principal.channel.clone(),
     };
     run(state, headers, fingerprint, order).await
+}
+
+/// An order command that first checks the order's channel, when the caller
+/// has one.
+struct InChannel {
+    inner: Simple<Order>,
+    channel: Option<String>,
+}
+
+impl HttpCommand for InChannel {
+    type Aggregate = Order;
+
+    fn aggregate_id(&self) -> String {
+        self.inner.aggregate_id()
+    }
+
+    async fn prepare(&self, conn: &mut PgConnection) -> Result<OrderCommand, ApiError> {
+        if let Some(channel) = &self.channel {
+            let order = store::load::<Order>(conn, &self.inner.id).await?;
+            let visible = order
+                .state
+                .placed()
+                .is_some_and(|o| o.channel.as_deref() == Some(channel.as_str()));
+            if !visible {
+                return Err(ApiError::NotFound(format!("order {}", self.inner.id)));
+            }
+        }
+        self.inner.prepare(conn).await
+    }
+
+    fn respond(&self, outcome: &Outcome<Order>) -> (StatusCode, Value) {
+        self.inner.respond(outcome)
+    }
 }
 
 async fn pay(

@@ -1,13 +1,13 @@
 //! Liveness, readiness and metrics.
 
-use axum::Router;
 use sqlx::PgPool;
 use web::probes::BeforeScrape;
+use web::SecureRouter;
 
 use crate::AppState;
 
-pub(super) fn routes(pool: PgPool) -> Router<AppState> {
-    web::probes::routes(RelayLag(pool))
+pub(super) fn routes(router: SecureRouter<AppState>, pool: PgPool) -> SecureRouter<AppState> {
+    web::probes::routes(router, RelayLag(pool))
 }
 
 /// Relay lag is measured from the log on each scrape, so it is right

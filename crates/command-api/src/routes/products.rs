@@ -3,13 +3,12 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{post, put};
-use axum::Router;
 use domain::product::{Product, ProductCommand};
 use domain::{Currency, Money, Sku};
 use serde::Deserialize;
 use serde_json::json;
 use store::Outcome;
+use web::SecureRouter;
 
 use super::simple::Simple;
 use crate::error::ApiError;
@@ -17,11 +16,11 @@ use crate::extract::{CommandHeaders, Fields, JsonBody};
 use crate::runner::run;
 use crate::AppState;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/products", post(register))
-        .route("/v1/products/{sku}/price", put(change_price))
-        .route("/v1/products/{sku}/discontinue", post(discontinue))
+pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
+    router
+        .post("/v1/products", register)
+        .put("/v1/products/{sku}/price", change_price)
+        .post("/v1/products/{sku}/discontinue", discontinue)
 }
 
 #[derive(Deserialize)]

@@ -3,8 +3,6 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::post;
-use axum::Router;
 use domain::product::Product;
 use domain::stock::{StockCommand, StockItem};
 use domain::{Quantity, Sku};
@@ -12,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 use store::Outcome;
+use web::SecureRouter;
 
 use super::products::path_sku;
 use crate::error::ApiError;
@@ -19,10 +18,10 @@ use crate::extract::{CommandHeaders, Fields, JsonBody};
 use crate::runner::{run, HttpCommand};
 use crate::AppState;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/stock/{sku}/receipts", post(receive))
-        .route("/v1/stock/{sku}/adjustments", post(adjust))
+pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
+    router
+        .post("/v1/stock/{sku}/receipts", receive)
+        .post("/v1/stock/{sku}/adjustments", adjust)
 }
 
 #[derive(Deserialize)]

@@ -21,6 +21,7 @@ fn place(lines: Vec<PricedLine>) -> OrderCommand {
         order_id: order_id(),
         customer_id: CustomerId(Uuid::from_u128(1)),
         lines,
+        channel: Some("web".into()),
     }
 }
 fn placed() -> Vec<OrderEvent> {
@@ -309,8 +310,31 @@ fn given_an_order_placed_over_the_maximum_before_the_rule_then_its_units_do_not_
         ],
         total: 120_000_000,
         currency: Currency::parse("EUR").unwrap(),
+        channel: None,
     }];
     let overflow = given(&events).placed().unwrap().units_by_sku().unwrap_err();
     assert_eq!(overflow.sku.as_str(), "A");
     assert_eq!(overflow.units, 1_200_000);
+}
+
+#[test]
+fn given_nothing_when_placing_through_a_channel_then_the_order_records_it() {
+    let events = placed();
+    assert!(matches!(&events[0], OrderEvent::OrderPlaced { channel: Some(c), .. } if c == "web"));
+    assert_eq!(
+        given(&events).placed().unwrap().channel.as_deref(),
+        Some("web")
+    );
+}
+
+#[test]
+fn an_order_placed_event_from_before_channels_still_decodes() {
+    let old = serde_json::json!({"event_type": "OrderPlaced", "data": {
+        "order_id": Uuid::from_u128(7), "customer_id": Uuid::from_u128(1),
+        "lines": [], "total": 0, "currency": "EUR"}});
+    let event: OrderEvent = serde_json::from_value(old).unwrap();
+    assert!(matches!(
+        event,
+        OrderEvent::OrderPlaced { channel: None, .. }
+    ));
 }

@@ -3,11 +3,11 @@
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::NaiveDate;
 use serde::Serialize;
 use sqlx::Row;
+use web::SecureRouter;
 
 use crate::csv::{respond, wants_csv};
 use crate::error::QueryError;
@@ -15,11 +15,11 @@ use crate::freshness::{await_position, Fresh, MinPosition};
 use crate::params::{day_range, Params};
 use crate::AppState;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/analytics/sales/daily", get(daily_sales))
-        .route("/v1/analytics/top-products", get(top_products))
-        .route("/v1/analytics/summary", get(summary))
+pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
+    router
+        .get("/v1/analytics/sales/daily", daily_sales)
+        .get("/v1/analytics/top-products", top_products)
+        .get("/v1/analytics/summary", summary)
 }
 
 /// Sales of one SKU on one day (UTC).

@@ -1,4 +1,5 @@
-//! The query API's routes, merged in one place.
+//! The query API's routes, merged in one place, and the one table of what
+//! each needs.
 
 mod analytics;
 mod orders;
@@ -6,19 +7,86 @@ mod page;
 mod products;
 mod projections;
 
+use std::sync::Arc;
+
+use axum::http::Method;
 use axum::Router;
+use web::access::{public_paths, rule, Access, Permission, RouteRule};
+use web::auth::AuthLayerState;
 use web::layers::{apply, HttpLimits};
+use web::SecureRouter;
 
 use crate::AppState;
 
+/// Every route of the query API and what it needs (api.md, Access v1.1).
+/// A route missing here cannot be mounted.
+pub static ACCESS: [RouteRule; 13] = [
+    rule(
+        Method::GET,
+        "/v1/orders",
+        Access::Requires(Permission::OrdersRead),
+    ),
+    rule(
+        Method::GET,
+        "/v1/orders/{id}",
+        Access::Requires(Permission::OrdersRead),
+    ),
+    rule(
+        Method::GET,
+        "/v1/products",
+        Access::Requires(Permission::CatalogueRead),
+    ),
+    rule(
+        Method::GET,
+        "/v1/products/{sku}",
+        Access::Requires(Permission::CatalogueRead),
+    ),
+    rule(
+        Method::GET,
+        "/v1/stock",
+        Access::Requires(Permission::CatalogueRead),
+    ),
+    rule(
+        Method::GET,
+        "/v1/stock/{sku}",
+        Access::Requires(Permission::CatalogueRead),
+    ),
+    rule(
+        Method::GET,
+        "/v1/analytics/sales/daily",
+        Access::Requires(Permission::AnalyticsRead),
+    ),
+    rule(
+        Method::GET,
+        "/v1/analytics/top-products",
+        Access::Requires(Permission::AnalyticsRead),
+    ),
+    rule(
+        Method::GET,
+        "/v1/analytics/summary",
+        Access::Requires(Permission::AnalyticsRead),
+    ),
+    rule(
+        Method::GET,
+        "/v1/projections",
+        Access::Requires(Permission::OperationsRead),
+    ),
+    web::probes::HEALTHZ,
+    web::probes::READYZ,
+    web::probes::METRICS,
+];
+
 /// The whole query API.
 pub fn router(state: AppState, limits: HttpLimits) -> Router {
-    let routes = Router::new()
-        .merge(orders::routes())
-        .merge(products::routes())
-        .merge(analytics::routes())
-        .merge(projections::routes())
-        .merge(web::probes::routes(web::probes::NoRefresh))
-        .with_state(state);
-    apply(routes, limits)
+    let auth = AuthLayerState {
+        authenticator: state.authenticator.clone(),
+        public: Arc::new(public_paths(&ACCESS)),
+    };
+    let mut routes = SecureRouter::new(&ACCESS);
+    routes = orders::routes(routes);
+    routes = products::routes(routes);
+    routes = analytics::routes(routes);
+    routes = projections::routes(routes);
+    routes = web::probes::routes(routes, web::probes::NoRefresh);
+    apply(routes.into_router().with_state(state), limits, auth)
 }

@@ -3,13 +3,14 @@
 use std::sync::LazyLock;
 
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
 use uuid::Uuid;
+use web::auth::Principal;
+use web::SecureRouter;
 
 use super::page::{page, Page};
 use crate::error::QueryError;
@@ -21,22 +22,23 @@ use domain::order::OrderStatus;
 const PROJECTIONS: &[&str] = &["orders"];
 
 const ORDER_COLUMNS: &str = "order_id, customer_id, status, lines, total, currency, placed_at, \
-     updated_at, version, rejection";
+     updated_at, version, rejection, channel";
 const DEFAULT_LIMIT: i64 = 50;
 
 /// One order plus the orders projection's position, in one round trip; built once.
 static ORDER_WITH_POSITION: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {ORDER_COLUMNS}, {} FROM read_models.orders WHERE order_id = $1",
+        "SELECT {ORDER_COLUMNS}, {} FROM read_models.orders \
+         WHERE order_id = $1 AND ($3::text IS NULL OR channel = $3)",
         position_column(2)
     )
 });
 const MAX_LIMIT: i64 = 200;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/orders", get(list_orders))
-        .route("/v1/orders/{id}", get(get_order))
+pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
+    router
+        .get("/v1/orders", list_orders)
+        .get("/v1/orders/{id}", get_order)
 }
 
 /// One order.
@@ -53,6 +55,9 @@ struct OrderView {
     version: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     rejection: Option<Value>,
+    /// The sales channel it was placed through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel: Option<String>,
 }
 
 impl OrderView {
@@ -68,6 +73,7 @@ impl OrderView {
             updated_at: row.try_get("updated_at")?,
             version: row.try_get("version")?,
             rejection: row.try_get("rejection")?,
+            channel: row.try_get("channel")?,
         })
     }
 }
@@ -75,15 +81,18 @@ impl OrderView {
 #[tracing::instrument(skip(state, min))]
 async fn get_order(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     min: MinPosition,
     Path(order_id): Path<String>,
 ) -> Result<Fresh<Json<OrderView>>, QueryError> {
     let waited = await_if_asked(&state.pool, PROJECTIONS, min, state.max_wait).await?;
     let id = Uuid::parse_str(&order_id)
         .map_err(|_| QueryError::NotFound(format!("order {order_id}")))?;
+    // Another channel's order is not found, exactly like a missing one.
     let row = sqlx::query(&ORDER_WITH_POSITION)
         .bind(id)
         .bind(PROJECTIONS)
+        .bind(&principal.channel)
         .fetch_optional(&state.pool)
         .await?
         .ok_or_else(|| QueryError::NotFound(format!("order {order_id}")))?;
@@ -114,11 +123,18 @@ fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, Uuid)> {
 #[tracing::instrument(skip(state, min, params))]
 async fn list_orders(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     min: MinPosition,
     params: Params,
 ) -> Result<Fresh<Json<Page<OrderView>>>, QueryError> {
     let mut p = params.parser(&["customer_id", "status", "limit", "cursor"]);
     let customer: Option<Uuid> = p.optional("customer_id", "a UUID");
+    if principal.channel.is_some() && customer.is_none() {
+        p.reject(
+            "customer_id",
+            "is required: a storefront lists one customer's orders at a time",
+        );
+    }
     let status: Option<String> = p.optional("status", "a status");
     if let Some(s) = &status {
         if OrderStatus::parse(s).is_none() {
@@ -138,6 +154,7 @@ async fn list_orders(
         "SELECT {ORDER_COLUMNS} FROM read_models.orders \
          WHERE ($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2) \
            AND ($3::timestamptz IS NULL OR (placed_at, order_id) < ($3, $4)) \
+           AND ($6::text IS NULL OR channel = $6) \
          ORDER BY placed_at DESC, order_id DESC LIMIT $5"
     ))
     .bind(customer)
@@ -145,6 +162,7 @@ async fn list_orders(
     .bind(cursor.map(|c| c.0))
     .bind(cursor.map(|c| c.1))
     .bind(limit + 1)
+    .bind(&principal.channel)
     .fetch_all(&state.pool)
     .await?;
     let items = rows

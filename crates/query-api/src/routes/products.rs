@@ -3,11 +3,11 @@
 use std::sync::LazyLock;
 
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use sqlx::postgres::PgRow;
 use sqlx::Row;
+use web::SecureRouter;
 
 use super::page::{page, Page};
 use crate::error::QueryError;
@@ -17,12 +17,12 @@ use crate::AppState;
 
 const PROJECTIONS: &[&str] = &["catalogue"];
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/products", get(list_products))
-        .route("/v1/products/{sku}", get(get_product))
-        .route("/v1/stock", get(list_stock))
-        .route("/v1/stock/{sku}", get(get_stock))
+pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
+    router
+        .get("/v1/products", list_products)
+        .get("/v1/products/{sku}", get_product)
+        .get("/v1/stock", list_stock)
+        .get("/v1/stock/{sku}", get_stock)
 }
 
 /// A product with its stock.

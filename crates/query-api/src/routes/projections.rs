@@ -1,17 +1,17 @@
 //! Where each projection is and how far behind the log.
 
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
 use sqlx::Row;
+use web::SecureRouter;
 
 use crate::error::QueryError;
 use crate::freshness::Fresh;
 use crate::AppState;
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/v1/projections", get(list))
+pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
+    router.get("/v1/projections", list)
 }
 
 /// One projection's progress.

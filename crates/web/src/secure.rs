@@ -1,0 +1,67 @@
+//! Mounting routes through their API's access table: a route the table does
+//! not declare cannot be mounted (the router refuses to build), and each
+//! route gets the permission check the table names.
+
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::middleware::from_fn;
+use axum::routing::{self, MethodRouter};
+use axum::Router;
+
+use crate::access::{lookup, Access, RouteRule};
+use crate::auth::authorize;
+
+/// A router whose every route is checked against `table`.
+pub struct SecureRouter<S> {
+    router: Router<S>,
+    table: &'static [RouteRule],
+}
+
+impl<S: Clone + Send + Sync + 'static> SecureRouter<S> {
+    /// An empty router governed by `table`.
+    pub fn new(table: &'static [RouteRule]) -> Self {
+        Self {
+            router: Router::new(),
+            table,
+        }
+    }
+
+    /// The table it is governed by.
+    pub fn table(&self) -> &'static [RouteRule] {
+        self.table
+    }
+
+    fn mount(mut self, method: Method, path: &'static str, handler: MethodRouter<S>) -> Self {
+        let access = lookup(self.table, &method, path).unwrap_or_else(|| {
+            panic!("{method} {path} is not in its API's access table: declare what it needs")
+        });
+        let handler = match access {
+            Access::Public => handler,
+            Access::Requires(permission) => handler.route_layer(from_fn(move |request, next| {
+                authorize(permission, request, next)
+            })),
+        };
+        self.router = self.router.route(path, handler);
+        self
+    }
+
+    /// Mounts a GET route.
+    pub fn get<H: Handler<T, S>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.mount(Method::GET, path, routing::get(handler))
+    }
+
+    /// Mounts a POST route.
+    pub fn post<H: Handler<T, S>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.mount(Method::POST, path, routing::post(handler))
+    }
+
+    /// Mounts a PUT route.
+    pub fn put<H: Handler<T, S>, T: 'static>(self, path: &'static str, handler: H) -> Self {
+        self.mount(Method::PUT, path, routing::put(handler))
+    }
+
+    /// The plain router.
+    pub fn into_router(self) -> Router<S> {
+        self.router
+    }
+}
