@@ -9,6 +9,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod access;
 mod bad_input;
 mod bench_smoke;
 mod bookkeeping;

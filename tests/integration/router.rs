@@ -181,13 +181,18 @@ fn concrete(rule: &RouteRule) -> String {
         .replace("{id}", "0f8fad5b-d9cb-469f-a165-70867728950e")
 }
 
-/// Every route in both tables: public ones answer without a key, every other
-/// one is a 401 without a key, and a key without the permission is a 403
-/// naming it (the table drives both the routers and the checks).
+/// Every role × every route in both tables: public routes answer without a
+/// key; every other route is a 401 without one, a 403 naming the permission
+/// for a role that lacks it, and anything but 401/403 for one that holds it
+/// (the table drives both the routers and these checks).
 #[tokio::test(flavor = "multi_thread")]
-async fn every_route_of_both_tables_is_guarded_as_its_table_says() {
+async fn every_role_on_every_route_is_allowed_or_refused_as_the_table_says() {
     let db = TestDb::create().await;
-    let analyst = db.create_key("analyst", None).await;
+    let mut keys = Vec::new();
+    for role in web::access::Role::ALL {
+        let channel = role.needs_channel().then_some("web");
+        keys.push((role, db.create_key(role.as_str(), channel).await));
+    }
     let apps = [
         (
             command_app(db.pool.clone()),
@@ -205,37 +210,40 @@ async fn every_route_of_both_tables_is_guarded_as_its_table_says() {
                 }
                 app.clone().oneshot(request.body(Body::empty()).unwrap())
             };
-            let anonymous = send(None).await.unwrap();
-            match rule.access {
-                Access::Public => {
-                    assert!(anonymous.status().is_success(), "{} {path}", rule.method)
-                }
-                Access::Requires(permission) => {
-                    assert_eq!(
-                        anonymous.status(),
-                        StatusCode::UNAUTHORIZED,
-                        "{} {path}",
+            let anonymous = send(None).await.unwrap().status();
+            let Access::Requires(permission) = rule.access else {
+                assert!(
+                    anonymous.is_success(),
+                    "{} {path}: {anonymous}",
+                    rule.method
+                );
+                continue;
+            };
+            assert_eq!(
+                anonymous,
+                StatusCode::UNAUTHORIZED,
+                "{} {path}",
+                rule.method
+            );
+            for (role, token) in &keys {
+                let response = send(Some(token)).await.unwrap();
+                let status = response.status();
+                if role.allows(permission) {
+                    assert!(
+                        status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
+                        "{role} on {} {path}: {status}",
                         rule.method
                     );
-                    let as_analyst = send(Some(&analyst)).await.unwrap();
-                    if web::access::Role::Analyst.allows(permission) {
-                        assert_ne!(
-                            as_analyst.status(),
-                            StatusCode::FORBIDDEN,
-                            "{} {path}",
-                            rule.method
-                        );
-                    } else {
-                        assert_eq!(
-                            as_analyst.status(),
-                            StatusCode::FORBIDDEN,
-                            "{} {path}",
-                            rule.method
-                        );
-                        let body = to_bytes(as_analyst.into_body(), 1 << 20).await.unwrap();
-                        let problem: Value = serde_json::from_slice(&body).unwrap();
-                        assert_eq!(problem["permission"], permission.as_str());
-                    }
+                } else {
+                    assert_eq!(
+                        status,
+                        StatusCode::FORBIDDEN,
+                        "{role} on {} {path}",
+                        rule.method
+                    );
+                    let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+                    let problem: Value = serde_json::from_slice(&body).unwrap();
+                    assert_eq!(problem["permission"], permission.as_str());
                 }
             }
         }
