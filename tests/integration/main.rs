@@ -26,3 +26,4 @@ mod parking;
 mod queries;
 mod read_models;
 mod router;
+mod workers_db;

@@ -22,6 +22,8 @@ pub struct KafkaConfig {
     /// Replication factor of the topics Stockroom creates; `None` leaves it
     /// to the broker's `default.replication.factor`.
     pub replication_factor: Option<i32>,
+    /// Further librdkafka properties for every client (SASL, TLS, …).
+    pub properties: Vec<(String, String)>,
 }
 
 impl KafkaConfig {
@@ -37,6 +39,7 @@ impl KafkaConfig {
             debug: None,
             instance_id: None,
             replication_factor: None,
+            properties: Vec::new(),
         }
     }
 
@@ -64,6 +67,9 @@ impl KafkaConfig {
             .set("bootstrap.servers", &self.brokers)
             .set("socket.keepalive.enable", "true")
             .set("log_level", "4");
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
         if let Some(debug) = &self.debug {
             config.set("debug", debug).set("log_level", "7");
         }

@@ -10,38 +10,24 @@ use sqlx::PgConnection;
 /// The live schema's position table.
 const POSITIONS: &str = "read_models.projection_positions";
 
-/// Makes sure the projection has a row (the registry in code is the source
-/// of truth for which projections exist).
-pub async fn register(
-    conn: &mut PgConnection,
-    name: &str,
-    categories: &[StreamCategory],
-) -> Result<(), sqlx::Error> {
-    let categories: Vec<&str> = categories.iter().map(|c| c.as_str()).collect();
-    sqlx::query(&format!(
-        "INSERT INTO {POSITIONS} (name, categories) VALUES ($1, $2) \
-         ON CONFLICT (name) DO UPDATE SET categories = EXCLUDED.categories"
-    ))
-    .bind(name)
-    .bind(&categories)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// Publishes `settled` (from the log follower that fed this batch) as the
-/// projection's position, never moving it back.
+/// projection's position, never moving it back. The row is created on first
+/// use: the registry in code, not a migration, says which projections exist.
 pub async fn publish_settled(
     conn: &mut PgConnection,
     name: &str,
+    categories: &[StreamCategory],
     settled: i64,
 ) -> Result<(), sqlx::Error> {
+    let categories: Vec<&str> = categories.iter().map(|c| c.as_str()).collect();
     sqlx::query(&format!(
-        "UPDATE {POSITIONS} SET position = $2, updated_at = now() \
-         WHERE name = $1 AND position < $2"
+        "INSERT INTO {POSITIONS} AS p (name, categories, position) VALUES ($1, $3, $2) \
+         ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now() \
+         WHERE p.position < EXCLUDED.position"
     ))
     .bind(name)
     .bind(settled)
+    .bind(&categories)
     .execute(conn)
     .await?;
     Ok(())

@@ -88,7 +88,7 @@ impl<P: Projection> BatchHandler for ProjectionHandler<P> {
     ) -> Result<(), HandlerError> {
         match progress {
             Progress::Log { to, .. } => {
-                position::publish_settled(conn, P::NAME, to.settled).await?
+                position::publish_settled(conn, P::NAME, P::CATEGORIES, to.settled).await?
             }
             Progress::Offsets(_) => {
                 position::advance_from_kafka(conn, P::NAME, P::CATEGORIES).await?;

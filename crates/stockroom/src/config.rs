@@ -41,6 +41,10 @@ pub struct Common {
     /// Postgres connections per process.
     #[arg(long, env = "STOCKROOM_DB_POOL_SIZE", default_value_t = DbConfig::DEFAULT_MAX_CONNECTIONS)]
     pub db_pool_size: u32,
+    /// Extra librdkafka properties for every Kafka client, comma-separated
+    /// `key=value` pairs (`security.protocol=SASL_SSL,sasl.mechanism=SCRAM-SHA-512,…`).
+    #[arg(long, env = "STOCKROOM_KAFKA_PROPERTIES", value_delimiter = ',', value_parser = key_value)]
+    pub kafka_properties: Vec<(String, String)>,
     /// Replication factor of the topics Stockroom creates (default: the
     /// broker's `default.replication.factor`).
     #[arg(long, env = "STOCKROOM_REPLICATION_FACTOR")]
@@ -73,6 +77,7 @@ impl Common {
             debug: self.kafka_debug.clone(),
             instance_id: self.instance_id.clone().or_else(host_name),
             replication_factor: self.replication_factor,
+            properties: self.kafka_properties.clone(),
             ..KafkaConfig::new(&self.kafka_brokers)
         }
     }
@@ -262,4 +267,12 @@ fn host_name() -> Option<String> {
         .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
+}
+
+/// Parses one `key=value` librdkafka property.
+fn key_value(raw: &str) -> Result<(String, String), String> {
+    raw.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected key=value, got {raw:?}"))
 }
