@@ -15,7 +15,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use sqlx::postgres::PgListener;
 use sqlx::{Connection, PgConnection, Row};
 use store::subscription::Checkpoint;
-use store::{error_chain, CommitCursor, LogFollower, RecordedEvent};
+use store::{error_chain, LogFollower, RecordedEvent};
 use tokio::sync::watch;
 
 use crate::admin::ensure_topics;
@@ -277,13 +277,7 @@ async fn load_checkpoint(conn: &mut PgConnection) -> Result<Checkpoint, sqlx::Er
     )
     .fetch_one(conn)
     .await?;
-    Ok(Checkpoint {
-        cursor: CommitCursor {
-            transaction_id: row.try_get::<i64, _>("transaction_id")? as u64,
-            position: row.try_get("position")?,
-        },
-        settled: row.try_get("settled")?,
-    })
+    Checkpoint::from_row(&row)
 }
 
 async fn save_checkpoint(

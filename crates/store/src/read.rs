@@ -69,35 +69,18 @@ impl CommitCursor {
 /// has finished, and any transaction still running has an id at or above
 /// xmin, so its events will sort after everything returned here. No event can
 /// appear behind the cursor later, and no timer ever skips a gap.
-#[tracing::instrument(skip(conn, categories), fields(after_position = cursor.position))]
 pub async fn read_committed_after(
     conn: &mut PgConnection,
     cursor: CommitCursor,
     limit: i64,
     categories: &[&str],
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events \
-         WHERE (transaction_id, position) > ($1::text::xid8, $2) \
-           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-           AND (cardinality($4::text[]) = 0 OR category = ANY($4)) \
-         ORDER BY transaction_id, position \
-         LIMIT $3"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(cursor.transaction_id.to_string())
-        .bind(cursor.position)
-        .bind(limit)
-        .bind(categories)
-        .fetch_all(conn)
-        .await?;
-    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    read(conn, cursor, None, limit, categories).await
 }
 
 /// Up to `limit` events of `categories` (all when empty) committed after
 /// `cursor` by transactions below `horizon` (an xmin read earlier, so every
 /// one of them has ended and is visible now), in commit order.
-#[tracing::instrument(skip(conn, categories), fields(after_position = cursor.position))]
 pub async fn read_committed_below(
     conn: &mut PgConnection,
     cursor: CommitCursor,
@@ -105,10 +88,23 @@ pub async fn read_committed_below(
     limit: i64,
     categories: &[&str],
 ) -> Result<Vec<RecordedEvent>, StoreError> {
+    read(conn, cursor, Some(horizon), limit, categories).await
+}
+
+/// The one commit-order read: below `horizon`, or below this statement's own
+/// snapshot xmin when none is given.
+#[tracing::instrument(skip(conn, categories), fields(after_position = cursor.position))]
+async fn read(
+    conn: &mut PgConnection,
+    cursor: CommitCursor,
+    horizon: Option<u64>,
+    limit: i64,
+    categories: &[&str],
+) -> Result<Vec<RecordedEvent>, StoreError> {
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events \
          WHERE (transaction_id, position) > ($1::text::xid8, $2) \
-           AND transaction_id < $5::text::xid8 \
+           AND transaction_id < coalesce($5::text::xid8, pg_snapshot_xmin(pg_current_snapshot())) \
            AND (cardinality($4::text[]) = 0 OR category = ANY($4)) \
          ORDER BY transaction_id, position \
          LIMIT $3"
@@ -118,7 +114,7 @@ pub async fn read_committed_below(
         .bind(cursor.position)
         .bind(limit)
         .bind(categories)
-        .bind(horizon.to_string())
+        .bind(horizon.map(|h| h.to_string()))
         .fetch_all(conn)
         .await?;
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)

@@ -16,6 +16,19 @@ pub struct Checkpoint {
     pub settled: i64,
 }
 
+impl Checkpoint {
+    /// Reads `transaction_id` (as bigint), `position` and `settled` columns.
+    pub fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            cursor: CommitCursor {
+                transaction_id: row.try_get::<i64, _>("transaction_id")? as u64,
+                position: row.try_get("position")?,
+            },
+            settled: row.try_get("settled")?,
+        })
+    }
+}
+
 /// The subscription's checkpoint, created at the start of the log if new.
 pub async fn load(conn: &mut PgConnection, name: &str) -> Result<Checkpoint, StoreError> {
     sqlx::query("INSERT INTO subscriptions (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
@@ -29,13 +42,7 @@ pub async fn load(conn: &mut PgConnection, name: &str) -> Result<Checkpoint, Sto
     .bind(name)
     .fetch_one(conn)
     .await?;
-    Ok(Checkpoint {
-        cursor: CommitCursor {
-            transaction_id: row.try_get::<i64, _>("transaction_id")? as u64,
-            position: row.try_get("position")?,
-        },
-        settled: row.try_get("settled")?,
-    })
+    Ok(Checkpoint::from_row(&row)?)
 }
 
 /// Moves the checkpoint from `from` to `to`, in the caller's transaction (the

@@ -91,13 +91,16 @@ struct Cached {
     touched: Option<Instant>,
 }
 
+/// A key's rate limiter and the rate it was made for.
+type Limiter = (u32, Arc<DefaultDirectRateLimiter>);
+
 /// Verifies keys against the database with a short cache, and holds each
 /// key's rate limiter.
 #[derive(Clone)]
 pub struct Authenticator {
     pool: PgPool,
     cache: Arc<Mutex<HashMap<Uuid, Cached>>>,
-    limiters: Arc<Mutex<HashMap<Uuid, (u32, Arc<DefaultDirectRateLimiter>)>>>,
+    limiters: Arc<Mutex<HashMap<Uuid, Limiter>>>,
 }
 
 impl Authenticator {

@@ -8,8 +8,11 @@ use axum::middleware::from_fn;
 use axum::routing::{self, MethodRouter};
 use axum::Router;
 
-use crate::access::{lookup, Access, RouteRule};
-use crate::auth::authorize;
+use std::sync::Arc;
+
+use crate::access::{lookup, public_paths, Access, RouteRule};
+use crate::auth::{authorize, AuthLayerState, Authenticator};
+use crate::layers::{apply, HttpLimits};
 
 /// A router whose every route is checked against `table`.
 pub struct SecureRouter<S> {
@@ -63,5 +66,15 @@ impl<S: Clone + Send + Sync + 'static> SecureRouter<S> {
     /// The plain router.
     pub fn into_router(self) -> Router<S> {
         self.router
+    }
+
+    /// The finished API: the routes with their state, wrapped in the shared
+    /// stack with authentication that lets the table's public paths through.
+    pub fn build(self, state: S, limits: HttpLimits, authenticator: Authenticator) -> Router {
+        let auth = AuthLayerState {
+            authenticator,
+            public: Arc::new(public_paths(self.table)),
+        };
+        apply(self.router.with_state(state), limits, auth)
     }
 }

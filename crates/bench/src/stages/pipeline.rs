@@ -145,17 +145,7 @@ pub async fn relay_and_projector(
             ],
         )
         .await?;
-        let pool = db.pool.clone();
-        ours.push(
-            time_progress(deadline, total, || async {
-                Ok(sqlx::query_scalar(
-                    "SELECT count(*) FROM processed_events WHERE consumer = 'orders'",
-                )
-                .fetch_one(&pool)
-                .await?)
-            })
-            .await?,
-        );
+        ours.push(time_orders_projection(&db.pool, deadline, total).await?);
         projector.stop().await;
         reset_orders_model(&db.pool).await?;
         raw.push(raw_project(config, &db, total).await?);
@@ -179,17 +169,7 @@ pub async fn relay_and_projector(
             &[("STOCKROOM_PROJECTIONS", "orders")],
         )
         .await?;
-        let pool = db.pool.clone();
-        ours.push(
-            time_progress(deadline, total, || async {
-                Ok(sqlx::query_scalar(
-                    "SELECT count(*) FROM processed_events WHERE consumer = 'orders'",
-                )
-                .fetch_one(&pool)
-                .await?)
-            })
-            .await?,
-        );
+        ours.push(time_orders_projection(&db.pool, deadline, total).await?);
         projector.stop().await;
         reset_orders_model(&db.pool).await?;
         raw.push(raw_project_from_log(&db, &events).await?);
@@ -237,6 +217,23 @@ async fn raw_project_from_log(
         per_second: events.len() as f64 / started.elapsed().as_secs_f64().max(1e-3),
         ..Summary::default()
     })
+}
+
+/// Times the orders projection (already started) through the backlog, by
+/// the events it marks processed.
+async fn time_orders_projection(
+    pool: &PgPool,
+    deadline: Duration,
+    total: i64,
+) -> anyhow::Result<Summary> {
+    time_progress(deadline, total, || async {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE consumer = 'orders'")
+                .fetch_one(pool)
+                .await?,
+        )
+    })
+    .await
 }
 
 async fn reset_orders_model(pool: &PgPool) -> anyhow::Result<()> {

@@ -7,13 +7,10 @@ mod products;
 mod simple;
 mod stock;
 
-use std::sync::Arc;
-
 use axum::http::Method;
 use axum::Router;
-use web::access::{public_paths, rule, Access, Permission, RouteRule};
-use web::auth::AuthLayerState;
-use web::layers::{apply, HttpLimits};
+use web::access::{rule, Access, Permission, RouteRule};
+use web::layers::HttpLimits;
 use web::SecureRouter;
 
 use crate::AppState;
@@ -73,14 +70,11 @@ pub static ACCESS: [RouteRule; 12] = [
 
 /// The whole command API.
 pub fn router(state: AppState, limits: HttpLimits) -> Router {
-    let auth = AuthLayerState {
-        authenticator: state.authenticator.clone(),
-        public: Arc::new(public_paths(&ACCESS)),
-    };
     let mut routes = SecureRouter::new(&ACCESS);
     routes = products::routes(routes);
     routes = stock::routes(routes);
     routes = orders::routes(routes);
     routes = self::probes::routes(routes, state.pool.clone());
-    apply(routes.into_router().with_state(state), limits, auth)
+    let authenticator = state.authenticator.clone();
+    routes.build(state, limits, authenticator)
 }

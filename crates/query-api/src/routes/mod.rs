@@ -7,13 +7,10 @@ mod page;
 mod products;
 mod projections;
 
-use std::sync::Arc;
-
 use axum::http::Method;
 use axum::Router;
-use web::access::{public_paths, rule, Access, Permission, RouteRule};
-use web::auth::AuthLayerState;
-use web::layers::{apply, HttpLimits};
+use web::access::{rule, Access, Permission, RouteRule};
+use web::layers::HttpLimits;
 use web::SecureRouter;
 
 use crate::AppState;
@@ -78,15 +75,12 @@ pub static ACCESS: [RouteRule; 13] = [
 
 /// The whole query API.
 pub fn router(state: AppState, limits: HttpLimits) -> Router {
-    let auth = AuthLayerState {
-        authenticator: state.authenticator.clone(),
-        public: Arc::new(public_paths(&ACCESS)),
-    };
     let mut routes = SecureRouter::new(&ACCESS);
     routes = orders::routes(routes);
     routes = products::routes(routes);
     routes = analytics::routes(routes);
     routes = projections::routes(routes);
     routes = web::probes::routes(routes, web::probes::NoRefresh);
-    apply(routes.into_router().with_state(state), limits, auth)
+    let authenticator = state.authenticator.clone();
+    routes.build(state, limits, authenticator)
 }
