@@ -107,9 +107,19 @@ impl Supervisor {
     pub async fn wait(mut self) -> Result<(), Stopped> {
         let mut first: Option<Stopped> = None;
         let mut deadline: Option<tokio::time::Instant> = None;
+        let mut stop = self.stop.subscribe();
         loop {
             let next = match deadline {
-                None => self.tasks.join_next_with_id().await,
+                // The grace period starts when the stop is given, whether a
+                // task ended (a failure) or a signal arrived with every task
+                // still running.
+                None => tokio::select! {
+                    next = self.tasks.join_next_with_id() => next,
+                    _ = stop.wait_for(|stopped| *stopped) => {
+                        deadline = Some(tokio::time::Instant::now() + self.grace);
+                        continue;
+                    }
+                },
                 Some(at) => match tokio::time::timeout_at(at, self.tasks.join_next_with_id()).await
                 {
                     Ok(next) => next,
