@@ -48,9 +48,13 @@ fn query_app(pool: PgPool) -> Router {
     };
     query_api::router(
         query_api::AppState {
+            freshness: query_api::freshness::Freshness::start(
+                pool.clone(),
+                Duration::from_millis(100),
+                tokio::sync::watch::channel(false).1,
+            ),
             pool: pool.clone(),
             probes,
-            max_wait: Duration::from_millis(100),
             authenticator: Authenticator::new(pool),
         },
         HttpLimits::default(),
@@ -308,6 +312,47 @@ fn every_error_maps_to_one_status() {
                 "no internals leak: {}",
                 problem.detail
             );
+        }
+    }
+}
+
+/// The API description served at `/openapi.json` names every route of the
+/// table with the security the router enforces.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_lists_every_route_with_its_security() {
+    let db = TestDb::create().await;
+    let apps = [
+        (
+            command_app(db.pool.clone()),
+            &command_api::routes::ACCESS[..],
+        ),
+        (query_app(db.pool.clone()), &query_api::routes::ACCESS[..]),
+    ];
+    for (app, table) in apps {
+        let response = app
+            .oneshot(Request::get("/openapi.json").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "served without a key");
+        let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let doc: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let documented: usize = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|item| item.as_object().unwrap().len())
+            .sum();
+        assert_eq!(documented, table.len());
+        for rule in table {
+            let operation = &doc["paths"][rule.path][rule.method.as_str().to_ascii_lowercase()];
+            match rule.access {
+                Access::Public => assert_eq!(operation["security"], serde_json::json!([])),
+                Access::Requires(permission) => {
+                    assert_eq!(operation["security"], serde_json::json!([{"bearer": []}]));
+                    assert_eq!(operation["x-permission"], permission.as_str());
+                }
+            }
         }
     }
 }

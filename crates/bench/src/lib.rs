@@ -39,6 +39,9 @@ pub struct BenchConfig {
     pub e2e_rate: u32,
     /// Measured time per round of the end-to-end stage.
     pub e2e_duration: Duration,
+    /// Only the end-to-end stage (to iterate on it; the sum of stage
+    /// latencies it is compared with then lacks the other stages).
+    pub only_end_to_end: bool,
 }
 
 impl BenchConfig {
@@ -55,6 +58,7 @@ impl BenchConfig {
             concurrency: vec![1, 8, 32],
             e2e_rate: 200,
             e2e_duration: Duration::from_secs(30),
+            only_end_to_end: false,
         }
     }
 
@@ -76,6 +80,10 @@ impl BenchConfig {
 /// Runs every stage and returns the report.
 pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
     let mut report = Report::new(config);
+    if config.only_end_to_end {
+        stages::end_to_end(config, &mut report).await?;
+        return Ok(report);
+    }
     stages::place_order(config, &mut report).await?;
     let backlog_db = stages::relay_and_projector(config, &mut report).await?;
     stages::query(config, &backlog_db, &mut report).await?;

@@ -27,6 +27,10 @@ pub struct LogSettings {
     pub standby_retry: Duration,
     /// How often the active instance checks it still holds the lease.
     pub lease_check: Duration,
+    /// Least time between two batches that only move the settled position
+    /// (no events of this subscription's categories): every commit anywhere
+    /// moves it, and writing each move would cost a transaction per commit.
+    pub progress_interval: Duration,
 }
 
 impl Default for LogSettings {
@@ -36,6 +40,7 @@ impl Default for LogSettings {
             poll_interval: Duration::from_millis(500),
             standby_retry: Duration::from_secs(1),
             lease_check: Duration::from_secs(1),
+            progress_interval: Duration::from_millis(100),
         }
     }
 }
@@ -52,6 +57,7 @@ pub struct LogSource {
     lease_checked: Instant,
     reload: bool,
     in_flight: Option<LogRead>,
+    last_batch: Instant,
 }
 
 impl LogSource {
@@ -69,6 +75,7 @@ impl LogSource {
             lease_checked: Instant::now(),
             reload: true,
             in_flight: None,
+            last_batch: Instant::now(),
         }
     }
 
@@ -110,8 +117,7 @@ impl LogSource {
         Ok(self.follower.read(&mut conn).await?)
     }
 
-    async fn idle(&mut self, shutdown: &mut watch::Receiver<bool>) {
-        let poll = self.settings.poll_interval;
+    async fn idle(&mut self, shutdown: &mut watch::Receiver<bool>, poll: Duration) {
         match self.listener.as_mut() {
             Some(listener) => tokio::select! {
                 woken = listener.try_recv() => {
@@ -170,10 +176,20 @@ impl EventSource for LogSource {
                     return Err(e);
                 }
             };
-            if read.events.is_empty() && read.settled <= self.follower.settled() {
-                self.idle(shutdown).await;
-                continue;
+            if read.events.is_empty() {
+                let since = self.last_batch.elapsed();
+                let moved = read.settled > self.follower.settled();
+                if !moved || since < self.settings.progress_interval {
+                    let wait = if moved {
+                        self.settings.progress_interval - since
+                    } else {
+                        self.settings.poll_interval
+                    };
+                    self.idle(shutdown, wait).await;
+                    continue;
+                }
             }
+            self.last_batch = Instant::now();
             let batch = Batch {
                 messages: read.events.iter().map(Delivered::from_log).collect(),
                 malformed: Vec::new(),

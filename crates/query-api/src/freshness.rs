@@ -8,8 +8,12 @@ use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+
 use serde::Deserialize;
+use sqlx::postgres::PgListener;
 use sqlx::PgPool;
+use tokio::sync::watch;
 
 use crate::error::QueryError;
 
@@ -73,61 +77,167 @@ async fn log_end(pool: &PgPool) -> Result<i64, sqlx::Error> {
     .await
 }
 
-/// Waits (up to `max_wait`) until `projections` reached `min`, and returns
+/// What a read needs to wait for `X-Min-Position`: the database, the
+/// published positions as they are announced, and the bound.
+#[derive(Clone)]
+pub struct Freshness {
+    /// The read models.
+    pub pool: PgPool,
+    /// Published positions, by projection.
+    pub positions: watch::Receiver<HashMap<String, i64>>,
+    /// Longest a read waits.
+    pub max_wait: Duration,
+}
+
+/// The channel projections announce new positions on (`name position`).
+const POSITIONS_CHANNEL: &str = "stockroom_positions";
+
+/// How often the positions are read again in case a notification was missed
+/// (while the listener reconnects).
+const REFRESH: Duration = Duration::from_secs(1);
+
+impl Freshness {
+    /// Follows the published positions until `shutdown`: woken by the
+    /// projections' notifications, and refreshed from the table every
+    /// second as a fallback.
+    pub fn start(pool: PgPool, max_wait: Duration, shutdown: watch::Receiver<bool>) -> Self {
+        let (tx, rx) = watch::channel(HashMap::new());
+        tokio::spawn(follow_positions(pool.clone(), tx, shutdown));
+        Self {
+            pool,
+            positions: rx,
+            max_wait,
+        }
+    }
+}
+
+async fn all_positions(pool: &PgPool) -> Result<HashMap<String, i64>, sqlx::Error> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT name, position FROM read_models.projection_positions")
+            .fetch_all(pool)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
+async fn follow_positions(
+    pool: PgPool,
+    tx: watch::Sender<HashMap<String, i64>>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut listener: Option<PgListener> = None;
+    loop {
+        if listener.is_none() {
+            listener = match PgListener::connect_with(&pool).await {
+                Ok(mut l) => l.listen(POSITIONS_CHANNEL).await.ok().map(|()| l),
+                Err(_) => None,
+            };
+        }
+        if let Ok(positions) = all_positions(&pool).await {
+            tx.send_modify(|known| {
+                for (name, position) in positions {
+                    let entry = known.entry(name).or_insert(position);
+                    *entry = (*entry).max(position);
+                }
+            });
+        }
+        let refresh_at = tokio::time::Instant::now() + REFRESH;
+        loop {
+            let notification = async {
+                match listener.as_mut() {
+                    Some(l) => l.try_recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                received = notification => match received {
+                    Ok(Some(n)) => {
+                        if let Some((name, position)) = n.payload().split_once(' ') {
+                            if let Ok(position) = position.parse::<i64>() {
+                                tx.send_modify(|known| {
+                                    let entry = known.entry(name.to_owned()).or_insert(position);
+                                    *entry = (*entry).max(position);
+                                });
+                            }
+                        }
+                    }
+                    // The connection dropped: reconnect, and re-read what
+                    // may have been missed meanwhile.
+                    Ok(None) | Err(_) => {
+                        listener = None;
+                        break;
+                    }
+                },
+                _ = tokio::time::sleep_until(refresh_at) => break,
+                _ = shutdown.wait_for(|stopped| *stopped) => return,
+            }
+        }
+    }
+}
+
+fn reached(known: &HashMap<String, i64>, projections: &[&str], wanted: i64) -> bool {
+    projections
+        .iter()
+        .all(|name| known.get(*name).is_some_and(|p| *p >= wanted))
+}
+
+/// Waits (up to the bound) until `projections` reached `min`, and returns
 /// their position.
-#[tracing::instrument(skip(pool, max_wait))]
+#[tracing::instrument(skip(freshness))]
 pub async fn await_position(
-    pool: &PgPool,
+    freshness: &Freshness,
     projections: &[&str],
     min: MinPosition,
-    max_wait: Duration,
 ) -> Result<i64, QueryError> {
+    let pool = &freshness.pool;
+    let at = position(pool, projections).await?;
     let Some(wanted) = min.0 else {
-        return Ok(position(pool, projections).await?);
+        return Ok(at);
     };
-    let deadline = tokio::time::Instant::now() + max_wait;
-    let mut pause = Duration::from_millis(2);
-    let mut checked_end = false;
-    loop {
-        // Projection positions are commit-safe: every event at or below one
-        // has been applied, so reaching `wanted` is all a reader needs.
-        let at = position(pool, projections).await?;
-        if at >= wanted {
-            return Ok(at);
-        }
-        if !checked_end {
-            let end = log_end(pool).await?;
-            if wanted > end {
-                return Err(QueryError::bad(
-                    "min_position",
-                    format!(
-                        "position {wanted} has not been handed out yet (the log ends at {end})"
-                    ),
-                ));
-            }
-            checked_end = true;
-        }
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            return Err(QueryError::NotCaughtUp { wanted, at });
-        }
-        tokio::time::sleep(pause.min(deadline - now)).await;
-        pause = (pause * 2).min(Duration::from_millis(50));
+    // Projection positions are commit-safe: every event at or below one has
+    // been applied, so reaching `wanted` is all a reader needs.
+    if at >= wanted {
+        return Ok(at);
     }
+    let end = log_end(pool).await?;
+    if wanted > end {
+        return Err(QueryError::bad(
+            "min_position",
+            format!("position {wanted} has not been handed out yet (the log ends at {end})"),
+        ));
+    }
+    let mut positions = freshness.positions.clone();
+    // Only whether it was announced is kept: the guard `wait_for` returns
+    // must not live across the next await.
+    let announced = tokio::time::timeout(
+        freshness.max_wait,
+        positions.wait_for(|known| reached(known, projections, wanted)),
+    )
+    .await
+    .is_ok_and(|seen| seen.is_ok());
+    // The announcement is a hint; the table decides.
+    let at = position(pool, projections).await?;
+    if at >= wanted {
+        return Ok(at);
+    }
+    if announced {
+        tracing::warn!(
+            wanted,
+            at,
+            "a position was announced before the table showed it"
+        );
+    }
+    Err(QueryError::NotCaughtUp { wanted, at })
 }
 
 /// Waits for `min` only if the reader asked; `None` when it did not, so the
 /// caller can read the position in its own query (one round trip, not two).
 pub async fn await_if_asked(
-    pool: &PgPool,
+    freshness: &Freshness,
     projections: &[&str],
     min: MinPosition,
-    max_wait: Duration,
 ) -> Result<Option<i64>, QueryError> {
     match min.0 {
-        Some(_) => Ok(Some(
-            await_position(pool, projections, min, max_wait).await?,
-        )),
+        Some(_) => Ok(Some(await_position(freshness, projections, min).await?)),
         None => Ok(None),
     }
 }

@@ -16,8 +16,8 @@ pub struct AppState {
     pub pool: PgPool,
     /// Readiness checks.
     pub probes: Probes,
-    /// Longest a read waits for `X-Min-Position`.
-    pub max_wait: Duration,
+    /// Waiting for `X-Min-Position` (and its bound).
+    pub freshness: crate::freshness::Freshness,
     /// Verifies API keys.
     pub authenticator: web::auth::Authenticator,
 }

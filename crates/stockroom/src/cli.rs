@@ -65,6 +65,10 @@ pub enum Task {
         /// A few seconds instead of minutes (what the test suite runs).
         #[arg(long)]
         smoke: bool,
+        /// Only the end-to-end stage, to iterate on it (its comparison then
+        /// lacks the other stages' figures).
+        #[arg(long)]
+        only_end_to_end: bool,
         /// Where to write the Markdown report.
         #[arg(long, default_value = "docs/benchmarks.md")]
         out: std::path::PathBuf,

@@ -48,6 +48,7 @@ pub async fn run(action: ParkedAction) -> anyhow::Result<()> {
                     pool: pool.clone(),
                     payment_timeout: chrono::Duration::from_std(reserver.payment_timeout.into())?,
                     retry: common.retry(),
+                    in_flight: 1,
                 };
                 retry_with(&handler, &mut tx, one).await
             } else {

@@ -66,13 +66,19 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Task::All(all) => all_in_one(all).await,
         Task::Schemas { out } => crate::schemas::write(&out),
-        Task::Bench { common, smoke, out } => {
+        Task::Bench {
+            common,
+            smoke,
+            only_end_to_end,
+            out,
+        } => {
             let exe = std::env::current_exe()?;
             let mut config =
                 bench::BenchConfig::full(exe, common.database_url, common.kafka_brokers);
             if smoke {
                 config = config.smoke();
             }
+            config.only_end_to_end = only_end_to_end;
             let report = bench::run(&config).await?;
             let text = report.markdown();
             std::fs::write(&out, &text)
@@ -140,12 +146,16 @@ async fn query_api(
         "query-api",
         common,
         addr,
-        stop,
+        stop.clone(),
         |pool, probes, authenticator| {
             let state = query_api::AppState {
+                freshness: query_api::freshness::Freshness::start(
+                    pool.clone(),
+                    api.max_wait.into(),
+                    stop,
+                ),
                 pool,
                 probes,
-                max_wait: api.max_wait.into(),
                 authenticator,
             };
             query_api::router(state, api.limits())

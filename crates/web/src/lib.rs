@@ -5,6 +5,7 @@ pub mod auth;
 pub mod guards;
 pub mod layers;
 pub mod metrics;
+pub mod openapi;
 pub mod probes;
 pub mod problem;
 pub mod secure;

@@ -63,6 +63,16 @@ impl<S: Clone + Send + Sync + 'static> SecureRouter<S> {
         self.mount(Method::PUT, path, routing::put(handler))
     }
 
+    /// Mounts `GET /openapi.json`, generated from the table (which must
+    /// carry [`crate::openapi::RULE`]).
+    pub fn openapi(self, title: &'static str) -> Self {
+        let document = crate::openapi::document(title, env!("CARGO_PKG_VERSION"), self.table);
+        self.get("/openapi.json", move || {
+            let document = document.clone();
+            async move { axum::Json(document) }
+        })
+    }
+
     /// The plain router.
     pub fn into_router(self) -> Router<S> {
         self.router

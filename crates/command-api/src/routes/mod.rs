@@ -17,7 +17,7 @@ use crate::AppState;
 
 /// Every route of the command API and what it needs (api.md, Access v1.1).
 /// A route missing here cannot be mounted.
-pub static ACCESS: [RouteRule; 12] = [
+pub static ACCESS: [RouteRule; 13] = [
     rule(
         Method::POST,
         "/v1/products",
@@ -66,6 +66,7 @@ pub static ACCESS: [RouteRule; 12] = [
     web::probes::HEALTHZ,
     web::probes::READYZ,
     web::probes::METRICS,
+    web::openapi::RULE,
 ];
 
 /// The whole command API.
@@ -75,6 +76,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     routes = stock::routes(routes);
     routes = orders::routes(routes);
     routes = self::probes::routes(routes, state.pool.clone());
+    routes = routes.openapi("Stockroom command API");
     let authenticator = state.authenticator.clone();
     routes.build(state, limits, authenticator)
 }

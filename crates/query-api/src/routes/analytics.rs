@@ -45,7 +45,7 @@ async fn daily_sales(
     let (from, to) = day_range(&mut p);
     let sku: Option<String> = p.optional("sku", "a SKU");
     p.finish()?;
-    let position = await_position(&state.pool, &["sales"], min, state.max_wait).await?;
+    let position = await_position(&state.freshness, &["sales"], min).await?;
     let items: Vec<DailySales> = sqlx::query_as(
         "SELECT day, sku, currency, units_confirmed, units_cancelled, units_paid, revenue_paid \
          FROM read_models.daily_sales WHERE day BETWEEN $1 AND $2 AND ($3::text IS NULL OR sku = $3) \
@@ -93,8 +93,7 @@ async fn top_products(
     let (from, to) = day_range(&mut p);
     let limit = p.int_in("limit", 1..=1000).unwrap_or(10);
     p.finish()?;
-    let position =
-        await_position(&state.pool, &["sales", "catalogue"], min, state.max_wait).await?;
+    let position = await_position(&state.freshness, &["sales", "catalogue"], min).await?;
     let items: Vec<TopProduct> = sqlx::query_as(
         "SELECT row_number() OVER (ORDER BY sum(d.revenue_paid) DESC, d.sku) AS rank, \
                 d.sku, p.name, d.currency, sum(d.units_paid)::bigint AS units_paid, \
@@ -151,7 +150,7 @@ async fn summary(
     let mut p = params.parser(&["from", "to"]);
     let (from, to) = day_range(&mut p);
     p.finish()?;
-    let position = await_position(&state.pool, &["orders"], min, state.max_wait).await?;
+    let position = await_position(&state.freshness, &["orders"], min).await?;
     let day_after = to + chrono::Days::new(1);
     let statuses = sqlx::query(
         "SELECT status, count(*) AS n FROM read_models.orders \

@@ -17,7 +17,7 @@ use crate::AppState;
 
 /// Every route of the query API and what it needs (api.md, Access v1.1).
 /// A route missing here cannot be mounted.
-pub static ACCESS: [RouteRule; 13] = [
+pub static ACCESS: [RouteRule; 14] = [
     rule(
         Method::GET,
         "/v1/orders",
@@ -71,6 +71,7 @@ pub static ACCESS: [RouteRule; 13] = [
     web::probes::HEALTHZ,
     web::probes::READYZ,
     web::probes::METRICS,
+    web::openapi::RULE,
 ];
 
 /// The whole query API.
@@ -81,6 +82,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     routes = analytics::routes(routes);
     routes = projections::routes(routes);
     routes = web::probes::routes(routes, web::probes::NoRefresh);
+    routes = routes.openapi("Stockroom query API");
     let authenticator = state.authenticator.clone();
     routes.build(state, limits, authenticator)
 }

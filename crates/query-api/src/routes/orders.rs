@@ -85,7 +85,7 @@ async fn get_order(
     min: MinPosition,
     Path(order_id): Path<String>,
 ) -> Result<Fresh<Json<OrderView>>, QueryError> {
-    let waited = await_if_asked(&state.pool, PROJECTIONS, min, state.max_wait).await?;
+    let waited = await_if_asked(&state.freshness, PROJECTIONS, min).await?;
     let id = Uuid::parse_str(&order_id)
         .map_err(|_| QueryError::NotFound(format!("order {order_id}")))?;
     // Another channel's order is not found, exactly like a missing one.
@@ -149,7 +149,7 @@ async fn list_orders(
         p.reject("cursor", "must be a next_cursor from an earlier page");
     }
     p.finish()?;
-    let position = await_position(&state.pool, PROJECTIONS, min, state.max_wait).await?;
+    let position = await_position(&state.freshness, PROJECTIONS, min).await?;
     let rows = sqlx::query(&format!(
         "SELECT {ORDER_COLUMNS} FROM read_models.orders \
          WHERE ($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2) \

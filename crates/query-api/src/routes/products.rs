@@ -96,7 +96,7 @@ async fn get_product(
     min: MinPosition,
     Path(sku): Path<String>,
 ) -> Result<Fresh<Json<ProductView>>, QueryError> {
-    let waited = await_if_asked(&state.pool, PROJECTIONS, min, state.max_wait).await?;
+    let waited = await_if_asked(&state.freshness, PROJECTIONS, min).await?;
     let row = sqlx::query(&PRODUCT_WITH_POSITION)
         .bind(&sku)
         .bind(PROJECTIONS)
@@ -127,7 +127,7 @@ async fn list_products(
     let limit = p.int_in("limit", 1..=500).unwrap_or(100);
     let cursor: Option<String> = p.optional("cursor", "a SKU");
     p.finish()?;
-    let position = await_position(&state.pool, PROJECTIONS, min, state.max_wait).await?;
+    let position = await_position(&state.freshness, PROJECTIONS, min).await?;
     let rows = sqlx::query(&format!(
         "{PRODUCT_SELECT} WHERE ($1::text IS NULL OR p.status = $1) AND ($2::text IS NULL OR p.sku > $2) \
          ORDER BY p.sku LIMIT $3"
@@ -150,7 +150,7 @@ async fn get_stock(
     min: MinPosition,
     Path(sku): Path<String>,
 ) -> Result<Fresh<Json<StockView>>, QueryError> {
-    let position = await_position(&state.pool, PROJECTIONS, min, state.max_wait).await?;
+    let position = await_position(&state.freshness, PROJECTIONS, min).await?;
     let row =
         sqlx::query("SELECT sku, on_hand, reserved, version FROM read_models.stock WHERE sku = $1")
             .bind(&sku)
@@ -171,7 +171,7 @@ async fn list_stock(
     let limit = p.int_in("limit", 1..=500).unwrap_or(100);
     let cursor: Option<String> = p.optional("cursor", "a SKU");
     p.finish()?;
-    let position = await_position(&state.pool, PROJECTIONS, min, state.max_wait).await?;
+    let position = await_position(&state.freshness, PROJECTIONS, min).await?;
     let rows = sqlx::query(
         "SELECT sku, on_hand, reserved, version FROM read_models.stock \
          WHERE ($1::bigint IS NULL OR on_hand - reserved < $1) AND ($2::text IS NULL OR sku > $2) \
