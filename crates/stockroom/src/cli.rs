@@ -69,6 +69,9 @@ pub enum Task {
         /// lacks the other stages' figures).
         #[arg(long)]
         only_end_to_end: bool,
+        /// Orders per second the end-to-end stage offers (default 200).
+        #[arg(long)]
+        e2e_rate: Option<u32>,
         /// Where to write the Markdown report.
         #[arg(long, default_value = "docs/benchmarks.md")]
         out: std::path::PathBuf,

@@ -70,6 +70,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             common,
             smoke,
             only_end_to_end,
+            e2e_rate,
             out,
         } => {
             let exe = std::env::current_exe()?;
@@ -79,6 +80,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 config = config.smoke();
             }
             config.only_end_to_end = only_end_to_end;
+            if let Some(rate) = e2e_rate {
+                config.e2e_rate = rate;
+            }
             let report = bench::run(&config).await?;
             let text = report.markdown();
             std::fs::write(&out, &text)
