@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use serde::Deserialize;
 use sqlx::postgres::PgListener;
@@ -57,14 +58,21 @@ impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
 /// The position of the slowest of `projections` (0 for one that has not
 /// published any yet).
 pub async fn position(pool: &PgPool, projections: &[&str]) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
+    static SQL: LazyLock<String> = LazyLock::new(|| slowest_position_sql(1));
+    sqlx::query_scalar(&SQL)
+        .bind(projections)
+        .fetch_one(pool)
+        .await
+}
+
+/// The slowest position of the projections named in parameter `$param`; one
+/// that has published none counts as 0.
+fn slowest_position_sql(param: u8) -> String {
+    format!(
         "SELECT coalesce(min(coalesce(p.position, 0)), 0) \
-         FROM unnest($1::text[]) AS n(name) \
-         LEFT JOIN read_models.projection_positions p ON p.name = n.name",
+         FROM unnest(${param}::text[]) AS n(name) \
+         LEFT JOIN read_models.projection_positions p ON p.name = n.name"
     )
-    .bind(projections)
-    .fetch_one(pool)
-    .await
 }
 
 /// The last position the log has handed out: no command can have been
@@ -245,10 +253,7 @@ pub async fn await_if_asked(
 /// A select-list item giving the slowest position of the projections bound
 /// as parameter `$param`, named `projection_position`.
 pub fn position_column(param: u8) -> String {
-    format!(
-        "(SELECT coalesce(min(position), 0) FROM read_models.projection_positions \
-          WHERE name = ANY(${param})) AS projection_position"
-    )
+    format!("({}) AS projection_position", slowest_position_sql(param))
 }
 
 /// An answer stamped with `X-Projection-Position`.

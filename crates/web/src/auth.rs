@@ -118,29 +118,27 @@ impl Authenticator {
     /// listener reconnects.
     pub async fn listen(self, mut shutdown: watch::Receiver<bool>) {
         loop {
-            let listener = async {
-                let mut listener = PgListener::connect_with(&self.pool).await?;
-                listener.listen(KEYS_CHANNEL).await?;
-                loop {
-                    let notification = listener.recv().await?;
-                    if let Ok(id) = Uuid::parse_str(notification.payload()) {
-                        self.forget(id);
-                    }
-                }
-                #[allow(unreachable_code)]
-                Ok::<(), sqlx::Error>(())
-            };
             tokio::select! {
-                result = listener => {
-                    if let Err(e) = result {
-                        tracing::debug!(error = %e, "key listener lost its connection; reconnecting");
-                    }
+                Err(e) = self.forget_on_notice() => {
+                    tracing::debug!(error = %e, "key listener lost its connection; reconnecting");
                 }
                 _ = shutdown.wait_for(|stopped| *stopped) => return,
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = shutdown.wait_for(|stopped| *stopped) => return,
+            }
+        }
+    }
+
+    /// Forgets each key the table notifies about; returns only on failure.
+    async fn forget_on_notice(&self) -> Result<std::convert::Infallible, sqlx::Error> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(KEYS_CHANNEL).await?;
+        loop {
+            let notification = listener.recv().await?;
+            if let Ok(id) = Uuid::parse_str(notification.payload()) {
+                self.forget(id);
             }
         }
     }
@@ -198,7 +196,9 @@ impl Authenticator {
         }
     }
 
-    async fn verify(&self, token: &str) -> Result<Principal, Failure> {
+    /// The principal a token stands for, and the requests per second its key
+    /// may make.
+    async fn verify(&self, token: &str) -> Result<(Principal, u32), Failure> {
         let parsed = ParsedToken::parse(token).ok_or(Failure::Malformed)?;
         let stored = self
             .stored(parsed.id)
@@ -220,11 +220,16 @@ impl Authenticator {
         }
         let role: Role = key.role.parse().map_err(|_| Failure::Unknown)?;
         self.touch(key.id);
-        Ok(Principal {
+        let rate = key
+            .rate_per_second
+            .and_then(|r| u32::try_from(r).ok())
+            .unwrap_or_else(|| role.default_rate());
+        let principal = Principal {
             key_id: key.id,
             role,
             channel: key.channel,
-        })
+        };
+        Ok((principal, rate))
     }
 
     /// `Err(wait)` when the key is over its rate.
@@ -242,19 +247,6 @@ impl Authenticator {
         limiter
             .check()
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
-    }
-
-    async fn rate_of(&self, principal: &Principal) -> u32 {
-        let cached = self
-            .cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&principal.key_id)
-            .and_then(|c| c.key.as_ref())
-            .and_then(|k| k.key.rate_per_second);
-        cached
-            .and_then(|r| u32::try_from(r).ok())
-            .unwrap_or_else(|| principal.role.default_rate())
     }
 }
 
@@ -325,8 +317,8 @@ pub async fn authenticate(
             }
         }
     };
-    let principal = match outcome {
-        Ok(principal) => principal,
+    let (principal, rate) = match outcome {
+        Ok(verified) => verified,
         Err(Failure::Unavailable) => {
             count_failure(Failure::Unavailable.as_str());
             return Problem::new(
@@ -342,7 +334,6 @@ pub async fn authenticate(
             return unauthenticated(failure != Failure::Missing);
         }
     };
-    let rate = state.authenticator.rate_of(&principal).await;
     if let Err(wait) = state.authenticator.admit(&principal, rate) {
         count_failure("rate_limited");
         let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;

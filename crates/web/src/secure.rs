@@ -29,11 +29,6 @@ impl<S: Clone + Send + Sync + 'static> SecureRouter<S> {
         }
     }
 
-    /// The table it is governed by.
-    pub fn table(&self) -> &'static [RouteRule] {
-        self.table
-    }
-
     fn mount(mut self, method: Method, path: &'static str, handler: MethodRouter<S>) -> Self {
         let access = lookup(self.table, &method, path).unwrap_or_else(|| {
             panic!("{method} {path} is not in its API's access table: declare what it needs")
