@@ -1,4 +1,4 @@
-//! All-or-nothing reservation: a failed line releases the ones before it.
+//! All-or-nothing reservation: a refused line leaves no other line reserved.
 
 use std::time::Duration;
 
@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use crate::support::{eventually, System};
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_order_with_an_out_of_stock_line_is_rejected_and_releases_the_others() {
+async fn an_order_with_an_out_of_stock_line_is_rejected_and_reserves_nothing() {
     let sys = System::start().await;
     sys.stock_product("AAA-1", 100, 5).await;
     sys.stock_product("BBB-1", 100, 1).await;
@@ -43,17 +43,15 @@ async fn an_order_with_an_out_of_stock_line_is_rejected_and_releases_the_others(
         .unwrap()
         .contains("insufficient stock"));
 
-    // A was reserved first, then released again.
+    // The order's lines are reserved in one transaction: A's reservation
+    // was rolled back with B's refusal and never reached the log.
     let a_events: Vec<String> = sqlx::query_scalar(
         "SELECT event_type FROM events WHERE stream_id = 'stock-AAA-1' ORDER BY stream_version",
     )
     .fetch_all(&sys.db.pool)
     .await
     .unwrap();
-    assert_eq!(
-        a_events,
-        ["StockReceived", "StockReserved", "StockReleased"]
-    );
+    assert_eq!(a_events, ["StockReceived"]);
 
     let a: Value = eventually(
         "A's stock to be free again",

@@ -26,4 +26,5 @@ mod parking;
 mod queries;
 mod read_models;
 mod router;
+mod stock_levels;
 mod workers_db;

@@ -10,7 +10,7 @@ use domain::Aggregate;
 use serde_json::Value;
 use sqlx::PgConnection;
 use store::idempotency::{self, Claim};
-use store::{execute_in, execute_new, Outcome};
+use store::{execute_in, execute_new, CurrentState, Outcome};
 
 use crate::error::ApiError;
 use crate::extract::CommandHeaders;
@@ -19,7 +19,7 @@ use crate::state::AppState;
 /// One command endpoint's specifics.
 pub trait HttpCommand: Send + Sync {
     /// The aggregate the command addresses.
-    type Aggregate: Aggregate;
+    type Aggregate: CurrentState;
 
     /// The aggregate's id (SKU or order id).
     fn aggregate_id(&self) -> String;

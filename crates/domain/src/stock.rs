@@ -1,7 +1,7 @@
 //! Units of one SKU: on hand, reserved per order, and the invariant that
 //! available = on hand − reserved never drops below zero.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -109,14 +109,28 @@ pub enum StockCommand {
     },
 }
 
+/// What one order holds of one SKU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// Units set aside and not yet released or shipped.
+    Open(Quantity),
+    /// Released or shipped. Reserving for this order again would resurrect
+    /// stock its order no longer owns, so the record outlives the units.
+    Settled,
+}
+
 /// The state of one SKU's stock.
+///
+/// The totals are kept as running sums rather than recomputed from the holds,
+/// so a state that knows only the holds a command is about (see
+/// [`StockItem::from_parts`]) decides exactly as the full fold would: the
+/// store keeps such a current-state row beside the stream, and a command's
+/// cost no longer grows with the SKU's history.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StockItem {
     on_hand: i64,
-    reservations: BTreeMap<OrderId, Quantity>,
-    /// Orders whose reservation was released or committed. Reserving for one
-    /// of them again would resurrect stock its order no longer owns.
-    settled: BTreeSet<OrderId>,
+    reserved: i64,
+    holds: BTreeMap<OrderId, Hold>,
 }
 
 /// Longest accepted reason or reference text.
@@ -130,17 +144,45 @@ impl StockItem {
 
     /// Units held by open orders.
     pub fn reserved(&self) -> i64 {
-        self.reservations.values().map(|q| q.get()).sum()
+        self.reserved
     }
 
     /// Units free to reserve.
     pub fn available(&self) -> i64 {
-        self.on_hand - self.reserved()
+        self.on_hand - self.reserved
     }
 
     /// What `order_id` holds here, if anything.
     pub fn reservation(&self, order_id: OrderId) -> Option<Quantity> {
-        self.reservations.get(&order_id).copied()
+        match self.holds.get(&order_id) {
+            Some(Hold::Open(quantity)) => Some(*quantity),
+            _ => None,
+        }
+    }
+
+    /// Whether `order_id` ever held units here, and whether it still does.
+    pub fn hold(&self, order_id: OrderId) -> Option<Hold> {
+        self.holds.get(&order_id).copied()
+    }
+
+    /// The holds this state knows, by order.
+    pub fn holds(&self) -> impl Iterator<Item = (OrderId, Hold)> + '_ {
+        self.holds.iter().map(|(order, hold)| (*order, *hold))
+    }
+
+    /// A state from stored totals and some of the holds: it decides every
+    /// command about the orders in `holds` (and every receipt or adjustment)
+    /// exactly as the full history would.
+    pub fn from_parts(
+        on_hand: i64,
+        reserved: i64,
+        holds: impl IntoIterator<Item = (OrderId, Hold)>,
+    ) -> Self {
+        Self {
+            on_hand,
+            reserved,
+            holds: holds.into_iter().collect(),
+        }
     }
 
     fn check_text(field: &str, text: &str, required: bool) -> Result<(), DomainError> {
@@ -199,16 +241,17 @@ impl Aggregate for StockItem {
                 order_id,
                 quantity,
             } => {
-                if self.reservations.contains_key(&order_id) {
-                    return Ok(vec![]);
-                }
-                if self.settled.contains(&order_id) {
-                    return Err(DomainError::Forbidden {
-                        action: "reserve stock",
-                        why: format!(
-                            "the reservation of order {order_id} on {sku} was already settled"
-                        ),
-                    });
+                match self.hold(order_id) {
+                    Some(Hold::Open(_)) => return Ok(vec![]),
+                    Some(Hold::Settled) => {
+                        return Err(DomainError::Forbidden {
+                            action: "reserve stock",
+                            why: format!(
+                                "the reservation of order {order_id} on {sku} was already settled"
+                            ),
+                        })
+                    }
+                    None => {}
                 }
                 if quantity.get() > self.available() {
                     return Err(DomainError::InsufficientStock {
@@ -256,21 +299,48 @@ impl Aggregate for StockItem {
             StockEvent::StockReserved {
                 order_id, quantity, ..
             } => {
-                self.reservations.insert(*order_id, *quantity);
+                self.reserved += quantity.get();
+                self.holds.insert(*order_id, Hold::Open(*quantity));
             }
-            StockEvent::StockReleased { order_id, .. } => {
-                self.reservations.remove(order_id);
-                self.settled.insert(*order_id);
+            StockEvent::StockReleased {
+                order_id, quantity, ..
+            } => {
+                self.reserved -= quantity.get();
+                self.holds.insert(*order_id, Hold::Settled);
             }
             StockEvent::StockCommitted {
                 order_id, quantity, ..
             } => {
-                self.reservations.remove(order_id);
-                self.settled.insert(*order_id);
+                self.reserved -= quantity.get();
                 self.on_hand -= quantity.get();
+                self.holds.insert(*order_id, Hold::Settled);
             }
         }
         self
+    }
+}
+
+impl StockCommand {
+    /// The order the command is about, if any.
+    pub fn order_id(&self) -> Option<OrderId> {
+        match self {
+            Self::Reserve { order_id, .. }
+            | Self::Release { order_id, .. }
+            | Self::Commit { order_id, .. } => Some(*order_id),
+            Self::Receive { .. } | Self::Adjust { .. } => None,
+        }
+    }
+}
+
+impl StockEvent {
+    /// The order the event is about, if any.
+    pub fn order_id(&self) -> Option<OrderId> {
+        match self {
+            Self::StockReserved { order_id, .. }
+            | Self::StockReleased { order_id, .. }
+            | Self::StockCommitted { order_id, .. } => Some(*order_id),
+            Self::StockReceived { .. } | Self::StockAdjusted { .. } => None,
+        }
     }
 }
 

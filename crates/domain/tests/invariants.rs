@@ -6,7 +6,9 @@
 //! * reserved = the sum of the open reservations;
 //! * an order is confirmed (or paid) only while every unit of it is reserved,
 //!   and a settled order holds nothing;
-//! * an order's total is the sum of its lines.
+//! * an order's total is the sum of its lines;
+//! * a stock command decided on the store's current-state row (totals and
+//!   the one hold it is about) gives what the full fold gives.
 
 #![allow(missing_docs)]
 
@@ -72,8 +74,23 @@ impl Shop {
             | StockCommand::Commit { sku, .. } => sku.clone(),
         };
         let item = self.stock.entry(key).or_default();
-        let events = item.decide(command)?;
+        // What the store decides on: the current-state row and the one hold
+        // the command is about. It must decide exactly as the full fold does.
+        let hold = command
+            .order_id()
+            .and_then(|order| item.hold(order).map(|hold| (order, hold)));
+        let partial = StockItem::from_parts(item.on_hand(), item.reserved(), hold);
+        let from_row = partial.decide(command.clone());
+        let events = item.decide(command);
+        assert_eq!(from_row, events, "current-state row and full fold disagree");
+        let events = events?;
+        let partial_after = events.iter().fold(partial, StockItem::evolve);
         *item = events.iter().fold(std::mem::take(item), StockItem::evolve);
+        assert_eq!(
+            (partial_after.on_hand(), partial_after.reserved()),
+            (item.on_hand(), item.reserved()),
+            "current-state totals drift from the fold"
+        );
         Ok(())
     }
 

@@ -24,6 +24,9 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// A current-state row holds what no event could have produced.
+    #[error("stored state is invalid: {0}")]
+    InvalidState(String),
     /// A domain event could not be encoded.
     #[error("event cannot be encoded")]
     Encode(#[source] serde_json::Error),

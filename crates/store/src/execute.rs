@@ -8,6 +8,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::read::{from_row, EVENT_COLUMNS};
+use crate::state::CurrentState;
 use crate::{append, encode, AppendResult, EventMetadata, StoreError};
 
 /// An aggregate's state with the version and position it was read at.
@@ -19,6 +20,24 @@ pub struct Loaded<A> {
     pub version: i64,
     /// Global position of the stream's last event (0: none).
     pub last_position: i64,
+}
+
+impl<A: Aggregate> Loaded<A> {
+    /// A stream without events.
+    fn empty() -> Self {
+        Self {
+            state: A::default(),
+            version: 0,
+            last_position: 0,
+        }
+    }
+
+    /// Folds in the next event of the stream.
+    fn apply(&mut self, event: &A::Event, recorded: &crate::RecordedEvent) {
+        self.state = std::mem::take(&mut self.state).evolve(event);
+        self.version = recorded.stream_version;
+        self.last_position = recorded.position;
+    }
 }
 
 /// What a command did.
@@ -65,18 +84,48 @@ pub async fn load<A: Aggregate>(
     conn: &mut PgConnection,
     aggregate_id: &str,
 ) -> Result<Loaded<A>, StoreError> {
-    Ok(load_checked::<A>(conn, aggregate_id, false).await?.0)
+    Ok(fold_stream::<A>(conn, aggregate_id, false).await?.0)
 }
 
-/// Loads a stream; with `check_commit_order`, also reports whether its last
-/// event was written by a transaction older than (or equal to) ours.
+/// Loads several aggregates of one category for reading only, in one
+/// statement; aggregates without events come back at version 0.
+#[tracing::instrument(skip(conn), fields(category = A::CATEGORY.as_str(), count = aggregate_ids.len()))]
+pub async fn load_many<A: Aggregate>(
+    conn: &mut PgConnection,
+    aggregate_ids: &[&str],
+) -> Result<std::collections::HashMap<String, Loaded<A>>, StoreError> {
+    let stream_ids: Vec<String> = aggregate_ids
+        .iter()
+        .map(|id| A::CATEGORY.stream_id(id))
+        .collect();
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ANY($1) \
+         ORDER BY stream_id, stream_version"
+    );
+    let rows = sqlx::query(&sql).bind(&stream_ids).fetch_all(conn).await?;
+    let mut loaded: std::collections::HashMap<String, Loaded<A>> = aggregate_ids
+        .iter()
+        .map(|id| ((*id).to_owned(), Loaded::empty()))
+        .collect();
+    for row in &rows {
+        let recorded = from_row(row)?;
+        let event: A::Event = recorded.decode()?;
+        if let Some(entry) = loaded.get_mut(&recorded.aggregate_id) {
+            entry.apply(&event, &recorded);
+        }
+    }
+    Ok(loaded)
+}
+
+/// Folds a whole stream; with `check_commit_order`, also reports whether its
+/// last event was written by a transaction older than (or equal to) ours.
 ///
 /// Why: readers order the log by (transaction id, position). If our
 /// transaction took its id before the writer of the stream's last event did,
 /// our next version would sort before that event and a consumer could see
 /// version N+1 before version N. Such a rare interleaving is treated as a
 /// conflict, and the retry runs in a younger transaction.
-async fn load_checked<A: Aggregate>(
+pub(crate) async fn fold_stream<A: Aggregate>(
     conn: &mut PgConnection,
     aggregate_id: &str,
     check_commit_order: bool,
@@ -92,18 +141,12 @@ async fn load_checked<A: Aggregate>(
          FROM events WHERE stream_id = $1 ORDER BY stream_version"
     );
     let rows = sqlx::query(&sql).bind(&stream_id).fetch_all(conn).await?;
-    let mut loaded = Loaded {
-        state: A::default(),
-        version: 0,
-        last_position: 0,
-    };
+    let mut loaded = Loaded::empty();
     let mut in_commit_order = true;
     for row in &rows {
         let recorded = from_row(row)?;
         let event: A::Event = recorded.decode()?;
-        loaded.state = loaded.state.evolve(&event);
-        loaded.version = recorded.stream_version;
-        loaded.last_position = recorded.position;
+        loaded.apply(&event, &recorded);
         in_commit_order = row.try_get("in_commit_order")?;
     }
     Ok((loaded, in_commit_order))
@@ -115,14 +158,14 @@ async fn load_checked<A: Aggregate>(
 /// decided on whatever version is current, and a concurrent writer still
 /// surfaces as [`StoreError::Conflict`].
 #[tracing::instrument(skip(conn, command, metadata), fields(category = A::CATEGORY.as_str()))]
-pub async fn execute_in<A: Aggregate>(
+pub async fn execute_in<A: CurrentState>(
     conn: &mut PgConnection,
     aggregate_id: &str,
     expected_version: Option<i64>,
     command: A::Command,
     metadata: &EventMetadata,
 ) -> Result<Outcome<A>, CommandError> {
-    let (loaded, in_commit_order) = load_checked::<A>(conn, aggregate_id, true).await?;
+    let (loaded, in_commit_order) = A::load_for(conn, aggregate_id, &command).await?;
     if let Some(expected) = expected_version {
         if expected != loaded.version {
             return Err(CommandError::VersionMismatch {
@@ -160,10 +203,15 @@ pub async fn execute_in<A: Aggregate>(
         metadata,
     )
     .await?;
-    let state = events.iter().fold(loaded.state, |s, e| s.evolve(e));
+    let after = Loaded {
+        state: events.iter().fold(loaded.state, |s, e| s.evolve(e)),
+        version,
+        last_position,
+    };
+    A::record(conn, aggregate_id, &after).await?;
     Ok(Outcome {
         events,
-        state,
+        state: after.state,
         version,
         position: last_position,
     })
@@ -174,7 +222,7 @@ pub async fn execute_in<A: Aggregate>(
 /// all is refused by the unique version constraint and reported as
 /// [`DomainError::AlreadyExists`]. Saves the read on the hottest path.
 #[tracing::instrument(skip(conn, command, metadata), fields(category = A::CATEGORY.as_str()))]
-pub async fn execute_new<A: Aggregate>(
+pub async fn execute_new<A: CurrentState>(
     conn: &mut PgConnection,
     aggregate_id: &str,
     command: A::Command,
@@ -192,10 +240,15 @@ pub async fn execute_new<A: Aggregate>(
         }
         other => other?,
     };
-    let state = A::from_history(&events);
+    let after = Loaded {
+        state: A::from_history(&events),
+        version,
+        last_position,
+    };
+    A::record(conn, aggregate_id, &after).await?;
     Ok(Outcome {
         events,
-        state,
+        state: after.state,
         version,
         position: last_position,
     })
@@ -240,27 +293,43 @@ impl RetryPolicy {
     }
 }
 
-/// Runs a command in its own transaction, retrying version conflicts with
-/// backoff. For processes (the reservation process, the expirer); the HTTP
-/// API runs [`execute_in`] inside its idempotency transaction instead.
-#[tracing::instrument(skip(pool, command, metadata), fields(category = A::CATEGORY.as_str()))]
-pub async fn execute<A: Aggregate>(
+/// How a unit of work run by [`in_transaction`] ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish<T> {
+    /// Keep what the work wrote.
+    Commit(T),
+    /// Undo what the work wrote, and hand `T` to the caller.
+    Rollback(T),
+}
+
+/// A unit of work on one connection, boxed so that it can borrow it.
+pub type Work<'c, T> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Finish<T>, CommandError>> + Send + 'c>,
+>;
+
+/// Runs `work` in a transaction of its own, commits or rolls back as it says,
+/// and retries the whole of it, with backoff, when it loses a race on a stream.
+/// For processes (the reservation process, the expirer); the HTTP API runs
+/// [`execute_in`] inside its idempotency transaction instead.
+pub async fn in_transaction<T, F>(
     pool: &PgPool,
-    aggregate_id: &str,
-    command: A::Command,
-    metadata: &EventMetadata,
     policy: RetryPolicy,
-) -> Result<Outcome<A>, CommandError>
+    mut work: F,
+) -> Result<T, CommandError>
 where
-    A::Command: Clone,
+    F: for<'c> FnMut(&'c mut PgConnection) -> Work<'c, T>,
 {
     let mut attempt = 1;
     loop {
         let mut tx = pool.begin().await?;
-        match execute_in::<A>(&mut tx, aggregate_id, None, command.clone(), metadata).await {
-            Ok(outcome) => {
+        match work(&mut tx).await {
+            Ok(Finish::Commit(value)) => {
                 tx.commit().await?;
-                return Ok(outcome);
+                return Ok(value);
+            }
+            Ok(Finish::Rollback(value)) => {
+                tx.rollback().await?;
+                return Ok(value);
             }
             Err(CommandError::Store(e)) if e.is_conflict() && attempt < policy.attempts => {
                 drop(tx);
@@ -270,4 +339,31 @@ where
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Runs one command in its own transaction, retrying lost races
+/// (see [`in_transaction`]).
+#[tracing::instrument(skip(pool, command, metadata), fields(category = A::CATEGORY.as_str()))]
+pub async fn execute<A: CurrentState>(
+    pool: &PgPool,
+    aggregate_id: &str,
+    command: A::Command,
+    metadata: &EventMetadata,
+    policy: RetryPolicy,
+) -> Result<Outcome<A>, CommandError>
+where
+    A::Command: Clone + Sync,
+{
+    // Owned copies: the work may outlive any one borrow of the connection.
+    let (aggregate_id, metadata) = (aggregate_id.to_owned(), metadata.clone());
+    in_transaction(pool, policy, |conn| {
+        let (aggregate_id, command, metadata) =
+            (aggregate_id.clone(), command.clone(), metadata.clone());
+        Box::pin(async move {
+            execute_in::<A>(conn, &aggregate_id, None, command, &metadata)
+                .await
+                .map(Finish::Commit)
+        })
+    })
+    .await
 }

@@ -12,14 +12,18 @@ pub mod keys;
 pub mod log;
 pub mod read;
 pub mod retention;
+pub mod state;
+pub mod stock_levels;
 pub mod subscription;
 
 pub use codec::{decode, encode, EventMetadata, NewEvent, RecordedEvent};
 pub use db::{connect, migrate, DbConfig};
 pub use error::{error_chain, StoreError};
 pub use execute::{
-    execute, execute_in, execute_new, load, CommandError, Loaded, Outcome, RetryPolicy,
+    execute, execute_in, execute_new, in_transaction, load, load_many, CommandError, Finish,
+    Loaded, Outcome, RetryPolicy, Work,
 };
 pub use follow::{horizon, Horizon, LogFollower, LogRead};
 pub use log::{append, AppendResult};
 pub use read::{read_committed_after, read_committed_below, read_stream, CommitCursor};
+pub use state::CurrentState;

@@ -73,8 +73,8 @@ fn answer(id: &str, outcome: &Outcome<Order>) -> (StatusCode, Value) {
     )
 }
 
-/// Places an order, pricing each line from the catalogue inside the
-/// command's transaction.
+/// Places an order, pricing every line from the catalogue (read in one
+/// statement) inside the command's transaction.
 struct Place {
     order_id: OrderId,
     customer_id: CustomerId,
@@ -92,9 +92,13 @@ impl HttpCommand for Place {
     async fn prepare(&self, conn: &mut PgConnection) -> Result<OrderCommand, ApiError> {
         let mut fields = Fields::default();
         let mut priced = Vec::with_capacity(self.lines.len());
+        let skus: Vec<&str> = self.lines.iter().map(|(sku, _)| sku.as_str()).collect();
+        let catalogue = store::load_many::<Product>(conn, &skus).await?;
         for (i, (sku, quantity)) in self.lines.iter().enumerate() {
-            let product = store::load::<Product>(conn, sku.as_str()).await?;
-            match product.state.registered() {
+            let registered = catalogue
+                .get(sku.as_str())
+                .and_then(|product| product.state.registered());
+            match registered {
                 None => fields.reject(format!("lines[{i}].sku"), format!("unknown SKU {sku}")),
                 Some(p) if p.status == ProductStatus::Discontinued => fields.reject(
                     format!("lines[{i}].sku"),

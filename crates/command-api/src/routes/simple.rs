@@ -3,16 +3,15 @@
 use std::future::Future;
 
 use axum::http::StatusCode;
-use domain::Aggregate;
 use serde_json::Value;
 use sqlx::PgConnection;
-use store::Outcome;
+use store::{CurrentState, Outcome};
 
 use crate::error::ApiError;
 use crate::runner::HttpCommand;
 
 /// A ready domain command plus how to answer when it succeeds.
-pub struct Simple<A: Aggregate> {
+pub struct Simple<A: CurrentState> {
     /// SKU or order id.
     pub id: String,
     /// The domain command.
@@ -23,7 +22,7 @@ pub struct Simple<A: Aggregate> {
 
 impl<A> HttpCommand for Simple<A>
 where
-    A: Aggregate,
+    A: CurrentState,
     A::Command: Clone + Sync,
 {
     type Aggregate = A;

@@ -6,7 +6,7 @@ use axum::response::Response;
 use axum::Json;
 use chrono::NaiveDate;
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::{Postgres, QueryBuilder, Row};
 use web::SecureRouter;
 
 use crate::csv::{respond, wants_csv};
@@ -46,16 +46,16 @@ async fn daily_sales(
     let sku: Option<String> = p.optional("sku", "a SKU");
     p.finish()?;
     let position = await_position(&state.freshness, &["sales"], min).await?;
-    let items: Vec<DailySales> = sqlx::query_as(
+    let mut query = QueryBuilder::<Postgres>::new(
         "SELECT day, sku, currency, units_confirmed, units_cancelled, units_paid, revenue_paid \
-         FROM read_models.daily_sales WHERE day BETWEEN $1 AND $2 AND ($3::text IS NULL OR sku = $3) \
-         ORDER BY day, sku",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(sku)
-    .fetch_all(&state.pool)
-    .await?;
+         FROM read_models.daily_sales WHERE day BETWEEN ",
+    );
+    query.push_bind(from).push(" AND ").push_bind(to);
+    if let Some(sku) = sku {
+        query.push(" AND sku = ").push_bind(sku);
+    }
+    query.push(" ORDER BY day, sku");
+    let items: Vec<DailySales> = query.build_query_as().fetch_all(&state.pool).await?;
     let columns = [
         "day",
         "sku",

@@ -7,7 +7,7 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::Row;
+use sqlx::{Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 use web::auth::Principal;
 use web::SecureRouter;
@@ -150,21 +150,32 @@ async fn list_orders(
     }
     p.finish()?;
     let position = await_position(&state.freshness, PROJECTIONS, min).await?;
-    let rows = sqlx::query(&format!(
-        "SELECT {ORDER_COLUMNS} FROM read_models.orders \
-         WHERE ($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2) \
-           AND ($3::timestamptz IS NULL OR (placed_at, order_id) < ($3, $4)) \
-           AND ($6::text IS NULL OR channel = $6) \
-         ORDER BY placed_at DESC, order_id DESC LIMIT $5"
-    ))
-    .bind(customer)
-    .bind(status)
-    .bind(cursor.map(|c| c.0))
-    .bind(cursor.map(|c| c.1))
-    .bind(limit + 1)
-    .bind(&principal.channel)
-    .fetch_all(&state.pool)
-    .await?;
+    // Only the filters given, so that the planner sees which index serves
+    // them (a generic plan of `$1 IS NULL OR col = $1` can use none).
+    let mut query = QueryBuilder::<Postgres>::new(format!(
+        "SELECT {ORDER_COLUMNS} FROM read_models.orders WHERE true"
+    ));
+    if let Some(customer) = customer {
+        query.push(" AND customer_id = ").push_bind(customer);
+    }
+    if let Some(status) = status {
+        query.push(" AND status = ").push_bind(status);
+    }
+    if let Some(channel) = &principal.channel {
+        query.push(" AND channel = ").push_bind(channel);
+    }
+    if let Some((placed_at, order_id)) = cursor {
+        query
+            .push(" AND (placed_at, order_id) < (")
+            .push_bind(placed_at)
+            .push(", ")
+            .push_bind(order_id)
+            .push(")");
+    }
+    query
+        .push(" ORDER BY placed_at DESC, order_id DESC LIMIT ")
+        .push_bind(limit + 1);
+    let rows = query.build().fetch_all(&state.pool).await?;
     let items = rows
         .iter()
         .map(OrderView::from_row)

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde::Serialize;
 use sqlx::postgres::PgRow;
-use sqlx::Row;
+use sqlx::{Postgres, QueryBuilder, Row};
 use web::SecureRouter;
 
 use super::page::{page, Page};
@@ -128,15 +128,15 @@ async fn list_products(
     let cursor: Option<String> = p.optional("cursor", "a SKU");
     p.finish()?;
     let position = await_position(&state.freshness, PROJECTIONS, min).await?;
-    let rows = sqlx::query(&format!(
-        "{PRODUCT_SELECT} WHERE ($1::text IS NULL OR p.status = $1) AND ($2::text IS NULL OR p.sku > $2) \
-         ORDER BY p.sku LIMIT $3"
-    ))
-    .bind(status)
-    .bind(cursor)
-    .bind(limit + 1)
-    .fetch_all(&state.pool)
-    .await?;
+    let mut query = QueryBuilder::<Postgres>::new(format!("{PRODUCT_SELECT} WHERE true"));
+    if let Some(status) = status {
+        query.push(" AND p.status = ").push_bind(status);
+    }
+    if let Some(cursor) = cursor {
+        query.push(" AND p.sku > ").push_bind(cursor);
+    }
+    query.push(" ORDER BY p.sku LIMIT ").push_bind(limit + 1);
+    let rows = query.build().fetch_all(&state.pool).await?;
     let items = rows
         .iter()
         .map(ProductView::from_row)
@@ -172,16 +172,17 @@ async fn list_stock(
     let cursor: Option<String> = p.optional("cursor", "a SKU");
     p.finish()?;
     let position = await_position(&state.freshness, PROJECTIONS, min).await?;
-    let rows = sqlx::query(
-        "SELECT sku, on_hand, reserved, version FROM read_models.stock \
-         WHERE ($1::bigint IS NULL OR on_hand - reserved < $1) AND ($2::text IS NULL OR sku > $2) \
-         ORDER BY sku LIMIT $3",
-    )
-    .bind(below)
-    .bind(cursor)
-    .bind(limit + 1)
-    .fetch_all(&state.pool)
-    .await?;
+    let mut query = QueryBuilder::<Postgres>::new(
+        "SELECT sku, on_hand, reserved, version FROM read_models.stock WHERE true",
+    );
+    if let Some(below) = below {
+        query.push(" AND on_hand - reserved < ").push_bind(below);
+    }
+    if let Some(cursor) = cursor {
+        query.push(" AND sku > ").push_bind(cursor);
+    }
+    query.push(" ORDER BY sku LIMIT ").push_bind(limit + 1);
+    let rows = query.build().fetch_all(&state.pool).await?;
     let items = rows
         .iter()
         .map(StockView::from_row)

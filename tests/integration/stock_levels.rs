@@ -1,0 +1,172 @@
+//! The stock current-state table against the full fold of the log: equal
+//! after concurrent reservations, releases and commits, rebuilt by folding
+//! when a stream has no row, and never holding what the events do not.
+
+use domain::stock::{StockCommand, StockItem};
+use domain::{OrderId, Quantity, Sku};
+use store::stock_levels::{folded, stored};
+use store::{execute, EventMetadata, RetryPolicy};
+
+use crate::support::TestDb;
+
+const SKU: &str = "LEVEL-1";
+
+fn sku() -> Sku {
+    Sku::parse(SKU).unwrap()
+}
+
+fn order(n: u128) -> OrderId {
+    OrderId(uuid::Uuid::from_u128(n))
+}
+
+async fn run(db: &TestDb, command: StockCommand) -> Result<(), store::CommandError> {
+    let metadata = EventMetadata::new_correlation(None);
+    execute::<StockItem>(&db.pool, SKU, command, &metadata, RetryPolicy::default())
+        .await
+        .map(|_| ())
+}
+
+async fn assert_row_equals_fold(db: &TestDb) {
+    let mut conn = db.pool.acquire().await.unwrap();
+    let from_log = folded(&mut conn, SKU).await.unwrap();
+    let row = stored(&mut conn, SKU).await.unwrap().expect("a row");
+    assert_eq!(row, from_log, "stored row (left) and full fold (right)");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_reservations_releases_and_commits_leave_the_row_equal_to_the_fold() {
+    let db = TestDb::create().await;
+    run(
+        &db,
+        StockCommand::Receive {
+            sku: sku(),
+            quantity: Quantity::new(100).unwrap(),
+            reference: None,
+        },
+    )
+    .await
+    .unwrap();
+
+    // 40 orders of 3 units race for 100 units: 33 win, 7 are refused.
+    let reserves = (1..=40u128).map(|n| {
+        let db = &db;
+        async move {
+            run(
+                db,
+                StockCommand::Reserve {
+                    sku: sku(),
+                    order_id: order(n),
+                    quantity: Quantity::new(3).unwrap(),
+                },
+            )
+            .await
+        }
+    });
+    let results = futures::future::join_all(reserves).await;
+    let winners: Vec<u128> = (1..=40u128)
+        .zip(&results)
+        .filter_map(|(n, r)| r.is_ok().then_some(n))
+        .collect();
+    assert_eq!(winners.len(), 33, "{results:?}");
+    assert_row_equals_fold(&db).await;
+
+    // Release some, commit others, concurrently; then redeliver a reserve
+    // for a released order: it must be refused, not resurrected.
+    let settle = (1..=20u128).map(|n| {
+        let db = &db;
+        async move {
+            let command = if n % 2 == 0 {
+                StockCommand::Release {
+                    sku: sku(),
+                    order_id: order(n),
+                    reason: "cancelled".into(),
+                }
+            } else {
+                StockCommand::Commit {
+                    sku: sku(),
+                    order_id: order(n),
+                }
+            };
+            run(db, command).await
+        }
+    });
+    for result in futures::future::join_all(settle).await {
+        result.unwrap();
+    }
+    let released = *winners
+        .iter()
+        .find(|n| **n <= 20 && **n % 2 == 0)
+        .expect("an even order among the first 20 won");
+    let again = run(
+        &db,
+        StockCommand::Reserve {
+            sku: sku(),
+            order_id: order(released),
+            quantity: Quantity::new(3).unwrap(),
+        },
+    )
+    .await;
+    assert!(
+        matches!(again, Err(store::CommandError::Rejected(_))),
+        "{again:?}"
+    );
+    assert_row_equals_fold(&db).await;
+
+    let (_, on_hand, reserved, _) = stored(&mut db.pool.acquire().await.unwrap(), SKU)
+        .await
+        .unwrap()
+        .unwrap();
+    let shipped = winners.iter().filter(|n| **n <= 20 && **n % 2 == 1).count() as i64;
+    let holding = winners.iter().filter(|n| **n > 20).count() as i64;
+    assert_eq!((on_hand, reserved), (100 - 3 * shipped, 3 * holding));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_without_a_row_is_folded_and_its_row_written_with_the_next_events() {
+    let db = TestDb::create().await;
+    for n in 1..=3u128 {
+        let command = if n == 1 {
+            StockCommand::Receive {
+                sku: sku(),
+                quantity: Quantity::new(10).unwrap(),
+                reference: None,
+            }
+        } else {
+            StockCommand::Reserve {
+                sku: sku(),
+                order_id: order(n),
+                quantity: Quantity::new(2).unwrap(),
+            }
+        };
+        run(&db, command).await.unwrap();
+    }
+    // As in a database written before the table existed.
+    for table in ["stock_holds", "stock_levels"] {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+
+    run(
+        &db,
+        StockCommand::Release {
+            sku: sku(),
+            order_id: order(2),
+            reason: "cancelled".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_row_equals_fold(&db).await;
+    let redelivered = run(
+        &db,
+        StockCommand::Reserve {
+            sku: sku(),
+            order_id: order(2),
+            quantity: Quantity::new(2).unwrap(),
+        },
+    )
+    .await;
+    assert!(redelivered.is_err(), "settled hold survived the rebuild");
+}
