@@ -25,26 +25,27 @@ CREATE TABLE stock_holds (
     PRIMARY KEY (sku, order_id)
 );
 
--- Locks a SKU's row and then reads one order's hold. Two statements in a
--- function, not one join: under READ COMMITTED a statement that waited for
--- the lock re-reads only the locked row, and a joined hold would come from
--- the snapshot taken before the previous holder committed. Each statement
--- here takes its own snapshot, so the hold is read after the lock is held.
-CREATE FUNCTION lock_stock_level(p_sku text, p_order uuid)
-RETURNS TABLE (version bigint, last_position bigint, in_commit_order boolean,
-               on_hand bigint, reserved bigint, held boolean, hold_quantity bigint)
+-- Locks the rows of `p_skus` (in SKU order, so two callers never wait on
+-- each other in a cycle) and then reads the hold of each (SKU, order) pair
+-- (`p_orders` may hold NULLs: no hold wanted). Two statements, not one join:
+-- under READ COMMITTED a statement that waited for a lock re-reads only the
+-- locked rows, and a joined hold would come from the snapshot taken before
+-- the previous holder committed. Each statement of a function takes its own
+-- snapshot, so the holds are read once the locks are held.
+CREATE FUNCTION lock_stock_levels(p_skus text[], p_orders uuid[])
+RETURNS TABLE (sku text, order_id uuid, version bigint, last_position bigint,
+               in_commit_order boolean, on_hand bigint, reserved bigint,
+               held boolean, hold_quantity bigint)
 LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_column
 BEGIN
-    SELECT l.version, l.last_position, l.transaction_id <= pg_current_xact_id(),
-           l.on_hand, l.reserved
-      INTO version, last_position, in_commit_order, on_hand, reserved
-      FROM stock_levels l WHERE l.sku = p_sku FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN;
-    END IF;
-    SELECT true, h.quantity INTO held, hold_quantity
-      FROM stock_holds h WHERE h.sku = p_sku AND h.order_id = p_order;
-    held := coalesce(held, false);
-    RETURN NEXT;
+    PERFORM 1 FROM stock_levels l WHERE l.sku = ANY (p_skus) ORDER BY l.sku FOR UPDATE;
+    RETURN QUERY
+        SELECT l.sku, p.order_id, l.version, l.last_position,
+               l.transaction_id <= pg_current_xact_id(), l.on_hand, l.reserved,
+               h.sku IS NOT NULL, h.quantity
+          FROM unnest(p_skus, p_orders) AS p(sku, order_id)
+          JOIN stock_levels l ON l.sku = p.sku
+          LEFT JOIN stock_holds h ON h.sku = p.sku AND h.order_id = p.order_id;
 END
 $$;

@@ -25,6 +25,7 @@ mod oversell;
 mod parking;
 mod queries;
 mod read_models;
+mod reservation_batch;
 mod router;
 mod stock_levels;
 mod workers_db;

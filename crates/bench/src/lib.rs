@@ -35,10 +35,15 @@ pub struct BenchConfig {
     pub backlog: usize,
     /// Client counts for placing orders.
     pub concurrency: Vec<usize>,
-    /// Orders per second offered in the end-to-end stage.
-    pub e2e_rate: u32,
-    /// Measured time per round of the end-to-end stage.
-    pub e2e_duration: Duration,
+    /// Orders per second offered in the end-to-end stages: a moderate rate
+    /// and a high one, each with its own duration per round.
+    pub e2e_rates: Vec<(u32, Duration)>,
+    /// Step of the highest-rate search, and how long each step runs.
+    pub ramp: Option<(u32, Duration)>,
+    /// Stock events on the long-history SKU.
+    pub history: usize,
+    /// Orders in the large log (rebuild and list stages).
+    pub scale_orders: usize,
     /// Only the end-to-end stage (to iterate on it; the sum of stage
     /// latencies it is compared with then lacks the other stages).
     pub only_end_to_end: bool,
@@ -56,8 +61,13 @@ impl BenchConfig {
             warmup: Duration::from_secs(1),
             backlog: 100_000,
             concurrency: vec![1, 8, 32],
-            e2e_rate: 200,
-            e2e_duration: Duration::from_secs(30),
+            e2e_rates: vec![
+                (200, Duration::from_secs(30)),
+                (500, Duration::from_secs(60)),
+            ],
+            ramp: Some((100, Duration::from_secs(10))),
+            history: 100_000,
+            scale_orders: 1_000_000,
             only_end_to_end: false,
         }
     }
@@ -70,8 +80,10 @@ impl BenchConfig {
             warmup: Duration::from_millis(200),
             backlog: 300,
             concurrency: vec![1, 4],
-            e2e_rate: 20,
-            e2e_duration: Duration::from_millis(1000),
+            e2e_rates: vec![(20, Duration::from_millis(1000))],
+            ramp: None,
+            history: 500,
+            scale_orders: 2_000,
             ..self
         }
     }
@@ -80,13 +92,36 @@ impl BenchConfig {
 /// Runs every stage and returns the report.
 pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
     let mut report = Report::new(config);
-    if config.only_end_to_end {
-        stages::end_to_end(config, &mut report).await?;
-        return Ok(report);
+    if !config.only_end_to_end {
+        stages::place_order(config, &mut report).await?;
+        let backlog_db = stages::relay_and_projector(config, &mut report).await?;
+        stages::query(config, &backlog_db, &mut report).await?;
+        stages::history(config, &mut report).await?;
+        stages::scale(config, &mut report).await?;
     }
-    stages::place_order(config, &mut report).await?;
-    let backlog_db = stages::relay_and_projector(config, &mut report).await?;
-    stages::query(config, &backlog_db, &mut report).await?;
-    stages::end_to_end(config, &mut report).await?;
+    for &(rate, duration) in &config.e2e_rates {
+        stages::end_to_end(config, &mut report, rate, duration, targets(rate)).await?;
+    }
+    if let Some((step, _)) = config.ramp {
+        stages::highest_rate(config, &mut report, step, Duration::from_millis(100)).await?;
+    }
     Ok(report)
+}
+
+/// The end-to-end targets of an offered rate: the broker-off-path targets up
+/// to 200 orders/s, the at-scale ones above.
+fn targets(rate: u32) -> stages::Targets {
+    if rate > 200 {
+        stages::Targets {
+            confirmed: Duration::from_millis(50),
+            visible: Duration::from_millis(100),
+            post: Some(Duration::from_millis(20)),
+        }
+    } else {
+        stages::Targets {
+            confirmed: Duration::from_millis(100),
+            visible: Duration::from_millis(150),
+            post: None,
+        }
+    }
 }

@@ -62,3 +62,12 @@ where
     }
     (summarise(all, duration), failures)
 }
+
+/// Whether a GET of `url` answered with a success status.
+pub async fn get_succeeds(client: reqwest::Client, url: String) -> bool {
+    client
+        .get(url)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}

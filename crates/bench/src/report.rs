@@ -13,6 +13,10 @@ pub enum Target {
     RatioAtLeast(f64),
     /// our p99 latency under this.
     P99Under(Duration),
+    /// ours / baseline median latency at most this.
+    RatioAtMost(f64),
+    /// The whole job done within this.
+    TookUnder(Duration),
 }
 
 /// One line of the table.
@@ -133,6 +137,47 @@ impl Report {
         });
     }
 
+    /// Adds a latency comparison judged by the ratio of the medians.
+    pub fn latency_ratio(&mut self, stage: &str, ours: Summary, base: Summary, at_most: f64) {
+        let ratio = ours.p50.as_secs_f64() / base.p50.as_secs_f64().max(1e-9);
+        self.rows.push(Row {
+            stage: stage.to_owned(),
+            ours: latency_cell(&ours),
+            baseline: latency_cell(&base),
+            ratio,
+            target: Some((Target::RatioAtMost(at_most), ratio <= at_most)),
+        });
+    }
+
+    /// Adds a latency comparison judged by our p99 alone.
+    pub fn latency_against(
+        &mut self,
+        stage: &str,
+        ours: Summary,
+        base: Summary,
+        p99_under: Duration,
+    ) {
+        self.rows.push(Row {
+            stage: stage.to_owned(),
+            ours: throughput_cell(&ours, "requests"),
+            baseline: throughput_cell(&base, "queries"),
+            ratio: ours.p99.as_secs_f64() / base.p99.as_secs_f64().max(1e-9),
+            target: Some((Target::P99Under(p99_under), ours.p99 < p99_under)),
+        });
+    }
+
+    /// Adds a duration that must stay under a limit (there is no baseline
+    /// doing the same work; the row before it compares the rate).
+    pub fn deadline(&mut self, stage: &str, took: Duration, under: Duration) {
+        self.rows.push(Row {
+            stage: stage.to_owned(),
+            ours: format!("{:.1} s", took.as_secs_f64()),
+            baseline: "—".to_owned(),
+            ratio: took.as_secs_f64() / under.as_secs_f64(),
+            target: Some((Target::TookUnder(under), took < under)),
+        });
+    }
+
     /// Targets that were missed, in words.
     pub fn missed(&self) -> Vec<String> {
         self.rows
@@ -151,7 +196,7 @@ impl Report {
         out.push_str(&self.header);
         out.push_str(
             "\n\nEach stage runs beside a raw baseline doing the same work without Stockroom, \
-             in the same run on the same machine; the ratio is ours / baseline (throughput, or p99 \
+             in the same run on the same machine; the ratio is ours / baseline (throughput; median latency for the long history; p99 \
              latency for end to end). Absolute figures are only context: these machines are shared.\n\n",
         );
         out.push_str(
@@ -189,5 +234,7 @@ fn describe(t: Target) -> String {
     match t {
         Target::RatioAtLeast(r) => format!("≥ {r:.1} of baseline"),
         Target::P99Under(d) => format!("p99 < {}", ms(d)),
+        Target::RatioAtMost(r) => format!("median ≤ {r:.1}× baseline"),
+        Target::TookUnder(d) => format!("under {:.0} s", d.as_secs_f64()),
     }
 }

@@ -95,6 +95,21 @@ pub enum OrderEvent {
     },
 }
 
+impl OrderEvent {
+    /// The order the event is about.
+    pub fn order_id(&self) -> OrderId {
+        match self {
+            Self::OrderPlaced { order_id, .. }
+            | Self::OrderConfirmed { order_id }
+            | Self::OrderRejected { order_id, .. }
+            | Self::OrderPaid { order_id, .. }
+            | Self::OrderShipped { order_id, .. }
+            | Self::OrderCancelled { order_id, .. }
+            | Self::OrderExpired { order_id } => *order_id,
+        }
+    }
+}
+
 /// Where an order is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -4,28 +4,23 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// Sets (or keeps) the deadline of a confirmed order.
-pub async fn set(
+/// Sets (or keeps) the deadlines of several confirmed orders in one statement.
+pub async fn set_many(
     conn: &mut PgConnection,
-    order_id: Uuid,
-    due_at: DateTime<Utc>,
+    deadlines: &[(Uuid, DateTime<Utc>)],
 ) -> Result<(), sqlx::Error> {
+    if deadlines.is_empty() {
+        return Ok(());
+    }
+    let (orders, due): (Vec<Uuid>, Vec<DateTime<Utc>>) = deadlines.iter().copied().unzip();
     sqlx::query(
-        "INSERT INTO payment_deadlines (order_id, due_at) VALUES ($1, $2) ON CONFLICT (order_id) DO NOTHING",
+        "INSERT INTO payment_deadlines (order_id, due_at) \
+         SELECT * FROM unnest($1::uuid[], $2::timestamptz[]) ON CONFLICT (order_id) DO NOTHING",
     )
-    .bind(order_id)
-    .bind(due_at)
+    .bind(&orders)
+    .bind(&due)
     .execute(conn)
     .await?;
-    Ok(())
-}
-
-/// Drops the deadline of an order that was paid, cancelled or expired.
-pub async fn clear(conn: &mut PgConnection, order_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM payment_deadlines WHERE order_id = $1")
-        .bind(order_id)
-        .execute(conn)
-        .await?;
     Ok(())
 }
 

@@ -39,8 +39,6 @@ pub struct ReserverConfig {
     pub retention: Retention,
     /// How often rows past their retention are purged.
     pub purge_interval: Duration,
-    /// Orders reserved at once (each holds a pooled connection while it runs).
-    pub in_flight: usize,
 }
 
 impl Default for ReserverConfig {
@@ -62,7 +60,6 @@ impl Default for ReserverConfig {
             retry: RetryPolicy::default(),
             retention: Retention::default(),
             purge_interval: Duration::from_secs(600),
-            in_flight: 8,
         }
     }
 }
@@ -106,11 +103,8 @@ async fn reserve(
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), BusError> {
     let handler = ReservationHandler {
-        pool: pool.clone(),
         payment_timeout: chrono::Duration::from_std(config.payment_timeout)
             .unwrap_or(chrono::Duration::MAX),
-        retry: config.retry,
-        in_flight: config.in_flight,
     };
     tracing::info!(source = %config.source, "reserver started");
     match config.source {

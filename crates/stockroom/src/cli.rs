@@ -69,9 +69,13 @@ pub enum Task {
         /// lacks the other stages' figures).
         #[arg(long)]
         only_end_to_end: bool,
-        /// Orders per second the end-to-end stage offers (default 200).
+        /// Offer only this many orders per second end to end (default: 200
+        /// for 30 s, then 500 for 60 s).
         #[arg(long)]
         e2e_rate: Option<u32>,
+        /// Seconds per round at `--e2e-rate` (default 30).
+        #[arg(long, requires = "e2e_rate")]
+        e2e_seconds: Option<u64>,
         /// Where to write the Markdown report.
         #[arg(long, default_value = "docs/benchmarks.md")]
         out: std::path::PathBuf,

@@ -231,10 +231,6 @@ pub struct ReserverArgs {
     /// How long retried parked events are kept (unretried ones stay).
     #[arg(long, env = "STOCKROOM_PARKED_RETENTION", default_value_t = Retention::default().parked_events.into())]
     pub parked_retention: humantime::Duration,
-    /// Orders the reservation process works on at once (each holds one
-    /// pooled connection while it runs; keep below `STOCKROOM_DB_POOL_SIZE`).
-    #[arg(long, env = "STOCKROOM_RESERVATIONS_IN_FLIGHT", default_value_t = reserver::ReserverConfig::default().in_flight)]
-    pub reservations_in_flight: usize,
     /// How often rows past their retention are purged.
     #[arg(long, env = "STOCKROOM_PURGE_INTERVAL", default_value_t = reserver::ReserverConfig::default().purge_interval.into())]
     pub purge_interval: humantime::Duration,
@@ -259,7 +255,6 @@ impl ReserverArgs {
                 ..defaults.retention
             },
             purge_interval: self.purge_interval.into(),
-            in_flight: self.reservations_in_flight,
             ..defaults
         }
     }

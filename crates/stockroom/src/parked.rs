@@ -45,10 +45,7 @@ pub async fn run(action: ParkedAction) -> anyhow::Result<()> {
             let one = std::slice::from_ref(&delivered);
             let applied = if consumer == CONSUMER {
                 let handler = ReservationHandler {
-                    pool: pool.clone(),
                     payment_timeout: chrono::Duration::from_std(reserver.payment_timeout.into())?,
-                    retry: common.retry(),
-                    in_flight: 1,
                 };
                 retry_with(&handler, &mut tx, one).await
             } else {

@@ -71,6 +71,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             smoke,
             only_end_to_end,
             e2e_rate,
+            e2e_seconds,
             out,
         } => {
             let exe = std::env::current_exe()?;
@@ -80,8 +81,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 config = config.smoke();
             }
             config.only_end_to_end = only_end_to_end;
+            if only_end_to_end {
+                config.ramp = None;
+            }
             if let Some(rate) = e2e_rate {
-                config.e2e_rate = rate;
+                let seconds = e2e_seconds.unwrap_or(30);
+                config.e2e_rates = vec![(rate, std::time::Duration::from_secs(seconds))];
             }
             let report = bench::run(&config).await?;
             let text = report.markdown();

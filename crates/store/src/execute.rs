@@ -1,5 +1,6 @@
 //! Running a command against an aggregate: load its stream, decide, append.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use domain::{Aggregate, DomainError};
@@ -22,16 +23,18 @@ pub struct Loaded<A> {
     pub last_position: i64,
 }
 
-impl<A: Aggregate> Loaded<A> {
+impl<A: Aggregate> Default for Loaded<A> {
     /// A stream without events.
-    fn empty() -> Self {
+    fn default() -> Self {
         Self {
             state: A::default(),
             version: 0,
             last_position: 0,
         }
     }
+}
 
+impl<A: Aggregate> Loaded<A> {
     /// Folds in the next event of the stream.
     fn apply(&mut self, event: &A::Event, recorded: &crate::RecordedEvent) {
         self.state = std::mem::take(&mut self.state).evolve(event);
@@ -89,32 +92,64 @@ pub async fn load<A: Aggregate>(
 
 /// Loads several aggregates of one category for reading only, in one
 /// statement; aggregates without events come back at version 0.
-#[tracing::instrument(skip(conn), fields(category = A::CATEGORY.as_str(), count = aggregate_ids.len()))]
 pub async fn load_many<A: Aggregate>(
     conn: &mut PgConnection,
     aggregate_ids: &[&str],
-) -> Result<std::collections::HashMap<String, Loaded<A>>, StoreError> {
+) -> Result<HashMap<String, Loaded<A>>, StoreError> {
+    Ok(fold_streams::<A>(conn, aggregate_ids, false)
+        .await?
+        .into_iter()
+        .map(|(id, (loaded, _))| (id, loaded))
+        .collect())
+}
+
+/// Loads several aggregates to decide on, in one statement, each with the
+/// commit-order check of [`execute_in`].
+pub async fn load_many_to_decide<A: Aggregate>(
+    conn: &mut PgConnection,
+    aggregate_ids: &[&str],
+) -> Result<HashMap<String, (Loaded<A>, bool)>, StoreError> {
+    fold_streams::<A>(conn, aggregate_ids, true).await
+}
+
+#[tracing::instrument(skip(conn), fields(category = A::CATEGORY.as_str(), count = aggregate_ids.len()))]
+async fn fold_streams<A: Aggregate>(
+    conn: &mut PgConnection,
+    aggregate_ids: &[&str],
+    check_commit_order: bool,
+) -> Result<HashMap<String, (Loaded<A>, bool)>, StoreError> {
     let stream_ids: Vec<String> = aggregate_ids
         .iter()
         .map(|id| A::CATEGORY.stream_id(id))
         .collect();
     let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ANY($1) \
-         ORDER BY stream_id, stream_version"
+        "SELECT {EVENT_COLUMNS}, {} AS in_commit_order FROM events WHERE stream_id = ANY($1) \
+         ORDER BY stream_id, stream_version",
+        commit_order_check(check_commit_order)
     );
     let rows = sqlx::query(&sql).bind(&stream_ids).fetch_all(conn).await?;
-    let mut loaded: std::collections::HashMap<String, Loaded<A>> = aggregate_ids
+    let mut loaded: HashMap<String, (Loaded<A>, bool)> = aggregate_ids
         .iter()
-        .map(|id| ((*id).to_owned(), Loaded::empty()))
+        .map(|id| ((*id).to_owned(), (Loaded::default(), true)))
         .collect();
     for row in &rows {
         let recorded = from_row(row)?;
         let event: A::Event = recorded.decode()?;
-        if let Some(entry) = loaded.get_mut(&recorded.aggregate_id) {
+        if let Some((entry, in_commit_order)) = loaded.get_mut(&recorded.aggregate_id) {
             entry.apply(&event, &recorded);
+            *in_commit_order = row.try_get("in_commit_order")?;
         }
     }
     Ok(loaded)
+}
+
+/// The SQL of the commit-order check (see [`fold_stream`]), or none.
+fn commit_order_check(wanted: bool) -> &'static str {
+    if wanted {
+        "transaction_id <= pg_current_xact_id()"
+    } else {
+        "true"
+    }
 }
 
 /// Folds a whole stream; with `check_commit_order`, also reports whether its
@@ -130,26 +165,10 @@ pub(crate) async fn fold_stream<A: Aggregate>(
     aggregate_id: &str,
     check_commit_order: bool,
 ) -> Result<(Loaded<A>, bool), StoreError> {
-    let stream_id = A::CATEGORY.stream_id(aggregate_id);
-    let order_check = if check_commit_order {
-        "transaction_id <= pg_current_xact_id()"
-    } else {
-        "true"
-    };
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS}, {order_check} AS in_commit_order \
-         FROM events WHERE stream_id = $1 ORDER BY stream_version"
-    );
-    let rows = sqlx::query(&sql).bind(&stream_id).fetch_all(conn).await?;
-    let mut loaded = Loaded::empty();
-    let mut in_commit_order = true;
-    for row in &rows {
-        let recorded = from_row(row)?;
-        let event: A::Event = recorded.decode()?;
-        loaded.apply(&event, &recorded);
-        in_commit_order = row.try_get("in_commit_order")?;
-    }
-    Ok((loaded, in_commit_order))
+    let mut folded = fold_streams::<A>(conn, &[aggregate_id], check_commit_order).await?;
+    Ok(folded
+        .remove(aggregate_id)
+        .unwrap_or_else(|| (Loaded::default(), true)))
 }
 
 /// Runs one command inside the caller's transaction. The caller commits.

@@ -20,10 +20,10 @@ pub use codec::{decode, encode, EventMetadata, NewEvent, RecordedEvent};
 pub use db::{connect, migrate, DbConfig};
 pub use error::{error_chain, StoreError};
 pub use execute::{
-    execute, execute_in, execute_new, in_transaction, load, load_many, CommandError, Finish,
-    Loaded, Outcome, RetryPolicy, Work,
+    execute, execute_in, execute_new, in_transaction, load, load_many, load_many_to_decide,
+    CommandError, Finish, Loaded, Outcome, RetryPolicy, Work,
 };
 pub use follow::{horizon, Horizon, LogFollower, LogRead};
-pub use log::{append, AppendResult};
+pub use log::{append, append_streams, AppendResult, StreamAppend};
 pub use read::{read_committed_after, read_committed_below, read_stream, CommitCursor};
 pub use state::CurrentState;

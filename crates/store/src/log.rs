@@ -1,4 +1,6 @@
-//! Appending to a stream with optimistic concurrency.
+//! Appending to streams with optimistic concurrency.
+
+use std::collections::HashMap;
 
 use domain::StreamCategory;
 use sqlx::{PgConnection, Row};
@@ -16,11 +18,25 @@ pub struct AppendResult {
     pub version: i64,
 }
 
+/// New events for one stream, each with its own metadata (several commands
+/// of one batch may have caused them).
+#[derive(Debug, Clone)]
+pub struct StreamAppend {
+    /// The stream's category.
+    pub category: StreamCategory,
+    /// The aggregate's id within it.
+    pub aggregate_id: String,
+    /// The version the stream must be at (0 for a new stream).
+    pub expected_version: i64,
+    /// The events, in order.
+    pub events: Vec<(NewEvent, EventMetadata)>,
+}
+
 /// Appends `events` to a stream that must be at `expected_version` (0 for a
 /// new stream). A writer that raced us to that version makes this fail with
 /// [`StoreError::Conflict`]; the unique (stream_id, stream_version) constraint
 /// decides, so two writers can never both succeed.
-#[tracing::instrument(skip(conn, events, metadata), fields(stream_id, count = events.len()))]
+#[tracing::instrument(skip(conn, events, metadata), fields(count = events.len()))]
 pub async fn append(
     conn: &mut PgConnection,
     category: StreamCategory,
@@ -29,60 +45,154 @@ pub async fn append(
     events: &[NewEvent],
     metadata: &EventMetadata,
 ) -> Result<AppendResult, StoreError> {
-    let stream_id = category.stream_id(aggregate_id);
-    tracing::Span::current().record("stream_id", stream_id.as_str());
-    let versions: Vec<i64> = (1..=events.len() as i64)
-        .map(|i| expected_version + i)
-        .collect();
-    let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
-    let schema_versions: Vec<i32> = events.iter().map(|e| e.schema_version).collect();
-    let data: Vec<serde_json::Value> = events.iter().map(|e| e.data.clone()).collect();
+    let stream = StreamAppend {
+        category,
+        aggregate_id: aggregate_id.to_owned(),
+        expected_version,
+        events: events
+            .iter()
+            .map(|e| (e.clone(), metadata.clone()))
+            .collect(),
+    };
+    let results = append_streams(conn, std::slice::from_ref(&stream)).await?;
+    Ok(results[0])
+}
 
+/// Appends to several streams in one statement, all or none; the results
+/// come in the order of `streams`. A stream that is not at its expected
+/// version fails the whole append with [`StoreError::Conflict`].
+#[tracing::instrument(skip_all, fields(streams = streams.len()))]
+pub async fn append_streams(
+    conn: &mut PgConnection,
+    streams: &[StreamAppend],
+) -> Result<Vec<AppendResult>, StoreError> {
+    let count: usize = streams.iter().map(|s| s.events.len()).sum();
+    let mut columns = Columns::with_capacity(count);
+    for stream in streams {
+        let stream_id = stream.category.stream_id(&stream.aggregate_id);
+        for (i, (event, metadata)) in stream.events.iter().enumerate() {
+            columns.push(
+                stream,
+                &stream_id,
+                stream.expected_version + 1 + i as i64,
+                event,
+                metadata,
+            );
+        }
+    }
     let inserted = sqlx::query(
         "INSERT INTO events (event_id, stream_id, category, aggregate_id, stream_version, \
                              event_type, schema_version, data, correlation_id, causation_id, actor) \
-         SELECT e.id, $2, $3, $4, e.version, e.type, e.schema_version, e.data, $8, $9, $10 \
-         FROM unnest($1::uuid[], $5::bigint[], $6::text[], $7::int[], $11::jsonb[]) \
-              AS e(id, version, type, schema_version, data) \
-         RETURNING position, stream_version",
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
+                              $6::text[], $7::int[], $8::jsonb[], $9::uuid[], $10::uuid[], $11::text[]) \
+         RETURNING position, stream_id, stream_version",
     )
-    .bind(&ids)
-    .bind(&stream_id)
-    .bind(category.as_str())
-    .bind(aggregate_id)
-    .bind(&versions)
-    .bind(&types)
-    .bind(&schema_versions)
-    .bind(metadata.correlation_id)
-    .bind(metadata.causation_id)
-    .bind(metadata.actor.as_deref())
-    .bind(&data)
+    .bind(&columns.ids)
+    .bind(&columns.stream_ids)
+    .bind(&columns.categories)
+    .bind(&columns.aggregate_ids)
+    .bind(&columns.versions)
+    .bind(&columns.types)
+    .bind(&columns.schema_versions)
+    .bind(&columns.data)
+    .bind(&columns.correlations)
+    .bind(&columns.causations)
+    .bind(&columns.actors)
     .fetch_all(&mut *conn)
     .await;
-
     let rows = match inserted {
         Ok(rows) => rows,
         Err(e) if unique_violation(&e).as_deref() == Some("events_stream_version_key") => {
+            let (stream_id, expected) = match streams {
+                [one] => (
+                    one.category.stream_id(&one.aggregate_id),
+                    one.expected_version,
+                ),
+                _ => (format!("one of {} streams", streams.len()), -1),
+            };
             return Err(StoreError::Conflict {
                 stream_id,
-                expected: expected_version,
-            })
+                expected,
+            });
         }
         Err(e) => return Err(e.into()),
     };
-    let mut last = AppendResult {
-        last_position: 0,
-        version: expected_version,
-    };
+    let mut last: HashMap<String, AppendResult> = HashMap::with_capacity(streams.len());
     for row in rows {
         let position: i64 = row.try_get("position")?;
-        if position > last.last_position {
-            last = AppendResult {
-                last_position: position,
-                version: row.try_get("stream_version")?,
-            };
+        let result = AppendResult {
+            last_position: position,
+            version: row.try_get("stream_version")?,
+        };
+        let entry = last.entry(row.try_get("stream_id")?).or_insert(result);
+        if position > entry.last_position {
+            *entry = result;
         }
     }
-    Ok(last)
+    Ok(streams
+        .iter()
+        .map(|s| {
+            let none = AppendResult {
+                last_position: 0,
+                version: s.expected_version,
+            };
+            last.get(&s.category.stream_id(&s.aggregate_id))
+                .copied()
+                .unwrap_or(none)
+        })
+        .collect())
+}
+
+/// The insert's columns, one array each.
+struct Columns {
+    ids: Vec<Uuid>,
+    stream_ids: Vec<String>,
+    categories: Vec<&'static str>,
+    aggregate_ids: Vec<String>,
+    versions: Vec<i64>,
+    types: Vec<String>,
+    schema_versions: Vec<i32>,
+    data: Vec<serde_json::Value>,
+    correlations: Vec<Uuid>,
+    causations: Vec<Option<Uuid>>,
+    actors: Vec<Option<String>>,
+}
+
+impl Columns {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            ids: Vec::with_capacity(n),
+            stream_ids: Vec::with_capacity(n),
+            categories: Vec::with_capacity(n),
+            aggregate_ids: Vec::with_capacity(n),
+            versions: Vec::with_capacity(n),
+            types: Vec::with_capacity(n),
+            schema_versions: Vec::with_capacity(n),
+            data: Vec::with_capacity(n),
+            correlations: Vec::with_capacity(n),
+            causations: Vec::with_capacity(n),
+            actors: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(
+        &mut self,
+        stream: &StreamAppend,
+        stream_id: &str,
+        version: i64,
+        event: &NewEvent,
+        metadata: &EventMetadata,
+    ) {
+        self.ids.push(event.event_id);
+        self.stream_ids.push(stream_id.to_owned());
+        self.categories.push(stream.category.as_str());
+        self.aggregate_ids.push(stream.aggregate_id.clone());
+        self.versions.push(version);
+        self.types.push(event.event_type.clone());
+        self.schema_versions.push(event.schema_version);
+        self.data.push(event.data.clone());
+        self.correlations.push(metadata.correlation_id);
+        self.causations.push(metadata.causation_id);
+        self.actors.push(metadata.actor.clone());
+    }
 }

@@ -15,9 +15,79 @@ const POLL: Duration = Duration::from_millis(10);
 /// SKUs the end-to-end orders are spread over.
 const SKUS: usize = 50;
 
-/// Accepted → visible in the query API, under a steady offered load, against
-/// the sum of the stage latencies measured above.
-pub async fn end_to_end(config: &BenchConfig, report: &mut Report) -> anyhow::Result<()> {
+/// What one steady-load run measured (medians over rounds).
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    /// Placed → confirmed, from the log.
+    pub confirmed: Summary,
+    /// Accepted → visible through the query API (X-Min-Position).
+    pub visible: Summary,
+    /// `POST /v1/orders` as the client saw it.
+    pub post: Summary,
+}
+
+/// The targets of one offered rate.
+#[derive(Debug, Clone, Copy)]
+pub struct Targets {
+    /// Placed → confirmed p99.
+    pub confirmed: Duration,
+    /// Accepted → visible p99.
+    pub visible: Duration,
+    /// `POST /v1/orders` p99, if it has one.
+    pub post: Option<Duration>,
+}
+
+/// Placed → confirmed and accepted → visible at `rate` orders/s for
+/// `duration`, against the sum of the stage latencies measured above.
+pub async fn end_to_end(
+    config: &BenchConfig,
+    report: &mut Report,
+    rate: u32,
+    duration: Duration,
+    targets: Targets,
+) -> anyhow::Result<()> {
+    let measured = steady_load(config, rate, duration, config.rounds).await?;
+    let (place, read) = (report.recall("place-1"), report.recall("query"));
+    let per_event =
+        |name: &str| Duration::from_secs_f64(1.0 / report.recall(name).per_second.max(1e-9));
+    let pipeline = per_event("relay") + per_event("projector");
+    let sum = Summary {
+        per_second: 0.0,
+        p50: place.p50 + read.p50 + pipeline,
+        p99: place.p99 + read.p99 + pipeline,
+    };
+    let at = format!("end to end at {rate} orders/s offered for {duration:?}");
+    report.latency(
+        &format!("{at}: placed → confirmed (in the log) vs sum of stage latencies"),
+        measured.confirmed,
+        sum,
+        targets.confirmed,
+    );
+    report.latency(
+        &format!("{at}: accepted → visible (query API) vs sum of stage latencies"),
+        measured.visible,
+        sum,
+        targets.visible,
+    );
+    if let Some(post) = targets.post {
+        report.latency(
+            &format!("{at}: POST /v1/orders vs place order alone at 1 client"),
+            measured.post,
+            place,
+            post,
+        );
+    }
+    Ok(())
+}
+
+/// Offers `rate` orders/s for `duration`, `rounds` times, on a fresh
+/// database with every process running; medians over the rounds.
+pub async fn steady_load(
+    config: &BenchConfig,
+    rate: u32,
+    duration: Duration,
+    rounds: usize,
+) -> anyhow::Result<Measured> {
     let db = BenchDb::create(config).await?;
     let command = start(config, &db, "command-api", &[]).await?;
     let query = start(config, &db, "query-api", &[("STOCKROOM_MAX_WAIT", "10s")]).await?;
@@ -28,9 +98,7 @@ pub async fn end_to_end(config: &BenchConfig, report: &mut Report) -> anyhow::Re
     ];
     let http = db.client()?;
     let (c, q) = (command.url().to_owned(), query.url().to_owned());
-    // Orders spread over a catalogue, as in a shop: every reservation of one
-    // SKU re-reads that SKU's stream (no snapshots yet), so a single hot SKU
-    // would measure that instead of the pipeline.
+    // Orders spread over a catalogue, as in a shop.
     for i in 0..SKUS {
         let sku = format!("E2E-{i}");
         for (path, body) in [
@@ -47,11 +115,13 @@ pub async fn end_to_end(config: &BenchConfig, report: &mut Report) -> anyhow::Re
             anyhow::ensure!(r.status().is_success(), "setting up {sku} failed");
         }
     }
-    // Returns the order id and how long it took to become readable.
+    // Returns the order id, how long the POST took and how long the order
+    // took to become readable after it was accepted.
     let one = |http: reqwest::Client, c: String, q: String| async move {
         let sku = format!("E2E-{}", uuid::Uuid::new_v4().as_u128() % SKUS as u128);
         let body =
             json!({"customer_id": uuid::Uuid::new_v4(), "lines": [{"sku": sku, "quantity": 1}]});
+        let sent = Instant::now();
         let placed: Value = http
             .post(format!("{c}/v1/orders"))
             .json(&body)
@@ -76,13 +146,13 @@ pub async fn end_to_end(config: &BenchConfig, report: &mut Report) -> anyhow::Re
                 .await
                 .ok()?;
             if read.status().is_success() {
-                return Some((order_id, accepted.elapsed()));
+                return Some((order_id, accepted - sent, accepted.elapsed()));
             }
             tokio::time::sleep(POLL).await;
         }
         None
     };
-    // Warm up until the pipeline answers at all (consumer groups join in seconds).
+    // Warm up until the pipeline answers at all.
     let warm_until = Instant::now() + Duration::from_secs(60);
     while one(http.clone(), c.clone(), q.clone()).await.is_none() {
         anyhow::ensure!(
@@ -90,58 +160,79 @@ pub async fn end_to_end(config: &BenchConfig, report: &mut Report) -> anyhow::Re
             "the pipeline never delivered an order"
         );
     }
-    let (mut visible_rounds, mut confirmed_rounds) = (Vec::new(), Vec::new());
-    for _ in 0..config.rounds {
-        let interval = Duration::from_secs_f64(1.0 / f64::from(config.e2e_rate.max(1)));
+    let (mut visible, mut confirmed, mut posts) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
         let mut ticker = tokio::time::interval(interval);
-        let end = Instant::now() + config.e2e_duration;
+        let end = Instant::now() + duration;
         let mut tasks = Vec::new();
         while Instant::now() < end {
             ticker.tick().await;
             tasks.push(tokio::spawn(one(http.clone(), c.clone(), q.clone())));
         }
-        let results: Vec<(uuid::Uuid, Duration)> = join_all(tasks)
+        let results: Vec<(uuid::Uuid, Duration, Duration)> = join_all(tasks)
             .await
             .into_iter()
             .filter_map(|r| r.ok().flatten())
             .collect();
-        let ids: Vec<uuid::Uuid> = results.iter().map(|(id, _)| *id).collect();
-        let latencies = results.into_iter().map(|(_, d)| d).collect();
-        visible_rounds.push(summarise(latencies, config.e2e_duration));
-        confirmed_rounds.push(placed_to_confirmed(&db, &ids, config.e2e_duration).await?);
+        let ids: Vec<uuid::Uuid> = results.iter().map(|(id, _, _)| *id).collect();
+        posts.push(summarise(
+            results.iter().map(|(_, post, _)| *post).collect(),
+            duration,
+        ));
+        visible.push(summarise(
+            results.iter().map(|(_, _, seen)| *seen).collect(),
+            duration,
+        ));
+        confirmed.push(placed_to_confirmed(&db, &ids, duration).await?);
     }
     for w in workers {
         w.stop().await;
     }
     command.stop().await;
     query.stop().await;
-    let (place, read) = (report.recall("place-1"), report.recall("query"));
-    let per_event =
-        |name: &str| Duration::from_secs_f64(1.0 / report.recall(name).per_second.max(1e-9));
-    let pipeline = per_event("relay") + per_event("projector");
-    let sum = Summary {
-        per_second: 0.0,
-        p50: place.p50 + read.p50 + pipeline,
-        p99: place.p99 + read.p99 + pipeline,
-    };
-    report.latency(
-        &format!(
-            "end to end at {} orders/s offered for {:?}: placed → confirmed (in the log) vs sum of stage latencies",
-            config.e2e_rate, config.e2e_duration
+    Ok(Measured {
+        confirmed: median(&confirmed),
+        visible: median(&visible),
+        post: median(&posts),
+    })
+}
+
+/// The highest offered rate, stepping up by `step`, at which placed →
+/// confirmed p99 stays under `under`, beside pgbench's transaction rate for
+/// the same appends on this machine.
+pub async fn highest_rate(
+    config: &BenchConfig,
+    report: &mut Report,
+    step: u32,
+    under: Duration,
+) -> anyhow::Result<()> {
+    let step_duration = config.ramp.map_or(Duration::from_secs(10), |(_, d)| d);
+    let mut best = None;
+    let mut rate = step;
+    while rate <= step * 20 {
+        let measured = steady_load(config, rate, step_duration, 1).await?;
+        // Every order offered must have been placed, not just the fast ones.
+        let kept_up = measured.confirmed.per_second >= f64::from(rate) * 0.95;
+        if measured.confirmed.p99 >= under || !kept_up {
+            break;
+        }
+        best = Some((rate, measured.confirmed));
+        rate += step;
+    }
+    let pgbench = report.recall("pgbench-32");
+    let (rate, confirmed) = best.unwrap_or((0, Summary::default()));
+    report.rows.push(crate::report::Row {
+        stage: format!(
+            "highest steady rate with placed → confirmed p99 < {} ms (steps of {step} orders/s, {:?} each) vs pgbench appending orders at 32 clients",
+            under.as_millis(),
+            step_duration
         ),
-        median(&confirmed_rounds),
-        sum,
-        Duration::from_millis(100),
-    );
-    report.latency(
-        &format!(
-            "end to end at {} orders/s offered for {:?}: accepted → visible (query API) vs sum of stage latencies",
-            config.e2e_rate, config.e2e_duration
-        ),
-        median(&visible_rounds),
-        sum,
-        Duration::from_millis(150),
-    );
+        ours: format!("{rate} orders/s (p99 {:.1} ms)", confirmed.p99.as_secs_f64() * 1e3),
+        baseline: format!("{:.0} transactions/s", pgbench.per_second),
+        ratio: f64::from(rate) / pgbench.per_second.max(1e-9),
+        target: None,
+    });
     Ok(())
 }
 

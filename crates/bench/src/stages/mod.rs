@@ -1,11 +1,15 @@
-//! The five stages, each measured beside its raw baseline.
+//! The stages, each measured beside its raw baseline.
 
 mod end_to_end;
+mod history;
 mod pipeline;
 mod place_order;
 mod query;
+mod scale;
 
-pub use end_to_end::end_to_end;
+pub use end_to_end::{end_to_end, highest_rate, steady_load, Measured, Targets};
+pub use history::history;
 pub use pipeline::relay_and_projector;
 pub use place_order::place_order;
 pub use query::query;
+pub use scale::scale;

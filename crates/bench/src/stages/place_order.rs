@@ -52,7 +52,8 @@ pub async fn place_order(config: &BenchConfig, report: &mut Report) -> anyhow::R
         }
         let (ours, raw) = (median(&ours), median(&raw));
         report.remember(&format!("place-{clients}"), ours);
-        let target = (clients == max).then_some(0.5);
+        report.remember(&format!("pgbench-{clients}"), raw);
+        let target = (clients == max).then_some(0.8);
         report.throughput(
             &format!("place order, {clients} client(s): HTTP → event committed vs pgbench INSERT"),
             "orders",

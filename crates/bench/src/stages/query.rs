@@ -7,7 +7,7 @@ use serde_json::Value;
 use sqlx::{PgPool, Row};
 
 use crate::children::{start, BenchDb};
-use crate::load::closed_loop;
+use crate::load::{closed_loop, get_succeeds};
 use crate::stats::median;
 use crate::{BenchConfig, Report};
 
@@ -39,13 +39,7 @@ pub async fn query(config: &BenchConfig, db: &BenchDb, report: &mut Report) -> a
                 config.duration,
                 move |client, i| {
                     let url = format!("{base}/v1/orders/{}", ids[i as usize % ids.len()]);
-                    async move {
-                        client
-                            .get(url)
-                            .send()
-                            .await
-                            .is_ok_and(|r| r.status().is_success())
-                    }
+                    get_succeeds(client, url)
                 },
             )
             .await;
