@@ -182,14 +182,24 @@ async fn follow_positions(
     }
 }
 
-fn reached(known: &HashMap<String, i64>, projections: &[&str], wanted: i64) -> bool {
+/// The slowest announced position of `projections`, if every one of them
+/// has announced `wanted` or beyond.
+fn reached(known: &HashMap<String, i64>, projections: &[&str], wanted: i64) -> Option<i64> {
     projections
         .iter()
-        .all(|name| known.get(*name).is_some_and(|p| *p >= wanted))
+        .map(|name| known.get(*name).copied().filter(|p| *p >= wanted))
+        .try_fold(i64::MAX, |slowest, p| p.map(|p| slowest.min(p)))
 }
 
 /// Waits (up to the bound) until `projections` reached `min`, and returns
 /// their position.
+///
+/// Announcements come from a trigger on the positions table and are
+/// delivered only once its transaction has committed, so a position
+/// announced is already in the table and every event at or below it applied
+/// (positions are commit-safe): a reader that was announced needs no query.
+/// The table is asked only when the wait ran out, in case an announcement
+/// was lost (a listener reconnecting).
 #[tracing::instrument(skip(freshness))]
 pub async fn await_position(
     freshness: &Freshness,
@@ -197,13 +207,11 @@ pub async fn await_position(
     min: MinPosition,
 ) -> Result<i64, QueryError> {
     let pool = &freshness.pool;
-    let at = position(pool, projections).await?;
     let Some(wanted) = min.0 else {
-        return Ok(at);
+        return Ok(position(pool, projections).await?);
     };
-    // Projection positions are commit-safe: every event at or below one has
-    // been applied, so reaching `wanted` is all a reader needs.
-    if at >= wanted {
+    let mut positions = freshness.positions.clone();
+    if let Some(at) = reached(&positions.borrow(), projections, wanted) {
         return Ok(at);
     }
     let end = log_end(pool).await?;
@@ -213,26 +221,24 @@ pub async fn await_position(
             format!("position {wanted} has not been handed out yet (the log ends at {end})"),
         ));
     }
-    let mut positions = freshness.positions.clone();
-    // Only whether it was announced is kept: the guard `wait_for` returns
-    // must not live across the next await.
+    // Only the position is kept: the guard `wait_for` returns must not live
+    // across the next await.
     let announced = tokio::time::timeout(
         freshness.max_wait,
-        positions.wait_for(|known| reached(known, projections, wanted)),
+        positions.wait_for(|known| reached(known, projections, wanted).is_some()),
     )
     .await
-    .is_ok_and(|seen| seen.is_ok());
-    // The announcement is a hint; the table decides.
+    .ok()
+    .and_then(|seen| {
+        seen.ok()
+            .and_then(|known| reached(&known, projections, wanted))
+    });
+    if let Some(at) = announced {
+        return Ok(at);
+    }
     let at = position(pool, projections).await?;
     if at >= wanted {
         return Ok(at);
-    }
-    if announced {
-        tracing::warn!(
-            wanted,
-            at,
-            "a position was announced before the table showed it"
-        );
     }
     Err(QueryError::NotCaughtUp { wanted, at })
 }
