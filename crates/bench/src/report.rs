@@ -131,7 +131,11 @@ impl Report {
                 latency_cell(&ours),
                 ours.per_second
             ),
-            baseline: latency_cell(&base),
+            baseline: if base.p99.is_zero() {
+                "— (stages not measured)".to_owned()
+            } else {
+                latency_cell(&base)
+            },
             ratio: ours.p99.as_secs_f64() / base.p99.as_secs_f64().max(1e-9),
             target: Some((Target::P99Under(p99_under), ours.p99 < p99_under)),
         });

@@ -48,13 +48,20 @@ pub async fn end_to_end(
 ) -> anyhow::Result<()> {
     let measured = steady_load(config, rate, duration, config.rounds).await?;
     let (place, read) = (report.recall("place-1"), report.recall("query"));
-    let per_event =
-        |name: &str| Duration::from_secs_f64(1.0 / report.recall(name).per_second.max(1e-9));
-    let pipeline = per_event("relay") + per_event("projector");
-    let sum = Summary {
-        per_second: 0.0,
-        p50: place.p50 + read.p50 + pipeline,
-        p99: place.p99 + read.p99 + pipeline,
+    let stages = ["relay", "projector"].map(|name| report.recall(name).per_second);
+    // Zero when the stages were not measured (`--only-end-to-end`).
+    let sum = if stages.iter().all(|rate| *rate > 0.0) {
+        let pipeline: Duration = stages
+            .iter()
+            .map(|rate| Duration::from_secs_f64(1.0 / rate))
+            .sum();
+        Summary {
+            per_second: 0.0,
+            p50: place.p50 + read.p50 + pipeline,
+            p99: place.p99 + read.p99 + pipeline,
+        }
+    } else {
+        Summary::default()
     };
     let at = format!("end to end at {rate} orders/s offered for {duration:?}");
     report.latency(
@@ -224,7 +231,7 @@ pub async fn highest_rate(
     let (rate, confirmed) = best.unwrap_or((0, Summary::default()));
     report.rows.push(crate::report::Row {
         stage: format!(
-            "highest steady rate with placed → confirmed p99 < {} ms (steps of {step} orders/s, {:?} each) vs pgbench appending orders at 32 clients",
+            "highest steady rate with placed → confirmed p99 < {} ms (steps of {step} orders/s, {:?} each) vs pgbench running the placement's statements at 32 clients",
             under.as_millis(),
             step_duration
         ),

@@ -1,4 +1,4 @@
-//! Placing orders over HTTP against pgbench appending the same events.
+//! Placing orders over HTTP against pgbench running the same statements.
 
 use serde_json::json;
 
@@ -8,7 +8,7 @@ use crate::pgbench::append_baseline;
 use crate::stats::median;
 use crate::{BenchConfig, Report};
 
-/// Placing orders over HTTP against pgbench appending the same events.
+/// Placing orders over HTTP against pgbench running the same statements.
 pub async fn place_order(config: &BenchConfig, report: &mut Report) -> anyhow::Result<()> {
     let db = BenchDb::create(config).await?;
     let api = start(
@@ -55,7 +55,7 @@ pub async fn place_order(config: &BenchConfig, report: &mut Report) -> anyhow::R
         report.remember(&format!("pgbench-{clients}"), raw);
         let target = (clients == max).then_some(0.8);
         report.throughput(
-            &format!("place order, {clients} client(s): HTTP → event committed vs pgbench INSERT"),
+            &format!("place order, {clients} client(s): HTTP → event committed vs pgbench running the same statements"),
             "orders",
             ours,
             raw,
