@@ -18,6 +18,7 @@ mod compensation;
 mod concurrency;
 mod end_to_end;
 mod gap_safety;
+mod history;
 mod idempotency;
 mod lifecycle;
 mod log_reader;

@@ -26,6 +26,10 @@ pub enum QueryError {
     /// The database failed.
     #[error("database failed")]
     Database(#[from] sqlx::Error),
+    /// The log could not be read (unreachable, or an event it holds cannot
+    /// be decoded).
+    #[error("event store failed")]
+    Store(#[from] store::StoreError),
 }
 
 impl QueryError {
@@ -58,6 +62,14 @@ impl IntoResponse for QueryError {
                     "the read models are unavailable; retry later",
                 )
                 .retry_after(1)
+            }
+            Self::Store(e) => {
+                tracing::error!(error = %error_chain(e), "reading the log failed");
+                Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the history could not be read",
+                )
             }
         };
         problem.into_response()

@@ -31,15 +31,24 @@ pub fn from_row(row: &PgRow) -> Result<RecordedEvent, sqlx::Error> {
     })
 }
 
-/// Every event of one stream, oldest first.
+/// The events of one stream up to version `up_to` (all with `None`),
+/// oldest first.
 #[tracing::instrument(skip(conn))]
 pub async fn read_stream(
     conn: &mut PgConnection,
     stream_id: &str,
+    up_to: Option<i64>,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let sql =
-        format!("SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version");
-    let rows = sqlx::query(&sql).bind(stream_id).fetch_all(conn).await?;
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM events \
+         WHERE stream_id = $1 AND stream_version <= coalesce($2, stream_version) \
+         ORDER BY stream_version"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(stream_id)
+        .bind(up_to)
+        .fetch_all(conn)
+        .await?;
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
 

@@ -26,6 +26,8 @@ pub enum Permission {
     OrdersRead,
     /// Read products and stock.
     CatalogueRead,
+    /// Read a SKU's movements, with the orders behind them.
+    StockHistoryRead,
     /// Read analytics.
     AnalyticsRead,
     /// Read projection status and metrics.
@@ -44,6 +46,7 @@ impl Permission {
             Self::OrdersCancel => "orders:cancel",
             Self::OrdersRead => "orders:read",
             Self::CatalogueRead => "catalogue:read",
+            Self::StockHistoryRead => "stock-history:read",
             Self::AnalyticsRead => "analytics:read",
             Self::OperationsRead => "operations:read",
         }
@@ -108,7 +111,13 @@ impl Role {
             ),
             Self::Staff => matches!(
                 permission,
-                ProductsWrite | StockWrite | OrdersShip | OrdersCancel | OrdersRead | CatalogueRead
+                ProductsWrite
+                    | StockWrite
+                    | OrdersShip
+                    | OrdersCancel
+                    | OrdersRead
+                    | CatalogueRead
+                    | StockHistoryRead
             ),
             Self::Payments => matches!(permission, OrdersPay | OrdersRead),
             Self::Analyst => matches!(permission, AnalyticsRead | CatalogueRead),

@@ -2,6 +2,7 @@
 //! each needs.
 
 mod analytics;
+mod history;
 mod orders;
 mod page;
 mod products;
@@ -17,7 +18,7 @@ use crate::AppState;
 
 /// Every route of the query API and what it needs (api.md, Access v1.1).
 /// A route missing here cannot be mounted.
-pub static ACCESS: [RouteRule; 14] = [
+pub static ACCESS: [RouteRule; 16] = [
     rule(
         Method::GET,
         "/v1/orders",
@@ -27,6 +28,16 @@ pub static ACCESS: [RouteRule; 14] = [
         Method::GET,
         "/v1/orders/{id}",
         Access::Requires(Permission::OrdersRead),
+    ),
+    rule(
+        Method::GET,
+        "/v1/orders/{id}/history",
+        Access::Requires(Permission::OrdersRead),
+    ),
+    rule(
+        Method::GET,
+        "/v1/stock/{sku}/movements",
+        Access::Requires(Permission::StockHistoryRead),
     ),
     rule(
         Method::GET,
@@ -78,6 +89,7 @@ pub static ACCESS: [RouteRule; 14] = [
 pub fn router(state: AppState, limits: HttpLimits) -> Router {
     let mut routes = SecureRouter::new(&ACCESS);
     routes = orders::routes(routes);
+    routes = history::routes(routes);
     routes = products::routes(routes);
     routes = analytics::routes(routes);
     routes = projections::routes(routes);
