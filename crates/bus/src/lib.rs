@@ -16,6 +16,7 @@ pub mod producer;
 pub mod relay;
 pub mod run;
 pub mod source;
+pub mod stall;
 
 pub use config::KafkaConfig;
 pub use consumer::BatchConsumer;

@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use crate::handler::{Delivered, HandlerError};
 use crate::relay::EVENTS_CHANNEL;
 use crate::source::{Batch, EventSource, Progress};
+use crate::stall::StallReporter;
 use crate::BusError;
 
 /// How a [`LogSource`] reads and waits.
@@ -58,6 +59,7 @@ pub struct LogSource {
     reload: bool,
     in_flight: Option<LogRead>,
     last_batch: Instant,
+    stalls: StallReporter,
 }
 
 impl LogSource {
@@ -76,6 +78,7 @@ impl LogSource {
             reload: true,
             in_flight: None,
             last_batch: Instant::now(),
+            stalls: StallReporter::new(name),
         }
     }
 
@@ -114,7 +117,9 @@ impl LogSource {
             self.follower.reset(checkpoint.cursor, checkpoint.settled);
             self.reload = false;
         }
-        Ok(self.follower.read(&mut conn).await?)
+        let read = self.follower.read(&mut conn).await?;
+        self.stalls.observe(&mut conn, read.held_back_for).await;
+        Ok(read)
     }
 
     async fn idle(&mut self, shutdown: &mut watch::Receiver<bool>, poll: Duration) {

@@ -20,6 +20,7 @@ use tokio::sync::watch;
 
 use crate::admin::ensure_topics;
 use crate::producer::{idempotent_producer, ProducerSettings};
+use crate::stall::StallReporter;
 use crate::{BusError, Envelope, KafkaConfig};
 
 /// The advisory lock key that elects the active relay ("stockrm" in ASCII).
@@ -168,6 +169,7 @@ impl Relay {
             checkpoint.settled,
         );
         let mut last_lag = Instant::now() - self.config.lag_interval;
+        let mut stalls = StallReporter::new("relay");
         loop {
             if last_lag.elapsed() >= self.config.lag_interval {
                 let lag = relay_lag(&mut conn).await?;
@@ -185,6 +187,7 @@ impl Relay {
                 return Ok(Stint::Stopped);
             }
             let read = follower.read(&mut conn).await?;
+            stalls.observe(&mut conn, read.held_back_for).await;
             if read.events.is_empty() && read.settled <= follower.settled() {
                 tokio::select! {
                     notified = listener.try_recv() => { notified?; }

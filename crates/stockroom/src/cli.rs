@@ -98,6 +98,20 @@ pub enum Task {
         #[command(subcommand)]
         action: ParkedAction,
     },
+    /// Print the health of a running installation: each follower's lag,
+    /// transactions holding the log back, parked events, the broker, keys
+    /// expiring soon. Exit status 1 when something needs a person.
+    Doctor {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// Count warnings as needing a person too.
+        #[arg(long)]
+        strict: bool,
+        /// Report keys that expire within this.
+        #[arg(long, default_value = "7d")]
+        keys_expiring_within: humantime::Duration,
+    },
     /// Manage API keys (only here, never over HTTP).
     Keys {
         /// What to do.

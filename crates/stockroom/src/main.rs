@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod doctor;
 mod keys;
 mod parked;
 mod processes;

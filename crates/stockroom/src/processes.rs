@@ -98,6 +98,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Task::Parked { action } => parked::run(action).await,
         Task::Keys { action } => crate::keys::run(action).await,
+        Task::Doctor {
+            common,
+            strict,
+            keys_expiring_within,
+        } => crate::doctor::run(common, strict, keys_expiring_within.into()).await,
         Task::Projections { action } => crate::projections::run(action).await,
     }
 }

@@ -15,6 +15,7 @@
 //!   transactions have ended and been read: `L` is settled.
 
 use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use sqlx::{PgConnection, Row};
 
@@ -59,6 +60,10 @@ pub struct LogRead {
     pub settled: i64,
     /// Whether this round read everything committed below its horizon.
     pub caught_up: bool,
+    /// How long positions handed out have been waiting on one transaction
+    /// that is still open (the horizon's xmin has not moved); `None` when
+    /// nothing waits.
+    pub held_back_for: Option<Duration>,
 }
 
 /// A reader of the committed log for one subscriber (relay, worker,
@@ -71,6 +76,8 @@ pub struct LogFollower {
     settled: i64,
     /// `(xmax, last_position)` samples not yet settled, oldest first.
     pending: VecDeque<(u64, i64)>,
+    /// The xmin unsettled positions have been waiting on, and since when.
+    held: Option<(u64, Instant)>,
 }
 
 /// Samples kept at most; older ones are dropped (a later sample settles a
@@ -87,6 +94,7 @@ impl LogFollower {
             cursor,
             settled,
             pending: VecDeque::new(),
+            held: None,
         }
     }
 
@@ -131,11 +139,18 @@ impl LogFollower {
                 }
             }
         }
+        let waiting = caught_up && self.pending.iter().any(|(_, last)| *last > settled);
+        self.held = match self.held {
+            Some((xmin, since)) if waiting && xmin == horizon.xmin => Some((xmin, since)),
+            _ if waiting => Some((horizon.xmin, Instant::now())),
+            _ => None,
+        };
         Ok(LogRead {
             events,
             cursor,
             settled,
             caught_up,
+            held_back_for: self.held.map(|(_, since)| since.elapsed()),
         })
     }
 
@@ -155,5 +170,6 @@ impl LogFollower {
         self.cursor = cursor;
         self.settled = settled;
         self.pending.clear();
+        self.held = None;
     }
 }

@@ -7,6 +7,7 @@ pub mod db;
 pub mod error;
 pub mod execute;
 pub mod follow;
+pub mod health;
 pub mod idempotency;
 pub mod keys;
 pub mod log;

@@ -1,0 +1,165 @@
+//! `stockroom doctor`: the health of a running installation in one screen,
+//! and an exit status a cron job or a runbook can act on.
+
+use std::time::Duration;
+
+use anyhow::bail;
+use bus::admin::BrokerProbe;
+use chrono::Utc;
+use store::health::{lags, oldest_transaction, parked};
+
+use crate::config::Common;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Severity {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Severity {
+    fn tag(self) -> &'static str {
+        match self {
+            Self::Ok => "[ok]  ",
+            Self::Warn => "[warn]",
+            Self::Fail => "[FAIL]",
+        }
+    }
+}
+
+/// A follower this far behind is worth a look; this far, a person.
+const LAG_WARN_SECONDS: f64 = 5.0;
+const LAG_FAIL_SECONDS: f64 = 60.0;
+
+/// A transaction open this long holds the log back noticeably; this long,
+/// it needs a person.
+const BLOCKER_WARN_SECONDS: f64 = 5.0;
+const BLOCKER_FAIL_SECONDS: f64 = 60.0;
+
+/// How long the broker may take to answer.
+const BROKER_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn by_threshold(value: f64, warn: f64, fail: f64) -> Severity {
+    if value >= fail {
+        Severity::Fail
+    } else if value >= warn {
+        Severity::Warn
+    } else {
+        Severity::Ok
+    }
+}
+
+/// Checks the installation `common` points at and prints one line per
+/// finding. Fails (exit status 1) when something needs a person; with
+/// `strict`, warnings count too.
+pub async fn run(common: Common, strict: bool, keys_within: Duration) -> anyhow::Result<()> {
+    let pool = store::connect(&common.db())?;
+    let mut conn = pool.acquire().await?;
+    let mut findings: Vec<(Severity, String)> = Vec::new();
+
+    for lag in lags(&mut conn).await? {
+        let severity = by_threshold(lag.seconds, LAG_WARN_SECONDS, LAG_FAIL_SECONDS);
+        findings.push((
+            severity,
+            format!(
+                "{}: settled at position {}, {} events behind (oldest {:.1} s)",
+                lag.name, lag.settled, lag.events, lag.seconds
+            ),
+        ));
+    }
+
+    match oldest_transaction(&mut conn, BLOCKER_WARN_SECONDS).await? {
+        Some(blocker) => findings.push((
+            by_threshold(
+                blocker.age_seconds,
+                BLOCKER_WARN_SECONDS,
+                BLOCKER_FAIL_SECONDS,
+            ),
+            format!("the log is held back by {blocker}"),
+        )),
+        None => findings.push((
+            Severity::Ok,
+            format!("no transaction has been open for {BLOCKER_WARN_SECONDS:.0} s or more"),
+        )),
+    }
+
+    let parked = parked(&mut conn).await?;
+    if parked.is_empty() {
+        findings.push((Severity::Ok, "no parked events".to_owned()));
+    }
+    for (consumer, count) in parked {
+        findings.push((
+            Severity::Fail,
+            format!(
+                "{consumer}: {count} parked events (stockroom parked list --consumer {consumer})"
+            ),
+        ));
+    }
+
+    let kafka = common.kafka();
+    let reachable = BrokerProbe::new(&kafka)?.reachable(BROKER_TIMEOUT).await;
+    findings.push(if reachable {
+        (Severity::Ok, format!("broker {} answers", kafka.brokers))
+    } else {
+        // Orders do not wait for the broker; publication does, and the
+        // relay's lag above says how much.
+        (
+            Severity::Warn,
+            format!(
+                "broker {} does not answer within {BROKER_TIMEOUT:?}",
+                kafka.brokers
+            ),
+        )
+    });
+
+    let soon = Utc::now() + chrono::Duration::from_std(keys_within)?;
+    let mut expiring = 0;
+    for key in store::keys::list(&pool).await? {
+        let Some(expires_at) = key.expires_at else {
+            continue;
+        };
+        if key.revoked_at.is_some() || expires_at > soon {
+            continue;
+        }
+        expiring += 1;
+        let (severity, when) = if expires_at <= Utc::now() {
+            (Severity::Ok, "expired")
+        } else {
+            (Severity::Warn, "expires")
+        };
+        findings.push((
+            severity,
+            format!(
+                "key {} ({}, {}) {when} {}",
+                key.name,
+                key.id,
+                key.role,
+                expires_at.format("%Y-%m-%d %H:%M UTC")
+            ),
+        ));
+    }
+    if expiring == 0 {
+        findings.push((
+            Severity::Ok,
+            format!(
+                "no key expires within {}",
+                humantime::format_duration(keys_within)
+            ),
+        ));
+    }
+
+    for (severity, text) in &findings {
+        println!("{} {text}", severity.tag());
+    }
+    let threshold = if strict {
+        Severity::Warn
+    } else {
+        Severity::Fail
+    };
+    let needs_a_person = findings.iter().filter(|(s, _)| *s >= threshold).count();
+    if needs_a_person > 0 {
+        bail!("{needs_a_person} finding(s) need a person");
+    }
+    Ok(())
+}
