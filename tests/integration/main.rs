@@ -23,6 +23,7 @@ mod history;
 mod idempotency;
 mod lifecycle;
 mod log_reader;
+mod metrics;
 mod oversell;
 mod parking;
 mod queries;

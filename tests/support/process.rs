@@ -12,11 +12,14 @@ pub struct Proc {
     /// The subcommand.
     pub name: String,
     child: Child,
-    /// `http://host:port` for API processes.
+    /// `http://host:port` of an API, or of a worker's metrics endpoint.
     pub url: Option<String>,
     /// Where its stderr goes.
     pub log: PathBuf,
 }
+
+/// The worker processes.
+const WORKERS: [&str; 3] = ["relay", "projector", "reserver"];
 
 impl Proc {
     /// Starts `stockroom <subcommand> <args>` with `env`; for APIs, waits
@@ -53,7 +56,9 @@ impl Proc {
                 }
             }
         });
-        let url = if subcommand.ends_with("-api") {
+        // APIs print where they listen, and so do workers for their metrics
+        // endpoint (tests always give them one).
+        let url = if subcommand.ends_with("-api") || WORKERS.contains(&subcommand) {
             let url = tokio::time::timeout(Duration::from_secs(30), rx)
                 .await
                 .unwrap_or_else(|_| panic!("{subcommand} did not start; see {}", log.display()))

@@ -38,6 +38,11 @@ pub fn env_for(db: &TestDb, prefix: &str, extra: &[(&str, &str)]) -> Vec<(String
         ("KAFKA_BROKERS".to_owned(), brokers()),
         ("STOCKROOM_TOPIC_PREFIX".to_owned(), prefix.to_owned()),
         ("STOCKROOM_DB_POOL_SIZE".to_owned(), "8".to_owned()),
+        // Each worker's metrics endpoint on a port of its own.
+        (
+            "STOCKROOM_METRICS_ADDR".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        ),
     ];
     env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     env

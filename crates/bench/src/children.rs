@@ -97,6 +97,8 @@ pub async fn start(
             format!("bench-{}", uuid::Uuid::new_v4().simple()),
         )
         .env("RUST_LOG", "warn")
+        // Several runs of a worker may overlap while one is stopping.
+        .env("STOCKROOM_METRICS_ADDR", "127.0.0.1:0")
         .envs(extra_env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

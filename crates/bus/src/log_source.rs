@@ -227,6 +227,16 @@ impl EventSource for LogSource {
     fn committed(&mut self, _batch: &Batch) {
         if let Some(read) = self.in_flight.take() {
             self.follower.advance(&read);
+            let name = self.name.clone();
+            // Positions of every category: an upper bound for a subscriber
+            // of some categories only.
+            metrics::gauge!("stockroom_subscription_positions_behind", "subscription" => name.clone())
+                .set((read.log_end - read.settled).max(0) as f64);
+            let age = read.events.last().map_or(0.0, |e| {
+                (chrono::Utc::now() - e.occurred_at).num_milliseconds() as f64 / 1e3
+            });
+            metrics::gauge!("stockroom_subscription_lag_seconds", "subscription" => name)
+                .set(age.max(0.0));
         }
     }
 

@@ -99,6 +99,8 @@ pub async fn run<S: EventSource, H: BatchHandler>(
                 }
                 Err(HandlerError::Transient(e)) => {
                     failures_in_a_row += 1;
+                    metrics::counter!("stockroom_batch_retries_total", "consumer" => handler.consumer_name().to_owned())
+                        .increment(1);
                     tracing::warn!(consumer = handler.consumer_name(), error = %store::error_chain(&*e), failures_in_a_row, "batch failed; retrying");
                     if !pause_unless_stopped(backoff(failures_in_a_row), &mut shutdown).await {
                         break 'batches;

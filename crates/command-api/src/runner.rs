@@ -102,6 +102,7 @@ pub async fn run<C: HttpCommand>(
             }
             Err(ApiError::Contended) if attempt < policy.attempts => {
                 drop(tx);
+                metrics::counter!("stockroom_command_conflicts_retried_total").increment(1);
                 tokio::time::sleep(policy.delay(attempt)).await;
                 attempt += 1;
             }

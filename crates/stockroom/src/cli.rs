@@ -2,7 +2,9 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{ApiArgs, Common, ProjectorArgs, RelayArgs, ReserverArgs, WorkerArgs};
+use crate::config::{
+    ApiArgs, Common, MetricsArgs, ProjectorArgs, RelayArgs, ReserverArgs, WorkerArgs,
+};
 
 /// Where the command API listens unless told otherwise.
 pub const COMMAND_ADDR: &str = "127.0.0.1:8080";
@@ -200,6 +202,9 @@ pub struct RelayProcess {
     /// Shared settings.
     #[command(flatten)]
     pub common: Common,
+    /// Metrics endpoint.
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     /// Relay settings.
     #[command(flatten)]
     pub relay: RelayArgs,
@@ -211,6 +216,9 @@ pub struct ProjectorProcess {
     /// Shared settings.
     #[command(flatten)]
     pub common: Common,
+    /// Metrics endpoint.
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     /// Worker settings.
     #[command(flatten)]
     pub worker: WorkerArgs,
@@ -225,6 +233,9 @@ pub struct ReserverProcess {
     /// Shared settings.
     #[command(flatten)]
     pub common: Common,
+    /// Metrics endpoint.
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     /// Worker settings.
     #[command(flatten)]
     pub worker: WorkerArgs,

@@ -145,6 +145,37 @@ impl RelayArgs {
     }
 }
 
+/// Where a worker serves its metrics and probes.
+#[derive(Debug, Clone, Args)]
+pub struct MetricsArgs {
+    /// `host:port` where this worker serves `/metrics` (an operator key
+    /// reads it), `/healthz` and `/readyz`; `off` serves nothing. Defaults:
+    /// see `WORKER_METRICS_ADDRS`.
+    #[arg(long, env = "STOCKROOM_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+}
+
+/// Where each worker serves its metrics unless told otherwise.
+pub const WORKER_METRICS_ADDRS: [(&str, &str); 3] = [
+    ("relay", "127.0.0.1:9101"),
+    ("projector", "127.0.0.1:9102"),
+    ("reserver", "127.0.0.1:9103"),
+];
+
+impl MetricsArgs {
+    /// The address `process` serves its metrics on, if any.
+    pub fn addr(&self, process: &str) -> Option<String> {
+        match self.metrics_addr.as_deref() {
+            Some("off") => None,
+            Some(addr) => Some(addr.to_owned()),
+            None => WORKER_METRICS_ADDRS
+                .iter()
+                .find(|(name, _)| *name == process)
+                .map(|(_, addr)| (*addr).to_owned()),
+        }
+    }
+}
+
 /// Settings every worker that follows events shares.
 #[derive(Debug, Clone, Args)]
 pub struct WorkerArgs {

@@ -17,6 +17,8 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     telemetry::init(&cli.log_format);
+    // Before anything records: metrics recorded earlier would be lost.
+    web::metrics::prometheus();
     let result = processes::dispatch(cli).await;
     if let Err(e) = &result {
         tracing::error!(error = %format!("{e:#}"), "stockroom failed");

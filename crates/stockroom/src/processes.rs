@@ -12,7 +12,7 @@ use web::auth::Authenticator;
 use web::probes::Probes;
 
 use crate::cli::{AllInOne, ApiProcess, Cli, Task};
-use crate::config::{ApiArgs, Common};
+use crate::config::{ApiArgs, Common, MetricsArgs};
 use crate::{parked, shutdown};
 use supervisor::Supervisor;
 
@@ -41,17 +41,25 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 p.common.kafka(),
                 p.relay.config(),
             );
-            Ok(relay.run(shutdown::on_signal()).await?)
+            worker("relay", &p.common, &p.metrics, |stop| relay.run(stop)).await
         }
         Task::Projector(p) => {
             let pool = store::connect(&p.common.db())?;
             let config = p.projector.config(&p.worker, p.common.groups())?;
-            Ok(projector::run(pool, p.common.kafka(), config, shutdown::on_signal()).await?)
+            let kafka = p.common.kafka();
+            worker("projector", &p.common, &p.metrics, |stop| {
+                projector::run(pool, kafka, config, stop)
+            })
+            .await
         }
         Task::Reserver(p) => {
             let pool = store::connect(&p.common.db())?;
             let config = p.reserver.config(&p.common, &p.worker);
-            Ok(reserver::run(pool, p.common.kafka(), config, shutdown::on_signal()).await?)
+            let kafka = p.common.kafka();
+            worker("reserver", &p.common, &p.metrics, |stop| {
+                reserver::run(pool, kafka, config, stop)
+            })
+            .await
         }
         Task::Republish { common, tail } => {
             let pool = store::connect(&common.db())?;
@@ -176,6 +184,34 @@ async fn query_api(
         },
     )
     .await
+}
+
+/// Runs a worker beside its metrics endpoint (unless that is off); the
+/// first of the two to fail stops the other.
+async fn worker<F, Fut, E>(
+    name: &'static str,
+    common: &Common,
+    metrics: &MetricsArgs,
+    work: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(watch::Receiver<bool>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>> + Send + 'static,
+    E: Into<supervisor::TaskError>,
+{
+    let mut supervisor = Supervisor::new(shutdown::on_signal());
+    supervisor.spawn(name, work(supervisor.stop_signal()));
+    if let Some(addr) = metrics.addr(name) {
+        let (common, stop) = (common.clone(), supervisor.stop_signal());
+        supervisor.spawn("metrics endpoint", async move {
+            let label = format!("{name} metrics");
+            serve_api(&label, &common, &addr, stop, |_, probes, authenticator| {
+                web::worker::router(probes, authenticator)
+            })
+            .await
+        });
+    }
+    Ok(supervisor.wait().await?)
 }
 
 /// Connects, builds an API's router from its pool, probes and key

@@ -60,6 +60,8 @@ pub struct LogRead {
     pub settled: i64,
     /// Whether this round read everything committed below its horizon.
     pub caught_up: bool,
+    /// The last position handed out when this round began.
+    pub log_end: i64,
     /// How long positions handed out have been waiting on one transaction
     /// that is still open (the horizon's xmin has not moved); `None` when
     /// nothing waits.
@@ -150,6 +152,7 @@ impl LogFollower {
             cursor,
             settled,
             caught_up,
+            log_end: horizon.last_position,
             held_back_for: self.held.map(|(_, since)| since.elapsed()),
         })
     }

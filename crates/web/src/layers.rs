@@ -14,6 +14,7 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{authenticate, AuthLayerState};
 use crate::guards::{reject_control_characters, reject_oversized};
 use crate::problem::problem_for_bare_errors;
+use crate::request_metrics::record_request;
 
 /// Limits applied to every request.
 #[derive(Debug, Clone, Copy)]
@@ -34,7 +35,7 @@ impl Default for HttpLimits {
 }
 
 /// Wraps `router` in the shared stack. Outermost first, a request meets:
-/// request id, tracing, the problem-body mapper (so every bare error below
+/// request id, request metrics, tracing, the problem-body mapper (so every bare error below
 /// it, the timeout's included, gets a problem body), the timeout,
 /// authentication and the rate limit (before anything reads the body), the
 /// guards, then the body limit the extractors enforce; each route then
@@ -62,6 +63,7 @@ pub fn apply(router: Router, limits: HttpLimits, auth: AuthLayerState) -> Router
                 tracing::info_span!("http", method = %request.method(), uri = %request.uri(), request_id)
             }),
         )
+        .layer(from_fn(record_request))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 

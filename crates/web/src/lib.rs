@@ -8,8 +8,10 @@ pub mod metrics;
 pub mod openapi;
 pub mod probes;
 pub mod problem;
+pub mod request_metrics;
 pub mod secure;
 pub mod serve;
+pub mod worker;
 
 pub use problem::{FieldError, Problem};
 pub use secure::SecureRouter;
