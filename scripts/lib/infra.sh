@@ -71,7 +71,12 @@ CONF
   if as_pg "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
     say "postgres already running on 127.0.0.1:$PG_PORT"
   else
-    as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$LOG_DIR/postgres.log" -w -t 60 start >/dev/null
+    local options=""
+    # scripts/profile: count every statement (pg_stat_statements).
+    if [ "${STOCKROOM_PG_STATEMENTS:-0}" = 1 ]; then
+      options="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+    fi
+    as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$LOG_DIR/postgres.log" -o "$options" -w -t 60 start >/dev/null
     say "postgres started on 127.0.0.1:$PG_PORT"
   fi
   psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$DB_USER'" | grep -q 1 ||

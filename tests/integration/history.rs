@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::shop::wait_status;
+use crate::support::shop::{place_through, wait_status};
 use crate::support::system::client_with;
 use crate::support::System;
 
@@ -15,15 +15,7 @@ async fn an_orders_history_and_a_skus_movements_tell_what_happened_and_who_did_i
     let sys = System::start_with(&[], &["projector", "reserver"]).await;
     sys.stock_product("HIST-1", 250, 10).await;
     let web = client_with(&sys.db.create_key("storefront", Some("web")).await);
-    let placed: Value = web
-        .post(format!("{}/v1/orders", sys.command_url()))
-        .json(&json!({"customer_id": uuid::Uuid::new_v4(), "lines": [{"sku": "HIST-1", "quantity": 3}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let placed = place_through(&web, &sys, uuid::Uuid::new_v4(), &[("HIST-1", 3)], &[]).await;
     let id = placed["order_id"].as_str().unwrap().to_owned();
     wait_status(&sys, &id, "confirmed", Duration::from_secs(30)).await;
     let cancelled = sys

@@ -31,4 +31,5 @@ mod read_models;
 mod reservation_batch;
 mod router;
 mod stock_levels;
+mod trace_context;
 mod workers_db;

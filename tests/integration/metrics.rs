@@ -42,6 +42,7 @@ async fn every_process_serves_metrics_of_what_it_did() {
     );
 
     // Each worker's own endpoint: the key is checked like the APIs'.
+    let mut everything = command.clone() + &query;
     for worker in &sys.workers {
         let base = worker.url.as_deref().expect("a metrics endpoint");
         let anonymous = reqwest::get(format!("{base}/metrics")).await.unwrap();
@@ -49,6 +50,7 @@ async fn every_process_serves_metrics_of_what_it_did() {
         let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
         assert_eq!(health.status(), 200, "{}", worker.name);
         let text = scrape(&operator, base).await;
+        everything.push_str(&text);
         let expected = match worker.name.as_str() {
             "relay" => "stockroom_relay_published_events_total",
             _ => "stockroom_consumer_events_total",
@@ -62,6 +64,32 @@ async fn every_process_serves_metrics_of_what_it_did() {
             text.contains("stockroom_log_held_back_seconds"),
             "{}:\n{text}",
             worker.name
+        );
+    }
+
+    // Every metric the Grafana dashboard charts is served by some process.
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/grafana/dashboards/stockroom.json"
+    ))
+    .unwrap();
+    let mut charted: Vec<&str> = dashboard
+        .match_indices("stockroom_")
+        .map(|(at, _)| {
+            let name = &dashboard[at..];
+            let end = name
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                .unwrap_or(name.len());
+            name[..end].trim_end_matches("_bucket")
+        })
+        .collect();
+    charted.sort_unstable();
+    charted.dedup();
+    assert!(charted.len() >= 10, "{charted:?}");
+    for name in charted {
+        assert!(
+            everything.contains(&format!("{name}{{")) || everything.contains(&format!("{name} ")),
+            "the dashboard charts {name}, which no process serves"
         );
     }
 }

@@ -89,6 +89,7 @@ fn stock_received(version: i64, quantity: i64) -> bus::Delivered {
             correlation_id: uuid::Uuid::now_v7(),
             causation_id: None,
             actor: Some("system:test".into()),
+            traceparent: None,
             data: serde_json::json!({"sku": "LATE-1", "quantity": quantity, "reference": null}),
         },
     }

@@ -9,16 +9,29 @@ use super::{eventually, System};
 
 /// Places an order; returns the command's answer.
 pub async fn place(sys: &System, customer: uuid::Uuid, lines: &[(&str, i64)]) -> Value {
+    place_through(&sys.client(), sys, customer, lines, &[]).await
+}
+
+/// Places an order through `client` (its key), with extra request headers;
+/// returns the command's answer.
+pub async fn place_through(
+    client: &reqwest::Client,
+    sys: &System,
+    customer: uuid::Uuid,
+    lines: &[(&str, i64)],
+    headers: &[(&str, &str)],
+) -> Value {
     let lines: Vec<Value> = lines
         .iter()
         .map(|(sku, q)| json!({"sku": sku, "quantity": q}))
         .collect();
-    let r = sys
-        .post(
-            "/v1/orders",
-            json!({"customer_id": customer, "lines": lines}),
-        )
-        .await;
+    let mut request = client
+        .post(format!("{}/v1/orders", sys.command_url()))
+        .json(&json!({"customer_id": customer, "lines": lines}));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let r = request.send().await.unwrap();
     assert_eq!(r.status(), 202, "place order");
     r.json().await.unwrap()
 }

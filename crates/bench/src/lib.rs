@@ -4,6 +4,7 @@
 //! rounds; the report gives ratios, never a lone absolute time as a verdict.
 
 pub mod backlog;
+pub mod chart;
 pub mod children;
 pub mod load;
 pub mod pgbench;

@@ -42,6 +42,8 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// Stage summaries other stages build on (name → figures).
     pub summaries: Vec<(String, Summary)>,
+    /// Charts to write beside the report: (file name, SVG).
+    pub charts: Vec<(String, String)>,
 }
 
 fn ms(d: Duration) -> String {
@@ -86,6 +88,7 @@ impl Report {
             header,
             rows: Vec::new(),
             summaries: Vec::new(),
+            charts: Vec::new(),
         }
     }
 
@@ -220,6 +223,9 @@ impl Report {
                 "| {} | {} | {} | {:.2} | {} |",
                 r.stage, r.ours, r.baseline, r.ratio, target
             );
+        }
+        for (file, _) in &self.charts {
+            let _ = writeln!(out, "\n![{file}]({file})");
         }
         let missed = self.missed();
         if missed.is_empty() {

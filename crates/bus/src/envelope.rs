@@ -33,6 +33,10 @@ pub struct Envelope {
     /// were recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
+    /// The W3C `traceparent` of the request (or reaction) that appended it;
+    /// also sent as the `traceparent` header. Absent when there was none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
     /// The payload.
     pub data: Value,
 }
@@ -50,17 +54,19 @@ impl From<&RecordedEvent> for Envelope {
             correlation_id: e.correlation_id,
             causation_id: e.causation_id,
             actor: e.actor.clone(),
+            traceparent: e.trace_parent.clone(),
             data: e.data.clone(),
         }
     }
 }
 
 impl Envelope {
-    /// The Kafka headers duplicating the routing fields.
+    /// The Kafka headers duplicating the routing fields, and the trace
+    /// context under its W3C name.
     pub fn headers(&self) -> OwnedHeaders {
         let event_id = self.event_id.to_string();
         let schema_version = self.schema_version.to_string();
-        OwnedHeaders::new_with_capacity(3)
+        let headers = OwnedHeaders::new_with_capacity(4)
             .insert(Header {
                 key: "event_type",
                 value: Some(self.event_type.as_str()),
@@ -72,7 +78,22 @@ impl Envelope {
             .insert(Header {
                 key: "schema_version",
                 value: Some(schema_version.as_str()),
-            })
+            });
+        match &self.traceparent {
+            Some(trace) => headers.insert(Header {
+                key: "traceparent",
+                value: Some(trace.as_str()),
+            }),
+            None => headers,
+        }
+    }
+
+    /// The trace id of the event's trace context, for logs.
+    pub fn trace_id(&self) -> Option<String> {
+        self.traceparent
+            .as_deref()
+            .and_then(store::trace::TraceParent::parse)
+            .map(|t| t.trace_id().to_owned())
     }
 
     /// Decodes the payload into a domain event, upcasting older shapes.

@@ -80,6 +80,18 @@ impl LogSource {
             last_batch: Instant::now(),
             stalls: StallReporter::new(name),
         }
+        .with_lag_gauges_at_zero()
+    }
+
+    /// Puts the lag gauges on /metrics before the first batch.
+    fn with_lag_gauges_at_zero(self) -> Self {
+        for gauge in [
+            "stockroom_subscription_positions_behind",
+            "stockroom_subscription_lag_seconds",
+        ] {
+            metrics::gauge!(gauge, "subscription" => self.name.clone()).set(0.0);
+        }
+        self
     }
 
     /// Takes the lease if free; `false` while another instance holds it.

@@ -112,6 +112,7 @@ impl Relay {
     /// Runs until `shutdown` turns true: stands by, leads, recovers from
     /// database and broker failures by starting over from the checkpoint.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), BusError> {
+        metrics::counter!("stockroom_relay_published_events_total").increment(0);
         let producer = idempotent_producer(&self.kafka, &self.config.producer)?;
         let mut failures = 0u32;
         while !*shutdown.borrow() {

@@ -56,6 +56,14 @@ pub async fn run<S: EventSource, H: BatchHandler>(
     settings: RunSettings,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), BusError> {
+    // On /metrics from the start, at 0 until it happens.
+    for name in [
+        "stockroom_consumer_events_total",
+        "stockroom_parked_events_total",
+        "stockroom_batch_retries_total",
+    ] {
+        metrics::counter!(name, "consumer" => handler.consumer_name().to_owned()).increment(0);
+    }
     let mut failures_in_a_row = 0u32;
     let backoff =
         |failures: u32| (settings.backoff * 2u32.pow(failures.min(8))).min(Duration::from_secs(30));
@@ -132,6 +140,17 @@ async fn apply_batch<S: EventSource, H: BatchHandler>(
     let mut tx = pool.begin().await?;
     handler.before_batch(&mut tx).await?;
     let fresh = parking::claim(&mut tx, handler.consumer_name(), &batch.messages).await?;
+    for event in &fresh {
+        let envelope = &event.envelope;
+        tracing::debug!(
+            consumer = handler.consumer_name(),
+            event_id = %envelope.event_id,
+            event_type = %envelope.event_type,
+            stream_id = %envelope.stream_id,
+            trace_id = envelope.trace_id().unwrap_or_default(),
+            "handling"
+        );
+    }
     handler.apply(&mut tx, &fresh).await?;
     handler.after_batch(&mut tx, &batch.progress).await?;
     source

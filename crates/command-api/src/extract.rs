@@ -8,6 +8,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use store::trace::TraceParent;
 use store::EventMetadata;
 use uuid::Uuid;
 use web::auth::Principal;
@@ -172,6 +173,8 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
                 correlation_id,
                 causation_id,
                 actor: Some(principal.actor()),
+                // web::trace put a valid one on every request.
+                trace_parent: text(parts, "traceparent")?.and_then(TraceParent::parse),
             },
             principal,
         })

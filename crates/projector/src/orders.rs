@@ -17,66 +17,145 @@ impl Projection for OrdersProjection {
     const CATEGORIES: &'static [StreamCategory] = &[StreamCategory::Order];
     const TABLES: &'static [&'static str] = &["orders"];
 
+    /// Runs of placements become one multi-row insert; every other event
+    /// is one update. Every event is decoded before anything is written, so
+    /// a batch refused for an undecodable event has written nothing.
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[Delivered],
+    ) -> Result<(), HandlerError> {
+        let decoded = events
+            .iter()
+            .map(|d| Ok((&d.envelope, d.envelope.decode::<OrderEvent>()?)))
+            .collect::<Result<Vec<_>, serde_json::Error>>()
+            .map_err(poison)?;
+        let mut placed = Placements::default();
+        for (envelope, event) in &decoded {
+            match event {
+                OrderEvent::OrderPlaced { .. } => placed.push(envelope, event)?,
+                _ => {
+                    // An update must find the row its placement inserts.
+                    placed.flush(conn).await?;
+                    update(conn, envelope, event).await?;
+                }
+            }
+        }
+        placed.flush(conn).await
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,
         delivered: &Delivered,
     ) -> Result<(), HandlerError> {
-        let e = &delivered.envelope;
-        let event: OrderEvent = e.decode().map_err(poison)?;
-        let (status, rejection) = match &event {
-            OrderEvent::OrderPlaced {
-                order_id,
-                customer_id,
-                lines,
-                total,
-                currency,
-                channel,
-            } => {
-                sqlx::query(
-                    "INSERT INTO orders (order_id, customer_id, status, lines, total, \
-                             currency, placed_at, updated_at, version, position, channel) \
-                         VALUES ($1, $2, 'placed', $3, $4, $5, $6, $6, $7, $8, $9) \
-                         ON CONFLICT (order_id) DO NOTHING",
-                )
-                .bind(order_id.0)
-                .bind(customer_id.0)
-                .bind(serde_json::to_value(lines).map_err(poison)?)
-                .bind(total)
-                .bind(currency.as_str())
-                .bind(e.occurred_at)
-                .bind(e.stream_version)
-                .bind(e.global_position)
-                .bind(channel)
-                .execute(conn)
-                .await?;
-                return Ok(());
-            }
-            OrderEvent::OrderConfirmed { .. } => ("confirmed", None),
-            OrderEvent::OrderRejected { sku, reason, .. } => {
-                ("rejected", Some(json!({ "sku": sku, "reason": reason })))
-            }
-            OrderEvent::OrderPaid { .. } => ("paid", None),
-            OrderEvent::OrderShipped { .. } => ("shipped", None),
-            OrderEvent::OrderCancelled { .. } => ("cancelled", None),
-            OrderEvent::OrderExpired { .. } => ("expired", None),
+        self.apply_batch(conn, std::slice::from_ref(delivered))
+            .await
+    }
+}
+
+/// Placements waiting to be inserted together, one column array each.
+#[derive(Default)]
+struct Placements {
+    order_ids: Vec<uuid::Uuid>,
+    customer_ids: Vec<uuid::Uuid>,
+    lines: Vec<serde_json::Value>,
+    totals: Vec<i64>,
+    currencies: Vec<String>,
+    placed_at: Vec<chrono::DateTime<chrono::Utc>>,
+    versions: Vec<i64>,
+    positions: Vec<i64>,
+    channels: Vec<Option<String>>,
+}
+
+impl Placements {
+    fn push(&mut self, e: &bus::Envelope, event: &OrderEvent) -> Result<(), HandlerError> {
+        let OrderEvent::OrderPlaced {
+            order_id,
+            customer_id,
+            lines,
+            total,
+            currency,
+            channel,
+        } = event
+        else {
+            return Ok(());
         };
-        sqlx::query(
-            "UPDATE orders SET status = $2, rejection = coalesce($3, rejection), \
-                     paid_at = CASE WHEN $2 = 'paid' THEN coalesce(paid_at, $4) ELSE paid_at END, \
-                     updated_at = $4, version = $5, position = $6 \
-                 WHERE order_id = $1 AND version < $5",
-        )
-        .bind(order_id_of(e)?)
-        .bind(status)
-        .bind(rejection)
-        .bind(e.occurred_at)
-        .bind(e.stream_version)
-        .bind(e.global_position)
-        .execute(conn)
-        .await?;
+        self.order_ids.push(order_id.0);
+        self.customer_ids.push(customer_id.0);
+        self.lines
+            .push(serde_json::to_value(lines).map_err(poison)?);
+        self.totals.push(*total);
+        self.currencies.push(currency.as_str().to_owned());
+        self.placed_at.push(e.occurred_at);
+        self.versions.push(e.stream_version);
+        self.positions.push(e.global_position);
+        self.channels.push(channel.clone());
         Ok(())
     }
+
+    async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), HandlerError> {
+        if self.order_ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO orders (order_id, customer_id, status, lines, total, \
+                     currency, placed_at, updated_at, version, position, channel) \
+             SELECT o.id, o.customer, 'placed', o.lines, o.total, o.currency, o.at, o.at, \
+                    o.version, o.position, o.channel \
+             FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[], $4::bigint[], $5::text[], \
+                         $6::timestamptz[], $7::bigint[], $8::bigint[], $9::text[]) \
+                  AS o(id, customer, lines, total, currency, at, version, position, channel) \
+             ON CONFLICT (order_id) DO NOTHING",
+        )
+        .bind(&self.order_ids)
+        .bind(&self.customer_ids)
+        .bind(&self.lines)
+        .bind(&self.totals)
+        .bind(&self.currencies)
+        .bind(&self.placed_at)
+        .bind(&self.versions)
+        .bind(&self.positions)
+        .bind(&self.channels)
+        .execute(conn)
+        .await?;
+        *self = Self::default();
+        Ok(())
+    }
+}
+
+/// Moves an order's row on to what `event` says (a newer version only).
+async fn update(
+    conn: &mut PgConnection,
+    e: &bus::Envelope,
+    event: &OrderEvent,
+) -> Result<(), HandlerError> {
+    let (status, rejection) = match event {
+        OrderEvent::OrderPlaced { .. } => return Ok(()),
+        OrderEvent::OrderConfirmed { .. } => ("confirmed", None),
+        OrderEvent::OrderRejected { sku, reason, .. } => {
+            ("rejected", Some(json!({ "sku": sku, "reason": reason })))
+        }
+        OrderEvent::OrderPaid { .. } => ("paid", None),
+        OrderEvent::OrderShipped { .. } => ("shipped", None),
+        OrderEvent::OrderCancelled { .. } => ("cancelled", None),
+        OrderEvent::OrderExpired { .. } => ("expired", None),
+    };
+    sqlx::query(
+        "UPDATE orders SET status = $2, rejection = coalesce($3, rejection), \
+                 paid_at = CASE WHEN $2 = 'paid' THEN coalesce(paid_at, $4) ELSE paid_at END, \
+                 updated_at = $4, version = $5, position = $6 \
+             WHERE order_id = $1 AND version < $5",
+    )
+    .bind(order_id_of(e)?)
+    .bind(status)
+    .bind(rejection)
+    .bind(e.occurred_at)
+    .bind(e.stream_version)
+    .bind(e.global_position)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// The order id of an order-stream envelope; a stream id that is not
@@ -106,6 +185,7 @@ mod tests {
             correlation_id: uuid::Uuid::now_v7(),
             causation_id: None,
             actor: Some("system:test".into()),
+            traceparent: None,
             data: serde_json::Value::Null,
         }
     }

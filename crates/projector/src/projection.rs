@@ -29,6 +29,22 @@ pub trait Projection: Send + Sync + 'static {
         event: &Delivered,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 
+    /// Applies a batch in order, inside the caller's transaction. The
+    /// default applies one event after another; a projection that writes a
+    /// run of events in one statement overrides it.
+    fn apply_batch<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        events: &'a [Delivered],
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a {
+        async move {
+            for event in events {
+                self.apply(conn, event).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// Category names, as stored.
     fn category_names() -> Vec<&'static str> {
         Self::CATEGORIES.iter().map(|c| c.as_str()).collect()
@@ -75,10 +91,7 @@ impl<P: Projection> BatchHandler for ProjectionHandler<P> {
         conn: &mut PgConnection,
         events: &[Delivered],
     ) -> Result<(), HandlerError> {
-        for event in events {
-            self.0.apply(conn, event).await?;
-        }
-        Ok(())
+        self.0.apply_batch(conn, events).await
     }
 
     async fn after_batch(

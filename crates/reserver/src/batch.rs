@@ -14,6 +14,7 @@ use domain::stock::{StockCommand, StockItem};
 use domain::{Aggregate, DomainError, OrderId, Sku, StreamCategory};
 use sqlx::PgConnection;
 use store::stock_levels::{lock_many, record_many};
+use store::trace::TraceParent;
 use store::{
     append_streams, encode, load_many_to_decide, EventMetadata, Loaded, StoreError, StreamAppend,
 };
@@ -133,6 +134,12 @@ impl Work {
             correlation_id: envelope.correlation_id,
             causation_id: Some(envelope.event_id),
             actor: Some(ACTOR.to_owned()),
+            // The reaction continues the trace of what it reacts to.
+            trace_parent: envelope
+                .traceparent
+                .as_deref()
+                .and_then(TraceParent::parse)
+                .map(|t| t.child()),
         };
         match event {
             OrderEvent::OrderPlaced { order_id, .. } => self.reserve(*order_id, &metadata),

@@ -46,10 +46,13 @@ pub async fn expire_due(pool: &PgPool, retry: RetryPolicy) -> Result<Round, Comm
     };
     let mut done = Vec::with_capacity(due.len());
     for order_id in &due {
+        // An expiry is an action of its own: a new trace, which the
+        // release of its stock continues.
         let metadata = EventMetadata {
             correlation_id: Uuid::now_v7(),
             causation_id: None,
             actor: Some(ACTOR.to_owned()),
+            trace_parent: Some(store::trace::TraceParent::fresh()),
         };
         match execute::<Order>(
             pool,
@@ -91,6 +94,7 @@ pub async fn run(
     retry: RetryPolicy,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), std::convert::Infallible> {
+    metrics::counter!("stockroom_orders_expired_total").increment(0);
     loop {
         if *shutdown.borrow() {
             return Ok(());

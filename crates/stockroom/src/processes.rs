@@ -100,6 +100,11 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let text = report.markdown();
             std::fs::write(&out, &text)
                 .with_context(|| format!("cannot write {}", out.display()))?;
+            for (file, svg) in &report.charts {
+                let path = out.with_file_name(file);
+                std::fs::write(&path, svg)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
             println!("{text}");
             println!("written to {}", out.display());
             Ok(())

@@ -7,6 +7,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::trace::TraceParent;
 use crate::StoreError;
 
 /// Who and what caused an append; stored with every event it appends.
@@ -18,6 +19,8 @@ pub struct EventMetadata {
     pub causation_id: Option<Uuid>,
     /// The person or process acting.
     pub actor: Option<String>,
+    /// The trace the append belongs to.
+    pub trace_parent: Option<TraceParent>,
 }
 
 impl EventMetadata {
@@ -27,6 +30,7 @@ impl EventMetadata {
             correlation_id: Uuid::now_v7(),
             causation_id: None,
             actor,
+            trace_parent: None,
         }
     }
 }
@@ -73,7 +77,9 @@ pub struct RecordedEvent {
     pub causation_id: Option<Uuid>,
     /// Actor.
     pub actor: Option<String>,
-    /// Commit-side timestamp of the append.
+    /// The W3C `traceparent` the append belonged to, as stored.
+    pub trace_parent: Option<String>,
+    /// When the event was appended.
     pub occurred_at: DateTime<Utc>,
 }
 

@@ -16,6 +16,7 @@ pub mod retention;
 pub mod state;
 pub mod stock_levels;
 pub mod subscription;
+pub mod trace;
 
 pub use codec::{decode, encode, EventMetadata, NewEvent, RecordedEvent};
 pub use db::{connect, migrate, DbConfig};

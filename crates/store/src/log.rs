@@ -82,9 +82,11 @@ pub async fn append_streams(
     }
     let inserted = sqlx::query(
         "INSERT INTO events (event_id, stream_id, category, aggregate_id, stream_version, \
-                             event_type, schema_version, data, correlation_id, causation_id, actor) \
+                             event_type, schema_version, data, correlation_id, causation_id, actor, \
+                             trace_parent) \
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
-                              $6::text[], $7::int[], $8::jsonb[], $9::uuid[], $10::uuid[], $11::text[]) \
+                              $6::text[], $7::int[], $8::jsonb[], $9::uuid[], $10::uuid[], $11::text[], \
+                              $12::text[]) \
          RETURNING position, stream_id, stream_version",
     )
     .bind(&columns.ids)
@@ -98,6 +100,7 @@ pub async fn append_streams(
     .bind(&columns.correlations)
     .bind(&columns.causations)
     .bind(&columns.actors)
+    .bind(&columns.trace_parents)
     .fetch_all(&mut *conn)
     .await;
     let rows = match inserted {
@@ -156,6 +159,7 @@ struct Columns {
     correlations: Vec<Uuid>,
     causations: Vec<Option<Uuid>>,
     actors: Vec<Option<String>>,
+    trace_parents: Vec<Option<String>>,
 }
 
 impl Columns {
@@ -172,6 +176,7 @@ impl Columns {
             correlations: Vec::with_capacity(n),
             causations: Vec::with_capacity(n),
             actors: Vec::with_capacity(n),
+            trace_parents: Vec::with_capacity(n),
         }
     }
 
@@ -194,5 +199,7 @@ impl Columns {
         self.correlations.push(metadata.correlation_id);
         self.causations.push(metadata.causation_id);
         self.actors.push(metadata.actor.clone());
+        self.trace_parents
+            .push(metadata.trace_parent.as_ref().map(ToString::to_string));
     }
 }

@@ -9,7 +9,7 @@ use crate::{RecordedEvent, StoreError};
 /// Columns of [`RecordedEvent`], for `SELECT`s that [`from_row`] reads.
 pub const EVENT_COLUMNS: &str = "position, transaction_id::text::bigint AS transaction_id, \
      event_id, stream_id, category, aggregate_id, stream_version, event_type, schema_version, \
-     data, correlation_id, causation_id, actor, occurred_at";
+     data, correlation_id, causation_id, actor, trace_parent, occurred_at";
 
 /// Reads a [`RecordedEvent`] selected with [`EVENT_COLUMNS`].
 pub fn from_row(row: &PgRow) -> Result<RecordedEvent, sqlx::Error> {
@@ -27,6 +27,7 @@ pub fn from_row(row: &PgRow) -> Result<RecordedEvent, sqlx::Error> {
         correlation_id: row.try_get("correlation_id")?,
         causation_id: row.try_get("causation_id")?,
         actor: row.try_get("actor")?,
+        trace_parent: row.try_get("trace_parent")?,
         occurred_at: row.try_get("occurred_at")?,
     })
 }

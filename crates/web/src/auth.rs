@@ -71,6 +71,20 @@ enum Failure {
     Unavailable,
 }
 
+/// Every reason `stockroom_auth_failures_total` counts, authentication's
+/// and authorization's.
+const FAILURE_REASONS: [&str; 9] = [
+    "missing",
+    "malformed",
+    "unknown",
+    "wrong_secret",
+    "expired",
+    "revoked",
+    "unavailable",
+    "forbidden",
+    "rate_limited",
+];
+
 impl Failure {
     fn as_str(self) -> &'static str {
         match self {
@@ -106,6 +120,10 @@ pub struct Authenticator {
 impl Authenticator {
     /// An authenticator over the key table in `pool`.
     pub fn new(pool: PgPool) -> Self {
+        // Every reason is on /metrics from the start, at 0 until it happens.
+        for reason in FAILURE_REASONS {
+            metrics::counter!("stockroom_auth_failures_total", "reason" => reason).increment(0);
+        }
         Self {
             pool,
             cache: Arc::default(),

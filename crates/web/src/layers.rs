@@ -15,6 +15,7 @@ use crate::auth::{authenticate, AuthLayerState};
 use crate::guards::{reject_control_characters, reject_oversized};
 use crate::problem::problem_for_bare_errors;
 use crate::request_metrics::record_request;
+use crate::trace::{ensure_traceparent, trace_of};
 
 /// Limits applied to every request.
 #[derive(Debug, Clone, Copy)]
@@ -35,7 +36,7 @@ impl Default for HttpLimits {
 }
 
 /// Wraps `router` in the shared stack. Outermost first, a request meets:
-/// request id, request metrics, tracing, the problem-body mapper (so every bare error below
+/// request id, request metrics, the trace context, tracing, the problem-body mapper (so every bare error below
 /// it, the timeout's included, gets a problem body), the timeout,
 /// authentication and the rate limit (before anything reads the body), the
 /// guards, then the body limit the extractors enforce; each route then
@@ -60,9 +61,13 @@ pub fn apply(router: Router, limits: HttpLimits, auth: AuthLayerState) -> Router
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default();
-                tracing::info_span!("http", method = %request.method(), uri = %request.uri(), request_id)
+                let trace_id = trace_of(request)
+                    .map(|t| t.trace_id().to_owned())
+                    .unwrap_or_default();
+                tracing::info_span!("http", method = %request.method(), uri = %request.uri(), request_id, trace_id)
             }),
         )
+        .layer(from_fn(ensure_traceparent))
         .layer(from_fn(record_request))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }

@@ -11,6 +11,7 @@ pub mod problem;
 pub mod request_metrics;
 pub mod secure;
 pub mod serve;
+pub mod trace;
 pub mod worker;
 
 pub use problem::{FieldError, Problem};

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use serde_json::{json, Value};
 
+use crate::chart::{line_chart, Series};
 use crate::children::{start, BenchDb};
 use crate::stats::{median, summarise, Summary};
 use crate::{BenchConfig, Report};
@@ -216,9 +217,11 @@ pub async fn highest_rate(
 ) -> anyhow::Result<()> {
     let step_duration = config.ramp.map_or(Duration::from_secs(10), |(_, d)| d);
     let mut best = None;
+    let mut steps = Vec::new();
     let mut rate = step;
     while rate <= step * 20 {
         let measured = steady_load(config, rate, step_duration, 1).await?;
+        steps.push((rate, measured));
         // Every order offered must have been placed, not just the fast ones.
         let kept_up = measured.confirmed.per_second >= f64::from(rate) * 0.95;
         if measured.confirmed.p99 >= under || !kept_up {
@@ -227,6 +230,10 @@ pub async fn highest_rate(
         best = Some((rate, measured.confirmed));
         rate += step;
     }
+    report.charts.push((
+        "benchmarks-latency.svg".to_owned(),
+        latency_chart(&steps, step_duration),
+    ));
     let pgbench = report.recall("pgbench-32");
     let (rate, confirmed) = best.unwrap_or((0, Summary::default()));
     report.rows.push(crate::report::Row {
@@ -280,4 +287,29 @@ async fn placed_to_confirmed(
         .map(|s| Duration::from_secs_f64(s.max(0.0)))
         .collect();
     Ok(summarise(latencies, elapsed))
+}
+
+/// Latencies at each step of the rate search, as a chart.
+fn latency_chart(steps: &[(u32, Measured)], step_duration: Duration) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let line = |name: &str, color: &'static str, pick: fn(&Measured) -> Duration| Series {
+        name: name.to_owned(),
+        color,
+        points: steps
+            .iter()
+            .map(|(rate, m)| (f64::from(*rate), ms(pick(m))))
+            .collect(),
+    };
+    line_chart(
+        &format!("Latency by offered rate ({step_duration:?} per step, same machine)"),
+        "orders per second offered",
+        "milliseconds (log scale)",
+        &[
+            line("placed → confirmed p50", "#4477aa", |m| m.confirmed.p50),
+            line("placed → confirmed p99", "#223f66", |m| m.confirmed.p99),
+            line("accepted → visible p99", "#cc6677", |m| m.visible.p99),
+            line("POST /v1/orders p99", "#999933", |m| m.post.p99),
+        ],
+        &[(50.0, "50 ms"), (100.0, "100 ms")],
+    )
 }

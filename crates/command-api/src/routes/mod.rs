@@ -71,6 +71,7 @@ pub static ACCESS: [RouteRule; 13] = [
 
 /// The whole command API.
 pub fn router(state: AppState, limits: HttpLimits) -> Router {
+    metrics::counter!("stockroom_command_conflicts_retried_total").increment(0);
     let mut routes = SecureRouter::new(&ACCESS);
     routes = products::routes(routes);
     routes = stock::routes(routes);
