@@ -29,7 +29,8 @@ use crate::Problem;
 pub const KEYS_CHANNEL: &str = "stockroom_keys";
 
 /// Longest a verified key is trusted without looking again: revocation
-/// reaches every process within this even if a notification is lost.
+/// reaches every process within this even if a notification is lost (twice
+/// this while one request is refreshing the key).
 const CACHE_TTL: Duration = Duration::from_secs(1);
 
 /// Longest `Authorization` header looked at; longer ones are refused unread.
@@ -103,6 +104,8 @@ struct Cached {
     key: Option<StoredKey>,
     fetched: Instant,
     touched: Option<Instant>,
+    /// A request is fetching a fresh copy.
+    refreshing: bool,
 }
 
 /// A key's rate limiter and the rate it was made for.
@@ -170,13 +173,29 @@ impl Authenticator {
 
     async fn stored(&self, id: Uuid) -> Result<Option<StoredKey>, store::StoreError> {
         {
-            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(hit) = cache.get(&id).filter(|c| c.fetched.elapsed() < CACHE_TTL) {
-                return Ok(hit.key.clone());
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(hit) = cache.get_mut(&id) {
+                let age = hit.fetched.elapsed();
+                // One request refreshes an expired key; the others keep
+                // using it meanwhile (a refresh takes milliseconds), instead
+                // of every request in flight asking the database at once.
+                if age < CACHE_TTL || (hit.refreshing && age < CACHE_TTL * 2) {
+                    return Ok(hit.key.clone());
+                }
+                hit.refreshing = true;
             }
         }
-        let key = keys::find(&self.pool, id).await?;
+        let found = keys::find(&self.pool, id).await;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let key = match found {
+            Ok(key) => key,
+            Err(e) => {
+                if let Some(hit) = cache.get_mut(&id) {
+                    hit.refreshing = false;
+                }
+                return Err(e);
+            }
+        };
         let touched = cache.get(&id).and_then(|c| c.touched);
         cache.insert(
             id,
@@ -184,6 +203,7 @@ impl Authenticator {
                 key: key.clone(),
                 fetched: Instant::now(),
                 touched,
+                refreshing: false,
             },
         );
         Ok(key)
