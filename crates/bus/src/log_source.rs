@@ -60,6 +60,10 @@ pub struct LogSource {
     in_flight: Option<LogRead>,
     last_batch: Instant,
     stalls: StallReporter,
+    /// Positions the subscription is behind the log's end.
+    positions_behind: metrics::Gauge,
+    /// Age of the newest event it handled (0 when caught up).
+    lag_seconds: metrics::Gauge,
 }
 
 impl LogSource {
@@ -79,18 +83,16 @@ impl LogSource {
             in_flight: None,
             last_batch: Instant::now(),
             stalls: StallReporter::new(name),
+            positions_behind: metrics::gauge!("stockroom_subscription_positions_behind", "subscription" => name.to_owned()),
+            lag_seconds: metrics::gauge!("stockroom_subscription_lag_seconds", "subscription" => name.to_owned()),
         }
         .with_lag_gauges_at_zero()
     }
 
     /// Puts the lag gauges on /metrics before the first batch.
     fn with_lag_gauges_at_zero(self) -> Self {
-        for gauge in [
-            "stockroom_subscription_positions_behind",
-            "stockroom_subscription_lag_seconds",
-        ] {
-            metrics::gauge!(gauge, "subscription" => self.name.clone()).set(0.0);
-        }
+        self.positions_behind.set(0.0);
+        self.lag_seconds.set(0.0);
         self
     }
 
@@ -239,16 +241,14 @@ impl EventSource for LogSource {
     fn committed(&mut self, _batch: &Batch) {
         if let Some(read) = self.in_flight.take() {
             self.follower.advance(&read);
-            let name = self.name.clone();
             // Positions of every category: an upper bound for a subscriber
             // of some categories only.
-            metrics::gauge!("stockroom_subscription_positions_behind", "subscription" => name.clone())
+            self.positions_behind
                 .set((read.log_end - read.settled).max(0) as f64);
             let age = read.events.last().map_or(0.0, |e| {
                 (chrono::Utc::now() - e.occurred_at).num_milliseconds() as f64 / 1e3
             });
-            metrics::gauge!("stockroom_subscription_lag_seconds", "subscription" => name)
-                .set(age.max(0.0));
+            self.lag_seconds.set(age.max(0.0));
         }
     }
 

@@ -14,17 +14,20 @@ pub const REPORT_AFTER: Duration = Duration::from_secs(5);
 const REPEAT_EVERY: Duration = Duration::from_secs(30);
 
 /// Reports the stalls of one follower of the log.
-#[derive(Debug)]
 pub struct StallReporter {
     name: String,
     reported: Option<Instant>,
+    /// Set every round: registered once, not looked up on each.
+    held_back: metrics::Gauge,
 }
 
 impl StallReporter {
     /// A reporter for the follower `name` (relay, reserver, a projection).
     pub fn new(name: impl Into<String>) -> Self {
+        let name = name.into();
         Self {
-            name: name.into(),
+            held_back: metrics::gauge!("stockroom_log_held_back_seconds", "subscription" => name.clone()),
+            name,
             reported: None,
         }
     }
@@ -34,8 +37,7 @@ impl StallReporter {
     /// follower it describes.
     pub async fn observe(&mut self, conn: &mut PgConnection, held_back_for: Option<Duration>) {
         let held = held_back_for.unwrap_or_default();
-        metrics::gauge!("stockroom_log_held_back_seconds", "subscription" => self.name.clone())
-            .set(held.as_secs_f64());
+        self.held_back.set(held.as_secs_f64());
         if held < REPORT_AFTER {
             if self.reported.take().is_some() {
                 tracing::info!(subscription = %self.name, "the log is moving again");

@@ -72,11 +72,16 @@ impl<A: Aggregate> Stream<A> {
     /// the state on.
     fn decide(&mut self, command: A::Command, metadata: &EventMetadata) -> Result<(), DomainError> {
         let events = self.loaded.state.decide(command)?;
+        self.keep(events, metadata);
+        Ok(())
+    }
+
+    /// Moves the state on by `events` and keeps them for the append.
+    fn keep(&mut self, events: Vec<A::Event>, metadata: &EventMetadata) {
         for event in events {
             self.loaded.state = std::mem::take(&mut self.loaded.state).evolve(&event);
             self.pending.push((event, metadata.clone()));
         }
-        Ok(())
     }
 }
 
@@ -216,36 +221,31 @@ impl Work {
             .map_err(poison)
     }
 
-    /// Reserves all `units` on copies of the stock states and keeps them only
-    /// if every line fits; otherwise returns the first refused line.
+    /// Decides a reservation of every line (one per SKU) and keeps the
+    /// events only if every line fits; otherwise returns the first refused
+    /// line, and no state has moved.
     fn try_reserve(
         &mut self,
         order_id: OrderId,
         units: &[(Sku, domain::Quantity)],
         metadata: &EventMetadata,
     ) -> Result<Option<(Sku, DomainError)>, HandlerError> {
-        let mut tentative = Vec::with_capacity(units.len());
+        let mut decided = Vec::with_capacity(units.len());
         for (sku, quantity) in units {
             let stream = self.stock.get(sku).ok_or_else(|| missing_stock(sku))?;
-            let mut copy = Stream {
-                loaded: stream.loaded.clone(),
-                in_commit_order: stream.in_commit_order,
-                pending: Vec::new(),
-            };
             let command = StockCommand::Reserve {
                 sku: sku.clone(),
                 order_id,
                 quantity: *quantity,
             };
-            if let Err(why) = copy.decide(command, metadata) {
-                return Ok(Some((sku.clone(), why)));
+            match stream.loaded.state.decide(command) {
+                Ok(events) => decided.push((sku, events)),
+                Err(why) => return Ok(Some((sku.clone(), why))),
             }
-            tentative.push((sku, copy));
         }
-        for (sku, copy) in tentative {
+        for (sku, events) in decided {
             let stream = self.stock.get_mut(sku).ok_or_else(|| missing_stock(sku))?;
-            stream.loaded = copy.loaded;
-            stream.pending.extend(copy.pending);
+            stream.keep(events, metadata);
         }
         Ok(None)
     }

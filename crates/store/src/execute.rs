@@ -312,56 +312,10 @@ impl RetryPolicy {
     }
 }
 
-/// How a unit of work run by [`in_transaction`] ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Finish<T> {
-    /// Keep what the work wrote.
-    Commit(T),
-    /// Undo what the work wrote, and hand `T` to the caller.
-    Rollback(T),
-}
-
-/// A unit of work on one connection, boxed so that it can borrow it.
-pub type Work<'c, T> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<Finish<T>, CommandError>> + Send + 'c>,
->;
-
-/// Runs `work` in a transaction of its own, commits or rolls back as it says,
-/// and retries the whole of it, with backoff, when it loses a race on a stream.
-/// For processes (the reservation process, the expirer); the HTTP API runs
-/// [`execute_in`] inside its idempotency transaction instead.
-pub async fn in_transaction<T, F>(
-    pool: &PgPool,
-    policy: RetryPolicy,
-    mut work: F,
-) -> Result<T, CommandError>
-where
-    F: for<'c> FnMut(&'c mut PgConnection) -> Work<'c, T>,
-{
-    let mut attempt = 1;
-    loop {
-        let mut tx = pool.begin().await?;
-        match work(&mut tx).await {
-            Ok(Finish::Commit(value)) => {
-                tx.commit().await?;
-                return Ok(value);
-            }
-            Ok(Finish::Rollback(value)) => {
-                tx.rollback().await?;
-                return Ok(value);
-            }
-            Err(CommandError::Store(e)) if e.is_conflict() && attempt < policy.attempts => {
-                drop(tx);
-                tokio::time::sleep(policy.delay(attempt)).await;
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Runs one command in its own transaction, retrying lost races
-/// (see [`in_transaction`]).
+/// Runs a command in its own transaction, retrying version conflicts with
+/// backoff. For processes (the expirer, tools); the HTTP API runs
+/// [`execute_in`] inside its idempotency transaction, and the reservation
+/// process decides a whole batch in its own.
 #[tracing::instrument(skip(pool, command, metadata), fields(category = A::CATEGORY.as_str()))]
 pub async fn execute<A: CurrentState>(
     pool: &PgPool,
@@ -371,18 +325,22 @@ pub async fn execute<A: CurrentState>(
     policy: RetryPolicy,
 ) -> Result<Outcome<A>, CommandError>
 where
-    A::Command: Clone + Sync,
+    A::Command: Clone,
 {
-    // Owned copies: the work may outlive any one borrow of the connection.
-    let (aggregate_id, metadata) = (aggregate_id.to_owned(), metadata.clone());
-    in_transaction(pool, policy, |conn| {
-        let (aggregate_id, command, metadata) =
-            (aggregate_id.clone(), command.clone(), metadata.clone());
-        Box::pin(async move {
-            execute_in::<A>(conn, &aggregate_id, None, command, &metadata)
-                .await
-                .map(Finish::Commit)
-        })
-    })
-    .await
+    let mut attempt = 1;
+    loop {
+        let mut tx = pool.begin().await?;
+        match execute_in::<A>(&mut tx, aggregate_id, None, command.clone(), metadata).await {
+            Ok(outcome) => {
+                tx.commit().await?;
+                return Ok(outcome);
+            }
+            Err(CommandError::Store(e)) if e.is_conflict() && attempt < policy.attempts => {
+                drop(tx);
+                tokio::time::sleep(policy.delay(attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }

@@ -22,8 +22,8 @@ pub use codec::{decode, encode, EventMetadata, NewEvent, RecordedEvent};
 pub use db::{connect, migrate, DbConfig};
 pub use error::{error_chain, StoreError};
 pub use execute::{
-    execute, execute_in, execute_new, in_transaction, load, load_many, load_many_to_decide,
-    CommandError, Finish, Loaded, Outcome, RetryPolicy, Work,
+    execute, execute_in, execute_new, load, load_many, load_many_to_decide, CommandError, Loaded,
+    Outcome, RetryPolicy,
 };
 pub use follow::{horizon, Horizon, LogFollower, LogRead};
 pub use log::{append, append_streams, AppendResult, StreamAppend};
