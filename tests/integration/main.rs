@@ -24,6 +24,7 @@ mod idempotency;
 mod lifecycle;
 mod log_reader;
 mod metrics;
+mod openapi;
 mod oversell;
 mod parking;
 mod queries;

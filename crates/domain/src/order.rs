@@ -142,8 +142,19 @@ impl OrderStatus {
         Self::Expired,
     ];
 
+    /// Every status as the API spells it, in lifecycle order.
+    pub const NAMES: [&'static str; 7] = {
+        let mut names = [""; 7];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = Self::ALL[i].as_str();
+            i += 1;
+        }
+        names
+    };
+
     /// The status as the API spells it.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Placed => "placed",
             Self::Confirmed => "confirmed",

@@ -66,7 +66,7 @@ pub enum ProductCommand {
 }
 
 /// Whether a product can be sold.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ProductStatus {
     /// On sale.

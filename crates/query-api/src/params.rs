@@ -7,6 +7,7 @@ use std::str::FromStr;
 use axum::extract::{FromRequestParts, Query};
 use axum::http::request::Parts;
 use chrono::NaiveDate;
+use web::openapi::{ParamType, QueryParam};
 use web::FieldError;
 
 use crate::error::QueryError;
@@ -28,19 +29,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 /// Parses parameters, collecting every error.
 pub struct Parser<'a> {
     params: &'a Params,
-    allowed: &'a [&'a str],
+    allowed: &'a [QueryParam],
     errors: Vec<FieldError>,
 }
 
 impl Params {
-    /// Starts parsing; parameters outside `allowed` are errors.
-    pub fn parser<'a>(&'a self, allowed: &'a [&'a str]) -> Parser<'a> {
+    /// Starts parsing; parameters outside `allowed` (the route's documented
+    /// list) are errors.
+    pub fn parser<'a>(&'a self, allowed: &'a [QueryParam]) -> Parser<'a> {
         let mut errors = Vec::new();
         for key in self.0.keys() {
-            if !allowed.contains(&key.as_str()) && key != "min_position" {
+            if !allowed.iter().any(|p| p.name == key) && key != "min_position" {
+                let names: Vec<&str> = allowed.iter().map(|p| p.name).collect();
                 errors.push(FieldError::new(
                     key,
-                    format!("unknown parameter; expected one of {}", allowed.join(", ")),
+                    format!("unknown parameter; expected one of {}", names.join(", ")),
                 ));
             }
         }
@@ -55,7 +58,7 @@ impl Params {
 impl Parser<'_> {
     /// An optional value of type `T`.
     pub fn optional<T: FromStr>(&mut self, name: &str, expect: &str) -> Option<T> {
-        debug_assert!(self.allowed.contains(&name));
+        debug_assert!(self.allowed.iter().any(|p| p.name == name));
         let raw = self.params.0.get(name)?;
         match raw.parse() {
             Ok(v) => Some(v),
@@ -67,8 +70,16 @@ impl Parser<'_> {
         }
     }
 
+    /// An optional integer within the bounds `param` documents.
+    pub fn int(&mut self, param: QueryParam) -> Option<i64> {
+        match param.kind {
+            ParamType::Integer { minimum, maximum } => self.int_in(param.name, minimum..=maximum),
+            _ => self.optional(param.name, "an integer"),
+        }
+    }
+
     /// An optional integer within `range`.
-    pub fn int_in(&mut self, name: &str, range: std::ops::RangeInclusive<i64>) -> Option<i64> {
+    fn int_in(&mut self, name: &str, range: std::ops::RangeInclusive<i64>) -> Option<i64> {
         let expect = format!("an integer from {} to {}", range.start(), range.end());
         let value: i64 = self.optional(name, &expect)?;
         if range.contains(&value) {
@@ -99,6 +110,39 @@ impl Parser<'_> {
         }
     }
 }
+
+/// `limit`: 1 to `max` items per page (the route's default otherwise).
+pub const fn limit(max: i64) -> QueryParam {
+    QueryParam {
+        name: "limit",
+        description: "items per page",
+        kind: ParamType::Integer {
+            minimum: 1,
+            maximum: max,
+        },
+    }
+}
+
+/// `cursor`: where the next page starts.
+pub const CURSOR: QueryParam = QueryParam {
+    name: "cursor",
+    description: "the `next_cursor` of the previous page",
+    kind: ParamType::Text,
+};
+
+/// `from`: the first day of a range.
+pub const FROM: QueryParam = QueryParam {
+    name: "from",
+    description: "first day (UTC), inclusive; 29 days before `to` by default",
+    kind: ParamType::Date,
+};
+
+/// `to`: the last day of a range.
+pub const TO: QueryParam = QueryParam {
+    name: "to",
+    description: "last day (UTC), inclusive; today by default",
+    kind: ParamType::Date,
+};
 
 /// A `from`/`to` day range, inclusive; defaults to the last 30 days.
 pub fn day_range(p: &mut Parser<'_>) -> (NaiveDate, NaiveDate) {

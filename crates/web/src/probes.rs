@@ -9,9 +9,11 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use bus::admin::BrokerProbe;
-use serde_json::json;
+use schemars::JsonSchema;
+use serde::Serialize;
 
 use crate::access::{rule, Access, Permission, RouteRule};
+use crate::openapi::Operation;
 use crate::SecureRouter;
 use sqlx::PgPool;
 
@@ -61,18 +63,53 @@ where
     R: BeforeScrape,
 {
     router
-        .get("/healthz", || async { Json(json!({ "status": "ok" })) })
-        .get("/readyz", ready)
-        .get("/metrics", move || {
-            let refresh = refresh.clone();
-            async move {
-                refresh.refresh().await;
-                (
-                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    crate::metrics::render(),
-                )
-            }
-        })
+        .get(
+            "/healthz",
+            || async { Json(Liveness { status: "ok" }) },
+            Operation::new("liveness: the process serves requests")
+                .answers::<Liveness>(200, "alive"),
+        )
+        .get(
+            "/readyz",
+            ready,
+            Operation::new("readiness: the database answers (the broker is only reported)")
+                .answers::<Readiness>(200, "ready")
+                .answers::<Readiness>(503, "the database does not answer"),
+        )
+        .get(
+            "/metrics",
+            move || {
+                let refresh = refresh.clone();
+                async move {
+                    refresh.refresh().await;
+                    (
+                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        crate::metrics::render(),
+                    )
+                }
+            },
+            Operation::new("Prometheus metrics of this process").answers_text(
+                200,
+                "the Prometheus text format",
+                "text/plain",
+            ),
+        )
+}
+
+/// `/healthz`'s answer.
+#[derive(Serialize, JsonSchema)]
+pub struct Liveness {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+/// `/readyz`'s answer.
+#[derive(Serialize, JsonSchema)]
+pub struct Readiness {
+    /// Whether the database answered in time.
+    database: bool,
+    /// Whether the broker answered in time (does not decide readiness).
+    broker: bool,
 }
 
 async fn ready(State(probes): State<Probes>) -> impl IntoResponse {
@@ -90,8 +127,5 @@ async fn ready(State(probes): State<Probes>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        Json(json!({ "database": database, "broker": broker })),
-    )
+    (status, Json(Readiness { database, broker }))
 }

@@ -13,11 +13,13 @@ use std::sync::Arc;
 use crate::access::{lookup, public_paths, Access, RouteRule};
 use crate::auth::{authorize, AuthLayerState, Authenticator};
 use crate::layers::{apply, HttpLimits};
+use crate::openapi::{Operation, Operations};
 
 /// A router whose every route is checked against `table`.
 pub struct SecureRouter<S> {
     router: Router<S>,
     table: &'static [RouteRule],
+    operations: Operations,
 }
 
 impl<S: Clone + Send + Sync + 'static> SecureRouter<S> {
@@ -26,10 +28,17 @@ impl<S: Clone + Send + Sync + 'static> SecureRouter<S> {
         Self {
             router: Router::new(),
             table,
+            operations: Operations::new(),
         }
     }
 
-    fn mount(mut self, method: Method, path: &'static str, handler: MethodRouter<S>) -> Self {
+    fn mount(
+        mut self,
+        method: Method,
+        path: &'static str,
+        handler: MethodRouter<S>,
+        operation: Operation,
+    ) -> Self {
         let access = lookup(self.table, &method, path).unwrap_or_else(|| {
             panic!("{method} {path} is not in its API's access table: declare what it needs")
         });
@@ -40,32 +49,70 @@ impl<S: Clone + Send + Sync + 'static> SecureRouter<S> {
             })),
         };
         self.router = self.router.route(path, handler);
+        self.operations
+            .insert(crate::openapi::key(&method, path), operation);
         self
     }
 
-    /// Mounts a GET route.
-    pub fn get<H: Handler<T, S>, T: 'static>(self, path: &'static str, handler: H) -> Self {
-        self.mount(Method::GET, path, routing::get(handler))
+    /// Mounts a GET route described by `operation`.
+    pub fn get<H: Handler<T, S>, T: 'static>(
+        self,
+        path: &'static str,
+        handler: H,
+        operation: Operation,
+    ) -> Self {
+        self.mount(Method::GET, path, routing::get(handler), operation)
     }
 
-    /// Mounts a POST route.
-    pub fn post<H: Handler<T, S>, T: 'static>(self, path: &'static str, handler: H) -> Self {
-        self.mount(Method::POST, path, routing::post(handler))
+    /// Mounts a POST route described by `operation`.
+    pub fn post<H: Handler<T, S>, T: 'static>(
+        self,
+        path: &'static str,
+        handler: H,
+        operation: Operation,
+    ) -> Self {
+        self.mount(Method::POST, path, routing::post(handler), operation)
     }
 
-    /// Mounts a PUT route.
-    pub fn put<H: Handler<T, S>, T: 'static>(self, path: &'static str, handler: H) -> Self {
-        self.mount(Method::PUT, path, routing::put(handler))
+    /// Mounts a PUT route described by `operation`.
+    pub fn put<H: Handler<T, S>, T: 'static>(
+        self,
+        path: &'static str,
+        handler: H,
+        operation: Operation,
+    ) -> Self {
+        self.mount(Method::PUT, path, routing::put(handler), operation)
     }
 
     /// Mounts `GET /openapi.json`, generated from the table (which must
     /// carry [`crate::openapi::RULE`]).
-    pub fn openapi(self, title: &'static str) -> Self {
-        let document = crate::openapi::document(title, env!("CARGO_PKG_VERSION"), self.table);
-        self.get("/openapi.json", move || {
+    pub fn openapi(mut self, title: &'static str) -> Self {
+        self.operations.insert(
+            crate::openapi::key(&Method::GET, crate::openapi::RULE.path),
+            Operation::new("this document").answers_text(
+                200,
+                "an OpenAPI 3.1 document",
+                "application/json",
+            ),
+        );
+        let document = crate::openapi::document(
+            title,
+            env!("CARGO_PKG_VERSION"),
+            self.table,
+            &self.operations,
+        );
+        let handler = move || {
             let document = document.clone();
             async move { axum::Json(document) }
-        })
+        };
+        let operation =
+            self.operations[&crate::openapi::key(&Method::GET, "/openapi.json")].clone();
+        self.mount(
+            Method::GET,
+            "/openapi.json",
+            routing::get(handler),
+            operation,
+        )
     }
 
     /// The plain router.

@@ -1,6 +1,7 @@
 //! The command API's routes, merged in one place, and the one table of what
 //! each needs.
 
+mod answers;
 mod orders;
 mod probes;
 mod products;

@@ -3,16 +3,19 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use domain::order::{Order, OrderCommand, PricedLine};
+use domain::order::{Order, OrderCommand, OrderStatus, PricedLine};
 use domain::product::{Product, ProductStatus};
 use domain::{Currency, CustomerId, Money, OrderId, Quantity, Sku};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 use store::Outcome;
 use uuid::Uuid;
+use web::openapi::Operation;
 use web::SecureRouter;
 
+use super::answers::{OrderAnswer, PlacedAnswer};
 use super::simple::Simple;
 use crate::error::ApiError;
 use crate::extract::{CommandHeaders, Fields, JsonBody};
@@ -24,53 +27,106 @@ const MAX_LINES: usize = 100;
 
 pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
     router
-        .post("/v1/orders", place)
-        .post("/v1/orders/{id}/payments", pay)
-        .post("/v1/orders/{id}/shipments", ship)
-        .post("/v1/orders/{id}/cancellations", cancel)
+        .post(
+            "/v1/orders",
+            place,
+            Operation::new("place an order; stock is reserved asynchronously (watch its status)")
+                .command::<PlaceBody>(
+                    json!({"customer_id": "0b6c1f7e-3c1d-4f7a-9f3e-2a5d8c4b1e90",
+                           "lines": [{"sku": "TEA-GREEN-100G", "quantity": 2}]}),
+                    true,
+                )
+                .answers::<PlacedAnswer>(202, "placed; reservation follows"),
+        )
+        .post(
+            "/v1/orders/{id}/payments",
+            pay,
+            Operation::new("record a payment of the order's total (confirmed orders only)")
+                .command::<PaymentBody>(
+                    json!({"amount": 2500, "currency": "EUR", "reference": "psp-7f3a"}),
+                    false,
+                )
+                .answers::<OrderAnswer>(200, "paid"),
+        )
+        .post(
+            "/v1/orders/{id}/shipments",
+            ship,
+            Operation::new("ship a paid order")
+                .command::<ShipmentBody>(
+                    json!({"carrier": "DHL", "tracking_number": "JD0146000033"}),
+                    false,
+                )
+                .answers::<OrderAnswer>(200, "shipped"),
+        )
+        .post(
+            "/v1/orders/{id}/cancellations",
+            cancel,
+            Operation::new("cancel an order that has not shipped; its stock is released")
+                .command::<CancellationBody>(
+                    json!({"reason": "customer changed their mind"}),
+                    false,
+                )
+                .answers::<OrderAnswer>(200, "cancelled"),
+        )
 }
 
-#[derive(Deserialize)]
+/// An order to place; prices come from the catalogue.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PlaceBody {
+    /// Who is buying.
     customer_id: Uuid,
+    /// 1 to 100 lines.
+    #[schemars(length(min = 1, max = 100))]
     lines: Vec<LineBody>,
 }
 
-#[derive(Deserialize)]
+/// One line of an order.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct LineBody {
+    /// A registered, active product.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
     sku: String,
+    /// Units wanted.
+    #[schemars(range(min = 1))]
     quantity: i64,
 }
 
-#[derive(Deserialize)]
+/// A payment received.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PaymentBody {
+    /// Must equal the order's total, in minor units.
     amount: i64,
+    /// Must equal the order's currency.
+    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
     currency: String,
+    /// The payment provider's reference.
     reference: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// A shipment sent.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ShipmentBody {
+    /// Who carries it.
     carrier: Option<String>,
+    /// The carrier's tracking number.
     tracking_number: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// Why the order is cancelled.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CancellationBody {
+    /// Shown in the order's history.
+    #[schemars(length(min = 1))]
     reason: String,
 }
 
 fn answer(id: &str, outcome: &Outcome<Order>) -> (StatusCode, Value) {
-    let status = outcome.state.placed().map(|o| o.status);
-    (
-        StatusCode::OK,
-        json!({ "order_id": id, "status": status, "position": outcome.position, "version": outcome.version }),
-    )
+    (StatusCode::OK, json!(OrderAnswer::new(id, outcome)))
 }
 
 /// Places an order, pricing every line from the catalogue (read in one
@@ -125,15 +181,16 @@ impl HttpCommand for Place {
     }
 
     fn respond(&self, outcome: &Outcome<Order>) -> (StatusCode, Value) {
+        let placed = outcome.state.placed();
         (
             StatusCode::ACCEPTED,
-            json!({
-                "order_id": self.order_id,
-                "status": "placed",
-                "total": outcome.state.placed().map(|o| o.total.minor()),
-                "currency": outcome.state.placed().map(|o| o.total.currency()),
-                "position": outcome.position,
-                "version": outcome.version,
+            json!(PlacedAnswer {
+                order_id: self.order_id.0,
+                status: OrderStatus::Placed,
+                total: placed.map(|o| o.total.minor()),
+                currency: placed.map(|o| o.total.currency()),
+                position: outcome.position,
+                version: outcome.version,
             }),
         )
     }

@@ -5,11 +5,14 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use domain::product::{Product, ProductCommand};
 use domain::{Currency, Money, Sku};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;
 use store::Outcome;
+use web::openapi::Operation;
 use web::SecureRouter;
 
+use super::answers::ProductAnswer;
 use super::simple::Simple;
 use crate::error::ApiError;
 use crate::extract::{CommandHeaders, Fields, JsonBody};
@@ -18,28 +21,64 @@ use crate::AppState;
 
 pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
     router
-        .post("/v1/products", register)
-        .put("/v1/products/{sku}/price", change_price)
-        .post("/v1/products/{sku}/discontinue", discontinue)
+        .post(
+            "/v1/products",
+            register,
+            Operation::new("register a product")
+                .command::<RegisterBody>(
+                    json!({"sku": "TEA-GREEN-100G", "name": "Green tea, 100 g", "unit_price": 1100, "currency": "EUR"}),
+                    true,
+                )
+                .answers::<ProductAnswer>(201, "registered"),
+        )
+        .put(
+            "/v1/products/{sku}/price",
+            change_price,
+            Operation::new("change a product's price (orders placed before keep theirs)")
+                .command::<PriceBody>(json!({"unit_price": 1250, "currency": "EUR"}), false)
+                .answers::<ProductAnswer>(200, "the new price"),
+        )
+        .post(
+            "/v1/products/{sku}/discontinue",
+            discontinue,
+            Operation::new("stop selling a product (stock stays; new orders are refused)")
+                .command::<EmptyBody>(json!({}), false)
+                .answers::<ProductAnswer>(200, "discontinued"),
+        )
 }
 
-#[derive(Deserialize)]
+/// A product to register.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct RegisterBody {
+    /// Letters, digits, `.`, `_`, `-`; 1 to 64 characters.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
     sku: String,
+    /// What customers see.
+    #[schemars(length(min = 1, max = 200))]
     name: String,
+    /// Price per unit in minor units (cents).
+    #[schemars(range(min = 0))]
     unit_price: i64,
+    /// ISO 4217 code.
+    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
     currency: String,
 }
 
-#[derive(Deserialize)]
+/// A new price.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PriceBody {
+    /// Price per unit in minor units (cents).
+    #[schemars(range(min = 0))]
     unit_price: i64,
+    /// ISO 4217 code.
+    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
     currency: String,
 }
 
-#[derive(Deserialize)]
+/// An empty object.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct EmptyBody {}
 
@@ -55,22 +94,9 @@ fn price(fields: &mut Fields, unit_price: i64, currency: &str) -> Option<Money> 
 
 fn answer(status: StatusCode) -> fn(&str, &Outcome<Product>) -> (StatusCode, serde_json::Value) {
     match status {
-        StatusCode::CREATED => |sku, o| (StatusCode::CREATED, body(sku, o)),
-        _ => |sku, o| (StatusCode::OK, body(sku, o)),
+        StatusCode::CREATED => |sku, o| (StatusCode::CREATED, json!(ProductAnswer::new(sku, o))),
+        _ => |sku, o| (StatusCode::OK, json!(ProductAnswer::new(sku, o))),
     }
-}
-
-fn body(sku: &str, outcome: &Outcome<Product>) -> serde_json::Value {
-    let product = outcome.state.registered();
-    json!({
-        "sku": sku,
-        "name": product.map(|p| p.name.clone()),
-        "unit_price": product.map(|p| p.price.minor()),
-        "currency": product.map(|p| p.price.currency()),
-        "status": product.map(|p| p.status),
-        "position": outcome.position,
-        "version": outcome.version,
-    })
 }
 
 async fn register(

@@ -6,12 +6,15 @@ use axum::response::Response;
 use domain::product::Product;
 use domain::stock::{StockCommand, StockItem};
 use domain::{Quantity, Sku};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 use store::Outcome;
+use web::openapi::Operation;
 use web::SecureRouter;
 
+use super::answers::StockAnswer;
 use super::products::path_sku;
 use crate::error::ApiError;
 use crate::extract::{CommandHeaders, Fields, JsonBody};
@@ -20,21 +23,44 @@ use crate::AppState;
 
 pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
     router
-        .post("/v1/stock/{sku}/receipts", receive)
-        .post("/v1/stock/{sku}/adjustments", adjust)
+        .post(
+            "/v1/stock/{sku}/receipts",
+            receive,
+            Operation::new("receive stock of a registered product")
+                .command::<ReceiptBody>(json!({"quantity": 40, "reference": "PO-2026-118"}), false)
+                .answers::<StockAnswer>(200, "the SKU's stock after the receipt"),
+        )
+        .post(
+            "/v1/stock/{sku}/adjustments",
+            adjust,
+            Operation::new("correct the stock count (a stocktake, breakage), with a reason")
+                .command::<AdjustmentBody>(
+                    json!({"delta": -2, "reason": "damaged in storage"}),
+                    false,
+                )
+                .answers::<StockAnswer>(200, "the SKU's stock after the adjustment"),
+        )
 }
 
-#[derive(Deserialize)]
+/// Units received.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ReceiptBody {
+    /// How many units arrived.
+    #[schemars(range(min = 1))]
     quantity: i64,
+    /// The delivery's reference, for the record.
     reference: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// A correction of the count.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct AdjustmentBody {
+    /// Units to add (positive) or remove (negative); on hand cannot go below reserved.
     delta: i64,
+    /// Why, for the movements history.
+    #[schemars(length(min = 1))]
     reason: String,
 }
 
@@ -60,17 +86,9 @@ impl HttpCommand for OnRegisteredSku {
     }
 
     fn respond(&self, outcome: &Outcome<StockItem>) -> (StatusCode, Value) {
-        let stock = &outcome.state;
         (
             StatusCode::OK,
-            json!({
-                "sku": self.sku,
-                "on_hand": stock.on_hand(),
-                "reserved": stock.reserved(),
-                "available": stock.available(),
-                "position": outcome.position,
-                "version": outcome.version,
-            }),
+            json!(StockAnswer::new(self.sku.as_str(), outcome)),
         )
     }
 }

@@ -5,25 +5,62 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
 use chrono::NaiveDate;
+use schemars::JsonSchema;
 use serde::Serialize;
 use sqlx::{Postgres, QueryBuilder, Row};
+use web::openapi::{Operation, ParamType, QueryParam};
 use web::SecureRouter;
 
 use crate::csv::{respond, wants_csv};
 use crate::error::QueryError;
 use crate::freshness::{await_position, Fresh, MinPosition};
-use crate::params::{day_range, Params};
+use crate::params::{day_range, limit, Params, FROM, TO};
 use crate::AppState;
 
 pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
     router
-        .get("/v1/analytics/sales/daily", daily_sales)
-        .get("/v1/analytics/top-products", top_products)
-        .get("/v1/analytics/summary", summary)
+        .get(
+            "/v1/analytics/sales/daily",
+            daily_sales,
+            Operation::new("units and paid revenue per SKU and day")
+                .read(DAILY)
+                .answers::<Vec<DailySales>>(200, "one row per SKU and day")
+                .answers_text(200, "the same rows with `Accept: text/csv`", "text/csv"),
+        )
+        .get(
+            "/v1/analytics/top-products",
+            top_products,
+            Operation::new("SKUs ranked by paid revenue")
+                .read(TOP)
+                .answers::<Vec<TopProduct>>(200, "the ranking")
+                .answers_text(200, "the same rows with `Accept: text/csv`", "text/csv"),
+        )
+        .get(
+            "/v1/analytics/summary",
+            summary,
+            Operation::new("orders per status and paid revenue per currency over days")
+                .read(RANGE)
+                .answers::<Summary>(200, "the summary")
+                .answers_text(200, "the revenue rows with `Accept: text/csv`", "text/csv"),
+        )
 }
 
+const RANGE: &[QueryParam] = &[FROM, TO];
+
+const DAILY: &[QueryParam] = &[
+    FROM,
+    TO,
+    QueryParam {
+        name: "sku",
+        description: "only this SKU",
+        kind: ParamType::Text,
+    },
+];
+
+const TOP: &[QueryParam] = &[FROM, TO, limit(1000)];
+
 /// Sales of one SKU on one day (UTC).
-#[derive(Serialize, sqlx::FromRow)]
+#[derive(Serialize, sqlx::FromRow, JsonSchema)]
 struct DailySales {
     day: NaiveDate,
     sku: String,
@@ -41,7 +78,7 @@ async fn daily_sales(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Fresh<Response>, QueryError> {
-    let mut p = params.parser(&["from", "to", "sku"]);
+    let mut p = params.parser(DAILY);
     let (from, to) = day_range(&mut p);
     let sku: Option<String> = p.optional("sku", "a SKU");
     p.finish()?;
@@ -72,7 +109,7 @@ async fn daily_sales(
 }
 
 /// A product ranked by paid revenue.
-#[derive(Serialize, sqlx::FromRow)]
+#[derive(Serialize, sqlx::FromRow, JsonSchema)]
 struct TopProduct {
     rank: i64,
     sku: String,
@@ -89,9 +126,9 @@ async fn top_products(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Fresh<Response>, QueryError> {
-    let mut p = params.parser(&["from", "to", "limit"]);
+    let mut p = params.parser(TOP);
     let (from, to) = day_range(&mut p);
-    let limit = p.int_in("limit", 1..=1000).unwrap_or(10);
+    let limit = p.int(TOP[2]).unwrap_or(10);
     p.finish()?;
     let position = await_position(&state.freshness, &["sales", "catalogue"], min).await?;
     let items: Vec<TopProduct> = sqlx::query_as(
@@ -122,7 +159,7 @@ async fn top_products(
 }
 
 /// Paid revenue in one currency.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct Revenue {
     currency: String,
     paid_orders: i64,
@@ -131,7 +168,7 @@ struct Revenue {
 }
 
 /// Orders per status (by placement day) and paid revenue (by payment day).
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct Summary {
     from: NaiveDate,
     to: NaiveDate,
@@ -147,7 +184,7 @@ async fn summary(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Fresh<Response>, QueryError> {
-    let mut p = params.parser(&["from", "to"]);
+    let mut p = params.parser(RANGE);
     let (from, to) = day_range(&mut p);
     p.finish()?;
     let position = await_position(&state.freshness, &["orders"], min).await?;

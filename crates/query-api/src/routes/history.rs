@@ -8,16 +8,18 @@ use chrono::{DateTime, Utc};
 use domain::order::OrderEvent;
 use domain::stock::{StockEvent, StockItem};
 use domain::{Aggregate, StreamCategory};
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 use store::{read_stream, RecordedEvent};
 use uuid::Uuid;
 use web::auth::Principal;
+use web::openapi::{Operation, ParamType, QueryParam};
 use web::SecureRouter;
 
 use super::page::{page, Page};
 use crate::error::QueryError;
-use crate::params::Params;
+use crate::params::{limit, Params};
 use crate::AppState;
 
 const DEFAULT_LIMIT: i64 = 50;
@@ -25,12 +27,38 @@ const MAX_LIMIT: i64 = 500;
 
 pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
     router
-        .get("/v1/orders/{id}/history", order_history)
-        .get("/v1/stock/{sku}/movements", stock_movements)
+        .get(
+            "/v1/orders/{id}/history",
+            order_history,
+            Operation::new("every event of an order, oldest first, read from the log")
+                .query(PAGING)
+                .answers::<Page<HistoryEntry>>(200, "a page of the order's events"),
+        )
+        .get(
+            "/v1/stock/{sku}/movements",
+            stock_movements,
+            Operation::new("a SKU's receipts, adjustments, reservations, releases and commits with the running units")
+                .query(PAGING)
+                .answers::<Page<Movement>>(200, "a page of movements"),
+        )
 }
 
+/// The paging of both histories: `cursor` is the last version of the
+/// previous page.
+const PAGING: &[QueryParam] = &[
+    limit(MAX_LIMIT),
+    QueryParam {
+        name: "cursor",
+        description: "the `next_cursor` of the previous page (a stream version)",
+        kind: ParamType::Integer {
+            minimum: 0,
+            maximum: i64::MAX,
+        },
+    },
+];
+
 /// One event as a person reads it.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct HistoryEntry {
     /// The stream version: 1 for the first event.
     version: i64,
@@ -58,7 +86,7 @@ impl From<&RecordedEvent> for HistoryEntry {
 }
 
 /// A stock movement with the SKU's units after it.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct Movement {
     #[serde(flatten)]
     event: HistoryEntry,
@@ -70,9 +98,9 @@ struct Movement {
 
 /// `limit` and `cursor` (the last version of the previous page).
 fn paging(params: &Params) -> Result<(i64, i64), QueryError> {
-    let mut p = params.parser(&["limit", "cursor"]);
-    let limit = p.int_in("limit", 1..=MAX_LIMIT).unwrap_or(DEFAULT_LIMIT);
-    let after = p.int_in("cursor", 0..=i64::MAX).unwrap_or(0);
+    let mut p = params.parser(PAGING);
+    let limit = p.int(PAGING[0]).unwrap_or(DEFAULT_LIMIT);
+    let after = p.int(PAGING[1]).unwrap_or(0);
     p.finish()?;
     Ok((limit, after))
 }

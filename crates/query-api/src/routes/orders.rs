@@ -5,17 +5,19 @@ use std::sync::LazyLock;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 use web::auth::Principal;
+use web::openapi::{Operation, ParamType, QueryParam};
 use web::SecureRouter;
 
 use super::page::{page, Page};
 use crate::error::QueryError;
 use crate::freshness::{await_if_asked, await_position, position_column, Fresh, MinPosition};
-use crate::params::Params;
+use crate::params::{limit, Params, CURSOR};
 use crate::AppState;
 use domain::order::OrderStatus;
 
@@ -37,22 +39,55 @@ const MAX_LIMIT: i64 = 200;
 
 pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
     router
-        .get("/v1/orders", list_orders)
-        .get("/v1/orders/{id}", get_order)
+        .get(
+            "/v1/orders",
+            list_orders,
+            Operation::new("orders, newest first; a storefront must name the customer")
+                .read(FILTERS)
+                .answers::<Page<OrderView>>(200, "a page of orders"),
+        )
+        .get(
+            "/v1/orders/{id}",
+            get_order,
+            Operation::new("one order as the orders projection has it")
+                .read(&[])
+                .answers::<OrderView>(200, "the order"),
+        )
 }
 
+/// The filters and paging of `GET /v1/orders`.
+const FILTERS: &[QueryParam] = &[
+    QueryParam {
+        name: "customer_id",
+        description: "only this customer's orders (required for storefront keys)",
+        kind: ParamType::Uuid,
+    },
+    QueryParam {
+        name: "status",
+        description: "only orders in this status",
+        kind: ParamType::OneOf(&OrderStatus::NAMES),
+    },
+    limit(MAX_LIMIT),
+    CURSOR,
+];
+
 /// One order.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct OrderView {
     order_id: Uuid,
     customer_id: Uuid,
+    #[schemars(with = "OrderStatus")]
     status: String,
+    /// `[{sku, quantity, unit_price}]`, prices as placed.
     lines: Value,
+    /// Sum of the lines in minor units.
     total: i64,
     currency: String,
     placed_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    /// The order stream's version (for `If-Match`).
     version: i64,
+    /// Why stock could not be reserved: `{sku, requested, available}` per short line.
     #[serde(skip_serializing_if = "Option::is_none")]
     rejection: Option<Value>,
     /// The sales channel it was placed through.
@@ -127,7 +162,7 @@ async fn list_orders(
     min: MinPosition,
     params: Params,
 ) -> Result<Fresh<Json<Page<OrderView>>>, QueryError> {
-    let mut p = params.parser(&["customer_id", "status", "limit", "cursor"]);
+    let mut p = params.parser(FILTERS);
     let customer: Option<Uuid> = p.optional("customer_id", "a UUID");
     if principal.channel.is_some() && customer.is_none() {
         p.reject(
@@ -142,7 +177,7 @@ async fn list_orders(
             p.reject("status", &format!("must be one of {}", all.join(", ")));
         }
     }
-    let limit = p.int_in("limit", 1..=MAX_LIMIT).unwrap_or(DEFAULT_LIMIT);
+    let limit = p.int(limit(MAX_LIMIT)).unwrap_or(DEFAULT_LIMIT);
     let raw_cursor: Option<String> = p.optional("cursor", "a cursor");
     let cursor = raw_cursor.as_deref().and_then(decode_cursor);
     if raw_cursor.is_some() && cursor.is_none() {

@@ -1,9 +1,10 @@
 //! Keyset pagination: fetch one row more than asked to know if a next page exists.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// A page of items with the cursor of the next page.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub struct Page<T> {
     /// The items.
     pub items: Vec<T>,

@@ -4,34 +4,96 @@ use std::sync::LazyLock;
 
 use axum::extract::{Path, State};
 use axum::Json;
+use domain::product::ProductStatus;
+use schemars::JsonSchema;
 use serde::Serialize;
 use sqlx::postgres::PgRow;
 use sqlx::{Postgres, QueryBuilder, Row};
+use web::openapi::{Operation, ParamType, QueryParam};
 use web::SecureRouter;
 
 use super::page::{page, Page};
 use crate::error::QueryError;
 use crate::freshness::{await_if_asked, await_position, position_column, Fresh, MinPosition};
-use crate::params::Params;
+use crate::params::{limit, Params};
 use crate::AppState;
 
 const PROJECTIONS: &[&str] = &["catalogue"];
 
 pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
     router
-        .get("/v1/products", list_products)
-        .get("/v1/products/{sku}", get_product)
-        .get("/v1/stock", list_stock)
-        .get("/v1/stock/{sku}", get_stock)
+        .get(
+            "/v1/products",
+            list_products,
+            Operation::new("the catalogue with stock, by SKU")
+                .read(PRODUCT_FILTERS)
+                .answers::<Page<ProductView>>(200, "a page of products"),
+        )
+        .get(
+            "/v1/products/{sku}",
+            get_product,
+            Operation::new("one product with its stock")
+                .read(&[])
+                .answers::<ProductView>(200, "the product"),
+        )
+        .get(
+            "/v1/stock",
+            list_stock,
+            Operation::new("stock of every SKU, by SKU; `below` lists low stock")
+                .read(STOCK_FILTERS)
+                .answers::<Page<StockView>>(200, "a page of stock"),
+        )
+        .get(
+            "/v1/stock/{sku}",
+            get_stock,
+            Operation::new("stock of one SKU")
+                .read(&[])
+                .answers::<StockView>(200, "the SKU's stock"),
+        )
 }
 
+const MAX_LIMIT: i64 = 500;
+
+/// The filters and paging of `GET /v1/products`.
+const PRODUCT_FILTERS: &[QueryParam] = &[
+    QueryParam {
+        name: "status",
+        description: "only products in this status",
+        kind: ParamType::OneOf(&["active", "discontinued"]),
+    },
+    limit(MAX_LIMIT),
+    SKU_CURSOR,
+];
+
+/// The filters and paging of `GET /v1/stock`.
+const STOCK_FILTERS: &[QueryParam] = &[
+    QueryParam {
+        name: "below",
+        description: "only SKUs with fewer units available than this",
+        kind: ParamType::Integer {
+            minimum: 0,
+            maximum: u32::MAX as i64,
+        },
+    },
+    limit(MAX_LIMIT),
+    SKU_CURSOR,
+];
+
+const SKU_CURSOR: QueryParam = QueryParam {
+    name: "cursor",
+    description: "the `next_cursor` of the previous page (the last SKU)",
+    kind: ParamType::Text,
+};
+
 /// A product with its stock.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct ProductView {
     sku: String,
     name: String,
+    /// Price per unit in minor units.
     unit_price: i64,
     currency: String,
+    #[schemars(with = "ProductStatus")]
     status: String,
     on_hand: i64,
     reserved: i64,
@@ -40,7 +102,7 @@ struct ProductView {
 }
 
 /// Stock of one SKU.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct StockView {
     sku: String,
     on_hand: i64,
@@ -116,7 +178,7 @@ async fn list_products(
     min: MinPosition,
     params: Params,
 ) -> Result<Fresh<Json<Page<ProductView>>>, QueryError> {
-    let mut p = params.parser(&["status", "limit", "cursor"]);
+    let mut p = params.parser(PRODUCT_FILTERS);
     let status: Option<String> = p.optional("status", "active or discontinued");
     if status
         .as_deref()
@@ -124,7 +186,7 @@ async fn list_products(
     {
         p.reject("status", "must be active or discontinued");
     }
-    let limit = p.int_in("limit", 1..=500).unwrap_or(100);
+    let limit = p.int(limit(MAX_LIMIT)).unwrap_or(100);
     let cursor: Option<String> = p.optional("cursor", "a SKU");
     p.finish()?;
     let position = await_position(&state.freshness, PROJECTIONS, min).await?;
@@ -166,9 +228,9 @@ async fn list_stock(
     min: MinPosition,
     params: Params,
 ) -> Result<Fresh<Json<Page<StockView>>>, QueryError> {
-    let mut p = params.parser(&["below", "limit", "cursor"]);
-    let below = p.int_in("below", 0..=i64::from(u32::MAX));
-    let limit = p.int_in("limit", 1..=500).unwrap_or(100);
+    let mut p = params.parser(STOCK_FILTERS);
+    let below = p.int(STOCK_FILTERS[0]);
+    let limit = p.int(limit(MAX_LIMIT)).unwrap_or(100);
     let cursor: Option<String> = p.optional("cursor", "a SKU");
     p.finish()?;
     let position = await_position(&state.freshness, PROJECTIONS, min).await?;

@@ -2,8 +2,10 @@
 
 use axum::extract::State;
 use axum::Json;
+use schemars::JsonSchema;
 use serde::Serialize;
 use sqlx::Row;
+use web::openapi::Operation;
 use web::SecureRouter;
 
 use crate::error::QueryError;
@@ -11,11 +13,16 @@ use crate::freshness::Fresh;
 use crate::AppState;
 
 pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
-    router.get("/v1/projections", list)
+    router.get(
+        "/v1/projections",
+        list,
+        Operation::new("where each projection is and how far behind the log")
+            .answers::<Vec<ProjectionView>>(200, "every projection"),
+    )
 }
 
 /// One projection's progress.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct ProjectionView {
     name: String,
     position: i64,
