@@ -46,6 +46,21 @@ ensure_postgres_installed() {
   apt-get install -y -qq postgresql postgresql-contrib >/dev/null
 }
 
+# Headless Chromium (Debian's) and the client that drives it, for the
+# console's browser tests.
+ensure_browser_installed() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    say "installing chromium"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq chromium >/dev/null
+  fi
+  if [ ! -d "$ROOT/tests/browser/node_modules/playwright-core" ]; then
+    say "installing playwright-core"
+    (cd "$ROOT/tests/browser" && npm ci --no-audit --no-fund --silent)
+  fi
+}
+
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 postgres_up() {

@@ -16,6 +16,7 @@ mod bookkeeping;
 mod broker_off_path;
 mod compensation;
 mod concurrency;
+mod console;
 mod doctor;
 mod end_to_end;
 mod gap_safety;

@@ -58,7 +58,10 @@ impl Proc {
         });
         // APIs print where they listen, and so do workers for their metrics
         // endpoint (tests always give them one).
-        let url = if subcommand.ends_with("-api") || WORKERS.contains(&subcommand) {
+        let url = if subcommand.ends_with("-api")
+            || subcommand == "console"
+            || WORKERS.contains(&subcommand)
+        {
             let url = tokio::time::timeout(Duration::from_secs(30), rx)
                 .await
                 .unwrap_or_else(|_| panic!("{subcommand} did not start; see {}", log.display()))

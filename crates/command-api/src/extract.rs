@@ -107,6 +107,20 @@ pub struct CommandHeaders {
     pub principal: Principal,
 }
 
+impl CommandHeaders {
+    /// A command sent by something other than an HTTP request (the console):
+    /// no idempotency key or version check, a new correlation, and `actor`
+    /// recorded on every event.
+    pub fn acting_as(principal: Principal, actor: String) -> Self {
+        Self {
+            idempotency_key: None,
+            if_match: None,
+            metadata: EventMetadata::new_correlation(Some(actor)),
+            principal,
+        }
+    }
+}
+
 const MAX_KEY_LEN: usize = 255;
 
 fn text<'a>(parts: &'a Parts, name: &'static str) -> Result<Option<&'a str>, ApiError> {

@@ -7,5 +7,5 @@ pub mod routes;
 pub mod runner;
 pub mod state;
 
-pub use routes::router;
+pub use routes::{commands, router};
 pub use state::AppState;

@@ -40,13 +40,34 @@ pub trait HttpCommand: Send + Sync {
     fn respond(&self, outcome: &Outcome<Self::Aggregate>) -> (StatusCode, Value);
 }
 
+/// A command's success: its status and body, or the stored first answer of
+/// an idempotent retry.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The JSON body.
+    pub body: Value,
+    /// Whether this replays the first answer to the same `Idempotency-Key`.
+    pub replayed: bool,
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        if self.replayed {
+            return replay(self.status, self.body);
+        }
+        (self.status, Json(self.body)).into_response()
+    }
+}
+
 /// Runs `command` with the request's headers and body fingerprint.
 pub async fn run<C: HttpCommand>(
     state: &AppState,
     headers: &CommandHeaders,
     fingerprint: &[u8],
     command: C,
-) -> Result<Response, ApiError> {
+) -> Result<Answer, ApiError> {
     let policy = state.retry;
     let scope = headers.principal.idempotency_scope();
     let aggregate_id = command.aggregate_id();
@@ -56,7 +77,13 @@ pub async fn run<C: HttpCommand>(
         if let Some(key) = &headers.idempotency_key {
             match idempotency::lock(&mut tx, &scope, key, fingerprint).await? {
                 Claim::Fresh => {}
-                Claim::Replay { status, body } => return Ok(replay(status, body)),
+                Claim::Replay { status, body } => {
+                    return Ok(Answer {
+                        status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                        body,
+                        replayed: true,
+                    })
+                }
                 Claim::Mismatch => return Err(ApiError::IdempotencyMismatch),
             }
         }
@@ -98,7 +125,11 @@ pub async fn run<C: HttpCommand>(
                     .await?;
                 }
                 tx.commit().await?;
-                return Ok((status, Json(body)).into_response());
+                return Ok(Answer {
+                    status,
+                    body,
+                    replayed: false,
+                });
             }
             Err(ApiError::Contended) if attempt < policy.attempts => {
                 drop(tx);
@@ -128,8 +159,7 @@ pub async fn run<C: HttpCommand>(
 }
 
 /// The stored first response, marked as a replay.
-fn replay(status: u16, body: Value) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+fn replay(status: StatusCode, body: Value) -> Response {
     let mut response = (status, Json(body)).into_response();
     if status.is_client_error() {
         response.headers_mut().insert(

@@ -8,5 +8,5 @@ pub mod params;
 pub mod routes;
 pub mod state;
 
-pub use routes::router;
+pub use routes::{reads, router};
 pub use state::{AppState, DEFAULT_MAX_WAIT};

@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
-    ApiArgs, Common, MetricsArgs, ProjectorArgs, RelayArgs, ReserverArgs, WorkerArgs,
+    ApiArgs, Common, ConsoleArgs, MetricsArgs, ProjectorArgs, RelayArgs, ReserverArgs, WorkerArgs,
 };
 
 /// Where the command API listens unless told otherwise.
@@ -44,6 +44,8 @@ pub enum Task {
     Projector(ProjectorProcess),
     /// Reserve stock for orders and expire unpaid ones.
     Reserver(ReserverProcess),
+    /// Serve the management console (sign in with `stockroom users create`).
+    Console(ConsoleProcess),
     /// Publish the log again after the broker lost its data (an empty
     /// in-memory broker, a recreated cluster). Stockroom's own workers follow
     /// the log and are not affected; Kafka consumers skip what they already
@@ -120,6 +122,50 @@ pub enum Task {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Manage the people who sign in to the console.
+    Users {
+        /// What to do.
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+}
+
+/// Console user tools.
+#[derive(Debug, Subcommand)]
+pub enum UsersAction {
+    /// Add a person; prints a one-time password, or reads theirs from
+    /// standard input with `--password-stdin`.
+    Create {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// Their e-mail address (how they sign in).
+        #[arg(long)]
+        email: String,
+        /// `staff`, `operator` or `admin` (what api.md allows each).
+        #[arg(long)]
+        role: String,
+        /// Read the password from standard input instead of making one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// The console process.
+#[derive(Debug, Args)]
+pub struct ConsoleProcess {
+    /// Shared settings.
+    #[command(flatten)]
+    pub common: Common,
+    /// Console settings.
+    #[command(flatten)]
+    pub console: ConsoleArgs,
+    /// Reserver settings (retried parked reservations need them).
+    #[command(flatten)]
+    pub reserver: ReserverArgs,
+    /// Address to listen on.
+    #[arg(long, env = "STOCKROOM_CONSOLE_ADDR", default_value = console::DEFAULT_ADDR)]
+    pub addr: String,
 }
 
 /// API key tools.
@@ -271,6 +317,12 @@ pub struct AllInOne {
     /// Query API address.
     #[arg(long, env = "STOCKROOM_QUERY_ADDR", default_value = QUERY_ADDR)]
     pub query_addr: String,
+    /// Console settings.
+    #[command(flatten)]
+    pub console: ConsoleArgs,
+    /// Console address.
+    #[arg(long, env = "STOCKROOM_CONSOLE_ADDR", default_value = console::DEFAULT_ADDR)]
+    pub console_addr: String,
 }
 
 /// Parked-event tools.

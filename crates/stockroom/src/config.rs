@@ -244,6 +244,38 @@ impl ProjectorArgs {
     }
 }
 
+/// Console settings.
+#[derive(Debug, Clone, Args)]
+pub struct ConsoleArgs {
+    /// A console session unused this long ends.
+    #[arg(long, env = "STOCKROOM_CONSOLE_IDLE_TIMEOUT", default_value_t = console::ConsoleSettings::default().idle_timeout.into())]
+    pub idle_timeout: humantime::Duration,
+    /// Send cookies without `Secure` (only behind plain HTTP that is not
+    /// localhost; browsers send `Secure` cookies to localhost anyway).
+    #[arg(long, env = "STOCKROOM_CONSOLE_INSECURE_COOKIES")]
+    pub insecure_cookies: bool,
+    /// Sign-in attempts allowed per minute per e-mail address and per client.
+    #[arg(long, env = "STOCKROOM_CONSOLE_SIGN_IN_PER_MINUTE", default_value_t = console::ConsoleSettings::default().sign_in_per_minute)]
+    pub sign_in_per_minute: u32,
+}
+
+impl ConsoleArgs {
+    /// The console settings.
+    pub fn settings(
+        &self,
+        reserver: &ReserverArgs,
+        max_wait: std::time::Duration,
+    ) -> console::ConsoleSettings {
+        console::ConsoleSettings {
+            idle_timeout: self.idle_timeout.into(),
+            secure_cookies: !self.insecure_cookies,
+            sign_in_per_minute: self.sign_in_per_minute,
+            payment_timeout: reserver.payment_timeout.into(),
+            max_wait,
+        }
+    }
+}
+
 /// Reserver settings.
 #[derive(Debug, Clone, Args)]
 pub struct ReserverArgs {

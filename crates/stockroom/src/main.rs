@@ -10,6 +10,7 @@ mod projections;
 mod schemas;
 mod shutdown;
 mod telemetry;
+mod users;
 
 use clap::Parser;
 

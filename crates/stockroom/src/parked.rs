@@ -1,10 +1,6 @@
 //! `stockroom parked list|retry`.
 
-use anyhow::{bail, Context};
-use bus::{parking, BatchHandler, Delivered, HandlerError};
-use projector::registry::{self, BoxFuture, Visitor};
-use projector::{Projection, ProjectionHandler};
-use reserver::handler::{ReservationHandler, CONSUMER};
+use bus::parking;
 
 use crate::cli::ParkedAction;
 
@@ -38,64 +34,12 @@ pub async fn run(action: ParkedAction) -> anyhow::Result<()> {
             id,
         } => {
             let pool = store::connect(&common.db())?;
-            let mut tx = pool.begin().await?;
-            let Some((consumer, delivered)) = parking::unpark(&mut tx, id).await? else {
-                bail!("no parked event {id} (already retried, or not an envelope)");
-            };
-            let one = std::slice::from_ref(&delivered);
-            let applied = if consumer == CONSUMER {
-                let handler = ReservationHandler {
-                    payment_timeout: chrono::Duration::from_std(reserver.payment_timeout.into())?,
-                };
-                retry_with(&handler, &mut tx, one).await
-            } else {
-                match registry::visit(
-                    &consumer,
-                    Retry {
-                        conn: &mut tx,
-                        event: one,
-                    },
-                ) {
-                    Some(retried) => retried.await,
-                    None => bail!("unknown consumer {consumer}"),
-                }
-            };
-            applied.with_context(|| {
-                format!(
-                    "event {} failed again; it stays parked",
-                    delivered.envelope.event_id
-                )
-            })?;
-            tx.commit().await?;
-            println!("retried parked event {id} ({consumer}): applied");
+            let timeout = chrono::Duration::from_std(reserver.payment_timeout.into())?;
+            let retried = operations::parked::retry(&pool, id, timeout)
+                .await
+                .map_err(|e| anyhow::anyhow!(store::error_chain(&e)))?;
+            println!("retried parked event {id} ({}): applied", retried.consumer);
             Ok(())
         }
     }
-}
-
-/// Retries one event through the projection it was parked by.
-struct Retry<'a> {
-    conn: &'a mut sqlx::PgConnection,
-    event: &'a [Delivered],
-}
-
-impl<'a> Visitor for Retry<'a> {
-    type Output = BoxFuture<'a, Result<(), HandlerError>>;
-
-    fn visit<P: Projection>(self, projection: P) -> Self::Output {
-        Box::pin(
-            async move { retry_with(&ProjectionHandler(projection), self.conn, self.event).await },
-        )
-    }
-}
-
-/// Claims and applies one unparked event through `handler`.
-async fn retry_with<H: BatchHandler>(
-    handler: &H,
-    conn: &mut sqlx::PgConnection,
-    event: &[Delivered],
-) -> Result<(), HandlerError> {
-    handler.before_batch(conn).await?;
-    let fresh = parking::claim(conn, handler.consumer_name(), event).await?;
-    handler.apply(conn, &fresh).await
 }

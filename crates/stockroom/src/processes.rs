@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use web::auth::Authenticator;
 use web::probes::Probes;
 
-use crate::cli::{AllInOne, ApiProcess, Cli, Task};
+use crate::cli::{AllInOne, ApiProcess, Cli, ConsoleProcess, Task};
 use crate::config::{ApiArgs, Common, MetricsArgs};
 use crate::{parked, shutdown};
 use supervisor::Supervisor;
@@ -111,6 +111,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Task::Parked { action } => parked::run(action).await,
         Task::Keys { action } => crate::keys::run(action).await,
+        Task::Users { action } => crate::users::run(action).await,
+        Task::Console(p) => console(&p, shutdown::on_signal()).await,
         Task::Doctor {
             common,
             strict,
@@ -186,6 +188,36 @@ async fn query_api(
                 authenticator,
             };
             query_api::router(state, api.limits())
+        },
+    )
+    .await
+}
+
+async fn console(p: &ConsoleProcess, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let settings = p.console.settings(&p.reserver, query_api::DEFAULT_MAX_WAIT);
+    serve_console(&p.common, settings, &p.addr, stop).await
+}
+
+async fn serve_console(
+    common: &Common,
+    settings: console::ConsoleSettings,
+    addr: &str,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let retry = common.retry();
+    serve_api(
+        "console",
+        common,
+        addr,
+        stop.clone(),
+        |pool, probes, authenticator| {
+            let commands = command_api::AppState {
+                pool,
+                probes,
+                retry,
+                authenticator,
+            };
+            console::router(console::Console::new(commands, settings, stop))
         },
     )
     .await
@@ -279,6 +311,12 @@ async fn all_in_one(all: AllInOne) -> anyhow::Result<()> {
     supervisor.spawn("query-api", {
         let stop = stop.clone();
         async move { query_api(&common, &api, &addr, stop).await }
+    });
+    let console_settings = all.console.settings(&all.reserver, all.api.max_wait.into());
+    let (common, addr) = (all.common.clone(), all.console_addr);
+    supervisor.spawn("console", {
+        let stop = stop.clone();
+        async move { serve_console(&common, console_settings, &addr, stop).await }
     });
     supervisor.spawn("relay", relay.run(stop.clone()));
     supervisor.spawn(

@@ -3,6 +3,7 @@
 //! keys) and the embedded migrations.
 
 pub mod codec;
+pub mod console_users;
 pub mod db;
 pub mod error;
 pub mod execute;

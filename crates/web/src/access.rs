@@ -32,6 +32,9 @@ pub enum Permission {
     AnalyticsRead,
     /// Read projection status and metrics.
     OperationsRead,
+    /// Rebuild and verify projections, retry parked events (the console;
+    /// admins only).
+    OperationsWrite,
 }
 
 impl Permission {
@@ -49,6 +52,7 @@ impl Permission {
             Self::StockHistoryRead => "stock-history:read",
             Self::AnalyticsRead => "analytics:read",
             Self::OperationsRead => "operations:read",
+            Self::OperationsWrite => "operations:write",
         }
     }
 }

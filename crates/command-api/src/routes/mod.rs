@@ -8,6 +8,20 @@ mod products;
 mod simple;
 mod stock;
 
+/// The commands, callable without HTTP (the console runs them for signed-in
+/// people), each with the body type its route takes.
+pub mod commands {
+    pub use super::answers::{OrderAnswer, PlacedAnswer, ProductAnswer, StockAnswer};
+    pub use super::orders::{
+        cancel_command, pay_command, place_command, ship_command, CancellationBody, LineBody,
+        PaymentBody, PlaceBody, ShipmentBody,
+    };
+    pub use super::products::{
+        change_price_command, discontinue_command, register_command, PriceBody, RegisterBody,
+    };
+    pub use super::stock::{adjust_command, receive_command, AdjustmentBody, ReceiptBody};
+}
+
 use axum::http::Method;
 use axum::Router;
 use web::access::{rule, Access, Permission, RouteRule};

@@ -2,7 +2,6 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
 use domain::order::{Order, OrderCommand, OrderStatus, PricedLine};
 use domain::product::{Product, ProductStatus};
 use domain::{Currency, CustomerId, Money, OrderId, Quantity, Sku};
@@ -19,7 +18,7 @@ use super::answers::{OrderAnswer, PlacedAnswer};
 use super::simple::Simple;
 use crate::error::ApiError;
 use crate::extract::{CommandHeaders, Fields, JsonBody};
-use crate::runner::{run, HttpCommand};
+use crate::runner::{run, Answer, HttpCommand};
 use crate::AppState;
 
 /// Most lines one order may have.
@@ -73,56 +72,56 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
 /// An order to place; prices come from the catalogue.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PlaceBody {
+pub struct PlaceBody {
     /// Who is buying.
-    customer_id: Uuid,
+    pub customer_id: Uuid,
     /// 1 to 100 lines.
     #[schemars(length(min = 1, max = 100))]
-    lines: Vec<LineBody>,
+    pub lines: Vec<LineBody>,
 }
 
 /// One line of an order.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct LineBody {
+pub struct LineBody {
     /// A registered, active product.
     #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
-    sku: String,
+    pub sku: String,
     /// Units wanted.
     #[schemars(range(min = 1))]
-    quantity: i64,
+    pub quantity: i64,
 }
 
 /// A payment received.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PaymentBody {
+pub struct PaymentBody {
     /// Must equal the order's total, in minor units.
-    amount: i64,
+    pub amount: i64,
     /// Must equal the order's currency.
     #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
-    currency: String,
+    pub currency: String,
     /// The payment provider's reference.
-    reference: Option<String>,
+    pub reference: Option<String>,
 }
 
 /// A shipment sent.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ShipmentBody {
+pub struct ShipmentBody {
     /// Who carries it.
-    carrier: Option<String>,
+    pub carrier: Option<String>,
     /// The carrier's tracking number.
-    tracking_number: Option<String>,
+    pub tracking_number: Option<String>,
 }
 
 /// Why the order is cancelled.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CancellationBody {
+pub struct CancellationBody {
     /// Shown in the order's history.
     #[schemars(length(min = 1))]
-    reason: String,
+    pub reason: String,
 }
 
 fn answer(id: &str, outcome: &Outcome<Order>) -> (StatusCode, Value) {
@@ -196,12 +195,14 @@ impl HttpCommand for Place {
     }
 }
 
-async fn place(
-    State(state): State<AppState>,
-    headers: CommandHeaders,
-    body: JsonBody<PlaceBody>,
-) -> Result<Response, ApiError> {
-    let raw = &body.value;
+/// The `place` command, as the HTTP route and the console run it.
+pub async fn place_command(
+    state: &AppState,
+    headers: &CommandHeaders,
+    fingerprint: &[u8],
+    body: &PlaceBody,
+) -> Result<Answer, ApiError> {
+    let raw = body;
     let mut fields = Fields::default();
     if raw.lines.is_empty() || raw.lines.len() > MAX_LINES {
         fields.reject("lines", format!("must have 1 to {MAX_LINES} lines"));
@@ -226,7 +227,15 @@ async fn place(
         // only through the channel it is bound to.
         channel: headers.principal.channel.clone(),
     };
-    run(&state, &headers, &body.fingerprint, command).await
+    run(state, headers, fingerprint, command).await
+}
+
+async fn place(
+    State(state): State<AppState>,
+    headers: CommandHeaders,
+    body: JsonBody<PlaceBody>,
+) -> Result<Answer, ApiError> {
+    place_command(&state, &headers, &body.fingerprint, &body.value).await
 }
 
 /// An order id taken from the path; one that is not a UUID is a 404.
@@ -245,7 +254,7 @@ async fn on_order(
     headers: &CommandHeaders,
     fingerprint: &[u8],
     command: OrderCommand,
-) -> Result<Response, ApiError> {
+) -> Result<Answer, ApiError> {
     let order = InChannel {
         inner: Simple::<Order> {
             id: path_order(id)?.to_string(),
@@ -290,13 +299,15 @@ impl HttpCommand for InChannel {
     }
 }
 
-async fn pay(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: CommandHeaders,
-    body: JsonBody<PaymentBody>,
-) -> Result<Response, ApiError> {
-    let raw = &body.value;
+/// The `pay` command, as the HTTP route and the console run it.
+pub async fn pay_command(
+    state: &AppState,
+    headers: &CommandHeaders,
+    fingerprint: &[u8],
+    id: &str,
+    body: &PaymentBody,
+) -> Result<Answer, ApiError> {
+    let raw = body;
     let mut fields = Fields::default();
     let amount = fields
         .check("currency", Currency::parse(&raw.currency))
@@ -309,7 +320,31 @@ async fn pay(
         amount,
         reference: raw.reference.clone(),
     };
-    on_order(&state, &id, &headers, &body.fingerprint, command).await
+    on_order(state, id, headers, fingerprint, command).await
+}
+
+async fn pay(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: CommandHeaders,
+    body: JsonBody<PaymentBody>,
+) -> Result<Answer, ApiError> {
+    pay_command(&state, &headers, &body.fingerprint, &id, &body.value).await
+}
+
+/// The `ship` command, as the HTTP route and the console run it.
+pub async fn ship_command(
+    state: &AppState,
+    headers: &CommandHeaders,
+    fingerprint: &[u8],
+    id: &str,
+    body: &ShipmentBody,
+) -> Result<Answer, ApiError> {
+    let command = OrderCommand::Ship {
+        carrier: body.carrier.clone(),
+        tracking_number: body.tracking_number.clone(),
+    };
+    on_order(state, id, headers, fingerprint, command).await
 }
 
 async fn ship(
@@ -317,12 +352,22 @@ async fn ship(
     Path(id): Path<String>,
     headers: CommandHeaders,
     body: JsonBody<ShipmentBody>,
-) -> Result<Response, ApiError> {
-    let command = OrderCommand::Ship {
-        carrier: body.value.carrier.clone(),
-        tracking_number: body.value.tracking_number.clone(),
+) -> Result<Answer, ApiError> {
+    ship_command(&state, &headers, &body.fingerprint, &id, &body.value).await
+}
+
+/// The `cancel` command, as the HTTP route and the console run it.
+pub async fn cancel_command(
+    state: &AppState,
+    headers: &CommandHeaders,
+    fingerprint: &[u8],
+    id: &str,
+    body: &CancellationBody,
+) -> Result<Answer, ApiError> {
+    let command = OrderCommand::Cancel {
+        reason: body.reason.clone(),
     };
-    on_order(&state, &id, &headers, &body.fingerprint, command).await
+    on_order(state, id, headers, fingerprint, command).await
 }
 
 async fn cancel(
@@ -330,9 +375,6 @@ async fn cancel(
     Path(id): Path<String>,
     headers: CommandHeaders,
     body: JsonBody<CancellationBody>,
-) -> Result<Response, ApiError> {
-    let command = OrderCommand::Cancel {
-        reason: body.value.reason.clone(),
-    };
-    on_order(&state, &id, &headers, &body.fingerprint, command).await
+) -> Result<Answer, ApiError> {
+    cancel_command(&state, &headers, &body.fingerprint, &id, &body.value).await
 }

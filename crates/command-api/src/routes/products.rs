@@ -2,7 +2,6 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
 use domain::product::{Product, ProductCommand};
 use domain::{Currency, Money, Sku};
 use schemars::JsonSchema;
@@ -16,7 +15,7 @@ use super::answers::ProductAnswer;
 use super::simple::Simple;
 use crate::error::ApiError;
 use crate::extract::{CommandHeaders, Fields, JsonBody};
-use crate::runner::run;
+use crate::runner::{run, Answer};
 use crate::AppState;
 
 pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
@@ -50,31 +49,31 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
 /// A product to register.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RegisterBody {
+pub struct RegisterBody {
     /// Letters, digits, `.`, `_`, `-`; 1 to 64 characters.
     #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
-    sku: String,
+    pub sku: String,
     /// What customers see.
     #[schemars(length(min = 1, max = 200))]
-    name: String,
+    pub name: String,
     /// Price per unit in minor units (cents).
     #[schemars(range(min = 0))]
-    unit_price: i64,
+    pub unit_price: i64,
     /// ISO 4217 code.
     #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
-    currency: String,
+    pub currency: String,
 }
 
 /// A new price.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct PriceBody {
+pub struct PriceBody {
     /// Price per unit in minor units (cents).
     #[schemars(range(min = 0))]
-    unit_price: i64,
+    pub unit_price: i64,
     /// ISO 4217 code.
     #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
-    currency: String,
+    pub currency: String,
 }
 
 /// An empty object.
@@ -99,12 +98,14 @@ fn answer(status: StatusCode) -> fn(&str, &Outcome<Product>) -> (StatusCode, ser
     }
 }
 
-async fn register(
-    State(state): State<AppState>,
-    headers: CommandHeaders,
-    body: JsonBody<RegisterBody>,
-) -> Result<Response, ApiError> {
-    let raw = &body.value;
+/// The `register` command, as the HTTP route and the console run it.
+pub async fn register_command(
+    state: &AppState,
+    headers: &CommandHeaders,
+    fingerprint: &[u8],
+    body: &RegisterBody,
+) -> Result<Answer, ApiError> {
+    let raw = body;
     let mut fields = Fields::default();
     let sku = fields.check("sku", Sku::parse(&raw.sku));
     let price = price(&mut fields, raw.unit_price, &raw.currency);
@@ -121,18 +122,28 @@ async fn register(
         },
         respond: answer(StatusCode::CREATED),
     };
-    run(&state, &headers, &body.fingerprint, command).await
+    run(state, headers, fingerprint, command).await
 }
 
-async fn change_price(
+async fn register(
     State(state): State<AppState>,
-    Path(sku): Path<String>,
     headers: CommandHeaders,
-    body: JsonBody<PriceBody>,
-) -> Result<Response, ApiError> {
-    let sku = path_sku(&sku)?;
+    body: JsonBody<RegisterBody>,
+) -> Result<Answer, ApiError> {
+    register_command(&state, &headers, &body.fingerprint, &body.value).await
+}
+
+/// The `change_price` command, as the HTTP route and the console run it.
+pub async fn change_price_command(
+    state: &AppState,
+    headers: &CommandHeaders,
+    fingerprint: &[u8],
+    sku: &str,
+    body: &PriceBody,
+) -> Result<Answer, ApiError> {
+    let sku = path_sku(sku)?;
     let mut fields = Fields::default();
-    let price = price(&mut fields, body.value.unit_price, &body.value.currency);
+    let price = price(&mut fields, body.unit_price, &body.currency);
     fields.finish()?;
     let Some(price) = price else {
         unreachable!("fields.finish() fails when a value is missing")
@@ -142,7 +153,32 @@ async fn change_price(
         command: ProductCommand::ChangePrice { sku, price },
         respond: answer(StatusCode::OK),
     };
-    run(&state, &headers, &body.fingerprint, command).await
+    run(state, headers, fingerprint, command).await
+}
+
+async fn change_price(
+    State(state): State<AppState>,
+    Path(sku): Path<String>,
+    headers: CommandHeaders,
+    body: JsonBody<PriceBody>,
+) -> Result<Answer, ApiError> {
+    change_price_command(&state, &headers, &body.fingerprint, &sku, &body.value).await
+}
+
+/// The `discontinue` command, as the HTTP route and the console run it.
+pub async fn discontinue_command(
+    state: &AppState,
+    headers: &CommandHeaders,
+    fingerprint: &[u8],
+    sku: &str,
+) -> Result<Answer, ApiError> {
+    let sku = path_sku(sku)?;
+    let command = Simple::<Product> {
+        id: sku.to_string(),
+        command: ProductCommand::Discontinue { sku },
+        respond: answer(StatusCode::OK),
+    };
+    run(state, headers, fingerprint, command).await
 }
 
 async fn discontinue(
@@ -150,12 +186,6 @@ async fn discontinue(
     Path(sku): Path<String>,
     headers: CommandHeaders,
     body: JsonBody<EmptyBody>,
-) -> Result<Response, ApiError> {
-    let sku = path_sku(&sku)?;
-    let command = Simple::<Product> {
-        id: sku.to_string(),
-        command: ProductCommand::Discontinue { sku },
-        respond: answer(StatusCode::OK),
-    };
-    run(&state, &headers, &body.fingerprint, command).await
+) -> Result<Answer, ApiError> {
+    discontinue_command(&state, &headers, &body.fingerprint, &sku).await
 }

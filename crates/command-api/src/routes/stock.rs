@@ -2,7 +2,6 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
 use domain::product::Product;
 use domain::stock::{StockCommand, StockItem};
 use domain::{Quantity, Sku};
@@ -18,7 +17,7 @@ use super::answers::StockAnswer;
 use super::products::path_sku;
 use crate::error::ApiError;
 use crate::extract::{CommandHeaders, Fields, JsonBody};
-use crate::runner::{run, HttpCommand};
+use crate::runner::{run, Answer, HttpCommand};
 use crate::AppState;
 
 pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
@@ -45,23 +44,23 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
 /// Units received.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ReceiptBody {
+pub struct ReceiptBody {
     /// How many units arrived.
     #[schemars(range(min = 1))]
-    quantity: i64,
+    pub quantity: i64,
     /// The delivery's reference, for the record.
-    reference: Option<String>,
+    pub reference: Option<String>,
 }
 
 /// A correction of the count.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct AdjustmentBody {
+pub struct AdjustmentBody {
     /// Units to add (positive) or remove (negative); on hand cannot go below reserved.
-    delta: i64,
+    pub delta: i64,
     /// Why, for the movements history.
     #[schemars(length(min = 1))]
-    reason: String,
+    pub reason: String,
 }
 
 /// A stock command on a SKU that must be in the catalogue.
@@ -93,15 +92,17 @@ impl HttpCommand for OnRegisteredSku {
     }
 }
 
-async fn receive(
-    State(state): State<AppState>,
-    Path(sku): Path<String>,
-    headers: CommandHeaders,
-    body: JsonBody<ReceiptBody>,
-) -> Result<Response, ApiError> {
-    let sku = path_sku(&sku)?;
+/// The `receive` command, as the HTTP route and the console run it.
+pub async fn receive_command(
+    state: &AppState,
+    headers: &CommandHeaders,
+    fingerprint: &[u8],
+    sku: &str,
+    body: &ReceiptBody,
+) -> Result<Answer, ApiError> {
+    let sku = path_sku(sku)?;
     let mut fields = Fields::default();
-    let quantity = fields.check("quantity", Quantity::new(body.value.quantity));
+    let quantity = fields.check("quantity", Quantity::new(body.quantity));
     fields.finish()?;
     let Some(quantity) = quantity else {
         unreachable!("fields.finish() fails when a value is missing")
@@ -109,12 +110,44 @@ async fn receive(
     let command = StockCommand::Receive {
         sku: sku.clone(),
         quantity,
-        reference: body.value.reference.clone(),
+        reference: body.reference.clone(),
     };
     run(
-        &state,
-        &headers,
-        &body.fingerprint,
+        state,
+        headers,
+        fingerprint,
+        OnRegisteredSku { sku, command },
+    )
+    .await
+}
+
+async fn receive(
+    State(state): State<AppState>,
+    Path(sku): Path<String>,
+    headers: CommandHeaders,
+    body: JsonBody<ReceiptBody>,
+) -> Result<Answer, ApiError> {
+    receive_command(&state, &headers, &body.fingerprint, &sku, &body.value).await
+}
+
+/// The `adjust` command, as the HTTP route and the console run it.
+pub async fn adjust_command(
+    state: &AppState,
+    headers: &CommandHeaders,
+    fingerprint: &[u8],
+    sku: &str,
+    body: &AdjustmentBody,
+) -> Result<Answer, ApiError> {
+    let sku = path_sku(sku)?;
+    let command = StockCommand::Adjust {
+        sku: sku.clone(),
+        delta: body.delta,
+        reason: body.reason.clone(),
+    };
+    run(
+        state,
+        headers,
+        fingerprint,
         OnRegisteredSku { sku, command },
     )
     .await
@@ -125,18 +158,6 @@ async fn adjust(
     Path(sku): Path<String>,
     headers: CommandHeaders,
     body: JsonBody<AdjustmentBody>,
-) -> Result<Response, ApiError> {
-    let sku = path_sku(&sku)?;
-    let command = StockCommand::Adjust {
-        sku: sku.clone(),
-        delta: body.value.delta,
-        reason: body.value.reason.clone(),
-    };
-    run(
-        &state,
-        &headers,
-        &body.fingerprint,
-        OnRegisteredSku { sku, command },
-    )
-    .await
+) -> Result<Answer, ApiError> {
+    adjust_command(&state, &headers, &body.fingerprint, &sku, &body.value).await
 }

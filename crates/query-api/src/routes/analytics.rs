@@ -7,7 +7,7 @@ use axum::Json;
 use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::Serialize;
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use web::openapi::{Operation, ParamType, QueryParam};
 use web::SecureRouter;
 
@@ -160,21 +160,30 @@ async fn top_products(
 
 /// Paid revenue in one currency.
 #[derive(Serialize, JsonSchema)]
-struct Revenue {
-    currency: String,
-    paid_orders: i64,
-    paid_revenue: i64,
-    average_order_value: i64,
+pub struct Revenue {
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Orders paid.
+    pub paid_orders: i64,
+    /// Their total in minor units.
+    pub paid_revenue: i64,
+    /// Mean per paid order, rounded half up.
+    pub average_order_value: i64,
 }
 
 /// Orders per status (by placement day) and paid revenue (by payment day).
 #[derive(Serialize, JsonSchema)]
-struct Summary {
-    from: NaiveDate,
-    to: NaiveDate,
-    orders: i64,
-    orders_by_status: serde_json::Map<String, serde_json::Value>,
-    revenue: Vec<Revenue>,
+pub struct Summary {
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day.
+    pub to: NaiveDate,
+    /// Orders placed in the range.
+    pub orders: i64,
+    /// Of those, how many are in each status now (every status, 0 included).
+    pub orders_by_status: serde_json::Map<String, serde_json::Value>,
+    /// Paid revenue per currency.
+    pub revenue: Vec<Revenue>,
 }
 
 #[tracing::instrument(skip_all)]
@@ -188,6 +197,29 @@ async fn summary(
     let (from, to) = day_range(&mut p);
     p.finish()?;
     let position = await_position(&state.freshness, &["orders"], min).await?;
+    let body = summarize(&state.pool, from, to).await?;
+    if wants_csv(&headers) {
+        let columns = [
+            "currency",
+            "paid_orders",
+            "paid_revenue",
+            "average_order_value",
+        ];
+        return Ok(Fresh(position, respond(&body.revenue, &columns, true)));
+    }
+    Ok(Fresh(
+        position,
+        axum::response::IntoResponse::into_response(Json(body)),
+    ))
+}
+
+/// Orders per status placed from `from` to `to` (inclusive, UTC days), and
+/// paid revenue per currency paid in those days.
+pub async fn summarize(
+    pool: &PgPool,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Summary, QueryError> {
     let day_after = to + chrono::Days::new(1);
     let statuses = sqlx::query(
         "SELECT status, count(*) AS n FROM read_models.orders \
@@ -195,7 +227,7 @@ async fn summary(
     )
     .bind(from)
     .bind(day_after)
-    .fetch_all(&state.pool)
+    .fetch_all(pool)
     .await?;
     let mut orders_by_status = serde_json::Map::new();
     for status in domain::order::OrderStatus::ALL {
@@ -214,7 +246,7 @@ async fn summary(
     )
     .bind(from)
     .bind(day_after)
-    .fetch_all(&state.pool)
+    .fetch_all(pool)
     .await?
     .iter()
     .map(|r| {
@@ -229,24 +261,11 @@ async fn summary(
         })
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    let body = Summary {
+    Ok(Summary {
         from,
         to,
         orders,
         orders_by_status,
         revenue,
-    };
-    if wants_csv(&headers) {
-        let columns = [
-            "currency",
-            "paid_orders",
-            "paid_revenue",
-            "average_order_value",
-        ];
-        return Ok(Fresh(position, respond(&body.revenue, &columns, true)));
-    }
-    Ok(Fresh(
-        position,
-        axum::response::IntoResponse::into_response(Json(body)),
-    ))
+    })
 }

@@ -11,6 +11,7 @@ use domain::{Aggregate, StreamCategory};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
+use sqlx::PgPool;
 use store::{read_stream, RecordedEvent};
 use uuid::Uuid;
 use web::auth::Principal;
@@ -59,17 +60,20 @@ const PAGING: &[QueryParam] = &[
 
 /// One event as a person reads it.
 #[derive(Serialize, JsonSchema)]
-struct HistoryEntry {
+pub struct HistoryEntry {
     /// The stream version: 1 for the first event.
-    version: i64,
+    pub version: i64,
     /// Global position in the log.
-    position: i64,
-    event_type: String,
-    occurred_at: DateTime<Utc>,
-    /// `key:<id>` for a request, `system:<process>` for Stockroom's own.
-    actor: Option<String>,
+    pub position: i64,
+    /// What happened, such as `OrderPlaced`.
+    pub event_type: String,
+    /// When it was appended.
+    pub occurred_at: DateTime<Utc>,
+    /// `key:<id>` for a request, `user:<id>` for the console,
+    /// `system:<process>` for Stockroom's own.
+    pub actor: Option<String>,
     /// What changed: the event's payload.
-    data: Value,
+    pub data: Value,
 }
 
 impl From<&RecordedEvent> for HistoryEntry {
@@ -87,13 +91,14 @@ impl From<&RecordedEvent> for HistoryEntry {
 
 /// A stock movement with the SKU's units after it.
 #[derive(Serialize, JsonSchema)]
-struct Movement {
+pub struct Movement {
+    /// The event.
     #[serde(flatten)]
-    event: HistoryEntry,
+    pub event: HistoryEntry,
     /// Units in stock after this movement.
-    on_hand: i64,
+    pub on_hand: i64,
     /// Units held by open orders after this movement.
-    reserved: i64,
+    pub reserved: i64,
 }
 
 /// `limit` and `cursor` (the last version of the previous page).
@@ -113,18 +118,32 @@ async fn order_history(
     params: Params,
 ) -> Result<Json<Page<HistoryEntry>>, QueryError> {
     let (limit, after) = paging(&params)?;
-    let not_found = || QueryError::NotFound(format!("order {order_id}"));
-    let id = Uuid::parse_str(&order_id).map_err(|_| not_found())?;
-    let mut conn = state.pool.acquire().await?;
+    let id = Uuid::parse_str(&order_id)
+        .map_err(|_| QueryError::NotFound(format!("order {order_id}")))?;
+    let history = order_events(&state.pool, id, principal.channel.as_deref(), limit, after);
+    Ok(Json(history.await?))
+}
+
+/// Up to `limit` events of order `id` after stream version `after`. An order
+/// placed through another channel than `channel` (when given) is not found,
+/// exactly like a missing one.
+pub async fn order_events(
+    pool: &PgPool,
+    id: Uuid,
+    channel: Option<&str>,
+    limit: i64,
+    after: i64,
+) -> Result<Page<HistoryEntry>, QueryError> {
+    let not_found = || QueryError::NotFound(format!("order {id}"));
+    let mut conn = pool.acquire().await?;
     let stream_id = StreamCategory::Order.stream_id(&id.to_string());
     let events = read_stream(&mut conn, &stream_id, Some(after + limit + 1)).await?;
-    // Another channel's order is not found, exactly like a missing one.
     let placed_through = match events.first().map(RecordedEvent::decode::<OrderEvent>) {
         Some(Ok(OrderEvent::OrderPlaced { channel, .. })) => channel,
         Some(Err(e)) => return Err(e.into()),
         _ => return Err(not_found()),
     };
-    if principal.channel.is_some() && principal.channel != placed_through {
+    if channel.is_some() && channel != placed_through.as_deref() {
         return Err(not_found());
     }
     let entries = events
@@ -132,7 +151,7 @@ async fn order_history(
         .filter(|e| e.stream_version > after)
         .map(HistoryEntry::from)
         .collect();
-    Ok(Json(page(entries, limit, |e| e.version.to_string())))
+    Ok(page(entries, limit, |e| e.version.to_string()))
 }
 
 #[tracing::instrument(skip(state, params))]
@@ -142,8 +161,19 @@ async fn stock_movements(
     params: Params,
 ) -> Result<Json<Page<Movement>>, QueryError> {
     let (limit, after) = paging(&params)?;
-    let mut conn = state.pool.acquire().await?;
-    let stream_id = StreamCategory::Stock.stream_id(&sku);
+    Ok(Json(movements(&state.pool, &sku, limit, after).await?))
+}
+
+/// Up to `limit` movements of `sku` after stream version `after`, with the
+/// units after each.
+pub async fn movements(
+    pool: &PgPool,
+    sku: &str,
+    limit: i64,
+    after: i64,
+) -> Result<Page<Movement>, QueryError> {
+    let mut conn = pool.acquire().await?;
+    let stream_id = StreamCategory::Stock.stream_id(sku);
     // The running units come from the domain's own fold, so they are what
     // every decision on this SKU saw; a later page folds its earlier events.
     let events = read_stream(&mut conn, &stream_id, Some(after + limit + 1)).await?;
@@ -163,7 +193,5 @@ async fn stock_movements(
             });
         }
     }
-    Ok(Json(page(movements, limit, |m| {
-        m.event.version.to_string()
-    })))
+    Ok(page(movements, limit, |m| m.event.version.to_string()))
 }

@@ -8,6 +8,17 @@ mod page;
 mod products;
 mod projections;
 
+/// The reads, callable without HTTP (the console shows them to signed-in
+/// people), with the views the routes answer.
+pub mod reads {
+    pub use super::analytics::{summarize, Revenue, Summary};
+    pub use super::history::{movements, order_events, HistoryEntry, Movement};
+    pub use super::orders::{decode_cursor, find_order, find_orders, OrderFilter, OrderView};
+    pub use super::page::Page;
+    pub use super::products::{find_products, find_stock, ProductView, StockView};
+    pub use super::projections::{projection_status, ProjectionView};
+}
+
 use axum::http::Method;
 use axum::Router;
 use web::access::{rule, Access, Permission, RouteRule};

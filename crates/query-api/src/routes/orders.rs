@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 use web::auth::Principal;
 use web::openapi::{Operation, ParamType, QueryParam};
@@ -73,26 +73,32 @@ const FILTERS: &[QueryParam] = &[
 
 /// One order.
 #[derive(Serialize, JsonSchema)]
-struct OrderView {
-    order_id: Uuid,
-    customer_id: Uuid,
+pub struct OrderView {
+    /// The order's id.
+    pub order_id: Uuid,
+    /// Who bought.
+    pub customer_id: Uuid,
+    /// Where it is in its lifecycle.
     #[schemars(with = "OrderStatus")]
-    status: String,
+    pub status: String,
     /// `[{sku, quantity, unit_price}]`, prices as placed.
-    lines: Value,
+    pub lines: Value,
     /// Sum of the lines in minor units.
-    total: i64,
-    currency: String,
-    placed_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
+    pub total: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// When it was placed.
+    pub placed_at: DateTime<Utc>,
+    /// When its status last changed.
+    pub updated_at: DateTime<Utc>,
     /// The order stream's version (for `If-Match`).
-    version: i64,
+    pub version: i64,
     /// Why stock could not be reserved: `{sku, requested, available}` per short line.
     #[serde(skip_serializing_if = "Option::is_none")]
-    rejection: Option<Value>,
+    pub rejection: Option<Value>,
     /// The sales channel it was placed through.
     #[serde(skip_serializing_if = "Option::is_none")]
-    channel: Option<String>,
+    pub channel: Option<String>,
 }
 
 impl OrderView {
@@ -147,7 +153,8 @@ fn encode_cursor(order: &OrderView) -> String {
     )
 }
 
-fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, Uuid)> {
+/// The `(placed_at, order_id)` a `next_cursor` names.
+pub fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, Uuid)> {
     let (micros, id) = raw.split_once('_')?;
     Some((
         DateTime::from_timestamp_micros(micros.parse().ok()?)?,
@@ -185,21 +192,54 @@ async fn list_orders(
     }
     p.finish()?;
     let position = await_position(&state.freshness, PROJECTIONS, min).await?;
+    let filter = OrderFilter {
+        customer,
+        status,
+        channel: principal.channel,
+        limit,
+        after: cursor,
+    };
+    Ok(Fresh(
+        position,
+        Json(find_orders(&state.pool, &filter).await?),
+    ))
+}
+
+/// Which orders to list.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    /// Only this customer's.
+    pub customer: Option<Uuid>,
+    /// Only orders in this status.
+    pub status: Option<String>,
+    /// Only orders placed through this channel.
+    pub channel: Option<String>,
+    /// Page size.
+    pub limit: i64,
+    /// Start after this `(placed_at, order_id)` (a decoded `next_cursor`).
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+}
+
+/// A page of the orders `filter` selects, newest first.
+pub async fn find_orders(
+    pool: &PgPool,
+    filter: &OrderFilter,
+) -> Result<Page<OrderView>, QueryError> {
     // Only the filters given, so that the planner sees which index serves
     // them (a generic plan of `$1 IS NULL OR col = $1` can use none).
     let mut query = QueryBuilder::<Postgres>::new(format!(
         "SELECT {ORDER_COLUMNS} FROM read_models.orders WHERE true"
     ));
-    if let Some(customer) = customer {
+    if let Some(customer) = filter.customer {
         query.push(" AND customer_id = ").push_bind(customer);
     }
-    if let Some(status) = status {
+    if let Some(status) = &filter.status {
         query.push(" AND status = ").push_bind(status);
     }
-    if let Some(channel) = &principal.channel {
+    if let Some(channel) = &filter.channel {
         query.push(" AND channel = ").push_bind(channel);
     }
-    if let Some((placed_at, order_id)) = cursor {
+    if let Some((placed_at, order_id)) = filter.after {
         query
             .push(" AND (placed_at, order_id) < (")
             .push_bind(placed_at)
@@ -209,11 +249,22 @@ async fn list_orders(
     }
     query
         .push(" ORDER BY placed_at DESC, order_id DESC LIMIT ")
-        .push_bind(limit + 1);
-    let rows = query.build().fetch_all(&state.pool).await?;
+        .push_bind(filter.limit + 1);
+    let rows = query.build().fetch_all(pool).await?;
     let items = rows
         .iter()
         .map(OrderView::from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Fresh(position, Json(page(items, limit, encode_cursor))))
+    Ok(page(items, filter.limit, encode_cursor))
+}
+
+/// One order as the orders projection has it, if it exists.
+pub async fn find_order(pool: &PgPool, id: Uuid) -> Result<Option<OrderView>, QueryError> {
+    let row = sqlx::query(&format!(
+        "SELECT {ORDER_COLUMNS} FROM read_models.orders WHERE order_id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.as_ref().map(OrderView::from_row).transpose()?)
 }

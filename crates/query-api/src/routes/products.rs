@@ -8,7 +8,7 @@ use domain::product::ProductStatus;
 use schemars::JsonSchema;
 use serde::Serialize;
 use sqlx::postgres::PgRow;
-use sqlx::{Postgres, QueryBuilder, Row};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use web::openapi::{Operation, ParamType, QueryParam};
 use web::SecureRouter;
 
@@ -87,28 +87,41 @@ const SKU_CURSOR: QueryParam = QueryParam {
 
 /// A product with its stock.
 #[derive(Serialize, JsonSchema)]
-struct ProductView {
-    sku: String,
-    name: String,
+pub struct ProductView {
+    /// The SKU.
+    pub sku: String,
+    /// What customers see.
+    pub name: String,
     /// Price per unit in minor units.
-    unit_price: i64,
-    currency: String,
+    pub unit_price: i64,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Whether it can be ordered.
     #[schemars(with = "ProductStatus")]
-    status: String,
-    on_hand: i64,
-    reserved: i64,
-    available: i64,
-    version: i64,
+    pub status: String,
+    /// Units in the warehouse.
+    pub on_hand: i64,
+    /// Units held for orders.
+    pub reserved: i64,
+    /// Units that can still be reserved.
+    pub available: i64,
+    /// The product stream's version.
+    pub version: i64,
 }
 
 /// Stock of one SKU.
 #[derive(Serialize, JsonSchema)]
-struct StockView {
-    sku: String,
-    on_hand: i64,
-    reserved: i64,
-    available: i64,
-    version: i64,
+pub struct StockView {
+    /// The SKU.
+    pub sku: String,
+    /// Units in the warehouse.
+    pub on_hand: i64,
+    /// Units held for orders.
+    pub reserved: i64,
+    /// Units that can still be reserved.
+    pub available: i64,
+    /// The stock stream's version.
+    pub version: i64,
 }
 
 const PRODUCT_SELECT: &str =
@@ -190,6 +203,17 @@ async fn list_products(
     let cursor: Option<String> = p.optional("cursor", "a SKU");
     p.finish()?;
     let position = await_position(&state.freshness, PROJECTIONS, min).await?;
+    let products = find_products(&state.pool, status.as_deref(), limit, cursor.as_deref());
+    Ok(Fresh(position, Json(products.await?)))
+}
+
+/// A page of products by SKU after `cursor`, only those in `status` if given.
+pub async fn find_products(
+    pool: &PgPool,
+    status: Option<&str>,
+    limit: i64,
+    cursor: Option<&str>,
+) -> Result<Page<ProductView>, QueryError> {
     let mut query = QueryBuilder::<Postgres>::new(format!("{PRODUCT_SELECT} WHERE true"));
     if let Some(status) = status {
         query.push(" AND p.status = ").push_bind(status);
@@ -198,12 +222,12 @@ async fn list_products(
         query.push(" AND p.sku > ").push_bind(cursor);
     }
     query.push(" ORDER BY p.sku LIMIT ").push_bind(limit + 1);
-    let rows = query.build().fetch_all(&state.pool).await?;
+    let rows = query.build().fetch_all(pool).await?;
     let items = rows
         .iter()
         .map(ProductView::from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Fresh(position, Json(page(items, limit, |p| p.sku.clone()))))
+    Ok(page(items, limit, |p| p.sku.clone()))
 }
 
 #[tracing::instrument(skip(state, min))]
@@ -234,6 +258,18 @@ async fn list_stock(
     let cursor: Option<String> = p.optional("cursor", "a SKU");
     p.finish()?;
     let position = await_position(&state.freshness, PROJECTIONS, min).await?;
+    let stock = find_stock(&state.pool, below, limit, cursor.as_deref());
+    Ok(Fresh(position, Json(stock.await?)))
+}
+
+/// A page of stock by SKU after `cursor`, only SKUs with fewer than `below`
+/// units available if given.
+pub async fn find_stock(
+    pool: &PgPool,
+    below: Option<i64>,
+    limit: i64,
+    cursor: Option<&str>,
+) -> Result<Page<StockView>, QueryError> {
     let mut query = QueryBuilder::<Postgres>::new(
         "SELECT sku, on_hand, reserved, version FROM read_models.stock WHERE true",
     );
@@ -244,10 +280,10 @@ async fn list_stock(
         query.push(" AND sku > ").push_bind(cursor);
     }
     query.push(" ORDER BY sku LIMIT ").push_bind(limit + 1);
-    let rows = query.build().fetch_all(&state.pool).await?;
+    let rows = query.build().fetch_all(pool).await?;
     let items = rows
         .iter()
         .map(StockView::from_row)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Fresh(position, Json(page(items, limit, |s| s.sku.clone()))))
+    Ok(page(items, limit, |s| s.sku.clone()))
 }

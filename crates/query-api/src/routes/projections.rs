@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use schemars::JsonSchema;
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::{PgPool, Row};
 use web::openapi::Operation;
 use web::SecureRouter;
 
@@ -23,19 +23,36 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
 
 /// One projection's progress.
 #[derive(Serialize, JsonSchema)]
-struct ProjectionView {
-    name: String,
-    position: i64,
-    lag_events: i64,
-    lag_seconds: f64,
-    parked: i64,
-    status: &'static str,
+pub struct ProjectionView {
+    /// The projection's name.
+    pub name: String,
+    /// The last log position it applied.
+    pub position: i64,
+    /// Events of its categories it has not applied yet.
+    pub lag_events: i64,
+    /// Age of the oldest of those.
+    pub lag_seconds: f64,
+    /// Its parked events.
+    pub parked: i64,
+    /// `live`, `catching_up` or `rebuilding`.
+    pub status: &'static str,
 }
 
 #[tracing::instrument(skip_all)]
 async fn list(
     State(state): State<AppState>,
 ) -> Result<Fresh<Json<Vec<ProjectionView>>>, QueryError> {
+    let views = projection_status(&state.pool).await?;
+    for v in &views {
+        metrics::gauge!("stockroom_projection_lag_events", "projection" => v.name.clone())
+            .set(v.lag_events as f64);
+    }
+    let slowest = views.iter().map(|v| v.position).min().unwrap_or(0);
+    Ok(Fresh(slowest, Json(views)))
+}
+
+/// Every projection's position, lag, parked events and status.
+pub async fn projection_status(pool: &PgPool) -> Result<Vec<ProjectionView>, QueryError> {
     let rows = sqlx::query(
         "SELECT p.name, p.position, p.rebuilding, lag.events, lag.seconds, \
                 (SELECT count(*) FROM parked_events k WHERE k.consumer = p.name AND k.retried_at IS NULL) AS parked \
@@ -45,7 +62,7 @@ async fn list(
              FROM events e WHERE e.position > p.position AND e.category = ANY(p.categories) \
          ) lag ORDER BY p.name",
     )
-    .fetch_all(&state.pool)
+    .fetch_all(pool)
     .await?;
     let views = rows
         .iter()
@@ -66,10 +83,5 @@ async fn list(
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    for v in &views {
-        metrics::gauge!("stockroom_projection_lag_events", "projection" => v.name.clone())
-            .set(v.lag_events as f64);
-    }
-    let slowest = views.iter().map(|v| v.position).min().unwrap_or(0);
-    Ok(Fresh(slowest, Json(views)))
+    Ok(views)
 }

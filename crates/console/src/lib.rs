@@ -1,0 +1,22 @@
+//! The management console: server-rendered pages behind a sign-in where
+//! staff run the shop's stock and orders, and operators watch the pipeline.
+//! Every change goes through the command API's own command code with the
+//! signed-in person as the actor (`user:<id>`); every page reads through the
+//! query API's read code. Roles allow exactly what api.md allows them.
+
+mod access;
+mod chart;
+mod error;
+mod forms;
+mod jobs;
+mod login;
+mod pages;
+pub mod password;
+mod session;
+mod settings;
+mod state;
+mod view;
+
+pub use access::router;
+pub use settings::{ConsoleSettings, DEFAULT_ADDR};
+pub use state::Console;

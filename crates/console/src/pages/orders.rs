@@ -1,0 +1,319 @@
+//! Orders: search, one order beside its event history, ship and cancel.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use command_api::commands::{cancel_command, ship_command, CancellationBody, ShipmentBody};
+use domain::order::OrderStatus;
+use query_api::reads::{
+    decode_cursor, find_order, find_orders, order_events, HistoryEntry, OrderFilter, OrderView,
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{acting, after, render, Done};
+use crate::error::ConsoleError;
+use crate::forms::{outcome, FormErrors};
+use crate::session::{CsrfForm, SignedIn};
+use crate::state::Console;
+use crate::view::{may, money, Layout};
+
+const PAGE_SIZE: i64 = 50;
+
+/// Events of one order shown at most.
+const HISTORY_LIMIT: i64 = 500;
+
+/// The search form.
+#[derive(Debug, Default, Deserialize)]
+pub struct Search {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    cursor: String,
+}
+
+/// An order as a row of the list.
+struct Row {
+    id: Uuid,
+    customer: Uuid,
+    status: String,
+    total: String,
+    placed_at: String,
+}
+
+impl From<&OrderView> for Row {
+    fn from(o: &OrderView) -> Self {
+        Self {
+            id: o.order_id,
+            customer: o.customer_id,
+            status: o.status.clone(),
+            total: money(o.total, &o.currency),
+            placed_at: o.placed_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "orders.html")]
+struct ListPage {
+    layout: Layout,
+    search: Search,
+    statuses: &'static [&'static str],
+    rows: Vec<Row>,
+    next: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /orders`: by id (straight to the order), by customer, by status.
+pub async fn list(
+    State(console): State<Console>,
+    Extension(who): Extension<SignedIn>,
+    Query(search): Query<Search>,
+) -> Result<Response, ConsoleError> {
+    let q = search.q.trim();
+    let mut filter = OrderFilter {
+        limit: PAGE_SIZE,
+        ..OrderFilter::default()
+    };
+    let mut error = None;
+    if let Ok(id) = Uuid::parse_str(q) {
+        if find_order(&console.pool, id).await?.is_some() {
+            return Ok(Redirect::to(&format!("/orders/{id}")).into_response());
+        }
+        // Not an order id: a customer's.
+        filter.customer = Some(id);
+    } else if !q.is_empty() {
+        error = Some(format!("{q:?} is neither an order id nor a customer id"));
+    }
+    if OrderStatus::parse(&search.status).is_some() {
+        filter.status = Some(search.status.clone());
+    }
+    filter.after = decode_cursor(&search.cursor);
+    let rows = if error.is_none() {
+        find_orders(&console.pool, &filter).await?
+    } else {
+        query_api::reads::Page {
+            items: Vec::new(),
+            next_cursor: None,
+        }
+    };
+    let page = ListPage {
+        layout: Layout::new(&who, "/orders", "Orders"),
+        statuses: &OrderStatus::NAMES,
+        rows: rows.items.iter().map(Row::from).collect(),
+        next: rows.next_cursor,
+        search,
+        error,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// One event on the timeline.
+struct Entry {
+    version: i64,
+    event_type: String,
+    at: String,
+    actor: String,
+    data: String,
+}
+
+impl From<&HistoryEntry> for Entry {
+    fn from(e: &HistoryEntry) -> Self {
+        Self {
+            version: e.version,
+            event_type: e.event_type.clone(),
+            at: e
+                .occurred_at
+                .format("%Y-%m-%d %H:%M:%S%.3f UTC")
+                .to_string(),
+            actor: e.actor.clone().unwrap_or_else(|| "unknown".to_owned()),
+            data: serde_json::to_string_pretty(&e.data).unwrap_or_default(),
+        }
+    }
+}
+
+/// A line of the order.
+struct Line {
+    sku: String,
+    quantity: i64,
+    unit_price: String,
+}
+
+/// What the read model says about the order.
+struct Summary {
+    status: String,
+    customer: Uuid,
+    total: String,
+    channel: String,
+    placed_at: String,
+    lines: Vec<Line>,
+}
+
+impl From<&OrderView> for Summary {
+    fn from(o: &OrderView) -> Self {
+        let lines = o
+            .lines
+            .as_array()
+            .map(|lines| {
+                lines
+                    .iter()
+                    .map(|l| Line {
+                        sku: l["sku"].as_str().unwrap_or("").to_owned(),
+                        quantity: l["quantity"].as_i64().unwrap_or(0),
+                        unit_price: money(l["unit_price"].as_i64().unwrap_or(0), &o.currency),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            status: o.status.clone(),
+            customer: o.customer_id,
+            total: money(o.total, &o.currency),
+            channel: o.channel.clone().unwrap_or_else(|| "none".to_owned()),
+            placed_at: o.placed_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            lines,
+        }
+    }
+}
+
+/// What was typed into the order's forms.
+#[derive(Debug, Default, Deserialize)]
+pub struct OrderForms {
+    #[serde(default)]
+    carrier: String,
+    #[serde(default)]
+    tracking_number: String,
+    #[serde(default)]
+    reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "order.html")]
+struct OrderPage {
+    layout: Layout,
+    id: Uuid,
+    order: Option<Summary>,
+    history: Vec<Entry>,
+    can_ship: bool,
+    can_cancel: bool,
+    typed: OrderForms,
+    errors: FormErrors,
+}
+
+async fn order_page(
+    console: &Console,
+    who: &SignedIn,
+    id: Uuid,
+    notice: Option<String>,
+    typed: OrderForms,
+    errors: FormErrors,
+) -> Result<OrderPage, ConsoleError> {
+    let order = find_order(&console.pool, id).await?;
+    let history = order_events(&console.pool, id, None, HISTORY_LIMIT, 0).await?;
+    let status = order.as_ref().map(|o| o.status.as_str()).unwrap_or("");
+    Ok(OrderPage {
+        layout: Layout::new(who, "/orders", format!("Order {id}")).notice(notice),
+        id,
+        can_ship: may(who, "/orders/{id}/ship") && status == "paid",
+        can_cancel: may(who, "/orders/{id}/cancel")
+            && matches!(status, "placed" | "confirmed" | "paid"),
+        order: order.as_ref().map(Summary::from),
+        history: history.items.iter().map(Entry::from).collect(),
+        typed,
+        errors,
+    })
+}
+
+fn order_id(raw: &str) -> Result<Uuid, ConsoleError> {
+    Uuid::parse_str(raw).map_err(|_| ConsoleError::NotFound(format!("order {raw}")))
+}
+
+/// `GET /orders/{id}`.
+pub async fn show(
+    State(console): State<Console>,
+    Extension(who): Extension<SignedIn>,
+    Path(id): Path<String>,
+    Query(done): Query<Done>,
+) -> Result<Response, ConsoleError> {
+    let id = order_id(&id)?;
+    let notice = done.settle(&console, &["orders"]).await;
+    let page = order_page(
+        &console,
+        &who,
+        id,
+        notice,
+        OrderForms::default(),
+        FormErrors::default(),
+    )
+    .await?;
+    render(StatusCode::OK, &page)
+}
+
+fn given(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// `POST /orders/{id}/ship`.
+pub async fn ship(
+    State(console): State<Console>,
+    Path(id): Path<String>,
+    CsrfForm { who, form }: CsrfForm<OrderForms>,
+) -> Result<Response, ConsoleError> {
+    let id = order_id(&id)?;
+    let body = ShipmentBody {
+        carrier: given(&form.carrier),
+        tracking_number: given(&form.tracking_number),
+    };
+    let result = ship_command(
+        &console.commands,
+        &acting(&who),
+        &[],
+        &id.to_string(),
+        &body,
+    )
+    .await;
+    respond(&console, &who, id, "shipped", form, outcome(result)?).await
+}
+
+/// `POST /orders/{id}/cancel`.
+pub async fn cancel(
+    State(console): State<Console>,
+    Path(id): Path<String>,
+    CsrfForm { who, form }: CsrfForm<OrderForms>,
+) -> Result<Response, ConsoleError> {
+    let id = order_id(&id)?;
+    let body = CancellationBody {
+        reason: form.reason.trim().to_owned(),
+    };
+    let result = cancel_command(
+        &console.commands,
+        &acting(&who),
+        &[],
+        &id.to_string(),
+        &body,
+    )
+    .await;
+    respond(&console, &who, id, "cancelled", form, outcome(result)?).await
+}
+
+async fn respond(
+    console: &Console,
+    who: &SignedIn,
+    id: Uuid,
+    done: &str,
+    typed: OrderForms,
+    result: Result<command_api::runner::Answer, FormErrors>,
+) -> Result<Response, ConsoleError> {
+    match result {
+        Ok(answer) => Ok(after(&format!("/orders/{id}"), done, &answer)),
+        Err(errors) => {
+            let page = order_page(console, who, id, None, typed, errors).await?;
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Parked events: what failed and the envelope, and for admins a retry
+//! through the consumer that parked it.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
+use bus::parking::{self, Parked};
+use operations::parked::RetryError;
+
+use super::{render, Done};
+use crate::error::ConsoleError;
+use crate::login::Nothing;
+use crate::session::{CsrfForm, SignedIn};
+use crate::state::Console;
+use crate::view::{may, Layout};
+
+/// A parked event as shown.
+struct Row {
+    parked: Parked,
+    envelope: String,
+}
+
+#[derive(Template)]
+#[template(path = "parked.html")]
+struct ParkedPage {
+    layout: Layout,
+    rows: Vec<Row>,
+    can_retry: bool,
+    error: Option<String>,
+}
+
+async fn page(
+    console: &Console,
+    who: &SignedIn,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<ParkedPage, ConsoleError> {
+    let rows = parking::list(&console.pool, None)
+        .await?
+        .into_iter()
+        .map(|parked| Row {
+            envelope: serde_json::to_string_pretty(&parked.envelope).unwrap_or_default(),
+            parked,
+        })
+        .collect();
+    Ok(ParkedPage {
+        layout: Layout::new(who, "/parked", "Parked events").notice(notice),
+        rows,
+        can_retry: may(who, "/parked/{id}/retry"),
+        error,
+    })
+}
+
+/// `GET /parked`.
+pub async fn list(
+    State(console): State<Console>,
+    Extension(who): Extension<SignedIn>,
+    Query(done): Query<Done>,
+) -> Result<Response, ConsoleError> {
+    let notice = done.settle(&console, &[]).await;
+    render(StatusCode::OK, &page(&console, &who, notice, None).await?)
+}
+
+/// `POST /parked/{id}/retry`.
+pub async fn retry(
+    State(console): State<Console>,
+    Path(id): Path<i64>,
+    CsrfForm { who, .. }: CsrfForm<Nothing>,
+) -> Result<Response, ConsoleError> {
+    let timeout = chrono::Duration::from_std(console.settings.payment_timeout)
+        .unwrap_or(chrono::Duration::MAX);
+    match operations::parked::retry(&console.pool, id, timeout).await {
+        Ok(retried) => {
+            tracing::info!(parked = id, consumer = %retried.consumer, user = %who.user.id, "parked event retried from the console");
+            Ok(Redirect::to("/parked?done=retried").into_response())
+        }
+        Err(RetryError::Database(e)) => Err(e.into()),
+        Err(e) => {
+            let message = store::error_chain(&e);
+            render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &page(&console, &who, None, Some(message)).await?,
+            )
+        }
+    }
+}

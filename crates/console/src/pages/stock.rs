@@ -1,0 +1,261 @@
+//! Stock: every SKU with low stock first, one SKU's movements, receiving
+//! and adjusting.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::Extension;
+use command_api::commands::{adjust_command, receive_command, AdjustmentBody, ReceiptBody};
+use command_api::runner::Answer;
+use query_api::error::QueryError;
+use query_api::reads::{find_stock, movements, Movement, StockView};
+use serde::Deserialize;
+
+use super::{acting, after, render, Done};
+use crate::error::ConsoleError;
+use crate::forms::{outcome, FormErrors};
+use crate::session::{CsrfForm, SignedIn};
+use crate::state::Console;
+use crate::view::{may, Layout};
+
+/// SKUs listed at most.
+const LIMIT: i64 = 500;
+
+/// Movements per page.
+const MOVEMENTS_PER_PAGE: i64 = 100;
+
+/// Below this many available units a SKU is low unless the page says
+/// otherwise.
+const LOW_STOCK: i64 = 10;
+
+/// The list's filter.
+#[derive(Debug, Deserialize)]
+pub struct Low {
+    below: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "stock.html")]
+struct StockPage {
+    layout: Layout,
+    below: i64,
+    low: Vec<StockView>,
+    all: Vec<StockView>,
+}
+
+/// `GET /stock`.
+pub async fn list(
+    State(console): State<Console>,
+    Extension(who): Extension<SignedIn>,
+    Query(low): Query<Low>,
+) -> Result<Response, ConsoleError> {
+    let below = low.below.unwrap_or(LOW_STOCK).max(0);
+    let page = StockPage {
+        layout: Layout::new(&who, "/stock", "Stock"),
+        below,
+        low: find_stock(&console.pool, Some(below), LIMIT, None)
+            .await?
+            .items,
+        all: find_stock(&console.pool, None, LIMIT, None).await?.items,
+    };
+    render(StatusCode::OK, &page)
+}
+
+/// A movement as a row.
+struct Row {
+    version: i64,
+    event_type: String,
+    at: String,
+    actor: String,
+    what: String,
+    on_hand: i64,
+    reserved: i64,
+}
+
+impl From<&Movement> for Row {
+    fn from(m: &Movement) -> Self {
+        let data = &m.event.data;
+        let mut what: Vec<String> = ["quantity", "delta", "reason", "reference", "order_id"]
+            .iter()
+            .filter_map(|key| {
+                let value = &data[*key];
+                (!value.is_null()).then(|| {
+                    format!(
+                        "{key}: {}",
+                        value
+                            .as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| value.to_string())
+                    )
+                })
+            })
+            .collect();
+        what.dedup();
+        Self {
+            version: m.event.version,
+            event_type: m.event.event_type.clone(),
+            at: m
+                .event
+                .occurred_at
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string(),
+            actor: m.event.actor.clone().unwrap_or_default(),
+            what: what.join(", "),
+            on_hand: m.on_hand,
+            reserved: m.reserved,
+        }
+    }
+}
+
+/// What was typed into the SKU's forms.
+#[derive(Debug, Default, Deserialize)]
+pub struct StockForms {
+    #[serde(default)]
+    quantity: String,
+    #[serde(default)]
+    reference: String,
+    #[serde(default)]
+    delta: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Which page of movements: those after this stream version.
+#[derive(Debug, Default, Deserialize)]
+pub struct After {
+    after: Option<i64>,
+}
+
+/// A form that was sent and refused, to show again.
+#[derive(Default)]
+struct Attempt {
+    /// `receive` or `adjust`.
+    failed: &'static str,
+    typed: StockForms,
+    errors: FormErrors,
+}
+
+#[derive(Template)]
+#[template(path = "sku.html")]
+struct SkuPage {
+    layout: Layout,
+    sku: String,
+    rows: Vec<Row>,
+    next: Option<String>,
+    can_write: bool,
+    attempt: Attempt,
+}
+
+async fn sku_page(
+    console: &Console,
+    who: &SignedIn,
+    sku: String,
+    after: i64,
+    notice: Option<String>,
+    attempt: Attempt,
+) -> Result<SkuPage, ConsoleError> {
+    // A SKU that never moved has no movements yet, but can receive stock.
+    let page = match movements(&console.pool, &sku, MOVEMENTS_PER_PAGE, after).await {
+        Ok(page) => page,
+        Err(QueryError::NotFound(_)) => query_api::reads::Page {
+            items: Vec::new(),
+            next_cursor: None,
+        },
+        Err(e) => return Err(e.into()),
+    };
+    Ok(SkuPage {
+        layout: Layout::new(who, "/stock", format!("Stock of {sku}")).notice(notice),
+        rows: page.items.iter().map(Row::from).collect(),
+        next: page.next_cursor,
+        can_write: may(who, "/stock/{sku}/receive"),
+        sku,
+        attempt,
+    })
+}
+
+/// `GET /stock/{sku}`.
+pub async fn show(
+    State(console): State<Console>,
+    Extension(who): Extension<SignedIn>,
+    Path(sku): Path<String>,
+    Query(done): Query<Done>,
+    Query(page): Query<After>,
+) -> Result<Response, ConsoleError> {
+    let notice = done.settle(&console, &["catalogue"]).await;
+    let after = page.after.unwrap_or(0).max(0);
+    let page = sku_page(&console, &who, sku, after, notice, Attempt::default()).await?;
+    render(StatusCode::OK, &page)
+}
+
+async fn respond(
+    console: &Console,
+    who: &SignedIn,
+    sku: String,
+    done: &'static str,
+    typed: StockForms,
+    result: Result<Answer, FormErrors>,
+) -> Result<Response, ConsoleError> {
+    match result {
+        Ok(answer) => Ok(after(&format!("/stock/{sku}"), done, &answer)),
+        Err(errors) => {
+            let failed = if done == "received" {
+                "receive"
+            } else {
+                "adjust"
+            };
+            let attempt = Attempt {
+                failed,
+                typed,
+                errors,
+            };
+            let page = sku_page(console, who, sku, 0, None, attempt).await?;
+            render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+    }
+}
+
+fn given(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// `POST /stock/{sku}/receive`.
+pub async fn receive(
+    State(console): State<Console>,
+    Path(sku): Path<String>,
+    CsrfForm { who, form }: CsrfForm<StockForms>,
+) -> Result<Response, ConsoleError> {
+    let mut errors = FormErrors::default();
+    let quantity = errors.whole("quantity", &form.quantity);
+    let result = if errors.is_empty() {
+        let body = ReceiptBody {
+            quantity,
+            reference: given(&form.reference),
+        };
+        outcome(receive_command(&console.commands, &acting(&who), &[], &sku, &body).await)?
+    } else {
+        Err(errors)
+    };
+    respond(&console, &who, sku, "received", form, result).await
+}
+
+/// `POST /stock/{sku}/adjust`.
+pub async fn adjust(
+    State(console): State<Console>,
+    Path(sku): Path<String>,
+    CsrfForm { who, form }: CsrfForm<StockForms>,
+) -> Result<Response, ConsoleError> {
+    let mut errors = FormErrors::default();
+    let delta = errors.whole("delta", &form.delta);
+    let result = if errors.is_empty() {
+        let body = AdjustmentBody {
+            delta,
+            reason: form.reason.clone(),
+        };
+        outcome(adjust_command(&console.commands, &acting(&who), &[], &sku, &body).await)?
+    } else {
+        Err(errors)
+    };
+    respond(&console, &who, sku, "adjusted", form, result).await
+}

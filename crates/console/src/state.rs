@@ -1,0 +1,54 @@
+//! What every page shares.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use query_api::freshness::Freshness;
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::jobs::Jobs;
+use crate::settings::ConsoleSettings;
+
+/// The console's shared state.
+#[derive(Clone)]
+pub struct Console {
+    /// The event store and read models.
+    pub(crate) pool: PgPool,
+    /// The command API's state: commands run through its code.
+    pub(crate) commands: command_api::AppState,
+    /// Waiting for the read models to show a change just made.
+    pub(crate) freshness: Freshness,
+    /// Settings.
+    pub(crate) settings: Arc<ConsoleSettings>,
+    /// Sign-in attempts per e-mail address.
+    pub(crate) attempts_by_email: Arc<DefaultKeyedRateLimiter<String>>,
+    /// Sign-in attempts per client address.
+    pub(crate) attempts_by_client: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Rebuilds and verifications started here.
+    pub(crate) jobs: Jobs,
+}
+
+impl Console {
+    /// The console over `commands` (whose pool it also reads), until `stop`.
+    pub fn new(
+        commands: command_api::AppState,
+        settings: ConsoleSettings,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        let per_minute = NonZeroU32::new(settings.sign_in_per_minute).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::per_minute(per_minute);
+        let pool = commands.pool.clone();
+        Self {
+            freshness: Freshness::start(pool.clone(), settings.max_wait, stop),
+            pool,
+            commands,
+            settings: Arc::new(settings),
+            attempts_by_email: Arc::new(RateLimiter::keyed(quota)),
+            attempts_by_client: Arc::new(RateLimiter::keyed(quota)),
+            jobs: Jobs::default(),
+        }
+    }
+}

@@ -1,0 +1,165 @@
+// Drives the console in headless Chromium as a person would: signs in,
+// registers a product, receives stock, sees an order placed through the API
+// on the dashboard and in its history, cancels it and sees the stock come
+// back; a wrong password and a forged form are refused. Saves a screenshot
+// of each page. Run by tests/integration/console.rs, which starts the system
+// and passes where everything is in the environment.
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+const consoleUrl = env("CONSOLE_URL");
+const commandUrl = env("COMMAND_URL");
+const apiKey = env("API_KEY");
+const email = env("CONSOLE_EMAIL");
+const password = env("CONSOLE_PASSWORD");
+const sku = env("SKU");
+const shots = env("SCREENSHOTS");
+mkdirSync(shots, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+page.setDefaultTimeout(15000);
+const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+const step = (text) => console.log(`- ${text}`);
+
+async function reloadUntil(what, check, seconds = 30) {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await page.waitForTimeout(300);
+    await page.reload();
+  }
+}
+
+try {
+  step("an unknown session is sent to sign in");
+  let response = await page.goto(`${consoleUrl}/`);
+  assert.match(page.url(), /\/login$/);
+
+  step("a wrong password is refused");
+  await page.fill("input[name=email]", email);
+  await page.fill("input[name=password]", "not the password");
+  response = await Promise.all([page.waitForResponse((r) => r.request().method() === "POST"), page.click("button[type=submit]")]).then(([r]) => r);
+  assert.equal(response.status(), 401);
+  assert.match(await page.textContent("[role=alert]"), /Wrong e-mail address or password/);
+  await shot("login-refused");
+
+  step("the right password signs in");
+  await page.fill("input[name=password]", password);
+  await Promise.all([page.waitForURL(`${consoleUrl}/`), page.click("button[type=submit]")]);
+  assert.match(await page.textContent("h1"), /Dashboard/);
+
+  step("a bad price shows next to its field and registers nothing");
+  await page.goto(`${consoleUrl}/products`);
+  const register = page.locator("form#register");
+  await register.locator("input[name=sku]").fill(sku);
+  await register.locator("input[name=name]").fill("Green tea, 100 g");
+  await register.locator("input[name=unit_price]").fill("twelve");
+  await register.locator("input[name=currency]").fill("EUR");
+  await register.locator("button[type=submit]").click();
+  assert.match(await page.textContent("#unit_price-error"), /amount/);
+  assert.equal(await page.locator(`#products tr[data-sku="${sku}"]`).count(), 0);
+  await shot("products-error");
+
+  step("a product is registered");
+  await register.locator("input[name=unit_price]").fill("12.50");
+  await Promise.all([page.waitForURL(/done=registered/), register.locator("button[type=submit]").click()]);
+  assert.match(await page.textContent(".notice"), /Product registered/);
+  assert.match(await page.textContent(`#products tr[data-sku="${sku}"]`), /12\.50 EUR/);
+  await shot("products");
+
+  step("stock is received");
+  await page.goto(`${consoleUrl}/stock/${sku}`);
+  await page.fill("form#receive input[name=quantity]", "10");
+  await page.fill("form#receive input[name=reference]", "PO-1");
+  await Promise.all([page.waitForURL(/done=received/), page.click("form#receive button[type=submit]")]);
+  assert.equal((await page.textContent("#movements tbody tr:last-child .on-hand")).trim(), "10");
+
+  step("a forged form is refused and changes nothing");
+  await page.fill("form#receive input[name=quantity]", "5");
+  await page.evaluate(() => { document.querySelector("form#receive input[name=csrf]").value = "forged"; });
+  response = await Promise.all([page.waitForResponse((r) => r.request().method() === "POST"), page.click("form#receive button[type=submit]")]).then(([r]) => r);
+  assert.equal(response.status(), 403);
+  assert.match(await page.textContent("[role=alert]"), /did not come from this console/);
+  await page.goto(`${consoleUrl}/stock/${sku}`);
+  assert.equal(await page.locator("#movements tbody tr").count(), 1, "only the first receipt");
+
+  step("an order placed through the API shows on the dashboard");
+  const placed = await fetch(`${commandUrl}/v1/orders`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${apiKey}` },
+    body: JSON.stringify({ customer_id: "0b6c1f7e-3c1d-4f7a-9f3e-2a5d8c4b1e90", lines: [{ sku, quantity: 3 }] }),
+  });
+  assert.equal(placed.status, 202);
+  const { order_id: orderId } = await placed.json();
+  await page.goto(`${consoleUrl}/`);
+  await reloadUntil("the order on the dashboard", async () => (await page.textContent("#orders-today .big")).trim() === "1");
+  assert.match(await page.content(), /<svg[^>]*aria-label="Orders placed per hour/);
+  await shot("dashboard");
+
+  step("the order's detail sits beside its history");
+  await page.goto(`${consoleUrl}/orders?q=${orderId}`);
+  assert.match(page.url(), new RegExp(`/orders/${orderId}$`));
+  await reloadUntil("the order to be confirmed", async () => (await page.textContent("#order-status")) === "confirmed");
+  const history = await page.locator("#history .event-type").allTextContents();
+  assert.deepEqual(history, ["OrderPlaced", "OrderConfirmed"]);
+  await shot("order");
+
+  step("cancelling without a reason shows the field's error");
+  await page.click("form#cancel button[type=submit]");
+  assert.match(await page.textContent("#reason-error"), /1 to 500 characters/);
+  assert.equal(await page.textContent("#order-status"), "confirmed");
+
+  step("the order is cancelled");
+  await page.fill("form#cancel input[name=reason]", "customer changed their mind");
+  await Promise.all([page.waitForURL(/done=cancelled/), page.click("form#cancel button[type=submit]")]);
+  assert.equal(await page.textContent("#order-status"), "cancelled");
+  const cancelled = page.locator("#history li").last();
+  assert.match(await cancelled.textContent(), /OrderCancelled[\s\S]*by user:/);
+  await shot("order-cancelled");
+
+  step("the stock comes back");
+  await page.goto(`${consoleUrl}/stock/${sku}`);
+  await reloadUntil("the release", async () => (await page.textContent("#movements tbody tr:last-child .event-type")) === "StockReleased");
+  const last = page.locator("#movements tbody tr:last-child");
+  assert.equal((await last.locator(".on-hand").textContent()).trim(), "10");
+  assert.equal((await last.locator(".reserved").textContent()).trim(), "0");
+  await shot("stock");
+
+  step("operators' pages");
+  await page.goto(`${consoleUrl}/projections`);
+  assert.ok(await page.locator("#projections tr[data-projection=orders]").count());
+  await shot("projections");
+  await page.goto(`${consoleUrl}/parked`);
+  await shot("parked");
+
+  step("signing out ends the session");
+  await Promise.all([page.waitForURL(/\/login$/), page.click("header button[type=submit]")]);
+  await page.goto(`${consoleUrl}/orders`);
+  assert.match(page.url(), /\/login$/);
+  console.log("console journey passed");
+} catch (error) {
+  await shot("failure").catch(() => {});
+  console.error(error);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
