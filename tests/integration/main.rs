@@ -17,6 +17,7 @@ mod broker_off_path;
 mod compensation;
 mod concurrency;
 mod console;
+mod console_router;
 mod doctor;
 mod end_to_end;
 mod gap_safety;
