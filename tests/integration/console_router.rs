@@ -358,3 +358,140 @@ async fn sessions_end_when_idle_or_signed_out() {
         .unwrap();
     assert_eq!(left, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn staff_change_prices_discontinue_and_adjust_stock() {
+    let db = TestDb::create().await;
+    let app = app(&db.pool, ConsoleSettings::default());
+    let (staff, csrf) = signed_in(&db, "staff").await;
+    let steps = [
+        (
+            "/products",
+            "sku=MUG-1&name=Mug&unit_price=8&currency=EUR",
+            "registered",
+        ),
+        (
+            "/products/MUG-1/price",
+            "unit_price=9.90&currency=EUR",
+            "priced",
+        ),
+        (
+            "/stock/MUG-1/receive",
+            "quantity=12&reference=PO-7",
+            "received",
+        ),
+        (
+            "/stock/MUG-1/adjust",
+            "delta=-2&reason=broken+in+transit",
+            "adjusted",
+        ),
+        ("/products/MUG-1/discontinue", "", "discontinued"),
+    ];
+    for (path, form, done) in steps {
+        let (response, html) = send(&app, post(path, &staff, &format!("csrf={csrf}&{form}"))).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}: {html}");
+        assert!(
+            location(&response).contains(&format!("done={done}")),
+            "{path}"
+        );
+    }
+    let (refused, html) = send(
+        &app,
+        post(
+            "/stock/MUG-1/adjust",
+            &staff,
+            &format!("csrf={csrf}&delta=-1&reason="),
+        ),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains(r#"id="reason-error""#),
+        "an adjustment needs a reason"
+    );
+    let (page, html) = send(&app, get("/stock/MUG-1", &staff)).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(html.contains("reason: broken in transit"));
+    assert!(
+        html.contains(r#"<td class="n on-hand">10</td>"#),
+        "12 received, 2 written off"
+    );
+    let events: Vec<String> = sqlx::query_scalar("SELECT event_type FROM events ORDER BY position")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        events,
+        [
+            "ProductRegistered",
+            "ProductPriceChanged",
+            "StockReceived",
+            "StockAdjusted",
+            "ProductDiscontinued"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parked_events_show_their_error_and_envelope_and_a_failed_retry_keeps_them() {
+    let db = TestDb::create().await;
+    let envelope = serde_json::json!({
+        "event_id": uuid::Uuid::now_v7(), "event_type": "OrderTeleported", "schema_version": 1,
+        "stream_id": "order-1", "stream_version": 1, "global_position": 1,
+        "occurred_at": "2026-11-22T10:00:00Z", "correlation_id": uuid::Uuid::now_v7(),
+        "causation_id": null, "actor": "key:test", "data": {"to": "the moon"}
+    });
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO parked_events (consumer, event_id, position, topic, partition, \"offset\", envelope, error, attempts) \
+         VALUES ('orders', $1, 1, 'log', 0, 1, $2, 'unknown event type OrderTeleported', 3) RETURNING id",
+    )
+    .bind(uuid::Uuid::parse_str(envelope["event_id"].as_str().unwrap()).unwrap())
+    .bind(&envelope)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let app = app(&db.pool, ConsoleSettings::default());
+
+    let (operator, csrf) = signed_in(&db, "operator").await;
+    let (page, html) = send(&app, get("/parked", &operator)).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(html.contains("unknown event type OrderTeleported"));
+    assert!(html.contains("the moon"), "the envelope");
+    assert!(!html.contains(r#""to": "the moon""#), "escaped as HTML");
+    assert!(
+        !html.contains(&format!("/parked/{id}/retry")),
+        "operators look; admins retry"
+    );
+    let (refused, _) = send(
+        &app,
+        post(
+            &format!("/parked/{id}/retry"),
+            &operator,
+            &format!("csrf={csrf}"),
+        ),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    let (admin, csrf) = signed_in(&db, "admin").await;
+    let (failed, html) = send(
+        &app,
+        post(
+            &format!("/parked/{id}/retry"),
+            &admin,
+            &format!("csrf={csrf}"),
+        ),
+    )
+    .await;
+    assert_eq!(failed.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("it stays parked") || html.contains("not an envelope"),
+        "{html}"
+    );
+    let still: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM parked_events WHERE retried_at IS NULL")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(still, 1);
+}

@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use query_api::freshness::Freshness;
@@ -41,6 +42,11 @@ impl Console {
         let per_minute = NonZeroU32::new(settings.sign_in_per_minute).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::per_minute(per_minute);
         let pool = commands.pool.clone();
+        tokio::spawn(purge_idle_sessions(
+            pool.clone(),
+            settings.idle_timeout,
+            stop.clone(),
+        ));
         Self {
             freshness: Freshness::start(pool.clone(), settings.max_wait, stop),
             pool,
@@ -49,6 +55,27 @@ impl Console {
             attempts_by_email: Arc::new(RateLimiter::keyed(quota)),
             attempts_by_client: Arc::new(RateLimiter::keyed(quota)),
             jobs: Jobs::default(),
+        }
+    }
+}
+
+/// How often ended sessions are deleted (they are refused from the moment
+/// they go idle; this only keeps the table small).
+const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Deletes idle sessions every [`PURGE_INTERVAL`] until `stop`.
+async fn purge_idle_sessions(pool: PgPool, idle: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(PURGE_INTERVAL) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        match store::console_users::purge_idle(&pool, idle).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(sessions = n, "idle console sessions deleted"),
+            Err(e) => {
+                tracing::warn!(error = %store::error_chain(&e), "cannot delete idle console sessions; will try again")
+            }
         }
     }
 }
