@@ -71,6 +71,12 @@ impl FormErrors {
     }
 }
 
+/// An optional text field: `None` when left blank.
+pub fn given(text: &str) -> Option<String> {
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
 /// Sorts a command's result: done, refused for the person's input (shown on
 /// the form), or failed (the console's error).
 pub fn outcome(

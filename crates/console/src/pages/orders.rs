@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{acting, after, render, Done};
 use crate::error::ConsoleError;
-use crate::forms::{outcome, FormErrors};
+use crate::forms::{given, outcome, FormErrors};
 use crate::session::{CsrfForm, SignedIn};
 use crate::state::Console;
 use crate::view::{may, money, Layout};
@@ -251,11 +251,6 @@ pub async fn show(
     )
     .await?;
     render(StatusCode::OK, &page)
-}
-
-fn given(text: &str) -> Option<String> {
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_owned())
 }
 
 /// `POST /orders/{id}/ship`.

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::{acting, after, render, Done};
 use crate::error::ConsoleError;
-use crate::forms::{outcome, FormErrors};
+use crate::forms::{given, outcome, FormErrors};
 use crate::session::{CsrfForm, SignedIn};
 use crate::state::Console;
 use crate::view::{may, Layout};
@@ -213,11 +213,6 @@ async fn respond(
             render(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
     }
-}
-
-fn given(text: &str) -> Option<String> {
-    let text = text.trim();
-    (!text.is_empty()).then(|| text.to_owned())
 }
 
 /// `POST /stock/{sku}/receive`.
