@@ -33,6 +33,7 @@ fn app(pool: &PgPool, settings: ConsoleSettings) -> Router {
         probes,
         retry: RetryPolicy::default(),
         authenticator: Authenticator::new(pool.clone()),
+        notifier: store::Notifier::disabled(),
     };
     let stop = tokio::sync::watch::channel(false).1;
     console::router(Console::new(commands, settings, stop))

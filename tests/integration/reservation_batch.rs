@@ -78,6 +78,7 @@ async fn apply_order_events(db: &TestDb) -> usize {
         .collect();
     let handler = ReservationHandler {
         payment_timeout: chrono::Duration::minutes(15),
+        notifier: store::Notifier::disabled(),
     };
     let mut tx = db.pool.begin().await.unwrap();
     handler.apply(&mut tx, &events).await.unwrap();

@@ -34,6 +34,7 @@ fn command_app(pool: PgPool) -> Router {
             probes,
             retry: RetryPolicy::default(),
             authenticator: Authenticator::new(pool),
+            notifier: store::Notifier::disabled(),
         },
         HttpLimits::default(),
     )

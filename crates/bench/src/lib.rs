@@ -48,6 +48,8 @@ pub struct BenchConfig {
     /// Only the end-to-end stage (to iterate on it; the sum of stage
     /// latencies it is compared with then lacks the other stages).
     pub only_end_to_end: bool,
+    /// Only the large-log stage (rebuild and list queries), to iterate on it.
+    pub only_scale: bool,
 }
 
 impl BenchConfig {
@@ -70,6 +72,7 @@ impl BenchConfig {
             history: 100_000,
             scale_orders: 1_000_000,
             only_end_to_end: false,
+            only_scale: false,
         }
     }
 
@@ -93,6 +96,10 @@ impl BenchConfig {
 /// Runs every stage and returns the report.
 pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
     let mut report = Report::new(config);
+    if config.only_scale {
+        stages::scale(config, &mut report).await?;
+        return Ok(report);
+    }
     if !config.only_end_to_end {
         stages::place_order(config, &mut report).await?;
         let backlog_db = stages::relay_and_projector(config, &mut report).await?;

@@ -139,7 +139,11 @@ impl Report {
             } else {
                 latency_cell(&base)
             },
-            ratio: ours.p99.as_secs_f64() / base.p99.as_secs_f64().max(1e-9),
+            ratio: if base.p99.is_zero() {
+                f64::NAN
+            } else {
+                ours.p99.as_secs_f64() / base.p99.as_secs_f64()
+            },
             target: Some((Target::P99Under(p99_under), ours.p99 < p99_under)),
         });
     }
@@ -218,10 +222,16 @@ impl Report {
                     if met { "met" } else { "**MISSED**" }
                 ),
             };
+            // No ratio without a baseline (a stage run on its own).
+            let ratio = if r.ratio.is_finite() {
+                format!("{:.2}", r.ratio)
+            } else {
+                "—".to_owned()
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {:.2} | {} |",
-                r.stage, r.ours, r.baseline, r.ratio, target
+                "| {} | {} | {} | {ratio} | {} |",
+                r.stage, r.ours, r.baseline, target
             );
         }
         for (file, _) in &self.charts {

@@ -125,6 +125,13 @@ pub trait BatchHandler: Send + Sync {
         events: &'a [Delivered],
     ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
 
+    /// Runs after a transaction of this handler committed, with the batch's
+    /// progress when that transaction recorded it: announces what changed
+    /// (appended events, a published position) to whoever waits for it.
+    fn committed(&self, progress: Option<&Progress>) {
+        let _ = progress;
+    }
+
     /// Runs last in the transaction that records the batch's progress (a
     /// projection publishes the position readers may wait for).
     fn after_batch<'a>(

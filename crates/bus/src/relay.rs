@@ -27,7 +27,7 @@ use crate::{BusError, Envelope, KafkaConfig};
 pub const RELAY_LOCK_KEY: i64 = 0x73_74_6f_63_6b_72_6d;
 
 /// The channel the event store notifies on commit.
-pub const EVENTS_CHANNEL: &str = "stockroom_events";
+pub use store::notify::EVENTS_CHANNEL;
 
 /// Relay tuning.
 #[derive(Debug, Clone)]

@@ -157,6 +157,7 @@ async fn apply_batch<S: EventSource, H: BatchHandler>(
         .record(&mut tx, handler.consumer_name(), batch)
         .await?;
     tx.commit().await?;
+    handler.committed(Some(&batch.progress));
     metrics::counter!("stockroom_consumer_events_total", "consumer" => handler.consumer_name().to_owned())
         .increment(fresh.len() as u64);
     Ok(())
@@ -187,6 +188,7 @@ async fn isolate<S: EventSource, H: BatchHandler>(
                 .await?;
                 handler.apply(&mut tx, &fresh).await?;
                 tx.commit().await?;
+                handler.committed(None);
                 Ok(())
             }
             .await;
@@ -225,6 +227,7 @@ async fn isolate<S: EventSource, H: BatchHandler>(
                 .record(&mut tx, handler.consumer_name(), batch)
                 .await?;
             tx.commit().await?;
+            handler.committed(Some(&batch.progress));
             Ok(())
         }
         .await;

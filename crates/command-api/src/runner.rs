@@ -125,6 +125,7 @@ pub async fn run<C: HttpCommand>(
                     .await?;
                 }
                 tx.commit().await?;
+                state.notifier.events_appended();
                 return Ok(Answer {
                     status,
                     body,

@@ -15,6 +15,8 @@ pub struct AppState {
     pub retry: store::RetryPolicy,
     /// Verifies API keys.
     pub authenticator: web::auth::Authenticator,
+    /// Announces committed appends to the log's followers.
+    pub notifier: store::Notifier,
 }
 
 impl FromRef<AppState> for Probes {

@@ -6,6 +6,7 @@ use projector::registry::{self, BoxFuture, Visitor};
 use projector::{Projection, ProjectionHandler};
 use reserver::handler::{ReservationHandler, CONSUMER};
 use sqlx::PgPool;
+use store::Notifier;
 use thiserror::Error;
 
 /// Why a retry did not apply.
@@ -51,7 +52,10 @@ pub async fn retry(
     };
     let one = std::slice::from_ref(&delivered);
     let applied = if consumer == CONSUMER {
-        let handler = ReservationHandler { payment_timeout };
+        let handler = ReservationHandler {
+            payment_timeout,
+            notifier: Notifier::disabled(),
+        };
         retry_with(&handler, &mut tx, one).await
     } else {
         let visitor = Retry {
@@ -81,9 +85,14 @@ impl<'a> Visitor for Retry<'a> {
     type Output = BoxFuture<'a, Result<(), HandlerError>>;
 
     fn visit<P: Projection>(self, projection: P) -> Self::Output {
-        Box::pin(
-            async move { retry_with(&ProjectionHandler(projection), self.conn, self.event).await },
-        )
+        Box::pin(async move {
+            retry_with(
+                &ProjectionHandler::new(projection, Notifier::disabled()),
+                self.conn,
+                self.event,
+            )
+            .await
+        })
     }
 }
 

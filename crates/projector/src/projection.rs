@@ -1,6 +1,9 @@
 //! What a projection is, and the adapter that runs one on the consumer loop.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use std::future::Future;
+use store::Notifier;
 
 use bus::{BatchHandler, Delivered, HandlerError, Progress};
 use domain::StreamCategory;
@@ -69,8 +72,25 @@ pub fn swap_lock_sql(mode: &str) -> String {
 }
 
 /// Runs a [`Projection`] as a [`BatchHandler`]: applies the fresh events in
-/// order, then publishes the projection's position in the same transaction.
-pub struct ProjectionHandler<P>(pub P);
+/// order, then publishes the projection's position in the same transaction,
+/// and announces it once committed.
+pub struct ProjectionHandler<P> {
+    projection: P,
+    notifier: Notifier,
+    /// The position the last batch published (announced after its commit).
+    published: AtomicI64,
+}
+
+impl<P> ProjectionHandler<P> {
+    /// `projection`, announcing its positions through `notifier`.
+    pub fn new(projection: P, notifier: Notifier) -> Self {
+        Self {
+            projection,
+            notifier,
+            published: AtomicI64::new(0),
+        }
+    }
+}
 
 impl<P: Projection> BatchHandler for ProjectionHandler<P> {
     fn consumer_name(&self) -> &str {
@@ -91,7 +111,7 @@ impl<P: Projection> BatchHandler for ProjectionHandler<P> {
         conn: &mut PgConnection,
         events: &[Delivered],
     ) -> Result<(), HandlerError> {
-        self.0.apply_batch(conn, events).await
+        self.projection.apply_batch(conn, events).await
     }
 
     async fn after_batch(
@@ -99,15 +119,24 @@ impl<P: Projection> BatchHandler for ProjectionHandler<P> {
         conn: &mut PgConnection,
         progress: &Progress,
     ) -> Result<(), HandlerError> {
-        match progress {
+        let published = match progress {
             Progress::Log { to, .. } => {
-                position::publish_settled(conn, P::NAME, P::CATEGORIES, to.settled).await?
+                position::publish_settled(conn, P::NAME, P::CATEGORIES, to.settled).await?;
+                to.settled
             }
             Progress::Offsets(_) => {
-                position::advance_from_kafka(conn, P::NAME, P::CATEGORIES).await?;
+                position::advance_from_kafka(conn, P::NAME, P::CATEGORIES).await?
             }
-        }
+        };
+        self.published.store(published, Ordering::Relaxed);
         Ok(())
+    }
+
+    fn committed(&self, progress: Option<&Progress>) {
+        if progress.is_some() {
+            let published = self.published.load(Ordering::Relaxed);
+            self.notifier.position_published(P::NAME, published);
+        }
     }
 }
 

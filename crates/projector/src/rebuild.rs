@@ -21,7 +21,7 @@ use crate::replay::apply_recorded;
 use crate::Projection;
 
 /// Events replayed per transaction.
-const BATCH: i64 = 2_000;
+const BATCH: i64 = 5_000;
 
 /// Why a rebuild failed; the live read model is untouched in every case.
 #[derive(Debug, Error)]
@@ -122,18 +122,37 @@ async fn run<P: Projection>(
         caught_up_during_swap: 0,
         swap_millis: 0,
     };
+    // The next batch is read on a second connection while this one is
+    // applied, so reading and writing overlap.
+    let mut reader = pool.acquire().await?;
     let mut cursor = CommitCursor::default();
-    loop {
-        let mut tx = conn.begin().await?;
-        use_schema(&mut tx, &schema).await?;
-        let (n, skipped) = replay_batch(&mut tx, projection, &mut cursor, &categories).await?;
-        tx.commit().await?;
-        if n == 0 {
-            break;
-        }
-        report.events += n;
-        report.skipped += skipped;
+    let mut events = read_committed_after(&mut reader, cursor, BATCH, &categories).await?;
+    while let Some(last) = events.last() {
+        cursor = CommitCursor::after(last);
+        let apply = async {
+            let mut tx = conn.begin().await?;
+            use_schema(&mut tx, &schema).await?;
+            // Replayed batches can be replayed again: a crash loses nothing
+            // that must survive it, so no batch waits for its WAL flush.
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
+            let skipped = apply_recorded(projection, &mut tx, &events).await?;
+            tx.commit().await?;
+            Ok::<_, RebuildError>(skipped)
+        };
+        let read_next = read_committed_after(&mut reader, cursor, BATCH, &categories);
+        let (skipped, next) = tokio::join!(apply, read_next);
+        report.events += events.len() as u64;
+        report.skipped += skipped?;
         progress.advance(report.events);
+        events = next?;
+    }
+    drop(reader);
+    // Secondary indexes are built once, over the replayed rows: cheaper
+    // than maintaining each of them row by row.
+    for table in P::TABLES {
+        copy_indexes(&mut conn, &schema, table).await?;
     }
 
     let started = Instant::now();
@@ -218,9 +237,10 @@ async fn prepare_schema<P: Projection>(
     tx.commit().await
 }
 
-/// Creates `schema.table` like the live table, with its constraints and
-/// indexes under the live names (`LIKE … INCLUDING ALL` would invent new
-/// names, and a later migration naming an index would fail after a swap).
+/// Creates `schema.table` like the live table, with its constraints under
+/// the live names (`LIKE … INCLUDING ALL` would invent new names, and a
+/// later migration naming one would fail after a swap); [`copy_indexes`]
+/// adds the other indexes.
 pub(crate) async fn copy_table(
     conn: &mut PgConnection,
     schema: &str,
@@ -246,6 +266,17 @@ pub(crate) async fn copy_table(
         .execute(&mut *conn)
         .await?;
     }
+    Ok(())
+}
+
+/// Creates the live table's indexes that back no constraint on
+/// `schema.table`, under the live names.
+pub(crate) async fn copy_indexes(
+    conn: &mut PgConnection,
+    schema: &str,
+    table: &str,
+) -> Result<(), sqlx::Error> {
+    let live = format!("{LIVE_SCHEMA}.{table}");
     let indexes: Vec<String> = sqlx::query_scalar(
         "SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i \
          WHERE i.indrelid = $1::regclass \

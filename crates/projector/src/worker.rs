@@ -4,6 +4,7 @@ use bus::consumer::{BatchConsumer, BatchSettings};
 use bus::run::RunSettings;
 use bus::{BusError, KafkaConfig, LogSettings, LogSource, SourceKind};
 use sqlx::PgPool;
+use store::Notifier;
 use supervisor::{Stopped, Supervisor};
 use tokio::sync::watch;
 
@@ -50,6 +51,8 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), Stopped> {
     let mut supervisor = Supervisor::new(shutdown);
+    // One announcer for every projection of this process.
+    let notifier = Notifier::start(&pool, supervisor.stop_signal());
     let names = if config.only.is_empty() {
         registry::NAMES.to_vec()
     } else {
@@ -61,6 +64,7 @@ pub async fn run(
             pool: &pool,
             kafka: &kafka,
             config: &config,
+            notifier: &notifier,
         };
         registry::visit(name, spawn);
     }
@@ -72,6 +76,7 @@ struct Spawn<'a> {
     pool: &'a PgPool,
     kafka: &'a KafkaConfig,
     config: &'a ProjectorConfig,
+    notifier: &'a Notifier,
 }
 
 impl Visitor for Spawn<'_> {
@@ -84,6 +89,7 @@ impl Visitor for Spawn<'_> {
             self.pool.clone(),
             self.kafka.clone(),
             self.config.clone(),
+            self.notifier.clone(),
             stop,
         );
         self.supervisor
@@ -96,9 +102,10 @@ async fn run_one<P: Projection>(
     pool: PgPool,
     kafka: KafkaConfig,
     config: ProjectorConfig,
+    notifier: Notifier,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), BusError> {
-    let handler = ProjectionHandler(projection);
+    let handler = ProjectionHandler::new(projection, notifier);
     tracing::info!(projection = P::NAME, source = %config.source, "projection started");
     match config.source {
         SourceKind::Log => {

@@ -97,8 +97,7 @@ pub struct Freshness {
     pub max_wait: Duration,
 }
 
-/// The channel projections announce new positions on (`name position`).
-const POSITIONS_CHANNEL: &str = "stockroom_positions";
+use store::notify::POSITIONS_CHANNEL;
 
 /// How often the positions are read again in case a notification was missed
 /// (while the listener reconnects).

@@ -5,7 +5,7 @@ use std::time::Duration;
 use bus::run::pause_unless_stopped;
 use domain::order::{Order, OrderCommand};
 use sqlx::PgPool;
-use store::{execute, CommandError, EventMetadata, RetryPolicy};
+use store::{execute, CommandError, EventMetadata, Notifier, RetryPolicy};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -92,6 +92,7 @@ pub async fn run(
     pool: PgPool,
     interval: Duration,
     retry: RetryPolicy,
+    notifier: Notifier,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), std::convert::Infallible> {
     metrics::counter!("stockroom_orders_expired_total").increment(0);
@@ -104,6 +105,9 @@ pub async fn run(
             round = expire_due(&pool, retry) => round,
             _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
         };
+        if round.as_ref().is_ok_and(|r| r.claimed > 0) {
+            notifier.events_appended();
+        }
         match round {
             Ok(round) if round.claimed as i64 == ROUND && round.failed < round.claimed => continue,
             Ok(_) => {}

@@ -11,6 +11,8 @@ pub use crate::batch::ACTOR;
 pub struct ReservationHandler {
     /// How long a confirmed order may stay unpaid.
     pub payment_timeout: chrono::Duration,
+    /// Announces the events each batch appended.
+    pub notifier: store::Notifier,
 }
 
 /// The name the reservation process records progress, processed events and
@@ -31,5 +33,9 @@ impl BatchHandler for ReservationHandler {
         events: &[Delivered],
     ) -> Result<(), HandlerError> {
         batch::apply(conn, events, self.payment_timeout).await
+    }
+
+    fn committed(&self, _: Option<&bus::Progress>) {
+        self.notifier.events_appended();
     }
 }

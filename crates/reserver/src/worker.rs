@@ -9,7 +9,7 @@ use bus::{BusError, KafkaConfig, LogSettings, LogSource, SourceKind};
 use domain::StreamCategory;
 use sqlx::PgPool;
 use store::retention::Retention;
-use store::RetryPolicy;
+use store::{Notifier, RetryPolicy};
 use supervisor::{Stopped, Supervisor};
 use tokio::sync::watch;
 
@@ -73,12 +73,14 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), Stopped> {
     let mut supervisor = Supervisor::new(shutdown);
+    let notifier = Notifier::start(&pool, supervisor.stop_signal());
     supervisor.spawn(
         "expirer",
         expirer::run(
             pool.clone(),
             config.expiry_interval,
             config.retry,
+            notifier.clone(),
             supervisor.stop_signal(),
         ),
     );
@@ -92,7 +94,7 @@ pub async fn run(
         ),
     );
     let stop = supervisor.stop_signal();
-    supervisor.spawn("reservations", reserve(pool, kafka, config, stop));
+    supervisor.spawn("reservations", reserve(pool, kafka, config, notifier, stop));
     supervisor.wait().await
 }
 
@@ -100,11 +102,13 @@ async fn reserve(
     pool: PgPool,
     kafka: KafkaConfig,
     config: ReserverConfig,
+    notifier: Notifier,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), BusError> {
     let handler = ReservationHandler {
         payment_timeout: chrono::Duration::from_std(config.payment_timeout)
             .unwrap_or(chrono::Duration::MAX),
+        notifier,
     };
     tracing::info!(source = %config.source, "reserver started");
     match config.source {

@@ -71,8 +71,12 @@ pub enum Task {
         smoke: bool,
         /// Only the end-to-end stage, to iterate on it (its comparison then
         /// lacks the other stages' figures).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "only_scale")]
         only_end_to_end: bool,
+        /// Only the large-log stage: the rebuild from 1,000,000 events and
+        /// the list queries.
+        #[arg(long)]
+        only_scale: bool,
         /// Offer only this many orders per second end to end (default: 200
         /// for 30 s, then 500 for 60 s).
         #[arg(long)]

@@ -78,6 +78,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             common,
             smoke,
             only_end_to_end,
+            only_scale,
             e2e_rate,
             e2e_seconds,
             out,
@@ -89,6 +90,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 config = config.smoke();
             }
             config.only_end_to_end = only_end_to_end;
+            config.only_scale = only_scale;
             if only_end_to_end {
                 config.ramp = None;
             }
@@ -151,9 +153,10 @@ async fn command_api(
         "command-api",
         common,
         addr,
-        stop,
+        stop.clone(),
         |pool, probes, authenticator| {
             let state = command_api::AppState {
+                notifier: store::Notifier::start(&pool, stop.clone()),
                 pool,
                 probes,
                 retry,
@@ -212,6 +215,7 @@ async fn serve_console(
         stop.clone(),
         |pool, probes, authenticator| {
             let commands = command_api::AppState {
+                notifier: store::Notifier::start(&pool, stop.clone()),
                 pool,
                 probes,
                 retry,

@@ -12,6 +12,7 @@ pub mod health;
 pub mod idempotency;
 pub mod keys;
 pub mod log;
+pub mod notify;
 pub mod read;
 pub mod retention;
 pub mod state;
@@ -28,5 +29,6 @@ pub use execute::{
 };
 pub use follow::{horizon, Horizon, LogFollower, LogRead};
 pub use log::{append, append_streams, AppendResult, StreamAppend};
+pub use notify::Notifier;
 pub use read::{read_committed_after, read_committed_below, read_stream, CommitCursor};
 pub use state::CurrentState;
