@@ -18,6 +18,7 @@ use tower::ServiceExt;
 use web::auth::Authenticator;
 use web::probes::Probes;
 
+use crate::support::process::run_tool_with_input;
 use crate::support::TestDb;
 
 const PASSWORD: &str = "a long enough password";
@@ -495,4 +496,85 @@ async fn parked_events_show_their_error_and_envelope_and_a_failed_retry_keeps_th
             .await
             .unwrap();
     assert_eq!(still, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn users_are_made_on_the_command_line_with_a_typed_password_or_a_one_time_one() {
+    let db = TestDb::create().await;
+    let env = vec![("DATABASE_URL".to_owned(), db.url.clone())];
+    let typed = "typed on standard input\n";
+    let (status, printed) = run_tool_with_input(
+        &[
+            "users",
+            "create",
+            "--email",
+            "Lea@Example.com",
+            "--role",
+            "staff",
+            "--password-stdin",
+        ],
+        &env,
+        typed,
+    )
+    .await;
+    assert!(status.success());
+    assert!(printed.is_empty(), "a typed password is not printed back");
+    let (user, hash) = console_users::find_for_sign_in(&db.pool, "lea@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.role, "staff");
+    assert!(
+        hash.starts_with("$argon2id$"),
+        "only an Argon2id hash is kept"
+    );
+    assert!(console::password::verify("typed on standard input".into(), Some(hash)).await);
+
+    let (status, _) = run_tool_with_input(
+        &[
+            "users",
+            "create",
+            "--email",
+            "lea@example.com",
+            "--role",
+            "staff",
+            "--password-stdin",
+        ],
+        &env,
+        typed,
+    )
+    .await;
+    assert!(!status.success(), "one account per address");
+    let (status, _) = run_tool_with_input(
+        &[
+            "users",
+            "create",
+            "--email",
+            "max@example.com",
+            "--role",
+            "storefront",
+        ],
+        &env,
+        "",
+    )
+    .await;
+    assert!(
+        !status.success(),
+        "storefront is a role for keys, not people"
+    );
+    let (status, _) = run_tool_with_input(
+        &[
+            "users",
+            "create",
+            "--email",
+            "max@example.com",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        &env,
+        "short\n",
+    )
+    .await;
+    assert!(!status.success(), "too short a password");
 }

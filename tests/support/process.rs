@@ -118,13 +118,29 @@ pub async fn run_tool(
     args: &[&str],
     env: &[(String, String)],
 ) -> (std::process::ExitStatus, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_stockroom"))
+    run_tool_with_input(args, env, "").await
+}
+
+/// Runs a `stockroom` tool with `input` on its standard input.
+pub async fn run_tool_with_input(
+    args: &[&str],
+    env: &[(String, String)],
+    input: &str,
+) -> (std::process::ExitStatus, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stockroom"))
         .args(args)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("RUST_LOG", "warn")
-        .output()
-        .await
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run stockroom");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    let output = child.wait_with_output().await.expect("run stockroom");
     // Shown with the test's output if it fails.
     eprintln!(
         "stockroom {}: {}",
