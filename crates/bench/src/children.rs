@@ -1,6 +1,7 @@
 //! The system under test: a fresh database and `stockroom` processes.
 
 use std::process::Stdio;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
@@ -9,6 +10,22 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::BenchConfig;
+
+/// Every database this run created, dropped when it ends.
+static CREATED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Drops every database this run created (a full run makes dozens, some of
+/// them gigabytes); connections still open to them are ended.
+pub async fn drop_databases(config: &BenchConfig) -> anyhow::Result<()> {
+    let names = std::mem::take(&mut *CREATED.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut admin = PgConnection::connect(&config.admin_database_url).await?;
+    for name in names {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
+            .await?;
+    }
+    Ok(())
+}
 
 /// A database created for one stage.
 pub struct BenchDb {
@@ -32,6 +49,10 @@ impl BenchDb {
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .await?;
+        CREATED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(name.clone());
         let (base, _) = config
             .admin_database_url
             .rsplit_once('/')

@@ -93,8 +93,17 @@ impl BenchConfig {
     }
 }
 
-/// Runs every stage and returns the report.
+/// Runs every stage and returns the report; the databases it made are
+/// dropped whether it succeeds or not.
 pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
+    let report = run_stages(config).await;
+    if let Err(e) = children::drop_databases(config).await {
+        eprintln!("could not drop the bench's databases: {e:#}");
+    }
+    report
+}
+
+async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
     let mut report = Report::new(config);
     if config.only_scale {
         stages::scale(config, &mut report).await?;

@@ -39,7 +39,11 @@ pub fn connect(config: &DbConfig) -> Result<PgPool, StoreError> {
     Ok(PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(config.acquire_timeout)
-        .test_before_acquire(true)
+        // sqlx already checks every connection when it is released (and
+        // closes a broken one); checking again on every acquire cost a round
+        // trip on every transaction's path. A connection that dies while
+        // idle fails its first statement, which callers retry or answer 503.
+        .test_before_acquire(false)
         .connect_lazy_with(options.application_name("stockroom")))
 }
 
