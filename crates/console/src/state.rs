@@ -42,35 +42,40 @@ impl Console {
         let per_minute = NonZeroU32::new(settings.sign_in_per_minute).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::per_minute(per_minute);
         let pool = commands.pool.clone();
-        tokio::spawn(purge_idle_sessions(
-            pool.clone(),
-            settings.idle_timeout,
-            stop.clone(),
-        ));
-        Self {
-            freshness: Freshness::start(pool.clone(), settings.max_wait, stop),
+        let console = Self {
+            freshness: Freshness::start(pool.clone(), settings.max_wait, stop.clone()),
             pool,
             commands,
             settings: Arc::new(settings),
             attempts_by_email: Arc::new(RateLimiter::keyed(quota)),
             attempts_by_client: Arc::new(RateLimiter::keyed(quota)),
             jobs: Jobs::default(),
-        }
+        };
+        tokio::spawn(housekeeping(console.clone(), stop));
+        console
     }
 }
 
-/// How often ended sessions are deleted (they are refused from the moment
-/// they go idle; this only keeps the table small).
-const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+/// How often ended sessions are deleted and spent sign-in limits dropped
+/// (sessions are refused from the moment they go idle; this only keeps the
+/// table and the limiters small).
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
 
-/// Deletes idle sessions every [`PURGE_INTERVAL`] until `stop`.
-async fn purge_idle_sessions(pool: PgPool, idle: Duration, mut stop: watch::Receiver<bool>) {
+/// Every [`HOUSEKEEPING_INTERVAL`] until `stop`: deletes idle sessions, and
+/// forgets the sign-in attempts of addresses and clients whose limit has
+/// refilled (a stream of made-up addresses would otherwise grow them).
+async fn housekeeping(console: Console, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(PURGE_INTERVAL) => {}
+            _ = tokio::time::sleep(HOUSEKEEPING_INTERVAL) => {}
             _ = stop.wait_for(|stopped| *stopped) => return,
         }
-        match store::console_users::purge_idle(&pool, idle).await {
+        console.attempts_by_email.retain_recent();
+        console.attempts_by_email.shrink_to_fit();
+        console.attempts_by_client.retain_recent();
+        console.attempts_by_client.shrink_to_fit();
+        let idle = console.settings.idle_timeout;
+        match store::console_users::purge_idle(&console.pool, idle).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(sessions = n, "idle console sessions deleted"),
             Err(e) => {

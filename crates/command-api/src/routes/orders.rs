@@ -202,13 +202,12 @@ pub async fn place_command(
     fingerprint: &[u8],
     body: &PlaceBody,
 ) -> Result<Answer, ApiError> {
-    let raw = body;
     let mut fields = Fields::default();
-    if raw.lines.is_empty() || raw.lines.len() > MAX_LINES {
+    if body.lines.is_empty() || body.lines.len() > MAX_LINES {
         fields.reject("lines", format!("must have 1 to {MAX_LINES} lines"));
     }
-    let mut lines = Vec::with_capacity(raw.lines.len());
-    for (i, line) in raw.lines.iter().enumerate() {
+    let mut lines = Vec::with_capacity(body.lines.len());
+    for (i, line) in body.lines.iter().enumerate() {
         let sku = fields.check(&format!("lines[{i}].sku"), Sku::parse(&line.sku));
         let quantity = fields.check(
             &format!("lines[{i}].quantity"),
@@ -221,7 +220,7 @@ pub async fn place_command(
     fields.finish()?;
     let command = Place {
         order_id: OrderId::generate(),
-        customer_id: CustomerId(raw.customer_id),
+        customer_id: CustomerId(body.customer_id),
         lines,
         // The key's channel, never the body's: a storefront places orders
         // only through the channel it is bound to.
@@ -307,18 +306,17 @@ pub async fn pay_command(
     id: &str,
     body: &PaymentBody,
 ) -> Result<Answer, ApiError> {
-    let raw = body;
     let mut fields = Fields::default();
     let amount = fields
-        .check("currency", Currency::parse(&raw.currency))
-        .and_then(|c| fields.check("amount", Money::new(raw.amount, c)));
+        .check("currency", Currency::parse(&body.currency))
+        .and_then(|c| fields.check("amount", Money::new(body.amount, c)));
     fields.finish()?;
     let Some(amount) = amount else {
         unreachable!("fields.finish() fails when a value is missing")
     };
     let command = OrderCommand::Pay {
         amount,
-        reference: raw.reference.clone(),
+        reference: body.reference.clone(),
     };
     on_order(state, id, headers, fingerprint, command).await
 }

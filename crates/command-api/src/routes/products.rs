@@ -105,10 +105,9 @@ pub async fn register_command(
     fingerprint: &[u8],
     body: &RegisterBody,
 ) -> Result<Answer, ApiError> {
-    let raw = body;
     let mut fields = Fields::default();
-    let sku = fields.check("sku", Sku::parse(&raw.sku));
-    let price = price(&mut fields, raw.unit_price, &raw.currency);
+    let sku = fields.check("sku", Sku::parse(&body.sku));
+    let price = price(&mut fields, body.unit_price, &body.currency);
     fields.finish()?;
     let (Some(sku), Some(price)) = (sku, price) else {
         unreachable!("fields.finish() fails when a value is missing")
@@ -117,7 +116,7 @@ pub async fn register_command(
         id: sku.to_string(),
         command: ProductCommand::Register {
             sku,
-            name: raw.name.clone(),
+            name: body.name.clone(),
             price,
         },
         respond: answer(StatusCode::CREATED),
