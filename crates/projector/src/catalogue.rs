@@ -1,6 +1,9 @@
 //! The catalogue read model: products and their stock levels.
 
-use bus::{Delivered, HandlerError};
+use std::collections::BTreeMap;
+
+use bus::{Delivered, Envelope, HandlerError};
+use chrono::{DateTime, Utc};
 use domain::product::ProductEvent;
 use domain::stock::StockEvent;
 use domain::StreamCategory;
@@ -17,78 +20,150 @@ impl Projection for CatalogueProjection {
     const CATEGORIES: &'static [StreamCategory] = &[StreamCategory::Product, StreamCategory::Stock];
     const TABLES: &'static [&'static str] = &["products", "stock"];
 
+    /// Stock deltas of the whole batch are summed per SKU and written in
+    /// one statement; product events are written one by one (they are
+    /// rare). Every event is decoded before anything is written.
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[Delivered],
+    ) -> Result<(), HandlerError> {
+        let mut stock = StockDeltas::default();
+        let mut products = Vec::new();
+        for delivered in events {
+            let e = &delivered.envelope;
+            if e.stream_id.starts_with("stock-") {
+                stock.add(e, &e.decode().map_err(poison)?);
+            } else {
+                products.push((e, e.decode::<ProductEvent>().map_err(poison)?));
+            }
+        }
+        for (e, event) in &products {
+            apply_product(conn, e, event).await?;
+        }
+        stock.flush(conn).await
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,
         delivered: &Delivered,
     ) -> Result<(), HandlerError> {
-        let e = &delivered.envelope;
-        if e.stream_id.starts_with("stock-") {
-            let event: StockEvent = e.decode().map_err(poison)?;
-            let (sku, on_hand, reserved) = match &event {
-                StockEvent::StockReceived { sku, quantity, .. } => (sku, quantity.get(), 0),
-                StockEvent::StockAdjusted { sku, delta, .. } => (sku, *delta, 0),
-                StockEvent::StockReserved { sku, quantity, .. } => (sku, 0, quantity.get()),
-                StockEvent::StockReleased { sku, quantity, .. } => (sku, 0, -quantity.get()),
-                StockEvent::StockCommitted { sku, quantity, .. } => {
-                    (sku, -quantity.get(), -quantity.get())
-                }
-            };
-            // Deltas commute and each event is applied once (deduplicated by
-            // event id), so an event applied late (parked, then retried)
-            // still counts; the version only ever moves up.
-            sqlx::query(
-                "INSERT INTO stock (sku, on_hand, reserved, version, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5) \
-                     ON CONFLICT (sku) DO UPDATE SET \
-                         on_hand = stock.on_hand + EXCLUDED.on_hand, \
-                         reserved = stock.reserved + EXCLUDED.reserved, \
-                         version = GREATEST(stock.version, EXCLUDED.version), \
-                         updated_at = GREATEST(stock.updated_at, EXCLUDED.updated_at)",
-            )
-            .bind(sku.as_str())
-            .bind(on_hand)
-            .bind(reserved)
-            .bind(e.stream_version)
-            .bind(e.occurred_at)
-            .execute(conn)
-            .await?;
+        self.apply_batch(conn, std::slice::from_ref(delivered))
+            .await
+    }
+}
+
+/// A batch's stock changes, summed per SKU. Deltas commute and each event
+/// is applied once (deduplicated by event id), so an event applied late
+/// (parked, then retried) still counts; the version only ever moves up.
+#[derive(Default)]
+struct StockDeltas {
+    by_sku: BTreeMap<String, Delta>,
+}
+
+/// One SKU's summed change.
+struct Delta {
+    on_hand: i64,
+    reserved: i64,
+    version: i64,
+    updated_at: DateTime<Utc>,
+}
+
+impl StockDeltas {
+    fn add(&mut self, e: &Envelope, event: &StockEvent) {
+        let (sku, on_hand, reserved) = match event {
+            StockEvent::StockReceived { sku, quantity, .. } => (sku, quantity.get(), 0),
+            StockEvent::StockAdjusted { sku, delta, .. } => (sku, *delta, 0),
+            StockEvent::StockReserved { sku, quantity, .. } => (sku, 0, quantity.get()),
+            StockEvent::StockReleased { sku, quantity, .. } => (sku, 0, -quantity.get()),
+            StockEvent::StockCommitted { sku, quantity, .. } => {
+                (sku, -quantity.get(), -quantity.get())
+            }
+        };
+        let delta = self.by_sku.entry(sku.as_str().to_owned()).or_insert(Delta {
+            on_hand: 0,
+            reserved: 0,
+            version: e.stream_version,
+            updated_at: e.occurred_at,
+        });
+        delta.on_hand += on_hand;
+        delta.reserved += reserved;
+        delta.version = delta.version.max(e.stream_version);
+        delta.updated_at = delta.updated_at.max(e.occurred_at);
+    }
+
+    /// One upsert for every SKU, in SKU order.
+    async fn flush(self, conn: &mut PgConnection) -> Result<(), HandlerError> {
+        if self.by_sku.is_empty() {
             return Ok(());
         }
-        let event: ProductEvent = e.decode().map_err(poison)?;
-        let query = match &event {
-                ProductEvent::ProductRegistered {
-                    sku,
-                    name,
-                    unit_price,
-                    currency,
-                } => sqlx::query(
-                    "INSERT INTO products (sku, name, unit_price, currency, status, version, updated_at) \
-                     VALUES ($1, $2, $3, $4, 'active', $5, $6) ON CONFLICT (sku) DO NOTHING",
-                )
-                .bind(sku.as_str())
-                .bind(name)
-                .bind(unit_price)
-                .bind(currency.as_str()),
-                ProductEvent::ProductPriceChanged {
-                    sku, unit_price, ..
-                } => sqlx::query(
-                    "UPDATE products SET unit_price = $2, version = $3, updated_at = $4 \
-                     WHERE sku = $1 AND version < $3",
-                )
-                .bind(sku.as_str())
-                .bind(unit_price),
-                ProductEvent::ProductDiscontinued { sku } => sqlx::query(
-                    "UPDATE products SET status = 'discontinued', version = $2, updated_at = $3 \
-                     WHERE sku = $1 AND version < $2",
-                )
-                .bind(sku.as_str()),
-            };
-        query
-            .bind(e.stream_version)
-            .bind(e.occurred_at)
-            .execute(conn)
-            .await?;
+        let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (sku, d) in self.by_sku {
+            columns.0.push(sku);
+            columns.1.push(d.on_hand);
+            columns.2.push(d.reserved);
+            columns.3.push(d.version);
+            columns.4.push(d.updated_at);
+        }
+        sqlx::query(
+            "INSERT INTO stock (sku, on_hand, reserved, version, updated_at) \
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[]) \
+             ON CONFLICT (sku) DO UPDATE SET \
+                 on_hand = stock.on_hand + EXCLUDED.on_hand, \
+                 reserved = stock.reserved + EXCLUDED.reserved, \
+                 version = GREATEST(stock.version, EXCLUDED.version), \
+                 updated_at = GREATEST(stock.updated_at, EXCLUDED.updated_at)",
+        )
+        .bind(&columns.0)
+        .bind(&columns.1)
+        .bind(&columns.2)
+        .bind(&columns.3)
+        .bind(&columns.4)
+        .execute(conn)
+        .await?;
         Ok(())
     }
+}
+
+/// Writes one product event.
+async fn apply_product(
+    conn: &mut PgConnection,
+    e: &Envelope,
+    event: &ProductEvent,
+) -> Result<(), HandlerError> {
+    let query = match event {
+        ProductEvent::ProductRegistered {
+            sku,
+            name,
+            unit_price,
+            currency,
+        } => sqlx::query(
+            "INSERT INTO products (sku, name, unit_price, currency, status, version, updated_at) \
+                     VALUES ($1, $2, $3, $4, 'active', $5, $6) ON CONFLICT (sku) DO NOTHING",
+        )
+        .bind(sku.as_str())
+        .bind(name)
+        .bind(unit_price)
+        .bind(currency.as_str()),
+        ProductEvent::ProductPriceChanged {
+            sku, unit_price, ..
+        } => sqlx::query(
+            "UPDATE products SET unit_price = $2, version = $3, updated_at = $4 \
+                     WHERE sku = $1 AND version < $3",
+        )
+        .bind(sku.as_str())
+        .bind(unit_price),
+        ProductEvent::ProductDiscontinued { sku } => sqlx::query(
+            "UPDATE products SET status = 'discontinued', version = $2, updated_at = $3 \
+                     WHERE sku = $1 AND version < $2",
+        )
+        .bind(sku.as_str()),
+    };
+    query
+        .bind(e.stream_version)
+        .bind(e.occurred_at)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
