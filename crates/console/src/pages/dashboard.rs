@@ -8,7 +8,7 @@ use axum::response::Response;
 use axum::Extension;
 use chrono::{DateTime, Utc};
 use domain::order::OrderStatus;
-use query_api::reads::{projection_status, summarize, ProjectionView};
+use query_api::reads::summarize;
 use sqlx::Row;
 use store::health::Lag;
 use web::access::Permission;
@@ -28,10 +28,10 @@ struct OrderFigures {
     chart: String,
 }
 
-/// The pipeline's health.
+/// The pipeline's health (the projections page has each projection's
+/// status).
 struct Pipeline {
     lags: Vec<Lag>,
-    projections: Vec<ProjectionView>,
     parked: i64,
 }
 
@@ -61,12 +61,7 @@ pub async fn show(
             .iter()
             .map(|(_, n)| n)
             .sum();
-        let projections = projection_status(&console.pool).await?;
-        Some(Pipeline {
-            lags,
-            projections,
-            parked,
-        })
+        Some(Pipeline { lags, parked })
     } else {
         None
     };

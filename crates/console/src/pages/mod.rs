@@ -53,6 +53,12 @@ impl Done {
             // it is shown as it is.
             let _ = await_position(&console.freshness, projections, MinPosition(self.at)).await;
         }
+        self.notice()
+    }
+
+    /// The notice to show, without waiting (for pages that read the log
+    /// itself, which has every committed change).
+    pub fn notice(&self) -> Option<String> {
         let code = self.done.as_deref()?;
         NOTICES
             .iter()

@@ -59,7 +59,7 @@ pub async fn list(
     Extension(who): Extension<SignedIn>,
     Query(done): Query<Done>,
 ) -> Result<Response, ConsoleError> {
-    let notice = done.settle(&console, &[]).await;
+    let notice = done.notice();
     render(StatusCode::OK, &page(&console, &who, notice, None).await?)
 }
 

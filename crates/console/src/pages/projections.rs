@@ -40,7 +40,7 @@ pub async fn show(
     Extension(who): Extension<SignedIn>,
     Query(done): Query<Done>,
 ) -> Result<Response, ConsoleError> {
-    let notice = done.settle(&console, &[]).await;
+    let notice = done.notice();
     let mut jobs = console.jobs.snapshot();
     let rows: Vec<Row> = projection_status(&console.pool)
         .await?

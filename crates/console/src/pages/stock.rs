@@ -182,7 +182,8 @@ pub async fn show(
     Query(done): Query<Done>,
     Query(page): Query<After>,
 ) -> Result<Response, ConsoleError> {
-    let notice = done.settle(&console, &["catalogue"]).await;
+    // Movements are read from the log, which already has the change.
+    let notice = done.notice();
     let after = page.after.unwrap_or(0).max(0);
     let page = sku_page(&console, &who, sku, after, notice, Attempt::default()).await?;
     render(StatusCode::OK, &page)
