@@ -14,6 +14,7 @@ mod bad_input;
 mod bench_smoke;
 mod bookkeeping;
 mod broker_off_path;
+mod catalogue;
 mod compensation;
 mod concurrency;
 mod console;

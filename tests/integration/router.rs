@@ -22,7 +22,7 @@ use web::probes::Probes;
 use crate::support::TestDb;
 
 /// The command API's router over `pool`.
-fn command_app(pool: PgPool) -> Router {
+pub(crate) fn command_app(pool: PgPool) -> Router {
     let probes = Probes {
         pool: pool.clone(),
         broker: bus::admin::BrokerProbe::new(&bus::KafkaConfig::new("127.0.0.1:9")).unwrap(),
@@ -35,6 +35,7 @@ fn command_app(pool: PgPool) -> Router {
             retry: RetryPolicy::default(),
             authenticator: Authenticator::new(pool),
             notifier: store::Notifier::disabled(),
+            catalogue: Default::default(),
         },
         HttpLimits::default(),
     )

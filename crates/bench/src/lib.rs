@@ -45,11 +45,20 @@ pub struct BenchConfig {
     pub history: usize,
     /// Orders in the large log (rebuild and list stages).
     pub scale_orders: usize,
-    /// Only the end-to-end stage (to iterate on it; the sum of stage
-    /// latencies it is compared with then lacks the other stages).
-    pub only_end_to_end: bool,
-    /// Only the large-log stage (rebuild and list queries), to iterate on it.
-    pub only_scale: bool,
+    /// One stage alone, to iterate on it; `None` runs them all.
+    pub only: Option<Only>,
+}
+
+/// A stage that can run alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    /// Placing orders at each client count beside pgbench.
+    Placement,
+    /// The steady loads (the sum of stage latencies they are compared with
+    /// then lacks the other stages).
+    EndToEnd,
+    /// The large log: the rebuild from 1,000,000 events and the list queries.
+    Scale,
 }
 
 impl BenchConfig {
@@ -71,8 +80,7 @@ impl BenchConfig {
             ramp: Some((100, Duration::from_secs(10))),
             history: 100_000,
             scale_orders: 1_000_000,
-            only_end_to_end: false,
-            only_scale: false,
+            only: None,
         }
     }
 
@@ -105,11 +113,18 @@ pub async fn run(config: &BenchConfig) -> anyhow::Result<Report> {
 
 async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
     let mut report = Report::new(config);
-    if config.only_scale {
-        stages::scale(config, &mut report).await?;
-        return Ok(report);
+    match config.only {
+        Some(Only::Scale) => {
+            stages::scale(config, &mut report).await?;
+            return Ok(report);
+        }
+        Some(Only::Placement) => {
+            stages::place_order(config, &mut report).await?;
+            return Ok(report);
+        }
+        Some(Only::EndToEnd) | None => {}
     }
-    if !config.only_end_to_end {
+    if config.only.is_none() {
         stages::place_order(config, &mut report).await?;
         let backlog_db = stages::relay_and_projector(config, &mut report).await?;
         stages::query(config, &backlog_db, &mut report).await?;

@@ -150,7 +150,8 @@ impl Relay {
         producer: &FutureProducer,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<Stint, BusError> {
-        let mut conn = PgConnection::connect(&self.database_url).await?;
+        let mut conn =
+            PgConnection::connect_with(&store::db::connect_options(&self.database_url)?).await?;
         let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
             .bind(RELAY_LOCK_KEY)
             .fetch_one(&mut conn)

@@ -1,6 +1,7 @@
 //! The command API: shop frontends place orders, staff manage products and
 //! stock. Every accepted command appends events to the event store.
 
+pub mod catalogue;
 pub mod error;
 pub mod extract;
 pub mod routes;

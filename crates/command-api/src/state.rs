@@ -17,6 +17,8 @@ pub struct AppState {
     pub authenticator: web::auth::Authenticator,
     /// Announces committed appends to the log's followers.
     pub notifier: store::Notifier,
+    /// Products as last read, so placing an order needs no read.
+    pub catalogue: crate::catalogue::Catalogue,
 }
 
 impl FromRef<AppState> for Probes {

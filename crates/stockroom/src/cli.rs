@@ -69,13 +69,16 @@ pub enum Task {
         /// A few seconds instead of minutes (what the test suite runs).
         #[arg(long)]
         smoke: bool,
+        /// Only the placement stage (HTTP beside pgbench at each client count).
+        #[arg(long, group = "only")]
+        only_placement: bool,
         /// Only the end-to-end stage, to iterate on it (its comparison then
         /// lacks the other stages' figures).
-        #[arg(long, conflicts_with = "only_scale")]
+        #[arg(long, group = "only")]
         only_end_to_end: bool,
         /// Only the large-log stage: the rebuild from 1,000,000 events and
         /// the list queries.
-        #[arg(long)]
+        #[arg(long, group = "only")]
         only_scale: bool,
         /// Offer only this many orders per second end to end (default: 200
         /// for 30 s, then 500 for 60 s).

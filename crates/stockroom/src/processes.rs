@@ -77,6 +77,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Task::Bench {
             common,
             smoke,
+            only_placement,
             only_end_to_end,
             only_scale,
             e2e_rate,
@@ -89,9 +90,14 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             if smoke {
                 config = config.smoke();
             }
-            config.only_end_to_end = only_end_to_end;
-            config.only_scale = only_scale;
-            if only_end_to_end {
+            config.only = [
+                (only_placement, bench::Only::Placement),
+                (only_end_to_end, bench::Only::EndToEnd),
+                (only_scale, bench::Only::Scale),
+            ]
+            .into_iter()
+            .find_map(|(chosen, stage)| chosen.then_some(stage));
+            if config.only.is_some() {
                 config.ramp = None;
             }
             if let Some(rate) = e2e_rate {
@@ -157,6 +163,7 @@ async fn command_api(
         |pool, probes, authenticator| {
             let state = command_api::AppState {
                 notifier: store::Notifier::start(&pool, stop.clone()),
+                catalogue: Default::default(),
                 pool,
                 probes,
                 retry,
@@ -216,6 +223,7 @@ async fn serve_console(
         |pool, probes, authenticator| {
             let commands = command_api::AppState {
                 notifier: store::Notifier::start(&pool, stop.clone()),
+                catalogue: Default::default(),
                 pool,
                 probes,
                 retry,

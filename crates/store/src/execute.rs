@@ -8,8 +8,10 @@ use sqlx::{PgConnection, PgPool, Row};
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::catalogue::CatalogueVersion;
+use crate::log::{insert_events, StreamAppend};
 use crate::read::{from_row, EVENT_COLUMNS};
-use crate::state::CurrentState;
+use crate::state::{CurrentState, FoldOnly};
 use crate::{append, encode, AppendResult, EventMetadata, StoreError};
 
 /// An aggregate's state with the version and position it was read at.
@@ -123,7 +125,7 @@ async fn fold_streams<A: Aggregate>(
         .map(|id| A::CATEGORY.stream_id(id))
         .collect();
     let sql = format!(
-        "SELECT {EVENT_COLUMNS}, {} AS in_commit_order FROM events WHERE stream_id = ANY($1) \
+        "SELECT {EVENT_COLUMNS}, {} AS in_commit_order FROM stream_events($1) \
          ORDER BY stream_id, stream_version",
         commit_order_check(check_commit_order)
     );
@@ -247,30 +249,71 @@ pub async fn execute_new<A: CurrentState>(
     command: A::Command,
     metadata: &EventMetadata,
 ) -> Result<Outcome<A>, CommandError> {
+    let outcome = start_stream::<A>(conn, aggregate_id, command, metadata, None)
+        .await?
+        .ok_or_else(|| {
+            StoreError::InvalidState("an unconditional append inserted nothing".into())
+        })?;
+    let after = Loaded {
+        state: outcome.state.clone(),
+        version: outcome.version,
+        last_position: outcome.position,
+    };
+    A::record(conn, aggregate_id, &after).await?;
+    Ok(outcome)
+}
+
+/// [`execute_new`] as one statement that needs no transaction around it: the
+/// command was decided on products read earlier without a lock, at catalogue
+/// version `catalogue`, and the append lands only if the catalogue is still
+/// there. `Ok(None)` when it has moved on: read the products again and
+/// decide again. Outside a transaction this is one round trip.
+#[tracing::instrument(skip(conn, command, metadata), fields(category = A::CATEGORY.as_str()))]
+pub async fn execute_new_priced_at<A: FoldOnly>(
+    conn: &mut PgConnection,
+    aggregate_id: &str,
+    command: A::Command,
+    metadata: &EventMetadata,
+    catalogue: CatalogueVersion,
+) -> Result<Option<Outcome<A>>, CommandError> {
+    start_stream::<A>(conn, aggregate_id, command, metadata, Some(catalogue)).await
+}
+
+/// Decides `command` on an empty stream and appends its events as the
+/// stream's first (if the catalogue is still at `catalogue`, when given).
+async fn start_stream<A: Aggregate>(
+    conn: &mut PgConnection,
+    aggregate_id: &str,
+    command: A::Command,
+    metadata: &EventMetadata,
+    catalogue: Option<CatalogueVersion>,
+) -> Result<Option<Outcome<A>>, CommandError> {
     let events = A::default().decide(command)?;
     let encoded = events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
-    let appended = append(conn, A::CATEGORY, aggregate_id, 0, &encoded, metadata).await;
+    let stream = StreamAppend {
+        category: A::CATEGORY,
+        aggregate_id: aggregate_id.to_owned(),
+        expected_version: 0,
+        events: encoded.into_iter().map(|e| (e, metadata.clone())).collect(),
+    };
+    let appended = insert_events(conn, std::slice::from_ref(&stream), catalogue).await;
     let AppendResult {
         last_position,
         version,
     } = match appended {
+        Ok(Some(results)) => results[0],
+        Ok(None) => return Ok(None),
         Err(StoreError::Conflict { stream_id, .. }) => {
             return Err(DomainError::AlreadyExists { what: stream_id }.into())
         }
-        other => other?,
+        Err(e) => return Err(e.into()),
     };
-    let after = Loaded {
+    Ok(Some(Outcome {
         state: A::from_history(&events),
-        version,
-        last_position,
-    };
-    A::record(conn, aggregate_id, &after).await?;
-    Ok(Outcome {
         events,
-        state: after.state,
         version,
         position: last_position,
-    })
+    }))
 }
 
 /// How often and how patiently to retry a command that lost a race.

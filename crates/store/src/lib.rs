@@ -2,6 +2,7 @@
 //! transactions, plus the tables that ride along with appends (idempotency
 //! keys) and the embedded migrations.
 
+pub mod catalogue;
 pub mod codec;
 pub mod console_users;
 pub mod db;
@@ -20,15 +21,16 @@ pub mod stock_levels;
 pub mod subscription;
 pub mod trace;
 
+pub use catalogue::{catalogue_version, CatalogueVersion};
 pub use codec::{decode, encode, EventMetadata, NewEvent, RecordedEvent};
 pub use db::{connect, migrate, DbConfig};
 pub use error::{error_chain, StoreError};
 pub use execute::{
-    execute, execute_in, execute_new, load, load_many, load_many_to_decide, CommandError, Loaded,
-    Outcome, RetryPolicy,
+    execute, execute_in, execute_new, execute_new_priced_at, load, load_many, load_many_to_decide,
+    CommandError, Loaded, Outcome, RetryPolicy,
 };
 pub use follow::{horizon, Horizon, LogFollower, LogRead};
-pub use log::{append, append_streams, AppendResult, StreamAppend};
+pub use log::{append, append_streams, append_streams_priced_at, AppendResult, StreamAppend};
 pub use notify::Notifier;
 pub use read::{read_committed_after, read_committed_below, read_stream, CommitCursor};
-pub use state::CurrentState;
+pub use state::{CurrentState, FoldOnly};

@@ -6,6 +6,7 @@ use domain::StreamCategory;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
+use crate::catalogue::CatalogueVersion;
 use crate::error::unique_violation;
 use crate::{EventMetadata, NewEvent, StoreError};
 
@@ -61,11 +62,34 @@ pub async fn append(
 /// Appends to several streams in one statement, all or none; the results
 /// come in the order of `streams`. A stream that is not at its expected
 /// version fails the whole append with [`StoreError::Conflict`].
-#[tracing::instrument(skip_all, fields(streams = streams.len()))]
 pub async fn append_streams(
     conn: &mut PgConnection,
     streams: &[StreamAppend],
 ) -> Result<Vec<AppendResult>, StoreError> {
+    insert_events(conn, streams, None)
+        .await?
+        .ok_or_else(|| StoreError::InvalidState("an unconditional append inserted nothing".into()))
+}
+
+/// [`append_streams`] for a decision made on products read earlier without
+/// a lock: lands only if the catalogue is still at `catalogue`, checked by
+/// the same statement; `Ok(None)` when it has moved on (read the products
+/// again and decide again). One statement, so outside a transaction it is
+/// one round trip: no `BEGIN`, read or `COMMIT` around it.
+pub async fn append_streams_priced_at(
+    conn: &mut PgConnection,
+    streams: &[StreamAppend],
+    catalogue: CatalogueVersion,
+) -> Result<Option<Vec<AppendResult>>, StoreError> {
+    insert_events(conn, streams, Some(catalogue)).await
+}
+
+#[tracing::instrument(skip_all, fields(streams = streams.len()))]
+pub(crate) async fn insert_events(
+    conn: &mut PgConnection,
+    streams: &[StreamAppend],
+    catalogue: Option<CatalogueVersion>,
+) -> Result<Option<Vec<AppendResult>>, StoreError> {
     let count: usize = streams.iter().map(|s| s.events.len()).sum();
     let mut columns = Columns::with_capacity(count);
     for stream in streams {
@@ -80,30 +104,30 @@ pub async fn append_streams(
             );
         }
     }
-    let inserted = sqlx::query(
-        "INSERT INTO events (event_id, stream_id, category, aggregate_id, stream_version, \
-                             event_type, schema_version, data, correlation_id, causation_id, actor, \
-                             trace_parent) \
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
-                              $6::text[], $7::int[], $8::jsonb[], $9::uuid[], $10::uuid[], $11::text[], \
-                              $12::text[]) \
-         RETURNING position, stream_id, stream_version",
-    )
-    .bind(&columns.ids)
-    .bind(&columns.stream_ids)
-    .bind(&columns.categories)
-    .bind(&columns.aggregate_ids)
-    .bind(&columns.versions)
-    .bind(&columns.types)
-    .bind(&columns.schema_versions)
-    .bind(&columns.data)
-    .bind(&columns.correlations)
-    .bind(&columns.causations)
-    .bind(&columns.actors)
-    .bind(&columns.trace_parents)
-    .fetch_all(&mut *conn)
-    .await;
+    let sql = match catalogue {
+        None => APPEND,
+        Some(_) => APPEND_PRICED_AT,
+    };
+    let query = sqlx::query(sql)
+        .bind(&columns.ids)
+        .bind(&columns.stream_ids)
+        .bind(&columns.categories)
+        .bind(&columns.aggregate_ids)
+        .bind(&columns.versions)
+        .bind(&columns.types)
+        .bind(&columns.schema_versions)
+        .bind(&columns.data)
+        .bind(&columns.correlations)
+        .bind(&columns.causations)
+        .bind(&columns.actors)
+        .bind(&columns.trace_parents);
+    let query = match catalogue {
+        None => query,
+        Some(CatalogueVersion(version)) => query.bind(version),
+    };
+    let inserted = query.fetch_all(&mut *conn).await;
     let rows = match inserted {
+        Ok(rows) if rows.is_empty() && count > 0 => return Ok(None),
         Ok(rows) => rows,
         Err(e) if unique_violation(&e).as_deref() == Some("events_stream_version_key") => {
             let (stream_id, expected) = match streams {
@@ -132,19 +156,38 @@ pub async fn append_streams(
             *entry = result;
         }
     }
-    Ok(streams
-        .iter()
-        .map(|s| {
-            let none = AppendResult {
-                last_position: 0,
-                version: s.expected_version,
-            };
-            last.get(&s.category.stream_id(&s.aggregate_id))
-                .copied()
-                .unwrap_or(none)
-        })
-        .collect())
+    Ok(Some(
+        streams
+            .iter()
+            .map(|s| {
+                let none = AppendResult {
+                    last_position: 0,
+                    version: s.expected_version,
+                };
+                last.get(&s.category.stream_id(&s.aggregate_id))
+                    .copied()
+                    .unwrap_or(none)
+            })
+            .collect(),
+    ))
 }
+
+/// Inserts the rows of [`Columns`], each as the next position.
+const APPEND: &str = "INSERT INTO events (event_id, stream_id, category, aggregate_id, \
+        stream_version, event_type, schema_version, data, correlation_id, causation_id, actor, \
+        trace_parent) \
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
+        $6::text[], $7::int[], $8::jsonb[], $9::uuid[], $10::uuid[], $11::text[], $12::text[]) \
+    RETURNING position, stream_id, stream_version";
+
+/// [`APPEND`], if the catalogue is at version `$13`.
+const APPEND_PRICED_AT: &str = "INSERT INTO events (event_id, stream_id, category, \
+        aggregate_id, stream_version, event_type, schema_version, data, correlation_id, \
+        causation_id, actor, trace_parent) \
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
+        $6::text[], $7::int[], $8::jsonb[], $9::uuid[], $10::uuid[], $11::text[], $12::text[]) \
+    WHERE (SELECT version FROM catalogue_version) = $13 \
+    RETURNING position, stream_id, stream_version";
 
 /// The insert's columns, one array each.
 struct Columns {

@@ -41,8 +41,8 @@ pub async fn read_stream(
     up_to: Option<i64>,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events \
-         WHERE stream_id = $1 AND stream_version <= coalesce($2, stream_version) \
+        "SELECT {EVENT_COLUMNS} FROM stream_events(ARRAY[$1]) \
+         WHERE stream_version <= coalesce($2, stream_version) \
          ORDER BY stream_version"
     );
     let rows = sqlx::query(&sql)

@@ -41,5 +41,13 @@ pub trait CurrentState: Aggregate {
 /// Orders are short streams: placed, decided, paid, shipped.
 impl CurrentState for Order {}
 
-/// Products change rarely (a price, a discontinuation).
+/// Products change rarely (a price, a discontinuation); each change bumps the
+/// catalogue's version by trigger (see [`crate::catalogue`]).
 impl CurrentState for Product {}
+
+/// Aggregates whose current state is their fold alone: [`CurrentState::record`]
+/// writes nothing, so an append of theirs needs no transaction around it
+/// (see [`crate::execute_new_priced_at`]).
+pub trait FoldOnly: CurrentState {}
+
+impl FoldOnly for Order {}

@@ -37,6 +37,7 @@ pub(super) fn app(pool: &PgPool, settings: ConsoleSettings) -> Router {
         retry: RetryPolicy::default(),
         authenticator: Authenticator::new(pool.clone()),
         notifier: store::Notifier::disabled(),
+        catalogue: Default::default(),
     };
     let stop = tokio::sync::watch::channel(false).1;
     console::router(Console::new(commands, settings, stop))

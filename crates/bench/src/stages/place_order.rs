@@ -29,6 +29,9 @@ pub async fn place_order(config: &BenchConfig, report: &mut Report) -> anyhow::R
         registered.status().is_success(),
         "registering the bench product failed"
     );
+    let mut conn = db.pool.acquire().await?;
+    let catalogue = store::catalogue_version(&mut conn).await?.0;
+    drop(conn);
     let max = config.concurrency.iter().copied().max().unwrap_or(1);
     for &clients in &config.concurrency {
         let mut ours = Vec::new();
@@ -48,7 +51,7 @@ pub async fn place_order(config: &BenchConfig, report: &mut Report) -> anyhow::R
                 "{failures} orders failed at {clients} clients"
             );
             ours.push(summary);
-            raw.push(append_baseline(&db.url, clients, config.duration).await?);
+            raw.push(append_baseline(&db.url, catalogue, clients, config.duration).await?);
         }
         let (ours, raw) = (median(&ours), median(&raw));
         report.remember(&format!("place-{clients}"), ours);

@@ -1,5 +1,7 @@
 //! Order commands: place, pay, ship, cancel.
 
+use std::collections::HashMap;
+
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use domain::order::{Order, OrderCommand, OrderStatus, PricedLine};
@@ -9,7 +11,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
-use store::Outcome;
+use store::{Loaded, Outcome};
 use uuid::Uuid;
 use web::openapi::Operation;
 use web::SecureRouter;
@@ -128,8 +130,7 @@ fn answer(id: &str, outcome: &Outcome<Order>) -> (StatusCode, Value) {
     (StatusCode::OK, json!(OrderAnswer::new(id, outcome)))
 }
 
-/// Places an order, pricing every line from the catalogue (read in one
-/// statement) inside the command's transaction.
+/// Places an order, pricing every line from the catalogue.
 struct Place {
     order_id: OrderId,
     customer_id: CustomerId,
@@ -137,18 +138,23 @@ struct Place {
     channel: Option<String>,
 }
 
-impl HttpCommand for Place {
-    type Aggregate = Order;
-
-    fn aggregate_id(&self) -> String {
-        self.order_id.to_string()
+impl Place {
+    /// The order's SKUs, each once.
+    fn skus(&self) -> Vec<&str> {
+        let mut skus: Vec<&str> = self.lines.iter().map(|(sku, _)| sku.as_str()).collect();
+        skus.sort_unstable();
+        skus.dedup();
+        skus
     }
 
-    async fn prepare(&self, conn: &mut PgConnection) -> Result<OrderCommand, ApiError> {
+    /// The domain command, every line priced from `catalogue`; unknown and
+    /// discontinued products refuse the lines that name them.
+    fn priced(
+        &self,
+        catalogue: &HashMap<String, Loaded<Product>>,
+    ) -> Result<OrderCommand, ApiError> {
         let mut fields = Fields::default();
         let mut priced = Vec::with_capacity(self.lines.len());
-        let skus: Vec<&str> = self.lines.iter().map(|(sku, _)| sku.as_str()).collect();
-        let catalogue = store::load_many::<Product>(conn, &skus).await?;
         for (i, (sku, quantity)) in self.lines.iter().enumerate() {
             let registered = catalogue
                 .get(sku.as_str())
@@ -173,6 +179,58 @@ impl HttpCommand for Place {
             lines: priced,
             channel: self.channel.clone(),
         })
+    }
+
+    /// Places the order in one statement outside any transaction: priced
+    /// from the process's [`Catalogue`](crate::catalogue::Catalogue), and
+    /// appended only if the catalogue has not changed since (else read the
+    /// products again and price again). No `BEGIN`, read or `COMMIT`.
+    async fn at_once(self, state: &AppState, headers: &CommandHeaders) -> Result<Answer, ApiError> {
+        let skus = self.skus();
+        let id = self.order_id.to_string();
+        for attempt in 1..=state.retry.attempts {
+            let priced = state.catalogue.products(&state.pool, &skus).await?;
+            let command = self.priced(&priced.products)?;
+            let mut conn = state.pool.acquire().await?;
+            let placed = store::execute_new_priced_at::<Order>(
+                &mut conn,
+                &id,
+                command,
+                &headers.metadata,
+                priced.version,
+            )
+            .await?;
+            drop(conn);
+            if let Some(outcome) = placed {
+                state.notifier.events_appended();
+                let (status, body) = self.respond(&outcome);
+                return Ok(Answer {
+                    status,
+                    body,
+                    replayed: false,
+                });
+            }
+            state.catalogue.forget();
+            metrics::counter!("stockroom_command_conflicts_retried_total").increment(1);
+            if attempt > 1 {
+                tokio::time::sleep(state.retry.delay(attempt)).await;
+            }
+        }
+        Err(ApiError::Contended)
+    }
+}
+
+impl HttpCommand for Place {
+    type Aggregate = Order;
+
+    fn aggregate_id(&self) -> String {
+        self.order_id.to_string()
+    }
+
+    async fn prepare(&self, conn: &mut PgConnection) -> Result<OrderCommand, ApiError> {
+        // Read inside the transaction that also holds the idempotency key.
+        let catalogue = store::load_many::<Product>(conn, &self.skus()).await?;
+        self.priced(&catalogue)
     }
 
     fn creates_stream(&self) -> bool {
@@ -226,6 +284,9 @@ pub async fn place_command(
         // only through the channel it is bound to.
         channel: headers.principal.channel.clone(),
     };
+    if headers.idempotency_key.is_none() {
+        return command.at_once(state, headers).await;
+    }
     run(state, headers, fingerprint, command).await
 }
 

@@ -98,6 +98,19 @@ fn answer(status: StatusCode) -> fn(&str, &Outcome<Product>) -> (StatusCode, ser
     }
 }
 
+/// Runs a product command; this process's next order reads its products
+/// again rather than finding the catalogue changed when it appends.
+async fn run_product(
+    state: &AppState,
+    headers: &CommandHeaders,
+    fingerprint: &[u8],
+    command: Simple<Product>,
+) -> Result<Answer, ApiError> {
+    let answer = run(state, headers, fingerprint, command).await;
+    state.catalogue.forget();
+    answer
+}
+
 /// The `register` command, as the HTTP route and the console run it.
 pub async fn register_command(
     state: &AppState,
@@ -121,7 +134,7 @@ pub async fn register_command(
         },
         respond: answer(StatusCode::CREATED),
     };
-    run(state, headers, fingerprint, command).await
+    run_product(state, headers, fingerprint, command).await
 }
 
 async fn register(
@@ -152,7 +165,7 @@ pub async fn change_price_command(
         command: ProductCommand::ChangePrice { sku, price },
         respond: answer(StatusCode::OK),
     };
-    run(state, headers, fingerprint, command).await
+    run_product(state, headers, fingerprint, command).await
 }
 
 async fn change_price(
@@ -177,7 +190,7 @@ pub async fn discontinue_command(
         command: ProductCommand::Discontinue { sku },
         respond: answer(StatusCode::OK),
     };
-    run(state, headers, fingerprint, command).await
+    run_product(state, headers, fingerprint, command).await
 }
 
 async fn discontinue(
