@@ -1,10 +1,12 @@
 //! The sales projection: units confirmed, cancelled and paid, and paid
 //! revenue, per day and SKU.
 
-use bus::{Delivered, HandlerError};
+use bus::{Delivered, Envelope, HandlerError};
+use chrono::{DateTime, Utc};
 use domain::order::{OrderEvent, OrderStatus};
 use domain::StreamCategory;
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::orders::order_id_of;
 use crate::projection::{poison, Projection};
@@ -13,11 +15,23 @@ use crate::projection::{poison, Projection};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SalesProjection;
 
-/// Which counter of `daily_sales` an event moves.
+/// Which counter of `daily_sales` an event moves, as the batch's statement
+/// names it.
+#[derive(Clone, Copy)]
 enum Counter {
     Confirmed,
     Cancelled,
     Paid,
+}
+
+impl Counter {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+            Self::Cancelled => "cancelled",
+            Self::Paid => "paid",
+        }
+    }
 }
 
 impl Projection for SalesProjection {
@@ -25,14 +39,51 @@ impl Projection for SalesProjection {
     const CATEGORIES: &'static [StreamCategory] = &[StreamCategory::Order];
     const TABLES: &'static [&'static str] = &["sales_order_lines", "daily_sales"];
 
+    /// Two statements per batch: every placed line, then every counter
+    /// the batch moves, summed per day and SKU (counters commute, and each
+    /// event is applied once). Every event is decoded before anything is
+    /// written.
+    async fn apply_batch(
+        &self,
+        conn: &mut PgConnection,
+        events: &[Delivered],
+    ) -> Result<(), HandlerError> {
+        let mut batch = SalesBatch::default();
+        for delivered in events {
+            let e = &delivered.envelope;
+            batch.add(e, &e.decode().map_err(poison)?)?;
+        }
+        batch.write(conn).await
+    }
+
     async fn apply(
         &self,
         conn: &mut PgConnection,
         delivered: &Delivered,
     ) -> Result<(), HandlerError> {
-        let e = &delivered.envelope;
-        let event: OrderEvent = e.decode().map_err(poison)?;
-        let counter = match &event {
+        self.apply_batch(conn, std::slice::from_ref(delivered))
+            .await
+    }
+}
+
+/// What a batch writes: the lines of the orders placed, and the counters
+/// moved by orders decided, paid or cancelled (a column per field).
+#[derive(Default)]
+struct SalesBatch {
+    line_orders: Vec<Uuid>,
+    line_numbers: Vec<i32>,
+    line_skus: Vec<String>,
+    line_quantities: Vec<i64>,
+    line_totals: Vec<i64>,
+    line_currencies: Vec<String>,
+    counter_orders: Vec<Uuid>,
+    counters: Vec<&'static str>,
+    counted_at: Vec<DateTime<Utc>>,
+}
+
+impl SalesBatch {
+    fn add(&mut self, e: &Envelope, event: &OrderEvent) -> Result<(), HandlerError> {
+        let counter = match event {
             OrderEvent::OrderPlaced {
                 order_id,
                 lines,
@@ -40,18 +91,12 @@ impl Projection for SalesProjection {
                 ..
             } => {
                 for (i, line) in lines.iter().enumerate() {
-                    sqlx::query(
-                        "INSERT INTO sales_order_lines (order_id, line_no, sku, quantity, line_total, currency) \
-                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(order_id.0)
-                    .bind(i as i32)
-                    .bind(line.sku.as_str())
-                    .bind(line.quantity.get())
-                    .bind(line.line_total)
-                    .bind(currency.as_str())
-                    .execute(&mut *conn)
-                    .await?;
+                    self.line_orders.push(order_id.0);
+                    self.line_numbers.push(i as i32);
+                    self.line_skus.push(line.sku.to_string());
+                    self.line_quantities.push(line.quantity.get());
+                    self.line_totals.push(line.line_total);
+                    self.line_currencies.push(currency.as_str().to_owned());
                 }
                 return Ok(());
             }
@@ -65,36 +110,52 @@ impl Projection for SalesProjection {
             | OrderEvent::OrderExpired { .. } => Counter::Cancelled,
             _ => return Ok(()),
         };
-        let set = match counter {
-            Counter::Confirmed => {
-                "units_confirmed = daily_sales.units_confirmed + EXCLUDED.units_confirmed"
-            }
-            Counter::Cancelled => {
-                "units_cancelled = daily_sales.units_cancelled + EXCLUDED.units_cancelled"
-            }
-            Counter::Paid => {
-                "units_paid = daily_sales.units_paid + EXCLUDED.units_paid, \
-                 revenue_paid = daily_sales.revenue_paid + EXCLUDED.revenue_paid"
-            }
-        };
-        let (confirmed, cancelled, paid) = match counter {
-            Counter::Confirmed => ("sum(quantity)", "0", "0"),
-            Counter::Cancelled => ("0", "sum(quantity)", "0"),
-            Counter::Paid => ("0", "0", "sum(quantity)"),
-        };
-        let revenue = if matches!(counter, Counter::Paid) {
-            "sum(line_total)"
-        } else {
-            "0"
-        };
-        sqlx::query(&format!(
+        self.counter_orders.push(order_id_of(e)?);
+        self.counters.push(counter.name());
+        self.counted_at.push(e.occurred_at);
+        Ok(())
+    }
+
+    /// The lines first: a counter of the same batch sums them.
+    async fn write(self, conn: &mut PgConnection) -> Result<(), HandlerError> {
+        if !self.line_orders.is_empty() {
+            sqlx::query(
+                "INSERT INTO sales_order_lines (order_id, line_no, sku, quantity, line_total, currency) \
+                 SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::bigint[], $5::bigint[], $6::text[]) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&self.line_orders)
+            .bind(&self.line_numbers)
+            .bind(&self.line_skus)
+            .bind(&self.line_quantities)
+            .bind(&self.line_totals)
+            .bind(&self.line_currencies)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if self.counter_orders.is_empty() {
+            return Ok(());
+        }
+        // A row keeps the currency it was first written with.
+        sqlx::query(
             "INSERT INTO daily_sales (day, sku, currency, units_confirmed, units_cancelled, units_paid, revenue_paid) \
-             SELECT ($2 AT TIME ZONE 'UTC')::date, sku, currency, {confirmed}, {cancelled}, {paid}, {revenue} \
-             FROM sales_order_lines WHERE order_id = $1 GROUP BY sku, currency \
-             ON CONFLICT (day, sku) DO UPDATE SET {set}"
-        ))
-        .bind(order_id_of(e)?)
-        .bind(e.occurred_at)
+             SELECT (c.at AT TIME ZONE 'UTC')::date, l.sku, min(l.currency), \
+                    coalesce(sum(l.quantity) FILTER (WHERE c.counter = 'confirmed'), 0), \
+                    coalesce(sum(l.quantity) FILTER (WHERE c.counter = 'cancelled'), 0), \
+                    coalesce(sum(l.quantity) FILTER (WHERE c.counter = 'paid'), 0), \
+                    coalesce(sum(l.line_total) FILTER (WHERE c.counter = 'paid'), 0) \
+             FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS c(order_id, counter, at) \
+             JOIN sales_order_lines l ON l.order_id = c.order_id \
+             GROUP BY 1, 2 \
+             ON CONFLICT (day, sku) DO UPDATE SET \
+               units_confirmed = daily_sales.units_confirmed + EXCLUDED.units_confirmed, \
+               units_cancelled = daily_sales.units_cancelled + EXCLUDED.units_cancelled, \
+               units_paid = daily_sales.units_paid + EXCLUDED.units_paid, \
+               revenue_paid = daily_sales.revenue_paid + EXCLUDED.revenue_paid",
+        )
+        .bind(&self.counter_orders)
+        .bind(&self.counters)
+        .bind(&self.counted_at)
         .execute(conn)
         .await?;
         Ok(())
