@@ -5,7 +5,7 @@
 use domain::order::{Order, OrderCommand, PricedLine};
 use domain::{Currency, CustomerId, Money, OrderId, Quantity, Sku};
 use projector::catalogue::CatalogueProjection;
-use projector::projection::{use_schema, LIVE_SCHEMA};
+use projector::projection::{scope_batch, LIVE_SCHEMA};
 use projector::Projection;
 use store::{execute, EventMetadata, RetryPolicy};
 
@@ -99,7 +99,7 @@ fn stock_received(version: i64, quantity: i64) -> bus::Delivered {
 async fn a_stock_event_applied_late_still_counts() {
     let db = TestDb::create().await;
     let mut tx = db.pool.begin().await.unwrap();
-    use_schema(&mut tx, LIVE_SCHEMA).await.unwrap();
+    scope_batch(&mut tx, LIVE_SCHEMA).await.unwrap();
     // Version 2 was parked and is retried after version 3 went through.
     for (version, quantity) in [(1, 5), (3, 2), (2, 4)] {
         CatalogueProjection

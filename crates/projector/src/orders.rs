@@ -1,6 +1,9 @@
 //! The orders read model: one row per order with lines, status and rejection.
 
+use std::collections::btree_map::{BTreeMap, Entry};
+
 use bus::{Delivered, HandlerError};
+use chrono::{DateTime, Utc};
 use domain::order::OrderEvent;
 use domain::StreamCategory;
 use serde_json::json;
@@ -17,9 +20,11 @@ impl Projection for OrdersProjection {
     const CATEGORIES: &'static [StreamCategory] = &[StreamCategory::Order];
     const TABLES: &'static [&'static str] = &["orders"];
 
-    /// Runs of placements become one multi-row insert; every other event
-    /// is one update. Every event is decoded before anything is written, so
-    /// a batch refused for an undecodable event has written nothing.
+    /// Two statements per batch: the placements in one multi-row insert,
+    /// then every other event folded per order into one multi-row update
+    /// (an update must find the row its placement inserts). Every event is
+    /// decoded before anything is written, so a batch refused for an
+    /// undecodable event has written nothing.
     async fn apply_batch(
         &self,
         conn: &mut PgConnection,
@@ -31,17 +36,15 @@ impl Projection for OrdersProjection {
             .collect::<Result<Vec<_>, serde_json::Error>>()
             .map_err(poison)?;
         let mut placed = Placements::default();
+        let mut moved = Moves::default();
         for (envelope, event) in &decoded {
             match event {
                 OrderEvent::OrderPlaced { .. } => placed.push(envelope, event)?,
-                _ => {
-                    // An update must find the row its placement inserts.
-                    placed.flush(conn).await?;
-                    update(conn, envelope, event).await?;
-                }
+                _ => moved.push(envelope, event)?,
             }
         }
-        placed.flush(conn).await
+        placed.flush(conn).await?;
+        moved.flush(conn).await
     }
 
     async fn apply(
@@ -124,42 +127,113 @@ impl Placements {
     }
 }
 
-/// Moves an order's row on to what `event` says (a newer version only).
-async fn update(
-    conn: &mut PgConnection,
-    e: &bus::Envelope,
-    event: &OrderEvent,
-) -> Result<(), HandlerError> {
-    let (status, rejection) = match event {
-        OrderEvent::OrderPlaced { .. } => return Ok(()),
-        OrderEvent::OrderConfirmed { .. } => ("confirmed", None),
-        OrderEvent::OrderRejected { sku, reason, .. } => {
-            ("rejected", Some(json!({ "sku": sku, "reason": reason })))
-        }
-        OrderEvent::OrderPaid { .. } => ("paid", None),
-        OrderEvent::OrderShipped { .. } => ("shipped", None),
-        OrderEvent::OrderCancelled { .. } => ("cancelled", None),
-        OrderEvent::OrderExpired { .. } => ("expired", None),
-    };
-    sqlx::query(
-        "UPDATE orders SET status = $2, rejection = coalesce($3, rejection), \
-                 paid_at = CASE WHEN $2 = 'paid' THEN coalesce(paid_at, $4) ELSE paid_at END, \
-                 updated_at = $4, version = $5, position = $6 \
-             WHERE order_id = $1 AND version < $5",
-    )
-    .bind(order_id_of(e)?)
-    .bind(status)
-    .bind(rejection)
-    .bind(e.occurred_at)
-    .bind(e.stream_version)
-    .bind(e.global_position)
-    .execute(conn)
-    .await?;
-    Ok(())
+/// The rows a batch moves on, each folded from its events in log order:
+/// the last event's status, version and time, the latest rejection, and
+/// the time of the first payment.
+#[derive(Default)]
+struct Moves {
+    by_order: BTreeMap<uuid::Uuid, Move>,
 }
 
-/// The order id of an order-stream envelope; a stream id that is not
-/// `order-<uuid>` makes the event poison (parked), never the nil UUID.
+struct Move {
+    status: &'static str,
+    rejection: Option<serde_json::Value>,
+    paid_at: Option<DateTime<Utc>>,
+    updated_at: DateTime<Utc>,
+    version: i64,
+    position: i64,
+}
+
+impl Moves {
+    fn push(&mut self, e: &bus::Envelope, event: &OrderEvent) -> Result<(), HandlerError> {
+        let (status, rejection) = match event {
+            OrderEvent::OrderPlaced { .. } => return Ok(()),
+            OrderEvent::OrderConfirmed { .. } => ("confirmed", None),
+            OrderEvent::OrderRejected { sku, reason, .. } => {
+                ("rejected", Some(json!({ "sku": sku, "reason": reason })))
+            }
+            OrderEvent::OrderPaid { .. } => ("paid", None),
+            OrderEvent::OrderShipped { .. } => ("shipped", None),
+            OrderEvent::OrderCancelled { .. } => ("cancelled", None),
+            OrderEvent::OrderExpired { .. } => ("expired", None),
+        };
+        let paid_at = (status == "paid").then_some(e.occurred_at);
+        let next = Move {
+            status,
+            rejection,
+            paid_at,
+            updated_at: e.occurred_at,
+            version: e.stream_version,
+            position: e.global_position,
+        };
+        match self.by_order.entry(order_id_of(e)?) {
+            Entry::Vacant(slot) => {
+                slot.insert(next);
+            }
+            // A redelivered older event changes nothing, as in the table.
+            Entry::Occupied(mut slot) if next.version > slot.get().version => {
+                let before = slot.get_mut();
+                before.paid_at = before.paid_at.or(next.paid_at);
+                before.rejection = next.rejection.or(before.rejection.take());
+                before.status = next.status;
+                before.updated_at = next.updated_at;
+                before.version = next.version;
+                before.position = next.position;
+            }
+            Entry::Occupied(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Moves every row on, in one statement (a newer version only).
+    async fn flush(self, conn: &mut PgConnection) -> Result<(), HandlerError> {
+        if self.by_order.is_empty() {
+            return Ok(());
+        }
+        let mut columns = MoveColumns::default();
+        for (order_id, m) in self.by_order {
+            columns.order_ids.push(order_id);
+            columns.statuses.push(m.status);
+            columns.rejections.push(m.rejection);
+            columns.paid_at.push(m.paid_at);
+            columns.updated_at.push(m.updated_at);
+            columns.versions.push(m.version);
+            columns.positions.push(m.position);
+        }
+        sqlx::query(
+            "UPDATE orders o SET status = m.status, rejection = coalesce(m.rejection, o.rejection), \
+                     paid_at = coalesce(o.paid_at, m.paid_at), updated_at = m.at, \
+                     version = m.version, position = m.position \
+             FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[], \
+                         $5::timestamptz[], $6::bigint[], $7::bigint[]) \
+                  AS m(id, status, rejection, paid_at, at, version, position) \
+             WHERE o.order_id = m.id AND o.version < m.version",
+        )
+        .bind(&columns.order_ids)
+        .bind(&columns.statuses)
+        .bind(&columns.rejections)
+        .bind(&columns.paid_at)
+        .bind(&columns.updated_at)
+        .bind(&columns.versions)
+        .bind(&columns.positions)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// [`Moves`] as one array per column.
+#[derive(Default)]
+struct MoveColumns {
+    order_ids: Vec<uuid::Uuid>,
+    statuses: Vec<&'static str>,
+    rejections: Vec<Option<serde_json::Value>>,
+    paid_at: Vec<Option<DateTime<Utc>>>,
+    updated_at: Vec<DateTime<Utc>>,
+    versions: Vec<i64>,
+    positions: Vec<i64>,
+}
+
 pub(crate) fn order_id_of(e: &bus::Envelope) -> Result<uuid::Uuid, HandlerError> {
     e.stream_id
         .strip_prefix("order-")
@@ -188,6 +262,50 @@ mod tests {
             traceparent: None,
             data: serde_json::Value::Null,
         }
+    }
+
+    /// Given an order's events in log order (one redelivered), when they
+    /// are folded for one update, then the row ends as event by event.
+    #[test]
+    fn a_batch_folds_each_orders_events_into_the_row_they_leave() {
+        let id = uuid::Uuid::now_v7();
+        let order_id = domain::OrderId(id);
+        let at = |v: i64| {
+            let mut e = envelope(&format!("order-{id}"));
+            e.stream_version = v;
+            e.global_position = 10 + v;
+            e.occurred_at = chrono::DateTime::from_timestamp(1_700_000_000 + v, 0).unwrap();
+            e
+        };
+        let paid = OrderEvent::OrderPaid {
+            order_id,
+            amount: 200,
+            currency: domain::Currency::parse("EUR").unwrap(),
+            reference: None,
+        };
+        let shipped = OrderEvent::OrderShipped {
+            order_id,
+            carrier: None,
+            tracking_number: None,
+        };
+        let mut moves = Moves::default();
+        moves
+            .push(&at(2), &OrderEvent::OrderConfirmed { order_id })
+            .unwrap();
+        moves.push(&at(3), &paid).unwrap();
+        moves.push(&at(4), &shipped).unwrap();
+        moves.push(&at(3), &paid).unwrap();
+
+        let row = &moves.by_order[&id];
+        assert_eq!(row.status, "shipped");
+        assert_eq!((row.version, row.position), (4, 14));
+        assert_eq!(row.updated_at, at(4).occurred_at);
+        assert_eq!(
+            row.paid_at,
+            Some(at(3).occurred_at),
+            "paid when paid, not when shipped"
+        );
+        assert_eq!(row.rejection, None);
     }
 
     #[test]

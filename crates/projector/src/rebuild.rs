@@ -16,7 +16,7 @@ use sqlx::{Connection, PgConnection, PgPool};
 use store::{read_committed_after, CommitCursor};
 use thiserror::Error;
 
-use crate::projection::{swap_lock_sql, use_schema, LIVE_SCHEMA};
+use crate::projection::{scope_batch, swap_lock_sql, LIVE_SCHEMA};
 use crate::replay::apply_recorded;
 use crate::Projection;
 
@@ -131,7 +131,7 @@ async fn run<P: Projection>(
         cursor = CommitCursor::after(last);
         let apply = async {
             let mut tx = conn.begin().await?;
-            use_schema(&mut tx, &schema).await?;
+            scope_batch(&mut tx, &schema).await?;
             // Replayed batches can be replayed again: a crash loses nothing
             // that must survive it, so no batch waits for its WAL flush.
             sqlx::query("SET LOCAL synchronous_commit = off")
@@ -161,7 +161,7 @@ async fn run<P: Projection>(
         .bind(P::NAME)
         .execute(&mut *tx)
         .await?;
-    use_schema(&mut tx, &schema).await?;
+    scope_batch(&mut tx, &schema).await?;
     loop {
         let (n, skipped) = replay_batch(&mut tx, projection, &mut cursor, &categories).await?;
         if n == 0 {

@@ -11,7 +11,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use store::read::{from_row, EVENT_COLUMNS};
 use store::CommitCursor;
 
-use crate::projection::{use_schema, LIVE_SCHEMA};
+use crate::projection::{scope_batch, LIVE_SCHEMA};
 use crate::rebuild::RebuildError;
 use crate::replay::apply_recorded;
 use crate::Projection;
@@ -50,7 +50,7 @@ pub async fn verify<P: Projection>(
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         .execute(&mut *tx)
         .await?;
-    use_schema(&mut tx, LIVE_SCHEMA).await?;
+    scope_batch(&mut tx, LIVE_SCHEMA).await?;
     for table in P::TABLES {
         sqlx::query(&format!(
             "CREATE TEMP TABLE {table} (LIKE {LIVE_SCHEMA}.{table} INCLUDING ALL) ON COMMIT DROP"

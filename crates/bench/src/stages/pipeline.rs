@@ -9,7 +9,7 @@ use bus::Delivered;
 use bus::{Envelope, KafkaConfig};
 use futures::future::join_all;
 use projector::orders::OrdersProjection;
-use projector::projection::{use_schema, LIVE_SCHEMA};
+use projector::projection::{scope_batch, LIVE_SCHEMA};
 use projector::Projection;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
@@ -203,7 +203,7 @@ async fn raw_project_from_log(
         let Some(tail) = rows.last() else { break };
         last = sqlx::Row::try_get(tail, "position")?;
         let mut tx = db.pool.begin().await?;
-        use_schema(&mut tx, LIVE_SCHEMA).await?;
+        scope_batch(&mut tx, LIVE_SCHEMA).await?;
         for row in &rows {
             let event = store::read::from_row(row)?;
             OrdersProjection
@@ -322,7 +322,7 @@ async fn raw_project(config: &BenchConfig, db: &BenchDb, total: i64) -> anyhow::
             }
         }
         let mut tx = db.pool.begin().await?;
-        use_schema(&mut tx, LIVE_SCHEMA).await?;
+        scope_batch(&mut tx, LIVE_SCHEMA).await?;
         for m in &batch {
             let envelope: Envelope = serde_json::from_slice(m.payload().unwrap_or_default())?;
             let delivered = Delivered {
