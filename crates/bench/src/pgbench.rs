@@ -9,7 +9,7 @@ use anyhow::{anyhow, Context};
 use crate::stats::{summarise, Summary};
 
 /// What a placement without an idempotency key sends, statement for
-/// statement: the conditional append of `store::append_streams_unless_changed`
+/// statement: the conditional append of `store::append_streams_priced_at`
 /// on its own, outside a transaction block, with a payload of the same shape
 /// and size. The product was read once, before the run, as the command API
 /// keeps it after its first read, at catalogue version `catalogue`.

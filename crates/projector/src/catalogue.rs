@@ -43,15 +43,6 @@ impl Projection for CatalogueProjection {
         }
         stock.flush(conn).await
     }
-
-    async fn apply(
-        &self,
-        conn: &mut PgConnection,
-        delivered: &Delivered,
-    ) -> Result<(), HandlerError> {
-        self.apply_batch(conn, std::slice::from_ref(delivered))
-            .await
-    }
 }
 
 /// A batch's stock changes, summed per SKU. Deltas commute and each event

@@ -46,15 +46,6 @@ impl Projection for OrdersProjection {
         placed.flush(conn).await?;
         moved.flush(conn).await
     }
-
-    async fn apply(
-        &self,
-        conn: &mut PgConnection,
-        delivered: &Delivered,
-    ) -> Result<(), HandlerError> {
-        self.apply_batch(conn, std::slice::from_ref(delivered))
-            .await
-    }
 }
 
 /// Placements waiting to be inserted together, one column array each.
@@ -97,7 +88,7 @@ impl Placements {
         Ok(())
     }
 
-    async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), HandlerError> {
+    async fn flush(self, conn: &mut PgConnection) -> Result<(), HandlerError> {
         if self.order_ids.is_empty() {
             return Ok(());
         }
@@ -122,7 +113,6 @@ impl Placements {
         .bind(&self.channels)
         .execute(conn)
         .await?;
-        *self = Self::default();
         Ok(())
     }
 }

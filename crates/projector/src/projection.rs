@@ -25,27 +25,23 @@ pub trait Projection: Send + Sync + 'static {
     /// The tables it owns.
     const TABLES: &'static [&'static str];
 
-    /// Applies one event inside the caller's transaction.
-    fn apply(
-        &self,
-        conn: &mut PgConnection,
-        event: &Delivered,
-    ) -> impl Future<Output = Result<(), HandlerError>> + Send;
-
-    /// Applies a batch in order, inside the caller's transaction. The
-    /// default applies one event after another; a projection that writes a
-    /// run of events in one statement overrides it.
+    /// Applies a batch in order, inside the caller's transaction. Every
+    /// projection writes a batch in a few statements, so this is the one to
+    /// implement.
     fn apply_batch<'a>(
         &'a self,
         conn: &'a mut PgConnection,
         events: &'a [Delivered],
+    ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a;
+
+    /// Applies one event inside the caller's transaction (a batch of one:
+    /// replays that isolate a failing event, and the bench's baselines).
+    fn apply<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        event: &'a Delivered,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send + 'a {
-        async move {
-            for event in events {
-                self.apply(conn, event).await?;
-            }
-            Ok(())
-        }
+        self.apply_batch(conn, std::slice::from_ref(event))
     }
 
     /// Category names, as stored.

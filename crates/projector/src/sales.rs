@@ -55,15 +55,6 @@ impl Projection for SalesProjection {
         }
         batch.write(conn).await
     }
-
-    async fn apply(
-        &self,
-        conn: &mut PgConnection,
-        delivered: &Delivered,
-    ) -> Result<(), HandlerError> {
-        self.apply_batch(conn, std::slice::from_ref(delivered))
-            .await
-    }
 }
 
 /// What a batch writes: the lines of the orders placed, and the counters

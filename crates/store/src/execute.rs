@@ -9,7 +9,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::catalogue::CatalogueVersion;
-use crate::log::{insert_events, StreamAppend};
+use crate::log::{insert_events, landed, StreamAppend};
 use crate::read::{from_row, EVENT_COLUMNS};
 use crate::state::{CurrentState, FoldOnly};
 use crate::{append, encode, AppendResult, EventMetadata, StoreError};
@@ -249,18 +249,24 @@ pub async fn execute_new<A: CurrentState>(
     command: A::Command,
     metadata: &EventMetadata,
 ) -> Result<Outcome<A>, CommandError> {
-    let outcome = start_stream::<A>(conn, aggregate_id, command, metadata, None)
-        .await?
-        .ok_or_else(|| {
-            StoreError::InvalidState("an unconditional append inserted nothing".into())
-        })?;
+    let Outcome {
+        events,
+        state,
+        version,
+        position,
+    } = landed(start_stream::<A>(conn, aggregate_id, command, metadata, None).await?)?;
     let after = Loaded {
-        state: outcome.state.clone(),
-        version: outcome.version,
-        last_position: outcome.position,
+        state,
+        version,
+        last_position: position,
     };
     A::record(conn, aggregate_id, &after).await?;
-    Ok(outcome)
+    Ok(Outcome {
+        events,
+        state: after.state,
+        version,
+        position,
+    })
 }
 
 /// [`execute_new`] as one statement that needs no transaction around it: the

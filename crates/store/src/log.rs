@@ -66,9 +66,7 @@ pub async fn append_streams(
     conn: &mut PgConnection,
     streams: &[StreamAppend],
 ) -> Result<Vec<AppendResult>, StoreError> {
-    insert_events(conn, streams, None)
-        .await?
-        .ok_or_else(|| StoreError::InvalidState("an unconditional append inserted nothing".into()))
+    landed(insert_events(conn, streams, None).await?)
 }
 
 /// [`append_streams`] for a decision made on products read earlier without
@@ -172,22 +170,34 @@ pub(crate) async fn insert_events(
     ))
 }
 
-/// Inserts the rows of [`Columns`], each as the next position.
-const APPEND: &str = "INSERT INTO events (event_id, stream_id, category, aggregate_id, \
-        stream_version, event_type, schema_version, data, correlation_id, causation_id, actor, \
-        trace_parent) \
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
-        $6::text[], $7::int[], $8::jsonb[], $9::uuid[], $10::uuid[], $11::text[], $12::text[]) \
-    RETURNING position, stream_id, stream_version";
+/// The insert of the rows of [`Columns`], each as the next position, with
+/// `$condition` (a `WHERE` clause, or nothing) deciding whether it lands.
+macro_rules! insert_sql {
+    ($condition:literal) => {
+        concat!(
+            "INSERT INTO events (event_id, stream_id, category, aggregate_id, stream_version, \
+                event_type, schema_version, data, correlation_id, causation_id, actor, \
+                trace_parent) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
+                $6::text[], $7::int[], $8::jsonb[], $9::uuid[], $10::uuid[], $11::text[], \
+                $12::text[]) ",
+            $condition,
+            " RETURNING position, stream_id, stream_version"
+        )
+    };
+}
 
-/// [`APPEND`], if the catalogue is at version `$13`.
-const APPEND_PRICED_AT: &str = "INSERT INTO events (event_id, stream_id, category, \
-        aggregate_id, stream_version, event_type, schema_version, data, correlation_id, \
-        causation_id, actor, trace_parent) \
-    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
-        $6::text[], $7::int[], $8::jsonb[], $9::uuid[], $10::uuid[], $11::text[], $12::text[]) \
-    WHERE (SELECT version FROM catalogue_version) = $13 \
-    RETURNING position, stream_id, stream_version";
+/// Appends unconditionally.
+const APPEND: &str = insert_sql!("");
+
+/// Appends if the catalogue is at version `$13`.
+const APPEND_PRICED_AT: &str = insert_sql!("WHERE (SELECT version FROM catalogue_version) = $13");
+
+/// The answer of an append without a condition, which lands or fails.
+pub(crate) fn landed<T>(appended: Option<T>) -> Result<T, StoreError> {
+    appended
+        .ok_or_else(|| StoreError::InvalidState("an unconditional append inserted nothing".into()))
+}
 
 /// The insert's columns, one array each.
 struct Columns {

@@ -210,7 +210,12 @@ impl Place {
                     replayed: false,
                 });
             }
+            // The catalogue moved on: read it again. A product changed once
+            // needs no pause; one that keeps changing gets the backoff.
             state.catalogue.forget();
+            if attempt == state.retry.attempts {
+                break;
+            }
             metrics::counter!("stockroom_command_conflicts_retried_total").increment(1);
             if attempt > 1 {
                 tokio::time::sleep(state.retry.delay(attempt)).await;
