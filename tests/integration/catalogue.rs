@@ -23,7 +23,7 @@ async fn version(db: &TestDb) -> i64 {
         .0
 }
 
-async fn register(db: &TestDb, sku: &str, minor: i64) {
+pub(crate) async fn register(db: &TestDb, sku: &str, minor: i64) {
     let sku = Sku::parse(sku).unwrap();
     let command = ProductCommand::Register {
         sku: sku.clone(),
@@ -42,7 +42,7 @@ async fn register(db: &TestDb, sku: &str, minor: i64) {
 }
 
 /// A new order stream of one event (its payload does not matter here).
-fn order_stream() -> StreamAppend {
+pub(crate) fn order_stream() -> StreamAppend {
     let event = store::encode(&domain::order::OrderEvent::OrderCancelled {
         order_id: domain::OrderId(Uuid::new_v4()),
         reason: "test".into(),

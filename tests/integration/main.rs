@@ -22,6 +22,7 @@ mod console_router;
 mod doctor;
 mod end_to_end;
 mod gap_safety;
+mod group_append;
 mod history;
 mod idempotency;
 mod lifecycle;

@@ -29,14 +29,13 @@ pub(crate) fn command_app(pool: PgPool) -> Router {
         timeout: Duration::from_millis(200),
     };
     router(
-        AppState {
-            pool: pool.clone(),
+        AppState::new(
+            pool.clone(),
             probes,
-            retry: RetryPolicy::default(),
-            authenticator: Authenticator::new(pool),
-            notifier: store::Notifier::disabled(),
-            catalogue: Default::default(),
-        },
+            RetryPolicy::default(),
+            Authenticator::new(pool),
+            store::Notifier::disabled(),
+        ),
         HttpLimits::default(),
     )
 }

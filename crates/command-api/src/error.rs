@@ -165,6 +165,7 @@ impl ApiError {
 
 /// Whether the failure is the database being unreachable (503, not 500).
 fn is_unavailable(e: &StoreError) -> bool {
+    let e = e.cause();
     matches!(
         e,
         StoreError::Database(

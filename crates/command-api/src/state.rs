@@ -19,6 +19,29 @@ pub struct AppState {
     pub notifier: store::Notifier,
     /// Products as last read, so placing an order needs no read.
     pub catalogue: crate::catalogue::Catalogue,
+    /// Placements appended together when they arrive together.
+    pub appends: store::GroupAppend,
+}
+
+impl AppState {
+    /// The state over `pool`, with nothing read or appended yet.
+    pub fn new(
+        pool: PgPool,
+        probes: Probes,
+        retry: store::RetryPolicy,
+        authenticator: web::auth::Authenticator,
+        notifier: store::Notifier,
+    ) -> Self {
+        Self {
+            appends: store::GroupAppend::new(pool.clone()),
+            catalogue: crate::catalogue::Catalogue::default(),
+            pool,
+            probes,
+            retry,
+            authenticator,
+            notifier,
+        }
+    }
 }
 
 impl FromRef<AppState> for Probes {

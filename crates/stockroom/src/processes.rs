@@ -161,14 +161,8 @@ async fn command_api(
         addr,
         stop.clone(),
         |pool, probes, authenticator| {
-            let state = command_api::AppState {
-                notifier: store::Notifier::start(&pool, stop.clone()),
-                catalogue: Default::default(),
-                pool,
-                probes,
-                retry,
-                authenticator,
-            };
+            let notifier = store::Notifier::start(&pool, stop.clone());
+            let state = command_api::AppState::new(pool, probes, retry, authenticator, notifier);
             command_api::router(state, api.limits())
         },
     )
@@ -221,14 +215,8 @@ async fn serve_console(
         addr,
         stop.clone(),
         |pool, probes, authenticator| {
-            let commands = command_api::AppState {
-                notifier: store::Notifier::start(&pool, stop.clone()),
-                catalogue: Default::default(),
-                pool,
-                probes,
-                retry,
-                authenticator,
-            };
+            let notifier = store::Notifier::start(&pool, stop.clone());
+            let commands = command_api::AppState::new(pool, probes, retry, authenticator, notifier);
             console::router(console::Console::new(commands, settings, stop))
         },
     )

@@ -43,6 +43,10 @@ pub enum StoreError {
     /// The system's random source failed (minting a key).
     #[error("no randomness available: {0}")]
     Randomness(String),
+    /// A statement shared by several callers failed (see
+    /// [`crate::GroupAppend`]); each of them gets this.
+    #[error("a shared append failed")]
+    Shared(#[source] std::sync::Arc<StoreError>),
     /// Migrations failed.
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -51,7 +55,15 @@ pub enum StoreError {
 impl StoreError {
     /// Whether a retry with fresh state may succeed.
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Self::Conflict { .. })
+        matches!(self.cause(), Self::Conflict { .. })
+    }
+
+    /// The failure itself, seen through [`StoreError::Shared`].
+    pub fn cause(&self) -> &StoreError {
+        match self {
+            Self::Shared(shared) => shared.cause(),
+            other => other,
+        }
     }
 }
 

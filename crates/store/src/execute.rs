@@ -9,6 +9,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::catalogue::CatalogueVersion;
+use crate::group_append::GroupAppend;
 use crate::log::{insert_events, landed, StreamAppend};
 use crate::read::{from_row, EVENT_COLUMNS};
 use crate::state::{CurrentState, FoldOnly};
@@ -273,16 +274,19 @@ pub async fn execute_new<A: CurrentState>(
 /// command was decided on products read earlier without a lock, at catalogue
 /// version `catalogue`, and the append lands only if the catalogue is still
 /// there. `Ok(None)` when it has moved on: read the products again and
-/// decide again. Outside a transaction this is one round trip.
-#[tracing::instrument(skip(conn, command, metadata), fields(category = A::CATEGORY.as_str()))]
+/// decide again. The append shares its statement with whoever else appends
+/// through `appends` at the same moment (group commit).
+#[tracing::instrument(skip(appends, command, metadata), fields(category = A::CATEGORY.as_str()))]
 pub async fn execute_new_priced_at<A: FoldOnly>(
-    conn: &mut PgConnection,
+    appends: &GroupAppend,
     aggregate_id: &str,
     command: A::Command,
     metadata: &EventMetadata,
     catalogue: CatalogueVersion,
 ) -> Result<Option<Outcome<A>>, CommandError> {
-    start_stream::<A>(conn, aggregate_id, command, metadata, Some(catalogue)).await
+    let (events, stream) = first_events::<A>(aggregate_id, command, metadata)?;
+    let appended = appends.append_priced_at(stream, catalogue).await;
+    started(events, appended)
 }
 
 /// Decides `command` on an empty stream and appends its events as the
@@ -294,6 +298,21 @@ async fn start_stream<A: Aggregate>(
     metadata: &EventMetadata,
     catalogue: Option<CatalogueVersion>,
 ) -> Result<Option<Outcome<A>>, CommandError> {
+    let (events, stream) = first_events::<A>(aggregate_id, command, metadata)?;
+    let appended = insert_events(conn, std::slice::from_ref(&stream), catalogue).await;
+    started(
+        events,
+        appended.map(|landed| landed.map(|results| results[0])),
+    )
+}
+
+/// `command` decided on an empty stream: its events, and their append as the
+/// stream's first.
+fn first_events<A: Aggregate>(
+    aggregate_id: &str,
+    command: A::Command,
+    metadata: &EventMetadata,
+) -> Result<(Vec<A::Event>, StreamAppend), CommandError> {
     let events = A::default().decide(command)?;
     let encoded = events.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
     let stream = StreamAppend {
@@ -302,17 +321,30 @@ async fn start_stream<A: Aggregate>(
         expected_version: 0,
         events: encoded.into_iter().map(|e| (e, metadata.clone())).collect(),
     };
-    let appended = insert_events(conn, std::slice::from_ref(&stream), catalogue).await;
+    Ok((events, stream))
+}
+
+/// What starting a stream with `events` did, from how their append went; a
+/// stream that existed after all is the domain's `AlreadyExists`.
+fn started<A: Aggregate>(
+    events: Vec<A::Event>,
+    appended: Result<Option<AppendResult>, StoreError>,
+) -> Result<Option<Outcome<A>>, CommandError> {
     let AppendResult {
         last_position,
         version,
     } = match appended {
-        Ok(Some(results)) => results[0],
+        Ok(Some(result)) => result,
         Ok(None) => return Ok(None),
-        Err(StoreError::Conflict { stream_id, .. }) => {
-            return Err(DomainError::AlreadyExists { what: stream_id }.into())
-        }
-        Err(e) => return Err(e.into()),
+        Err(e) => match e.cause() {
+            StoreError::Conflict { stream_id, .. } => {
+                return Err(DomainError::AlreadyExists {
+                    what: stream_id.clone(),
+                }
+                .into())
+            }
+            _ => return Err(e.into()),
+        },
     };
     Ok(Some(Outcome {
         state: A::from_history(&events),

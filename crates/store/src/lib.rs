@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod execute;
 pub mod follow;
+pub mod group_append;
 pub mod health;
 pub mod idempotency;
 pub mod keys;
@@ -30,6 +31,7 @@ pub use execute::{
     CommandError, Loaded, Outcome, RetryPolicy,
 };
 pub use follow::{horizon, Horizon, LogFollower, LogRead};
+pub use group_append::GroupAppend;
 pub use log::{append, append_streams, append_streams_priced_at, AppendResult, StreamAppend};
 pub use notify::Notifier;
 pub use read::{read_committed_after, read_committed_below, read_stream, CommitCursor};

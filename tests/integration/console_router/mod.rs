@@ -31,14 +31,13 @@ pub(super) fn app(pool: &PgPool, settings: ConsoleSettings) -> Router {
         broker: bus::admin::BrokerProbe::new(&bus::KafkaConfig::new("127.0.0.1:9")).unwrap(),
         timeout: Duration::from_millis(200),
     };
-    let commands = command_api::AppState {
-        pool: pool.clone(),
+    let commands = command_api::AppState::new(
+        pool.clone(),
         probes,
-        retry: RetryPolicy::default(),
-        authenticator: Authenticator::new(pool.clone()),
-        notifier: store::Notifier::disabled(),
-        catalogue: Default::default(),
-    };
+        RetryPolicy::default(),
+        Authenticator::new(pool.clone()),
+        store::Notifier::disabled(),
+    );
     let stop = tokio::sync::watch::channel(false).1;
     console::router(Console::new(commands, settings, stop))
         .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 50000))))

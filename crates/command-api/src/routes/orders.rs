@@ -181,26 +181,25 @@ impl Place {
         })
     }
 
-    /// Places the order in one statement outside any transaction: priced
-    /// from the process's [`Catalogue`](crate::catalogue::Catalogue), and
-    /// appended only if the catalogue has not changed since (else read the
-    /// products again and price again). No `BEGIN`, read or `COMMIT`.
+    /// Places the order in one statement outside any transaction, shared
+    /// with the orders placed at the same moment: priced from the process's
+    /// [`Catalogue`](crate::catalogue::Catalogue), and appended only if the
+    /// catalogue has not changed since (else read the products again and
+    /// price again). No `BEGIN`, read or `COMMIT`.
     async fn at_once(self, state: &AppState, headers: &CommandHeaders) -> Result<Answer, ApiError> {
         let skus = self.skus();
         let id = self.order_id.to_string();
         for attempt in 1..=state.retry.attempts {
             let priced = state.catalogue.products(&state.pool, &skus).await?;
             let command = self.priced(&priced.products)?;
-            let mut conn = state.pool.acquire().await?;
             let placed = store::execute_new_priced_at::<Order>(
-                &mut conn,
+                &state.appends,
                 &id,
                 command,
                 &headers.metadata,
                 priced.version,
             )
             .await?;
-            drop(conn);
             if let Some(outcome) = placed {
                 state.notifier.events_appended();
                 let (status, body) = self.respond(&outcome);

@@ -1,0 +1,211 @@
+//! Group commit for appends that need no transaction around them: callers
+//! that append at the same moment share one statement, so Postgres parses,
+//! plans, executes and flushes the WAL once for all of them. The database's
+//! work per order then shrinks as load grows, instead of each order paying a
+//! statement, a commit and a connection's round trips of its own.
+//!
+//! A caller waits no longer than it would alone: while fewer than
+//! [`WRITERS`] statements are in flight its append goes out at once, and
+//! only the appends that arrive while all writers are busy wait, together,
+//! for the next free one.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
+use tokio::sync::oneshot;
+
+use crate::catalogue::CatalogueVersion;
+use crate::log::{insert_events, AppendResult, StreamAppend};
+use crate::StoreError;
+
+/// Statements in flight at once: enough to keep a small server's cores busy
+/// while the next group gathers, few enough that groups do gather.
+const WRITERS: usize = 4;
+
+/// Most events in one statement (an order has one; a group this size is
+/// far past the point where grouping stops paying).
+const MAX_EVENTS: usize = 1_000;
+
+/// Appends from concurrent callers, sent together. Cheap to clone.
+#[derive(Clone)]
+pub struct GroupAppend {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    pool: PgPool,
+    queue: Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Waiting>,
+    writers: usize,
+}
+
+/// What one caller's append lands as: `None` when the catalogue moved on.
+type Reply = Result<Option<AppendResult>, StoreError>;
+
+struct Waiting {
+    stream: StreamAppend,
+    catalogue: CatalogueVersion,
+    reply: oneshot::Sender<Reply>,
+}
+
+impl GroupAppend {
+    /// Group commit over connections from `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                pool,
+                queue: Mutex::new(Queue::default()),
+            }),
+        }
+    }
+
+    /// [`crate::append_streams_priced_at`] for one stream, in a statement
+    /// shared with whoever appends at the same moment. The statement lands
+    /// all of its streams or none; a stream that cannot land (it exists
+    /// already) fails only its own caller.
+    pub async fn append_priced_at(
+        &self,
+        stream: StreamAppend,
+        catalogue: CatalogueVersion,
+    ) -> Result<Option<AppendResult>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let start_writer = {
+            let mut queue = self.shared.lock();
+            queue.waiting.push_back(Waiting {
+                stream,
+                catalogue,
+                reply,
+            });
+            let idle = queue.writers < WRITERS;
+            queue.writers += usize::from(idle);
+            idle
+        };
+        if start_writer {
+            // Its own task: a caller that goes away (a client hanging up)
+            // must not cancel a statement that carries other callers' appends.
+            tokio::spawn(self.clone().write());
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::InvalidState(
+                "the append's writer stopped".into(),
+            ))
+        })
+    }
+
+    /// Sends groups until none is waiting, on one connection.
+    async fn write(self) {
+        let mut conn: Option<PoolConnection<Postgres>> = None;
+        while let Some(group) = self.shared.next_group() {
+            let ready = match conn.take() {
+                Some(c) => Ok(c),
+                None => self.shared.pool.acquire().await.map_err(StoreError::from),
+            };
+            match ready {
+                Ok(mut c) => {
+                    // A connection whose statement failed goes back to the
+                    // pool, which tests it; a healthy one serves the next group.
+                    if send(&mut c, group).await {
+                        conn = Some(c);
+                    }
+                }
+                Err(e) => answer_all(group, e),
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The appends that go out together: the oldest waiting and those behind
+    /// it priced at the same catalogue version, up to [`MAX_EVENTS`]. None
+    /// waiting: the writer retires.
+    fn next_group(&self) -> Option<Vec<Waiting>> {
+        let mut queue = self.lock();
+        let Some(first) = queue.waiting.pop_front() else {
+            queue.writers -= 1;
+            return None;
+        };
+        let mut events = first.stream.events.len();
+        let catalogue = first.catalogue;
+        let mut group = vec![first];
+        while let Some(next) = queue.waiting.front() {
+            let more = next.stream.events.len();
+            if next.catalogue != catalogue || events + more > MAX_EVENTS {
+                break;
+            }
+            events += more;
+            group.extend(queue.waiting.pop_front());
+        }
+        Some(group)
+    }
+}
+
+/// Appends `group` in one statement and answers each caller; whether the
+/// connection is still good for the next group.
+async fn send(conn: &mut PoolConnection<Postgres>, group: Vec<Waiting>) -> bool {
+    let catalogue = group[0].catalogue;
+    let streams: Vec<StreamAppend> = group.iter().map(|w| w.stream.clone()).collect();
+    match insert_events(conn, &streams, Some(catalogue)).await {
+        Ok(Some(results)) => {
+            for (waiting, result) in group.into_iter().zip(results) {
+                let _ = waiting.reply.send(Ok(Some(result)));
+            }
+            true
+        }
+        Ok(None) => {
+            for waiting in group {
+                let _ = waiting.reply.send(Ok(None));
+            }
+            true
+        }
+        // The statement was refused as a whole and nothing landed: one
+        // append's fault (its stream exists) must not become the others',
+        // so each goes again alone and gets its own answer.
+        Err(e) if refused(&e) && group.len() > 1 => {
+            for waiting in group {
+                let alone =
+                    insert_events(conn, std::slice::from_ref(&waiting.stream), Some(catalogue))
+                        .await
+                        .map(|landed| landed.map(|results| results[0]));
+                let _ = waiting.reply.send(alone);
+            }
+            true
+        }
+        Err(e) => {
+            let healthy = refused(&e);
+            match <[Waiting; 1]>::try_from(group) {
+                Ok([alone]) => {
+                    let _ = alone.reply.send(Err(e));
+                }
+                Err(group) => answer_all(group, e),
+            }
+            healthy
+        }
+    }
+}
+
+/// Whether Postgres refused the statement itself (nothing landed and the
+/// connection is fine), as opposed to the connection failing.
+fn refused(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::Conflict { .. } | StoreError::Database(sqlx::Error::Database(_))
+    )
+}
+
+/// Gives every caller of `group` the failure of their shared statement.
+fn answer_all(group: Vec<Waiting>, error: StoreError) {
+    let shared = Arc::new(error);
+    for waiting in group {
+        let _ = waiting.reply.send(Err(StoreError::Shared(shared.clone())));
+    }
+}
