@@ -37,4 +37,5 @@ mod reservation_batch;
 mod router;
 mod stock_levels;
 mod trace_context;
+mod wake;
 mod workers_db;

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgListener};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{ConnectOptions, PgConnection, PgPool};
 use store::subscription::{self, Checkpoint, Lease};
 use store::{LogFollower, LogRead};
 use tokio::sync::watch;
@@ -15,6 +15,7 @@ use crate::handler::{Delivered, HandlerError};
 use crate::relay::EVENTS_CHANNEL;
 use crate::source::{Batch, EventSource, Progress};
 use crate::stall::StallReporter;
+use crate::wake::wait_for_commits;
 use crate::BusError;
 
 /// How a [`LogSource`] reads and waits.
@@ -28,6 +29,8 @@ pub struct LogSettings {
     pub standby_retry: Duration,
     /// How often the active instance checks it still holds the lease.
     pub lease_check: Duration,
+    /// Least time between a caught-up follower's reads (see [`crate::wake`]).
+    pub linger: Duration,
     /// Least time between two batches that only move the settled position
     /// (no events of this subscription's categories): every commit anywhere
     /// moves it, and writing each move would cost a transaction per commit.
@@ -39,6 +42,7 @@ impl Default for LogSettings {
         Self {
             batch_size: 500,
             poll_interval: Duration::from_millis(500),
+            linger: crate::wake::READ_LINGER,
             standby_retry: Duration::from_secs(1),
             lease_check: Duration::from_secs(1),
             progress_interval: Duration::from_millis(100),
@@ -55,6 +59,12 @@ pub struct LogSource {
     follower: LogFollower,
     lease: Option<Lease>,
     listener: Option<PgListener>,
+    /// The connection reads go through, kept between them (a pooled one
+    /// would cost a round trip more per read, for the pool's check on return).
+    reader: Option<PgConnection>,
+    /// How long to wait for commits before the next read; `None` reads at once.
+    wait: Option<Duration>,
+    last_read: Instant,
     lease_checked: Instant,
     reload: bool,
     in_flight: Option<LogRead>,
@@ -78,6 +88,9 @@ impl LogSource {
             follower: LogFollower::new(categories, settings.batch_size, Default::default(), 0),
             lease: None,
             listener: None,
+            reader: None,
+            wait: None,
+            last_read: Instant::now(),
             lease_checked: Instant::now(),
             reload: true,
             in_flight: None,
@@ -118,6 +131,8 @@ impl LogSource {
         metrics::gauge!("stockroom_subscription_active", "subscription" => self.name.clone())
             .set(0.0);
         self.listener = None;
+        self.reader = None;
+        self.wait = None;
         self.in_flight = None;
         if let Some(lease) = self.lease.take() {
             lease.release().await;
@@ -125,7 +140,11 @@ impl LogSource {
     }
 
     async fn read(&mut self) -> Result<LogRead, BusError> {
-        let mut conn = self.pool.acquire().await?;
+        self.last_read = Instant::now();
+        let mut conn = match self.reader.take() {
+            Some(conn) => conn,
+            None => self.connect.connect().await?,
+        };
         if self.reload {
             let checkpoint = subscription::load(&mut conn, &self.name).await?;
             self.follower.reset(checkpoint.cursor, checkpoint.settled);
@@ -133,26 +152,10 @@ impl LogSource {
         }
         let read = self.follower.read(&mut conn).await?;
         self.stalls.observe(&mut conn, read.held_back_for).await;
+        // Kept only after a read that worked: a failed one may have left it
+        // broken, and the next read connects afresh.
+        self.reader = Some(conn);
         Ok(read)
-    }
-
-    async fn idle(&mut self, shutdown: &mut watch::Receiver<bool>, poll: Duration) {
-        match self.listener.as_mut() {
-            Some(listener) => tokio::select! {
-                woken = listener.try_recv() => {
-                    if woken.is_err() {
-                        // Reconnected on the next wait; polling covers the gap.
-                        tokio::time::sleep(poll).await;
-                    }
-                }
-                _ = tokio::time::sleep(poll) => {}
-                _ = shutdown.changed() => {}
-            },
-            None => tokio::select! {
-                _ = tokio::time::sleep(poll) => {}
-                _ = shutdown.changed() => {}
-            },
-        }
     }
 }
 
@@ -185,6 +188,18 @@ impl EventSource for LogSource {
                 }
                 self.lease_checked = Instant::now();
             }
+            if let Some(poll) = self.wait.take() {
+                let linger = self.settings.linger;
+                wait_for_commits(
+                    self.listener.as_mut(),
+                    poll,
+                    linger,
+                    self.last_read,
+                    shutdown,
+                )
+                .await;
+                continue;
+            }
             let read = match self.read().await {
                 Ok(read) => read,
                 Err(e) => {
@@ -199,14 +214,16 @@ impl EventSource for LogSource {
                 let since = self.last_batch.elapsed();
                 let moved = read.settled > self.follower.settled();
                 if !moved || since < self.settings.progress_interval {
-                    let wait = if moved {
+                    self.wait = Some(if moved {
                         self.settings.progress_interval - since
                     } else {
                         self.settings.poll_interval
-                    };
-                    self.idle(shutdown, wait).await;
+                    });
                     continue;
                 }
+            }
+            if read.caught_up {
+                self.wait = Some(self.settings.poll_interval);
             }
             self.last_batch = Instant::now();
             let batch = Batch {
@@ -256,10 +273,12 @@ impl EventSource for LogSource {
         tracing::warn!(subscription = %self.name, "checkpoint moved by another writer; reloading it");
         self.in_flight = None;
         self.reload = true;
+        self.wait = None;
     }
 
     async fn close(&mut self) {
         self.listener = None;
+        self.reader = None;
         if let Some(lease) = self.lease.take() {
             lease.release().await;
         }

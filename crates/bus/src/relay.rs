@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use crate::admin::ensure_topics;
 use crate::producer::{idempotent_producer, ProducerSettings};
 use crate::stall::StallReporter;
+use crate::wake::wait_for_commits;
 use crate::{BusError, Envelope, KafkaConfig};
 
 /// The advisory lock key that elects the active relay ("stockrm" in ASCII).
@@ -36,6 +37,8 @@ pub struct RelayConfig {
     pub batch_size: i64,
     /// How long to sleep when idle if no notification arrives.
     pub poll_interval: Duration,
+    /// Least time between reads once caught up (see [`crate::wake`]).
+    pub read_linger: Duration,
     /// How often a standby tries to become active.
     pub standby_retry: Duration,
     /// How often lag is measured and logged.
@@ -49,6 +52,7 @@ impl Default for RelayConfig {
         Self {
             batch_size: 1000,
             poll_interval: Duration::from_millis(500),
+            read_linger: crate::wake::READ_LINGER,
             standby_retry: Duration::from_secs(1),
             lag_interval: Duration::from_secs(5),
             producer: ProducerSettings::default(),
@@ -172,6 +176,7 @@ impl Relay {
         );
         let mut last_lag = Instant::now() - self.config.lag_interval;
         let mut stalls = StallReporter::new("relay");
+        let (mut wait, mut last_read) = (None, Instant::now());
         loop {
             if last_lag.elapsed() >= self.config.lag_interval {
                 let lag = relay_lag(&mut conn).await?;
@@ -188,15 +193,20 @@ impl Relay {
             if *shutdown.borrow() {
                 return Ok(Stint::Stopped);
             }
+            if let Some(poll) = wait.take() {
+                let linger = self.config.read_linger;
+                wait_for_commits(Some(&mut listener), poll, linger, last_read, shutdown).await;
+                continue;
+            }
+            last_read = Instant::now();
             let read = follower.read(&mut conn).await?;
             stalls.observe(&mut conn, read.held_back_for).await;
             if read.events.is_empty() && read.settled <= follower.settled() {
-                tokio::select! {
-                    notified = listener.try_recv() => { notified?; }
-                    _ = tokio::time::sleep(self.config.poll_interval) => {}
-                    _ = shutdown.changed() => {}
-                }
+                wait = Some(self.config.poll_interval);
                 continue;
+            }
+            if read.caught_up {
+                wait = Some(self.config.poll_interval);
             }
             self.publish(producer, &read.events).await?;
             save_checkpoint(

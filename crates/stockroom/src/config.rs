@@ -127,6 +127,10 @@ pub struct RelayArgs {
     /// Idle poll interval when no notification arrives.
     #[arg(long, env = "STOCKROOM_RELAY_POLL_INTERVAL", default_value_t = RelayConfig::default().poll_interval.into())]
     pub relay_poll_interval: humantime::Duration,
+    /// Least time between the relay's reads once it has caught up: a few
+    /// milliseconds of latency for fewer, larger batches.
+    #[arg(long, env = "STOCKROOM_RELAY_READ_LINGER", default_value_t = RelayConfig::default().read_linger.into())]
+    pub relay_read_linger: humantime::Duration,
 }
 
 impl RelayArgs {
@@ -135,6 +139,7 @@ impl RelayArgs {
         RelayConfig {
             batch_size: self.relay_batch_size,
             poll_interval: self.relay_poll_interval.into(),
+            read_linger: self.relay_read_linger.into(),
             producer: ProducerSettings {
                 linger_ms: self.relay_linger_ms,
                 batch_messages: self.relay_batch_messages,
@@ -186,6 +191,10 @@ pub struct WorkerArgs {
     /// How long an idle worker waits for a notification before polling.
     #[arg(long, env = "STOCKROOM_POLL_INTERVAL", default_value_t = LogSettings::default().poll_interval.into())]
     pub poll_interval: humantime::Duration,
+    /// Least time between a caught-up worker's reads of the log: a few
+    /// milliseconds of latency for fewer, larger batches.
+    #[arg(long, env = "STOCKROOM_READ_LINGER", default_value_t = LogSettings::default().linger.into())]
+    pub read_linger: humantime::Duration,
     /// How often a standby instance tries to take over its subscription.
     #[arg(long, env = "STOCKROOM_STANDBY_RETRY", default_value_t = LogSettings::default().standby_retry.into())]
     pub standby_retry: humantime::Duration,
@@ -199,6 +208,7 @@ impl WorkerArgs {
         LogSettings {
             batch_size,
             poll_interval: self.poll_interval.into(),
+            linger: self.read_linger.into(),
             standby_retry: self.standby_retry.into(),
             ..LogSettings::default()
         }
