@@ -9,6 +9,17 @@ use sqlx::postgres::PgListener;
 
 use crate::support::TestDb;
 
+/// A fresh database and a listener on the events channel.
+async fn listening() -> (TestDb, PgListener) {
+    let db = TestDb::create().await;
+    let mut listener = PgListener::connect(&db.url).await.unwrap();
+    listener
+        .listen(store::notify::EVENTS_CHANNEL)
+        .await
+        .unwrap();
+    (db, listener)
+}
+
 async fn notify(db: &TestDb, times: usize) {
     for _ in 0..times {
         sqlx::query("SELECT pg_notify($1, '')")
@@ -21,12 +32,7 @@ async fn notify(db: &TestDb, times: usize) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_wake_up_lingers_and_absorbs_the_notifications_that_arrived_meanwhile() {
-    let db = TestDb::create().await;
-    let mut listener = PgListener::connect(&db.url).await.unwrap();
-    listener
-        .listen(store::notify::EVENTS_CHANNEL)
-        .await
-        .unwrap();
+    let (db, mut listener) = listening().await;
     let (_keep, mut shutdown) = tokio::sync::watch::channel(false);
     let (poll, linger) = (Duration::from_secs(5), Duration::from_millis(300));
 
@@ -60,12 +66,7 @@ async fn a_wake_up_lingers_and_absorbs_the_notifications_that_arrived_meanwhile(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_follower_that_read_long_ago_does_not_linger_after_a_wake_up() {
-    let db = TestDb::create().await;
-    let mut listener = PgListener::connect(&db.url).await.unwrap();
-    listener
-        .listen(store::notify::EVENTS_CHANNEL)
-        .await
-        .unwrap();
+    let (db, mut listener) = listening().await;
     let (_keep, mut shutdown) = tokio::sync::watch::channel(false);
     let last_read = Instant::now() - Duration::from_secs(10);
 
@@ -88,12 +89,7 @@ async fn a_follower_that_read_long_ago_does_not_linger_after_a_wake_up() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn shutdown_ends_the_wait_and_the_linger() {
-    let db = TestDb::create().await;
-    let mut listener = PgListener::connect(&db.url).await.unwrap();
-    listener
-        .listen(store::notify::EVENTS_CHANNEL)
-        .await
-        .unwrap();
+    let (_db, mut listener) = listening().await;
     let (stop, mut shutdown) = tokio::sync::watch::channel(false);
     let started = Instant::now();
     let waiting = wait_for_commits(
