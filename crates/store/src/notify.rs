@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, PgConnection, PgPool};
@@ -27,6 +27,13 @@ pub const EVENTS_CHANNEL: &str = "stockroom_events";
 
 /// Where projections announce their positions (`"<name> <position>"`).
 pub const POSITIONS_CHANNEL: &str = "stockroom_positions";
+
+/// Least time between two announcements of one process. Every announcement
+/// wakes every listening connection (in Postgres and in each follower), and
+/// followers read at most once per linger anyway (10 ms by default), so
+/// announcing each commit of a burst separately bought nothing: this turns
+/// 500 commits a second into at most 200 announcements.
+const MIN_INTERVAL: Duration = Duration::from_millis(5);
 
 /// How long the task waits before connecting again after a failure.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
@@ -124,14 +131,20 @@ async fn announce(options: PgConnectOptions, shared: Arc<Shared>, mut stop: watc
         if batch.is_empty() {
             continue;
         }
-        if let Err(e) = send(&mut conn, &options, &batch).await {
-            // Followers poll, so a lost notification only delays them.
-            tracing::warn!(error = %error_chain(&e), "cannot announce commits; followers will find them by polling");
-            conn = None;
-            tokio::select! {
-                _ = tokio::time::sleep(RECONNECT_DELAY) => {}
-                _ = stop.wait_for(|stopped| *stopped) => return,
+        let started = Instant::now();
+        let pause = match send(&mut conn, &options, &batch).await {
+            Ok(()) => MIN_INTERVAL.saturating_sub(started.elapsed()),
+            Err(e) => {
+                // Followers poll, so a lost notification only delays them.
+                tracing::warn!(error = %error_chain(&e), "cannot announce commits; followers will find them by polling");
+                conn = None;
+                RECONNECT_DELAY
             }
+        };
+        // What is marked meanwhile goes out together after the pause.
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
         }
     }
 }
