@@ -12,7 +12,10 @@ use crate::stats::{summarise, Summary};
 /// statement: the conditional append of `store::append_streams_priced_at`
 /// on its own, outside a transaction block, with a payload of the same shape
 /// and size. The product was read once, before the run, as the command API
-/// keeps it after its first read, at catalogue version `catalogue`.
+/// keeps it after its first read, at catalogue version `catalogue`. pgbench
+/// sends it once per order; the command API sends one such statement for
+/// all the orders that arrive together (`store::GroupAppend`), which is why
+/// its ratio can pass 1 at high concurrency.
 fn place_order_script(catalogue: i64) -> String {
     r#"INSERT INTO events (event_id, stream_id, category, aggregate_id, stream_version, event_type, schema_version, data, correlation_id, causation_id, actor, trace_parent)
 SELECT gen_random_uuid(), 'order-' || x.u, 'order', x.u::text, 1, 'OrderPlaced', 1, jsonb_build_object('order_id', x.u, 'customer_id', gen_random_uuid(), 'lines', '[{"sku":"BENCH-1","quantity":1,"unit_price":100,"line_total":100}]'::jsonb, 'total', 100, 'currency', 'EUR'), gen_random_uuid(), gen_random_uuid(), NULL, NULL FROM (SELECT gen_random_uuid() AS u) x

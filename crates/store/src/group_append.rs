@@ -100,8 +100,12 @@ impl GroupAppend {
 
     /// Sends groups until none is waiting, on one connection.
     async fn write(self) {
+        let mut slot = Slot {
+            shared: &self.shared,
+            retired: false,
+        };
         let mut conn: Option<PoolConnection<Postgres>> = None;
-        while let Some(group) = self.shared.next_group() {
+        while let Some(group) = slot.next_group() {
             let ready = match conn.take() {
                 Some(c) => Ok(c),
                 None => self.shared.pool.acquire().await.map_err(StoreError::from),
@@ -124,14 +128,26 @@ impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
 
+/// A writer's place among the [`WRITERS`]; given back when it retires, or
+/// when its task ends any other way (a panic, a runtime shutting down), so
+/// that appends waiting after it still find a writer.
+struct Slot<'a> {
+    shared: &'a Shared,
+    retired: bool,
+}
+
+impl Slot<'_> {
     /// The appends that go out together: the oldest waiting and those behind
     /// it priced at the same catalogue version, up to [`MAX_EVENTS`]. None
-    /// waiting: the writer retires.
-    fn next_group(&self) -> Option<Vec<Waiting>> {
-        let mut queue = self.lock();
+    /// waiting: the writer retires (under the same lock as the look, so an
+    /// append queued just after it starts a writer of its own).
+    fn next_group(&mut self) -> Option<Vec<Waiting>> {
+        let mut queue = self.shared.lock();
         let Some(first) = queue.waiting.pop_front() else {
             queue.writers -= 1;
+            self.retired = true;
             return None;
         };
         let mut events = first.stream.events.len();
@@ -146,6 +162,14 @@ impl Shared {
             group.extend(queue.waiting.pop_front());
         }
         Some(group)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if !self.retired {
+            self.shared.lock().writers -= 1;
+        }
     }
 }
 
