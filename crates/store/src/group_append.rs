@@ -118,7 +118,7 @@ impl GroupAppend {
                         conn = Some(c);
                     }
                 }
-                Err(e) => answer_all(group, e),
+                Err(e) => answer_all(group.replies, e),
             }
         }
     }
@@ -143,7 +143,7 @@ impl Slot<'_> {
     /// it priced at the same catalogue version, up to [`MAX_EVENTS`]. None
     /// waiting: the writer retires (under the same lock as the look, so an
     /// append queued just after it starts a writer of its own).
-    fn next_group(&mut self) -> Option<Vec<Waiting>> {
+    fn next_group(&mut self) -> Option<Group> {
         let mut queue = self.shared.lock();
         let Some(first) = queue.waiting.pop_front() else {
             queue.writers -= 1;
@@ -151,15 +151,21 @@ impl Slot<'_> {
             return None;
         };
         let mut events = first.stream.events.len();
-        let catalogue = first.catalogue;
-        let mut group = vec![first];
+        let mut group = Group {
+            catalogue: first.catalogue,
+            streams: vec![first.stream],
+            replies: vec![first.reply],
+        };
         while let Some(next) = queue.waiting.front() {
             let more = next.stream.events.len();
-            if next.catalogue != catalogue || events + more > MAX_EVENTS {
+            if next.catalogue != group.catalogue || events + more > MAX_EVENTS {
                 break;
             }
             events += more;
-            group.extend(queue.waiting.pop_front());
+            if let Some(next) = queue.waiting.pop_front() {
+                group.streams.push(next.stream);
+                group.replies.push(next.reply);
+            }
         }
         Some(group)
     }
@@ -173,44 +179,54 @@ impl Drop for Slot<'_> {
     }
 }
 
+/// Appends that go out in one statement, and where each caller's answer goes
+/// (`replies[i]` for `streams[i]`).
+struct Group {
+    catalogue: CatalogueVersion,
+    streams: Vec<StreamAppend>,
+    replies: Vec<oneshot::Sender<Reply>>,
+}
+
 /// Appends `group` in one statement and answers each caller; whether the
 /// connection is still good for the next group.
-async fn send(conn: &mut PoolConnection<Postgres>, group: Vec<Waiting>) -> bool {
-    let catalogue = group[0].catalogue;
-    let streams: Vec<StreamAppend> = group.iter().map(|w| w.stream.clone()).collect();
+async fn send(conn: &mut PoolConnection<Postgres>, group: Group) -> bool {
+    let Group {
+        catalogue,
+        streams,
+        replies,
+    } = group;
     match insert_events(conn, &streams, Some(catalogue)).await {
         Ok(Some(results)) => {
-            for (waiting, result) in group.into_iter().zip(results) {
-                let _ = waiting.reply.send(Ok(Some(result)));
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(Ok(Some(result)));
             }
             true
         }
         Ok(None) => {
-            for waiting in group {
-                let _ = waiting.reply.send(Ok(None));
+            for reply in replies {
+                let _ = reply.send(Ok(None));
             }
             true
         }
         // The statement was refused as a whole and nothing landed: one
         // append's fault (its stream exists) must not become the others',
         // so each goes again alone and gets its own answer.
-        Err(e) if refused(&e) && group.len() > 1 => {
-            for waiting in group {
-                let alone =
-                    insert_events(conn, std::slice::from_ref(&waiting.stream), Some(catalogue))
-                        .await
-                        .map(|landed| landed.map(|results| results[0]));
-                let _ = waiting.reply.send(alone);
+        Err(e) if refused(&e) && streams.len() > 1 => {
+            for (stream, reply) in streams.iter().zip(replies) {
+                let alone = insert_events(conn, std::slice::from_ref(stream), Some(catalogue))
+                    .await
+                    .map(|landed| landed.map(|results| results[0]));
+                let _ = reply.send(alone);
             }
             true
         }
         Err(e) => {
             let healthy = refused(&e);
-            match <[Waiting; 1]>::try_from(group) {
+            match <[oneshot::Sender<Reply>; 1]>::try_from(replies) {
                 Ok([alone]) => {
-                    let _ = alone.reply.send(Err(e));
+                    let _ = alone.send(Err(e));
                 }
-                Err(group) => answer_all(group, e),
+                Err(replies) => answer_all(replies, e),
             }
             healthy
         }
@@ -226,10 +242,10 @@ fn refused(error: &StoreError) -> bool {
     )
 }
 
-/// Gives every caller of `group` the failure of their shared statement.
-fn answer_all(group: Vec<Waiting>, error: StoreError) {
+/// Gives every caller the failure of their shared statement.
+fn answer_all(replies: Vec<oneshot::Sender<Reply>>, error: StoreError) {
     let shared = Arc::new(error);
-    for waiting in group {
-        let _ = waiting.reply.send(Err(StoreError::Shared(shared.clone())));
+    for reply in replies {
+        let _ = reply.send(Err(StoreError::Shared(shared.clone())));
     }
 }
