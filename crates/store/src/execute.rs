@@ -255,7 +255,7 @@ pub async fn execute_new<A: CurrentState>(
         state,
         version,
         position,
-    } = landed(start_stream::<A>(conn, aggregate_id, command, metadata, None).await?)?;
+    } = landed(start_stream::<A>(conn, aggregate_id, command, metadata).await?)?;
     let after = Loaded {
         state,
         version,
@@ -290,16 +290,15 @@ pub async fn execute_new_priced_at<A: FoldOnly>(
 }
 
 /// Decides `command` on an empty stream and appends its events as the
-/// stream's first (if the catalogue is still at `catalogue`, when given).
+/// stream's first.
 async fn start_stream<A: Aggregate>(
     conn: &mut PgConnection,
     aggregate_id: &str,
     command: A::Command,
     metadata: &EventMetadata,
-    catalogue: Option<CatalogueVersion>,
 ) -> Result<Option<Outcome<A>>, CommandError> {
     let (events, stream) = first_events::<A>(aggregate_id, command, metadata)?;
-    let appended = insert_events(conn, std::slice::from_ref(&stream), catalogue).await;
+    let appended = insert_events(conn, std::slice::from_ref(&stream), None).await;
     started(
         events,
         appended.map(|landed| landed.map(|results| results[0])),

@@ -222,12 +222,7 @@ async fn send(conn: &mut PoolConnection<Postgres>, group: Group) -> bool {
         }
         Err(e) => {
             let healthy = refused(&e);
-            match <[oneshot::Sender<Reply>; 1]>::try_from(replies) {
-                Ok([alone]) => {
-                    let _ = alone.send(Err(e));
-                }
-                Err(replies) => answer_all(replies, e),
-            }
+            answer_all(replies, e);
             healthy
         }
     }
@@ -242,8 +237,16 @@ fn refused(error: &StoreError) -> bool {
     )
 }
 
-/// Gives every caller the failure of their shared statement.
+/// Gives every caller the failure of their statement: a lone caller the
+/// error itself, several callers each a share of it.
 fn answer_all(replies: Vec<oneshot::Sender<Reply>>, error: StoreError) {
+    let replies = match <[oneshot::Sender<Reply>; 1]>::try_from(replies) {
+        Ok([alone]) => {
+            let _ = alone.send(Err(error));
+            return;
+        }
+        Err(replies) => replies,
+    };
     let shared = Arc::new(error);
     for reply in replies {
         let _ = reply.send(Err(StoreError::Shared(shared.clone())));
