@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use sqlx::Row;
 
 use crate::support::kafka::read_until;
-use crate::support::{eventually, System};
+use crate::support::shop::{assert_verified, place, wait_caught_up, wait_decided};
+use crate::support::{eventually, Proc, System};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_order_flows_from_http_through_the_store_and_kafka_to_the_query_api() {
@@ -19,6 +20,52 @@ async fn an_order_flows_from_http_through_the_store_and_kafka_to_the_query_api()
 #[tokio::test(flavor = "multi_thread")]
 async fn workers_can_consume_kafka_instead_of_the_log() {
     order_flows_end_to_end(&[("STOCKROOM_SOURCE", "kafka")]).await;
+}
+
+/// Workers switched from the log to Kafka mid-stream: the Kafka members wait
+/// while the log followers lead, then take over from the public topics'
+/// beginning and skip everything the log checkpoints cover, so every read
+/// model still equals one application of every event.
+#[tokio::test(flavor = "multi_thread")]
+async fn switching_the_workers_to_kafka_handles_every_event_once() {
+    let mut sys = System::start().await;
+    sys.stock_product("MUG-1", 1200, 1000).await;
+    place_five(&sys).await;
+    wait_decided(&sys, 5).await;
+
+    let mut env = sys.env.clone();
+    env.push(("STOCKROOM_SOURCE".into(), "kafka".into()));
+    env.push(("STOCKROOM_STANDBY_RETRY".into(), "200ms".into()));
+    for worker in ["projector", "reserver"] {
+        sys.workers.push(Proc::spawn(worker, &[], &env).await);
+    }
+    place_five(&sys).await;
+    wait_decided(&sys, 10).await;
+    // The log followers go; the Kafka members take the lease over.
+    for log_worker in 1..=2 {
+        assert!(sys.workers[log_worker].terminate().await.success());
+    }
+    place_five(&sys).await;
+    let total = 15;
+    wait_decided(&sys, total).await;
+    wait_caught_up(&sys).await;
+
+    let (confirmed, units): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM events WHERE event_type = 'OrderConfirmed'), \
+                (SELECT coalesce(sum(units_confirmed), 0)::bigint FROM read_models.daily_sales)",
+    )
+    .fetch_one(&sys.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(confirmed, total, "each order reserved once");
+    assert_eq!(units, total, "each confirmation counted once");
+    assert_verified(&sys).await;
+}
+
+async fn place_five(sys: &System) {
+    for _ in 0..5 {
+        place(sys, uuid::Uuid::new_v4(), &[("MUG-1", 1)]).await;
+    }
 }
 
 async fn order_flows_end_to_end(extra: &[(&str, &str)]) {

@@ -19,6 +19,7 @@ mod compensation;
 mod concurrency;
 mod console;
 mod console_router;
+mod dedup;
 mod doctor;
 mod end_to_end;
 mod gap_safety;

@@ -205,7 +205,7 @@ async fn a_projector_killed_mid_batch_counts_nothing_twice() {
         Duration::from_secs(60),
         || async {
             let applied: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM processed_events WHERE consumer = 'sales'",
+                "SELECT coalesce((SELECT handled_events FROM subscriptions WHERE name = 'sales'), 0)",
             )
             .fetch_one(&sys.db.pool)
             .await

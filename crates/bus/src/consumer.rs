@@ -4,7 +4,7 @@
 //! the log ([`crate::log_source`]).
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaResult;
@@ -13,10 +13,13 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
+use store::subscription::Lease;
 use tokio::sync::watch;
 
 use crate::handler::{Delivered, HandlerError, Malformed};
+use crate::log_source::LogSettings;
 use crate::offsets::{self, OffsetMap};
+use crate::run::pause_unless_stopped;
 use crate::source::{Batch, EventSource, Progress};
 use crate::{parking, BusError, Envelope, KafkaConfig};
 
@@ -174,42 +177,60 @@ impl ConsumerContext for StoredOffsets {
     }
 }
 
-/// Batch size and how long to wait to fill one.
+/// Batch size, how long to wait to fill one, and how to wait for the lease.
 #[derive(Debug, Clone, Copy)]
 pub struct BatchSettings {
     /// Most messages per batch.
     pub max_messages: usize,
     /// How long to keep collecting after the first message.
     pub linger: Duration,
+    /// How often a member kept out by a log follower tries the lease again.
+    pub standby_retry: Duration,
+    /// How often a member checks it still holds its share of the lease.
+    pub lease_check: Duration,
 }
 
 impl Default for BatchSettings {
     fn default() -> Self {
+        let log = LogSettings::default();
         Self {
             max_messages: 500,
             linger: Duration::from_millis(20),
+            standby_retry: log.standby_retry,
+            lease_check: log.lease_check,
         }
     }
 }
 
-/// A consumer-group member reading in batches.
+/// A consumer-group member reading in batches. It joins its group only while
+/// it holds a share of its subscription's lease, so it never runs beside a
+/// log follower of the same subscription (see [`Lease`]).
 pub struct BatchConsumer {
     consumer: StreamConsumer<StoredOffsets>,
     group: String,
+    subscription: String,
+    topics: Vec<String>,
+    connect: PgConnectOptions,
     settings: BatchSettings,
+    lease: Option<Lease>,
+    lease_checked: Instant,
+    standing_by: bool,
 }
 
 impl BatchConsumer {
-    /// Joins `group` and subscribes to `topics`.
-    pub fn subscribe(
+    /// A member of `group` for `subscription` (the handler's consumer name),
+    /// reading `topics` once it holds its share of the lease.
+    pub fn new(
         pool: PgPool,
         kafka: &KafkaConfig,
         group: &str,
+        subscription: &str,
         topics: &[String],
         settings: BatchSettings,
     ) -> Result<Self, BusError> {
+        let connect = pool.connect_options().as_ref().clone();
         let context = StoredOffsets {
-            db: pool.connect_options().as_ref().clone(),
+            db: connect.clone(),
             group: group.to_owned(),
         };
         let mut client = kafka.client();
@@ -230,13 +251,49 @@ impl BatchConsumer {
             // latency, not throughput, is what a long wait would cost.
             .set("fetch.wait.max.ms", "10")
             .create_with_context(context)?;
-        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&names)?;
         Ok(Self {
             consumer,
             group: group.to_owned(),
+            subscription: subscription.to_owned(),
+            topics: topics.to_vec(),
+            connect,
             settings,
+            lease: None,
+            lease_checked: Instant::now(),
+            standing_by: false,
         })
+    }
+
+    /// Holds a share of the lease, and the group subscription with it.
+    /// `false` after a retry interval while a log follower holds the lease.
+    async fn hold_lease(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<bool, BusError> {
+        if let Some(lease) = self.lease.as_mut() {
+            if self.lease_checked.elapsed() < self.settings.lease_check {
+                return Ok(true);
+            }
+            if lease.alive().await {
+                self.lease_checked = Instant::now();
+                return Ok(true);
+            }
+            tracing::warn!(group = %self.group, "lost the lease connection; leaving the group");
+            self.consumer.unsubscribe();
+            self.lease = None;
+        }
+        let Some(lease) = Lease::try_acquire_shared(&self.connect, &self.subscription).await?
+        else {
+            if !self.standing_by {
+                tracing::info!(group = %self.group, subscription = %self.subscription, "a log follower holds the subscription; standing by");
+                self.standing_by = true;
+            }
+            pause_unless_stopped(self.settings.standby_retry, shutdown).await;
+            return Ok(false);
+        };
+        let names: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+        self.consumer.subscribe(&names)?;
+        self.lease = Some(lease);
+        self.lease_checked = Instant::now();
+        self.standing_by = false;
+        Ok(true)
     }
 
     /// The consumer group.
@@ -250,8 +307,13 @@ impl EventSource for BatchConsumer {
         &mut self,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<Option<Batch>, BusError> {
-        if *shutdown.borrow() {
-            return Ok(None);
+        loop {
+            if *shutdown.borrow() {
+                return Ok(None);
+            }
+            if self.hold_lease(shutdown).await? {
+                break;
+            }
         }
         let mut collected = Collected::default();
         let first = tokio::select! {
@@ -291,6 +353,9 @@ impl EventSource for BatchConsumer {
     async fn close(&mut self) {
         // Leaves the group cleanly so partitions move at once.
         self.consumer.unsubscribe();
+        if let Some(lease) = self.lease.take() {
+            lease.release().await;
+        }
     }
 }
 

@@ -109,13 +109,10 @@ pub trait BatchHandler: Send + Sync {
     /// The name under which processed events and parked ones are recorded.
     fn consumer_name(&self) -> &str;
 
-    /// Prepares the batch's transaction (locks, search path); runs first.
-    fn before_batch(
-        &self,
-        conn: &mut PgConnection,
-    ) -> impl Future<Output = Result<(), HandlerError>> + Send {
-        let _ = conn;
-        async { Ok(()) }
+    /// Statements without parameters that open each batch's transaction
+    /// (locks, the search path), sent with its `BEGIN` in one round trip.
+    fn preamble(&self) -> Option<&str> {
+        None
     }
 
     /// Applies the events in order inside `conn`'s transaction.

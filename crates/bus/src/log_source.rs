@@ -12,6 +12,7 @@ use store::{LogFollower, LogRead};
 use tokio::sync::watch;
 
 use crate::handler::{Delivered, HandlerError};
+use crate::parking;
 use crate::relay::EVENTS_CHANNEL;
 use crate::source::{Batch, EventSource, Progress};
 use crate::stall::StallReporter;
@@ -64,6 +65,11 @@ pub struct LogSource {
     reader: Option<PgConnection>,
     /// How long to wait for commits before the next read; `None` reads at once.
     wait: Option<Duration>,
+    /// The highest position this subscription's consumer recorded by event
+    /// id (a Kafka phase, a parked event): events above it, beyond the
+    /// checkpoint, cannot have been handled, since the lease keeps every
+    /// other source away while this one leads.
+    highest_claim: i64,
     last_read: Instant,
     lease_checked: Instant,
     reload: bool,
@@ -90,6 +96,7 @@ impl LogSource {
             listener: None,
             reader: None,
             wait: None,
+            highest_claim: i64::MAX,
             last_read: Instant::now(),
             lease_checked: Instant::now(),
             reload: true,
@@ -148,6 +155,7 @@ impl LogSource {
         if self.reload {
             let checkpoint = subscription::load(&mut conn, &self.name).await?;
             self.follower.reset(checkpoint.cursor, checkpoint.settled);
+            self.highest_claim = parking::highest_claim(&mut conn, &self.name).await?;
             self.reload = false;
         }
         let read = self.follower.read(&mut conn).await?;
@@ -240,6 +248,13 @@ impl EventSource for LogSource {
             self.in_flight = Some(read);
             return Ok(Some(batch));
         }
+    }
+
+    fn unseen(&self, batch: &Batch) -> bool {
+        batch
+            .messages
+            .iter()
+            .all(|m| m.envelope.global_position > self.highest_claim)
     }
 
     async fn record(

@@ -12,6 +12,10 @@ use crate::handler::{Delivered, Malformed};
 
 /// Marks the events as processed by `consumer` and returns those that were
 /// not already, in their original order, each once.
+///
+/// Processed means recorded here, or at or before the consumer's checkpoint
+/// in the log (`subscriptions`): a log follower records only its checkpoint,
+/// so a consumer switched to Kafka after it skips what the log delivered.
 pub async fn claim(
     conn: &mut PgConnection,
     consumer: &str,
@@ -24,7 +28,10 @@ pub async fn claim(
     let positions: Vec<i64> = events.iter().map(|e| e.envelope.global_position).collect();
     let fresh: HashSet<Uuid> = sqlx::query_scalar(
         "INSERT INTO processed_events (consumer, event_id, position) \
-         SELECT $1, id, pos FROM unnest($2::uuid[], $3::bigint[]) AS x(id, pos) \
+         SELECT $1, x.id, x.pos FROM unnest($2::uuid[], $3::bigint[]) AS x(id, pos) \
+         WHERE NOT EXISTS ( \
+             SELECT 1 FROM subscriptions s JOIN events e ON e.position = x.pos \
+             WHERE s.name = $1 AND (e.transaction_id, e.position) <= (s.transaction_id, s.position)) \
          ON CONFLICT DO NOTHING RETURNING event_id",
     )
     .bind(consumer)
@@ -40,6 +47,17 @@ pub async fn claim(
         .filter(|e| fresh.contains(&e.envelope.event_id) && seen.insert(e.envelope.event_id))
         .cloned()
         .collect())
+}
+
+/// The highest position `consumer` has recorded as processed by event id (0
+/// if none): only events at or below it can be in `processed_events`.
+pub async fn highest_claim(conn: &mut PgConnection, consumer: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT coalesce(max(position), 0) FROM processed_events WHERE consumer = $1",
+    )
+    .bind(consumer)
+    .fetch_one(conn)
+    .await
 }
 
 /// Parks an event with the error it keeps failing on. It counts as

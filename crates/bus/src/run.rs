@@ -1,11 +1,13 @@
-//! The loop every worker runs on its source: deduplicate by event id, apply
-//! a batch in one transaction together with its progress, and isolate and
-//! park an event that keeps failing so the rest go through.
+//! The loop every worker runs on its source: deduplicate by event id (unless
+//! the source vouches that the batch is new), apply a batch in one
+//! transaction together with its progress, and isolate and park an event that
+//! keeps failing so the rest go through.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use sqlx::PgPool;
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -28,6 +30,40 @@ impl Default for RunSettings {
             max_attempts: 3,
             backoff: Duration::from_millis(100),
         }
+    }
+}
+
+/// The connection a worker's batches run on, kept between them: a pooled one
+/// would cost a round trip more per batch, for the pool's check on return.
+/// Dropped after any failure, since it may be what failed.
+struct BatchConnection<'p> {
+    pool: &'p PgPool,
+    kept: Option<PgConnection>,
+}
+
+impl<'p> BatchConnection<'p> {
+    fn new(pool: &'p PgPool) -> Self {
+        Self { pool, kept: None }
+    }
+
+    /// Opens a batch's transaction, with the handler's preamble in the same
+    /// round trip as its `BEGIN`.
+    async fn begin<H: BatchHandler>(
+        &mut self,
+        handler: &H,
+    ) -> Result<Transaction<'_, Postgres>, sqlx::Error> {
+        let conn = match self.kept.take() {
+            Some(conn) => self.kept.insert(conn),
+            None => self.kept.insert(self.pool.acquire().await?.detach()),
+        };
+        match handler.preamble() {
+            Some(preamble) => conn.begin_with(format!("BEGIN; {preamble}")).await,
+            None => conn.begin().await,
+        }
+    }
+
+    fn discard(&mut self) {
+        self.kept = None;
     }
 }
 
@@ -64,6 +100,7 @@ pub async fn run<S: EventSource, H: BatchHandler>(
     ] {
         metrics::counter!(name, "consumer" => handler.consumer_name().to_owned()).increment(0);
     }
+    let mut conn = BatchConnection::new(pool);
     let mut failures_in_a_row = 0u32;
     let backoff =
         |failures: u32| (settings.backoff * 2u32.pow(failures.min(8))).min(Duration::from_secs(30));
@@ -90,11 +127,14 @@ pub async fn run<S: EventSource, H: BatchHandler>(
         loop {
             let mut stop = shutdown.clone();
             let applied = tokio::select! {
-                applied = apply_batch(source, pool, handler, &batch) => applied,
+                applied = apply_batch(source, &mut conn, handler, &batch) => applied,
                 // The transaction is dropped, so rolled back: the batch is
                 // read again by whoever continues.
                 _ = stop.wait_for(|stopped| *stopped) => break 'batches,
             };
+            if applied.is_err() {
+                conn.discard();
+            }
             match applied {
                 Ok(()) => {
                     failures_in_a_row = 0;
@@ -116,7 +156,8 @@ pub async fn run<S: EventSource, H: BatchHandler>(
                 }
                 Err(HandlerError::Poison(e)) => {
                     tracing::warn!(consumer = handler.consumer_name(), error = %store::error_chain(&*e), "batch failed; isolating events");
-                    match isolate(source, pool, handler, &batch, settings, &mut shutdown).await {
+                    match isolate(source, &mut conn, handler, &batch, settings, &mut shutdown).await
+                    {
                         Ok(true) => source.committed(&batch),
                         Ok(false) => break 'batches,
                         Err(HandlerError::Fenced(_)) => source.fenced(),
@@ -133,14 +174,17 @@ pub async fn run<S: EventSource, H: BatchHandler>(
 
 async fn apply_batch<S: EventSource, H: BatchHandler>(
     source: &S,
-    pool: &PgPool,
+    conn: &mut BatchConnection<'_>,
     handler: &H,
     batch: &Batch,
 ) -> Result<(), HandlerError> {
-    let mut tx = pool.begin().await?;
-    handler.before_batch(&mut tx).await?;
-    let fresh = parking::claim(&mut tx, handler.consumer_name(), &batch.messages).await?;
-    for event in &fresh {
+    let mut tx = conn.begin(handler).await?;
+    let fresh = if source.unseen(batch) {
+        Cow::Borrowed(batch.messages.as_slice())
+    } else {
+        Cow::Owned(parking::claim(&mut tx, handler.consumer_name(), &batch.messages).await?)
+    };
+    for event in fresh.iter() {
         let envelope = &event.envelope;
         tracing::debug!(
             consumer = handler.consumer_name(),
@@ -168,7 +212,7 @@ async fn apply_batch<S: EventSource, H: BatchHandler>(
 /// interrupted it (nothing recorded; the batch is read again next time).
 async fn isolate<S: EventSource, H: BatchHandler>(
     source: &S,
-    pool: &PgPool,
+    conn: &mut BatchConnection<'_>,
     handler: &H,
     batch: &Batch,
     settings: RunSettings,
@@ -178,8 +222,7 @@ async fn isolate<S: EventSource, H: BatchHandler>(
     for event in &batch.messages {
         loop {
             let result: Result<(), HandlerError> = async {
-                let mut tx = pool.begin().await?;
-                handler.before_batch(&mut tx).await?;
+                let mut tx = conn.begin(handler).await?;
                 let fresh = parking::claim(
                     &mut tx,
                     handler.consumer_name(),
@@ -192,6 +235,9 @@ async fn isolate<S: EventSource, H: BatchHandler>(
                 Ok(())
             }
             .await;
+            if result.is_err() {
+                conn.discard();
+            }
             match result {
                 Ok(()) => break,
                 Err(HandlerError::Transient(e)) => {
@@ -203,7 +249,7 @@ async fn isolate<S: EventSource, H: BatchHandler>(
                     if *n >= settings.max_attempts {
                         let error = store::error_chain(&*e);
                         tracing::error!(consumer = handler.consumer_name(), event_id = %event.envelope.event_id, position = event.envelope.global_position, %error, "parking event");
-                        let mut tx = pool.begin().await?;
+                        let mut tx = conn.pool.begin().await?;
                         parking::park(&mut tx, handler.consumer_name(), event, &error, *n as i32)
                             .await?;
                         tx.commit().await?;
@@ -220,8 +266,7 @@ async fn isolate<S: EventSource, H: BatchHandler>(
     }
     loop {
         let result: Result<(), HandlerError> = async {
-            let mut tx = pool.begin().await?;
-            handler.before_batch(&mut tx).await?;
+            let mut tx = conn.begin(handler).await?;
             handler.after_batch(&mut tx, &batch.progress).await?;
             source
                 .record(&mut tx, handler.consumer_name(), batch)
@@ -231,6 +276,9 @@ async fn isolate<S: EventSource, H: BatchHandler>(
             Ok(())
         }
         .await;
+        if result.is_err() {
+            conn.discard();
+        }
         match result {
             Ok(()) => return Ok(true),
             Err(HandlerError::Transient(e)) => {

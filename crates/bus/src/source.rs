@@ -48,6 +48,13 @@ pub trait EventSource: Send {
         shutdown: &mut watch::Receiver<bool>,
     ) -> impl Future<Output = Result<Option<Batch>, BusError>> + Send;
 
+    /// Whether no event of `batch` can have been handled before, so the
+    /// loop need not deduplicate it by event id (`processed_events`).
+    fn unseen(&self, batch: &Batch) -> bool {
+        let _ = batch;
+        false
+    }
+
     /// Records the batch's progress (and parks its malformed messages) in
     /// the caller's transaction, under the consumer name `consumer`.
     fn record<'a>(

@@ -102,7 +102,9 @@ async fn retry_with<H: BatchHandler>(
     conn: &mut sqlx::PgConnection,
     event: &[Delivered],
 ) -> Result<(), HandlerError> {
-    handler.before_batch(conn).await?;
+    if let Some(preamble) = handler.preamble() {
+        sqlx::Executor::execute(&mut *conn, preamble).await?;
+    }
     let fresh = parking::claim(conn, handler.consumer_name(), event).await?;
     handler.apply(conn, &fresh).await
 }

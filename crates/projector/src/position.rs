@@ -35,9 +35,10 @@ pub async fn publish_settled(
 
 /// For a projection fed from Kafka, where partitions arrive in any order:
 /// moves the position up to just before the first event of its categories
-/// it has not processed, but never past the relay's settled position (every
-/// event at or below it is committed and published, so the walk below it
-/// sees every event that will ever exist there).
+/// it has not processed (recorded by id, or at or before its log checkpoint,
+/// as [`bus::parking::claim`] counts them), but never past the relay's
+/// settled position (every event at or below it is committed and published,
+/// so the walk below it sees every event that will ever exist there).
 pub async fn advance_from_kafka(
     conn: &mut PgConnection,
     name: &str,
@@ -55,6 +56,8 @@ pub async fn advance_from_kafka(
                AND e.category = ANY($2) \
                AND NOT EXISTS (SELECT 1 FROM processed_events p \
                                WHERE p.consumer = $1 AND p.event_id = e.event_id) \
+               AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.name = $1 \
+                               AND (e.transaction_id, e.position) <= (s.transaction_id, s.position)) \
              ORDER BY e.position LIMIT 1 \
          ) \
          UPDATE {POSITIONS} SET \

@@ -60,20 +60,39 @@ pub trait Projection: Send + Sync + 'static {
 /// for as long as the connection lives. One plan per statement per batch
 /// costs microseconds.
 pub async fn scope_batch(conn: &mut PgConnection, schema: &str) -> Result<(), sqlx::Error> {
-    // Two statements in one simple-protocol message: one round trip.
-    let sql = format!(
+    conn.execute(scope_sql(schema).as_str()).await?;
+    Ok(())
+}
+
+/// The statements of [`scope_batch`], in one simple-protocol message.
+fn scope_sql(schema: &str) -> String {
+    format!(
         "SET LOCAL search_path TO {schema}, public; \
          SET LOCAL plan_cache_mode = force_custom_plan"
-    );
-    conn.execute(sql.as_str()).await?;
-    Ok(())
+    )
 }
 
 /// The advisory lock a rebuild takes exclusively to swap tables, and live
 /// batches take shared, so a swap never lands in the middle of a batch.
 pub fn swap_lock_sql(mode: &str) -> String {
+    swap_lock_of(mode, "$1")
+}
+
+/// The swap lock of the projection `name` (an SQL expression).
+fn swap_lock_of(mode: &str, name: &str) -> String {
     format!(
-        "SELECT pg_advisory_xact_lock{mode}(hashtextextended('stockroom-projection:' || $1, 0))"
+        "SELECT pg_advisory_xact_lock{mode}(hashtextextended('stockroom-projection:' || {name}, 0))"
+    )
+}
+
+/// What opens a live batch of projection `name`: the swap lock, shared, and
+/// the scope of the live tables, as statements without parameters.
+fn live_batch_preamble(name: &str) -> String {
+    let literal = format!("'{}'", name.replace('\'', "''"));
+    format!(
+        "{}; {}",
+        swap_lock_of("_shared", &literal),
+        scope_sql(LIVE_SCHEMA)
     )
 }
 
@@ -83,16 +102,18 @@ pub fn swap_lock_sql(mode: &str) -> String {
 pub struct ProjectionHandler<P> {
     projection: P,
     notifier: Notifier,
+    preamble: String,
     /// The position the last batch published (announced after its commit).
     published: AtomicI64,
 }
 
-impl<P> ProjectionHandler<P> {
+impl<P: Projection> ProjectionHandler<P> {
     /// `projection`, announcing its positions through `notifier`.
     pub fn new(projection: P, notifier: Notifier) -> Self {
         Self {
             projection,
             notifier,
+            preamble: live_batch_preamble(P::NAME),
             published: AtomicI64::new(0),
         }
     }
@@ -103,13 +124,8 @@ impl<P: Projection> BatchHandler for ProjectionHandler<P> {
         P::NAME
     }
 
-    async fn before_batch(&self, conn: &mut PgConnection) -> Result<(), HandlerError> {
-        sqlx::query(&swap_lock_sql("_shared"))
-            .bind(P::NAME)
-            .execute(&mut *conn)
-            .await?;
-        scope_batch(conn, LIVE_SCHEMA).await?;
-        Ok(())
+    fn preamble(&self) -> Option<&str> {
+        Some(&self.preamble)
     }
 
     async fn apply(

@@ -6,9 +6,11 @@
 //! 2. Swap, in one transaction that first takes the projection's advisory
 //!    lock exclusively (live batches take it shared, so none is half-way):
 //!    catch up to the current horizon, which covers everything the live
-//!    projector has applied (the relay only publishes below it); mark exactly
-//!    the replayed events as processed, so the live projector neither misses
-//!    nor double-counts anything it receives later; move the new tables in.
+//!    projector has applied (the relay only publishes below it); move the
+//!    new tables in, and the live subscription's checkpoint to exactly the
+//!    replayed events (its ids recorded by a Kafka phase are dropped: the
+//!    checkpoint covers them), so the live projector, from either source,
+//!    neither misses nor double-counts anything it receives later.
 
 use std::time::Instant;
 
@@ -175,17 +177,6 @@ async fn run<P: Projection>(
         .bind(P::NAME)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "INSERT INTO processed_events (consumer, event_id, position) \
-         SELECT $1, event_id, position FROM events \
-         WHERE category = ANY($2) AND (transaction_id, position) <= ($3::text::xid8, $4)",
-    )
-    .bind(P::NAME)
-    .bind(&categories)
-    .bind(cursor.transaction_id.to_string())
-    .bind(cursor.position)
-    .execute(&mut *tx)
-    .await?;
     for table in P::TABLES {
         sqlx::query(&format!("DROP TABLE {LIVE_SCHEMA}.{table}"))
             .execute(&mut *tx)

@@ -118,7 +118,7 @@ async fn run_one<P: Projection>(
             let topics: Vec<String> = P::CATEGORIES.iter().map(|c| kafka.topic(*c)).collect();
             let group = format!("{}-projection-{}", config.group_prefix, P::NAME);
             let mut source =
-                BatchConsumer::subscribe(pool.clone(), &kafka, &group, &topics, config.batch)?;
+                BatchConsumer::new(pool.clone(), &kafka, &group, P::NAME, &topics, config.batch)?;
             bus::run::run(&mut source, &pool, &handler, config.run, shutdown).await
         }
     }

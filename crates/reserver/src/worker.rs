@@ -55,6 +55,7 @@ impl Default for ReserverConfig {
             batch: BatchSettings {
                 max_messages: 100,
                 linger: Duration::from_millis(5),
+                ..BatchSettings::default()
             },
             run: RunSettings::default(),
             retry: RetryPolicy::default(),
@@ -120,10 +121,11 @@ async fn reserve(
         SourceKind::Kafka => {
             bus::admin::ensure_topics(&kafka).await?;
             let topics = vec![kafka.topic(StreamCategory::Order)];
-            let mut source = BatchConsumer::subscribe(
+            let mut source = BatchConsumer::new(
                 pool.clone(),
                 &kafka,
                 &config.group,
+                CONSUMER,
                 &topics,
                 config.batch,
             )?;

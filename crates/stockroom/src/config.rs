@@ -246,6 +246,7 @@ impl ProjectorArgs {
             group_prefix: prefix.to_owned(),
             batch: BatchSettings {
                 max_messages: self.projector_batch_size,
+                standby_retry: worker.standby_retry.into(),
                 ..BatchSettings::default()
             },
             run: worker.run(),
@@ -328,7 +329,10 @@ impl ReserverArgs {
                 ..defaults.retention
             },
             purge_interval: self.purge_interval.into(),
-            ..defaults
+            batch: BatchSettings {
+                standby_retry: worker.standby_retry.into(),
+                ..defaults.batch
+            },
         }
     }
 }

@@ -105,21 +105,43 @@ pub async fn fast_forward(
 /// The right to follow one subscription: a session-level advisory lock on a
 /// connection of its own. Postgres releases it when the holder's connection
 /// ends, so a standby takes over as soon as the holder dies.
+///
+/// A log follower holds it alone ([`Lease::try_acquire`]); the members of a
+/// Kafka consumer group for the same subscription hold it together
+/// ([`Lease::try_acquire_shared`]). So a subscription is never fed by both
+/// sources at once, which lets the log follower skip deduplicating by event
+/// id: nothing but its own checkpoint can have handled what lies beyond it.
 pub struct Lease {
     conn: PgConnection,
     name: String,
 }
 
 impl Lease {
-    /// Takes the lease of `name` if nobody holds it.
+    /// Takes the lease of `name` alone, if nobody holds it.
     pub async fn try_acquire(
         options: &PgConnectOptions,
         name: &str,
     ) -> Result<Option<Self>, StoreError> {
+        Self::try_lock(options, name, "pg_try_advisory_lock").await
+    }
+
+    /// Takes a share of the lease of `name`, unless someone holds it alone.
+    pub async fn try_acquire_shared(
+        options: &PgConnectOptions,
+        name: &str,
+    ) -> Result<Option<Self>, StoreError> {
+        Self::try_lock(options, name, "pg_try_advisory_lock_shared").await
+    }
+
+    async fn try_lock(
+        options: &PgConnectOptions,
+        name: &str,
+        function: &str,
+    ) -> Result<Option<Self>, StoreError> {
         let mut conn = PgConnection::connect_with(options).await?;
-        let held: bool = sqlx::query_scalar(
-            "SELECT pg_try_advisory_lock(hashtextextended('stockroom-subscription:' || $1, 0))",
-        )
+        let held: bool = sqlx::query_scalar(&format!(
+            "SELECT {function}(hashtextextended('stockroom-subscription:' || $1, 0))"
+        ))
         .bind(name)
         .fetch_one(&mut conn)
         .await?;
@@ -143,8 +165,12 @@ impl Lease {
         &self.name
     }
 
-    /// Gives the lease up at once.
-    pub async fn release(self) {
+    /// Gives the lease up at once: unlocked before the connection closes,
+    /// since a closing backend frees its locks only when its process exits.
+    pub async fn release(mut self) {
+        let _ = sqlx::query("SELECT pg_advisory_unlock_all()")
+            .execute(&mut self.conn)
+            .await;
         let _ = self.conn.close().await;
     }
 }
