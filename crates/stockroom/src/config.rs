@@ -124,6 +124,9 @@ pub struct RelayArgs {
     /// Records per Kafka record batch (1 is safe on tansu; 10000 on Apache Kafka).
     #[arg(long, env = "STOCKROOM_RELAY_BATCH_MESSAGES", default_value_t = ProducerSettings::default().batch_messages)]
     pub relay_batch_messages: u32,
+    /// Producer `compression.type` (`none`, `lz4`, `zstd`, …).
+    #[arg(long, env = "STOCKROOM_RELAY_COMPRESSION", default_value_t = ProducerSettings::default().compression)]
+    pub relay_compression: String,
     /// Idle poll interval when no notification arrives.
     #[arg(long, env = "STOCKROOM_RELAY_POLL_INTERVAL", default_value_t = RelayConfig::default().poll_interval.into())]
     pub relay_poll_interval: humantime::Duration,
@@ -143,6 +146,7 @@ impl RelayArgs {
             producer: ProducerSettings {
                 linger_ms: self.relay_linger_ms,
                 batch_messages: self.relay_batch_messages,
+                compression: self.relay_compression.clone(),
                 ..ProducerSettings::default()
             },
             ..RelayConfig::default()
