@@ -59,6 +59,8 @@ pub enum Only {
     EndToEnd,
     /// The large log: the rebuild from 1,000,000 events and the list queries.
     Scale,
+    /// Reservations on a SKU with a long stream beside a fresh one.
+    History,
 }
 
 impl BenchConfig {
@@ -116,6 +118,10 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
     match config.only {
         Some(Only::Scale) => {
             stages::scale(config, &mut report).await?;
+            return Ok(report);
+        }
+        Some(Only::History) => {
+            stages::history(config, &mut report).await?;
             return Ok(report);
         }
         Some(Only::Placement) => {

@@ -59,38 +59,10 @@ pub enum Task {
         tail: Option<i64>,
     },
     /// Run every process in one (for local use).
-    All(AllInOne),
+    All(Box<AllInOne>),
     /// Measure every stage beside a raw baseline and write the report.
     /// `DATABASE_URL` must be allowed to create databases.
-    Bench {
-        /// Shared settings.
-        #[command(flatten)]
-        common: Common,
-        /// A few seconds instead of minutes (what the test suite runs).
-        #[arg(long)]
-        smoke: bool,
-        /// Only the placement stage (HTTP beside pgbench at each client count).
-        #[arg(long, group = "only")]
-        only_placement: bool,
-        /// Only the end-to-end stage, to iterate on it (its comparison then
-        /// lacks the other stages' figures).
-        #[arg(long, group = "only")]
-        only_end_to_end: bool,
-        /// Only the large-log stage: the rebuild from 1,000,000 events and
-        /// the list queries.
-        #[arg(long, group = "only")]
-        only_scale: bool,
-        /// Offer only this many orders per second end to end (default: 200
-        /// for 30 s, then 500 for 60 s).
-        #[arg(long)]
-        e2e_rate: Option<u32>,
-        /// Seconds per round at `--e2e-rate` (default 30).
-        #[arg(long, requires = "e2e_rate")]
-        e2e_seconds: Option<u64>,
-        /// Where to write the Markdown report.
-        #[arg(long, default_value = "docs/benchmarks.md")]
-        out: std::path::PathBuf,
-    },
+    Bench(Box<BenchArgs>),
     /// Write the JSON Schema of every event type to a directory.
     Schemas {
         /// Where to write them.
@@ -378,4 +350,40 @@ pub enum ProjectionsAction {
         /// Only this projection (default: all).
         name: Option<String>,
     },
+}
+
+/// What `stockroom bench` measures and where it writes the report.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Shared settings.
+    #[command(flatten)]
+    pub common: Common,
+    /// A few seconds instead of minutes (what the test suite runs).
+    #[arg(long)]
+    pub smoke: bool,
+    /// Only the placement stage (HTTP beside pgbench at each client count).
+    #[arg(long, group = "only")]
+    pub only_placement: bool,
+    /// Only the end-to-end stage, to iterate on it (its comparison then
+    /// lacks the other stages' figures).
+    #[arg(long, group = "only")]
+    pub only_end_to_end: bool,
+    /// Only the large-log stage: the rebuild from 1,000,000 events and
+    /// the list queries.
+    #[arg(long, group = "only")]
+    pub only_scale: bool,
+    /// Only the long-history stage: reservations on a SKU with a long
+    /// stream beside a fresh one.
+    #[arg(long, group = "only")]
+    pub only_history: bool,
+    /// Offer only this many orders per second end to end (default: 200
+    /// for 30 s, then 500 for 60 s).
+    #[arg(long)]
+    pub e2e_rate: Option<u32>,
+    /// Seconds per round at `--e2e-rate` (default 30).
+    #[arg(long, requires = "e2e_rate")]
+    pub e2e_seconds: Option<u64>,
+    /// Where to write the Markdown report.
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    pub out: std::path::PathBuf,
 }

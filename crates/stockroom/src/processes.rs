@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use web::auth::Authenticator;
 use web::probes::Probes;
 
-use crate::cli::{AllInOne, ApiProcess, Cli, ConsoleProcess, Task};
+use crate::cli::{AllInOne, ApiProcess, BenchArgs, Cli, ConsoleProcess, Task};
 use crate::config::{ApiArgs, Common, MetricsArgs};
 use crate::{parked, shutdown};
 use supervisor::Supervisor;
@@ -72,18 +72,20 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             println!("{again} events will be published again");
             Ok(())
         }
-        Task::All(all) => all_in_one(all).await,
+        Task::All(all) => all_in_one(*all).await,
         Task::Schemas { out } => crate::schemas::write(&out),
-        Task::Bench {
-            common,
-            smoke,
-            only_placement,
-            only_end_to_end,
-            only_scale,
-            e2e_rate,
-            e2e_seconds,
-            out,
-        } => {
+        Task::Bench(args) => {
+            let BenchArgs {
+                common,
+                smoke,
+                only_placement,
+                only_end_to_end,
+                only_scale,
+                only_history,
+                e2e_rate,
+                e2e_seconds,
+                out,
+            } = *args;
             let exe = std::env::current_exe()?;
             let mut config =
                 bench::BenchConfig::full(exe, common.database_url, common.kafka_brokers);
@@ -94,6 +96,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 (only_placement, bench::Only::Placement),
                 (only_end_to_end, bench::Only::EndToEnd),
                 (only_scale, bench::Only::Scale),
+                (only_history, bench::Only::History),
             ]
             .into_iter()
             .find_map(|(chosen, stage)| chosen.then_some(stage));
