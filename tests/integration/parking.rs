@@ -146,3 +146,59 @@ async fn poison_messages_on_kafka_are_parked_and_do_not_stall_their_partitions()
     let (_, after) = run_tool(&["parked", "list", "--consumer", "orders"], &sys.env).await;
     assert_eq!(after.lines().count(), 6);
 }
+
+/// A parked event lies behind its log follower's checkpoint, yet was never
+/// applied: a retry applies it all the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_event_behind_the_checkpoint_is_applied() {
+    let sys = System::start_with(&[], &["projector"]).await;
+    sys.stock_product("PARK-2", 500, 10).await;
+    let placed: Value = sys
+        .post(
+            "/v1/orders",
+            json!({"customer_id": uuid::Uuid::new_v4(), "lines": [{"sku": "PARK-2", "quantity": 1}]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let order_id = placed["order_id"].as_str().unwrap().to_owned();
+    wait_status(&sys, &order_id, "placed", Duration::from_secs(60)).await;
+    // As if the orders projection had parked the placement: not applied,
+    // and its checkpoint past it.
+    let sql = format!(
+        "SELECT {} FROM events WHERE aggregate_id = $1 AND event_type = 'OrderPlaced'",
+        store::read::EVENT_COLUMNS
+    );
+    let row = sqlx::query(&sql)
+        .bind(&order_id)
+        .fetch_one(&sys.db.pool)
+        .await
+        .unwrap();
+    let delivered = bus::Delivered::from_log(&store::read::from_row(&row).unwrap());
+    let mut tx = sys.db.pool.begin().await.unwrap();
+    sqlx::query("DELETE FROM read_models.orders WHERE order_id = $1::uuid")
+        .bind(&order_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    bus::parking::park(&mut tx, "orders", &delivered, "simulated", 3)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let id: i64 = sqlx::query_scalar("SELECT id FROM parked_events WHERE consumer = 'orders'")
+        .fetch_one(&sys.db.pool)
+        .await
+        .unwrap();
+
+    let (status, out) = run_tool(&["parked", "retry", &id.to_string()], &sys.env).await;
+
+    assert!(status.success(), "{out}");
+    let back: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM read_models.orders WHERE order_id = $1::uuid")
+            .bind(&order_id)
+            .fetch_one(&sys.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(back, 1, "the retried placement is in the read model again");
+}

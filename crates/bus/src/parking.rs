@@ -21,26 +21,57 @@ pub async fn claim(
     consumer: &str,
     events: &[Delivered],
 ) -> Result<Vec<Delivered>, sqlx::Error> {
-    if events.is_empty() {
-        return Ok(vec![]);
-    }
-    let ids: Vec<Uuid> = events.iter().map(|e| e.envelope.event_id).collect();
-    let positions: Vec<i64> = events.iter().map(|e| e.envelope.global_position).collect();
-    let fresh: HashSet<Uuid> = sqlx::query_scalar(
+    claim_with(
+        conn,
         "INSERT INTO processed_events (consumer, event_id, position) \
          SELECT $1, x.id, x.pos FROM unnest($2::uuid[], $3::bigint[]) AS x(id, pos) \
          WHERE NOT EXISTS ( \
              SELECT 1 FROM subscriptions s JOIN events e ON e.position = x.pos \
              WHERE s.name = $1 AND (e.transaction_id, e.position) <= (s.transaction_id, s.position)) \
          ON CONFLICT DO NOTHING RETURNING event_id",
+        consumer,
+        events,
     )
-    .bind(consumer)
-    .bind(&ids)
-    .bind(&positions)
-    .fetch_all(conn)
-    .await?
-    .into_iter()
-    .collect();
+    .await
+}
+
+/// [`claim`] for events taken out of the parking lot: they lie at or
+/// before the checkpoint, yet were never applied, so only their ids count.
+pub async fn claim_unparked(
+    conn: &mut PgConnection,
+    consumer: &str,
+    events: &[Delivered],
+) -> Result<Vec<Delivered>, sqlx::Error> {
+    claim_with(
+        conn,
+        "INSERT INTO processed_events (consumer, event_id, position) \
+         SELECT $1, id, pos FROM unnest($2::uuid[], $3::bigint[]) AS x(id, pos) \
+         ON CONFLICT DO NOTHING RETURNING event_id",
+        consumer,
+        events,
+    )
+    .await
+}
+
+async fn claim_with(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    consumer: &str,
+    events: &[Delivered],
+) -> Result<Vec<Delivered>, sqlx::Error> {
+    if events.is_empty() {
+        return Ok(vec![]);
+    }
+    let ids: Vec<Uuid> = events.iter().map(|e| e.envelope.event_id).collect();
+    let positions: Vec<i64> = events.iter().map(|e| e.envelope.global_position).collect();
+    let fresh: HashSet<Uuid> = sqlx::query_scalar(sql)
+        .bind(consumer)
+        .bind(&ids)
+        .bind(&positions)
+        .fetch_all(conn)
+        .await?
+        .into_iter()
+        .collect();
     let mut seen = HashSet::with_capacity(fresh.len());
     Ok(events
         .iter()

@@ -105,6 +105,6 @@ async fn retry_with<H: BatchHandler>(
     if let Some(preamble) = handler.preamble() {
         sqlx::Executor::execute(&mut *conn, preamble).await?;
     }
-    let fresh = parking::claim(conn, handler.consumer_name(), event).await?;
+    let fresh = parking::claim_unparked(conn, handler.consumer_name(), event).await?;
     handler.apply(conn, &fresh).await
 }
