@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bus::parking::Processed;
 use bus::run::RunSettings;
 use bus::{BatchHandler, Delivered, HandlerError, LogSettings, LogSource};
 use sqlx::{Connection, PgConnection};
@@ -146,7 +147,7 @@ async fn a_log_follower_skips_what_a_kafka_phase_recorded_beyond_its_checkpoint(
     let missed = append_one(&mut conn).await;
     let handled_from_kafka = append_one(&mut conn).await;
     let delivered = bus::Delivered::from_log(&handled_from_kafka);
-    let claimed = bus::parking::claim(&mut conn, "test", &[delivered])
+    let claimed = bus::parking::claim(&mut conn, "test", &[delivered], Processed::ByIdOrCheckpoint)
         .await
         .unwrap();
     assert_eq!(
@@ -178,14 +179,14 @@ async fn a_kafka_claim_skips_what_the_log_checkpoint_covers() {
         .unwrap();
     let delivered: Vec<Delivered> = events.iter().map(Delivered::from_log).collect();
 
-    let fresh = bus::parking::claim(&mut conn, "test", &delivered)
+    let fresh = bus::parking::claim(&mut conn, "test", &delivered, Processed::ByIdOrCheckpoint)
         .await
         .unwrap();
 
     let fresh: Vec<i64> = fresh.iter().map(|e| e.offset).collect();
     assert_eq!(fresh, vec![events[2].position]);
     assert_eq!(ids_recorded(&mut conn).await, vec![events[2].position]);
-    let other = bus::parking::claim(&mut conn, "other", &delivered)
+    let other = bus::parking::claim(&mut conn, "other", &delivered, Processed::ByIdOrCheckpoint)
         .await
         .unwrap();
     assert_eq!(

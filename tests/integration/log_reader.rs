@@ -2,6 +2,7 @@
 //! order, gap safety, settled positions, checkpoints with fencing, and
 //! deduplication by event id. A real Postgres, no processes.
 
+use bus::parking::Processed;
 use domain::StreamCategory;
 use sqlx::{Connection, PgConnection};
 use store::subscription::{self, Checkpoint};
@@ -209,15 +210,15 @@ async fn claiming_returns_each_event_once() {
         .collect();
     let delivered: Vec<bus::Delivered> = events.iter().map(bus::Delivered::from_log).collect();
     let twice = [delivered.clone(), delivered.clone()].concat();
-    let fresh = bus::parking::claim(&mut conn, "test", &twice)
+    let fresh = bus::parking::claim(&mut conn, "test", &twice, Processed::ByIdOrCheckpoint)
         .await
         .unwrap();
     assert_eq!(fresh.len(), 2, "duplicates within a batch count once");
-    let again = bus::parking::claim(&mut conn, "test", &delivered)
+    let again = bus::parking::claim(&mut conn, "test", &delivered, Processed::ByIdOrCheckpoint)
         .await
         .unwrap();
     assert!(again.is_empty(), "a redelivery is recognised by event id");
-    let other = bus::parking::claim(&mut conn, "other", &delivered)
+    let other = bus::parking::claim(&mut conn, "other", &delivered, Processed::ByIdOrCheckpoint)
         .await
         .unwrap();
     assert_eq!(other.len(), 2, "deduplication is per consumer");

@@ -4,7 +4,7 @@
 //! the log ([`crate::log_source`]).
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaResult;
@@ -213,7 +213,6 @@ pub struct BatchConsumer {
     connect: PgConnectOptions,
     settings: BatchSettings,
     lease: Option<Lease>,
-    lease_checked: Instant,
     standing_by: bool,
 }
 
@@ -259,7 +258,6 @@ impl BatchConsumer {
             connect,
             settings,
             lease: None,
-            lease_checked: Instant::now(),
             standing_by: false,
         })
     }
@@ -268,11 +266,7 @@ impl BatchConsumer {
     /// `false` after a retry interval while a log follower holds the lease.
     async fn hold_lease(&mut self, shutdown: &mut watch::Receiver<bool>) -> Result<bool, BusError> {
         if let Some(lease) = self.lease.as_mut() {
-            if self.lease_checked.elapsed() < self.settings.lease_check {
-                return Ok(true);
-            }
-            if lease.alive().await {
-                self.lease_checked = Instant::now();
+            if lease.held(self.settings.lease_check).await {
                 return Ok(true);
             }
             tracing::warn!(group = %self.group, "lost the lease connection; leaving the group");
@@ -291,7 +285,6 @@ impl BatchConsumer {
         let names: Vec<&str> = self.topics.iter().map(String::as_str).collect();
         self.consumer.subscribe(&names)?;
         self.lease = Some(lease);
-        self.lease_checked = Instant::now();
         self.standing_by = false;
         Ok(true)
     }

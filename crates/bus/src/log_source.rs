@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use crate::handler::{Delivered, HandlerError};
 use crate::parking;
 use crate::relay::EVENTS_CHANNEL;
+use crate::run::pause_unless_stopped;
 use crate::source::{Batch, EventSource, Progress};
 use crate::stall::StallReporter;
 use crate::wake::wait_for_commits;
@@ -71,7 +72,6 @@ pub struct LogSource {
     /// other source away while this one leads.
     highest_claim: i64,
     last_read: Instant,
-    lease_checked: Instant,
     reload: bool,
     in_flight: Option<LogRead>,
     last_batch: Instant,
@@ -98,7 +98,6 @@ impl LogSource {
             wait: None,
             highest_claim: i64::MAX,
             last_read: Instant::now(),
-            lease_checked: Instant::now(),
             reload: true,
             in_flight: None,
             last_batch: Instant::now(),
@@ -125,7 +124,6 @@ impl LogSource {
         listener.listen(EVENTS_CHANNEL).await?;
         self.lease = Some(lease);
         self.listener = Some(listener);
-        self.lease_checked = Instant::now();
         self.reload = true;
         tracing::info!(subscription = %self.name, "active: following the log");
         metrics::gauge!("stockroom_subscription_active", "subscription" => self.name.clone())
@@ -178,23 +176,18 @@ impl EventSource for LogSource {
             }
             if self.lease.is_none() {
                 if !self.try_lead().await? {
-                    tokio::select! {
-                        _ = tokio::time::sleep(self.settings.standby_retry) => {}
-                        _ = shutdown.changed() => {}
-                    }
+                    pause_unless_stopped(self.settings.standby_retry, shutdown).await;
                 }
                 continue;
             }
-            if self.lease_checked.elapsed() >= self.settings.lease_check {
-                let alive = match self.lease.as_mut() {
-                    Some(lease) => lease.alive().await,
-                    None => false,
-                };
-                if !alive {
-                    self.step_down("lost the lease connection").await;
-                    continue;
-                }
-                self.lease_checked = Instant::now();
+            let every = self.settings.lease_check;
+            let held = match self.lease.as_mut() {
+                Some(lease) => lease.held(every).await,
+                None => false,
+            };
+            if !held {
+                self.step_down("lost the lease connection").await;
+                continue;
             }
             if let Some(poll) = self.wait.take() {
                 let linger = self.settings.linger;
@@ -213,7 +206,9 @@ impl EventSource for LogSource {
                 Err(e) => {
                     // Check the lease before the next try: a restarted
                     // Postgres took it with every other connection.
-                    self.lease_checked = Instant::now() - self.settings.lease_check;
+                    if let Some(lease) = self.lease.as_mut() {
+                        lease.check_next();
+                    }
                     self.reload = true;
                     return Err(e);
                 }

@@ -10,61 +10,47 @@ use uuid::Uuid;
 
 use crate::handler::{Delivered, Malformed};
 
+/// What already counts as processed when events are claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Processed {
+    /// Recorded here by id, or at or before the consumer's checkpoint in the
+    /// log (`subscriptions`): a log follower records only its checkpoint, so
+    /// a consumer switched to Kafka after it skips what the log delivered.
+    ByIdOrCheckpoint,
+    /// Recorded here by id only: for events taken out of the parking lot,
+    /// which lie at or before the checkpoint yet were never applied.
+    ById,
+}
+
 /// Marks the events as processed by `consumer` and returns those that were
-/// not already, in their original order, each once.
-///
-/// Processed means recorded here, or at or before the consumer's checkpoint
-/// in the log (`subscriptions`): a log follower records only its checkpoint,
-/// so a consumer switched to Kafka after it skips what the log delivered.
+/// not already (as `processed` counts them), in their original order, each
+/// once.
 pub async fn claim(
     conn: &mut PgConnection,
     consumer: &str,
     events: &[Delivered],
-) -> Result<Vec<Delivered>, sqlx::Error> {
-    claim_with(
-        conn,
-        "INSERT INTO processed_events (consumer, event_id, position) \
-         SELECT $1, x.id, x.pos FROM unnest($2::uuid[], $3::bigint[]) AS x(id, pos) \
-         WHERE NOT EXISTS ( \
-             SELECT 1 FROM subscriptions s JOIN events e ON e.position = x.pos \
-             WHERE s.name = $1 AND (e.transaction_id, e.position) <= (s.transaction_id, s.position)) \
-         ON CONFLICT DO NOTHING RETURNING event_id",
-        consumer,
-        events,
-    )
-    .await
-}
-
-/// [`claim`] for events taken out of the parking lot: they lie at or
-/// before the checkpoint, yet were never applied, so only their ids count.
-pub async fn claim_unparked(
-    conn: &mut PgConnection,
-    consumer: &str,
-    events: &[Delivered],
-) -> Result<Vec<Delivered>, sqlx::Error> {
-    claim_with(
-        conn,
-        "INSERT INTO processed_events (consumer, event_id, position) \
-         SELECT $1, id, pos FROM unnest($2::uuid[], $3::bigint[]) AS x(id, pos) \
-         ON CONFLICT DO NOTHING RETURNING event_id",
-        consumer,
-        events,
-    )
-    .await
-}
-
-async fn claim_with(
-    conn: &mut PgConnection,
-    sql: &'static str,
-    consumer: &str,
-    events: &[Delivered],
+    processed: Processed,
 ) -> Result<Vec<Delivered>, sqlx::Error> {
     if events.is_empty() {
         return Ok(vec![]);
     }
+    let behind_checkpoint = match processed {
+        Processed::ByIdOrCheckpoint => {
+            "WHERE NOT EXISTS ( \
+                 SELECT 1 FROM subscriptions s JOIN events e ON e.position = x.pos \
+                 WHERE s.name = $1 AND (e.transaction_id, e.position) <= (s.transaction_id, s.position))"
+        }
+        Processed::ById => "",
+    };
+    let sql = format!(
+        "INSERT INTO processed_events (consumer, event_id, position) \
+         SELECT $1, x.id, x.pos FROM unnest($2::uuid[], $3::bigint[]) AS x(id, pos) \
+         {behind_checkpoint} \
+         ON CONFLICT DO NOTHING RETURNING event_id"
+    );
     let ids: Vec<Uuid> = events.iter().map(|e| e.envelope.event_id).collect();
     let positions: Vec<i64> = events.iter().map(|e| e.envelope.global_position).collect();
-    let fresh: HashSet<Uuid> = sqlx::query_scalar(sql)
+    let fresh: HashSet<Uuid> = sqlx::query_scalar(&sql)
         .bind(consumer)
         .bind(&ids)
         .bind(&positions)

@@ -12,8 +12,9 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::handler::{BatchHandler, HandlerError};
+use crate::parking::{self, Processed};
 use crate::source::{Batch, EventSource};
-use crate::{parking, BusError};
+use crate::BusError;
 
 /// Retry limits of [`run`].
 #[derive(Debug, Clone, Copy)]
@@ -182,7 +183,15 @@ async fn apply_batch<S: EventSource, H: BatchHandler>(
     let fresh = if source.unseen(batch) {
         Cow::Borrowed(batch.messages.as_slice())
     } else {
-        Cow::Owned(parking::claim(&mut tx, handler.consumer_name(), &batch.messages).await?)
+        Cow::Owned(
+            parking::claim(
+                &mut tx,
+                handler.consumer_name(),
+                &batch.messages,
+                Processed::ByIdOrCheckpoint,
+            )
+            .await?,
+        )
     };
     for event in fresh.iter() {
         let envelope = &event.envelope;
@@ -227,6 +236,7 @@ async fn isolate<S: EventSource, H: BatchHandler>(
                     &mut tx,
                     handler.consumer_name(),
                     std::slice::from_ref(event),
+                    Processed::ByIdOrCheckpoint,
                 )
                 .await?;
                 handler.apply(&mut tx, &fresh).await?;

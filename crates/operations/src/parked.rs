@@ -1,7 +1,8 @@
 //! Retrying a parked event through the consumer that parked it, in one
 //! transaction: it is unparked only if it applies.
 
-use bus::{parking, BatchHandler, Delivered, HandlerError};
+use bus::parking::{self, Processed};
+use bus::{BatchHandler, Delivered, HandlerError};
 use projector::registry::{self, BoxFuture, Visitor};
 use projector::{Projection, ProjectionHandler};
 use reserver::handler::{ReservationHandler, CONSUMER};
@@ -105,6 +106,6 @@ async fn retry_with<H: BatchHandler>(
     if let Some(preamble) = handler.preamble() {
         sqlx::Executor::execute(&mut *conn, preamble).await?;
     }
-    let fresh = parking::claim_unparked(conn, handler.consumer_name(), event).await?;
+    let fresh = parking::claim(conn, handler.consumer_name(), event, Processed::ById).await?;
     handler.apply(conn, &fresh).await
 }

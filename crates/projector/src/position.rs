@@ -35,10 +35,10 @@ pub async fn publish_settled(
 
 /// For a projection fed from Kafka, where partitions arrive in any order:
 /// moves the position up to just before the first event of its categories
-/// it has not processed (recorded by id, or at or before its log checkpoint,
-/// as [`bus::parking::claim`] counts them), but never past the relay's
-/// settled position (every event at or below it is committed and published,
-/// so the walk below it sees every event that will ever exist there).
+/// it has not processed (as [`bus::parking::Processed::ByIdOrCheckpoint`]
+/// counts them), but never past the relay's settled position (every event at
+/// or below it is committed and published, so the walk below it sees every
+/// event that will ever exist there).
 pub async fn advance_from_kafka(
     conn: &mut PgConnection,
     name: &str,

@@ -218,6 +218,15 @@ impl WorkerArgs {
         }
     }
 
+    /// A Kafka source's settings from `base`, standing by as the log
+    /// source does.
+    fn batch(&self, base: BatchSettings) -> BatchSettings {
+        BatchSettings {
+            standby_retry: self.standby_retry.into(),
+            ..base
+        }
+    }
+
     fn run(&self) -> RunSettings {
         RunSettings {
             max_attempts: self.max_attempts,
@@ -248,11 +257,10 @@ impl ProjectorArgs {
             source: worker.source,
             log: worker.log(self.projector_batch_size as i64),
             group_prefix: prefix.to_owned(),
-            batch: BatchSettings {
+            batch: worker.batch(BatchSettings {
                 max_messages: self.projector_batch_size,
-                standby_retry: worker.standby_retry.into(),
                 ..BatchSettings::default()
-            },
+            }),
             run: worker.run(),
             only: projector::registry::select(&self.projections).map_err(anyhow::Error::msg)?,
         })
@@ -333,10 +341,7 @@ impl ReserverArgs {
                 ..defaults.retention
             },
             purge_interval: self.purge_interval.into(),
-            batch: BatchSettings {
-                standby_retry: worker.standby_retry.into(),
-                ..defaults.batch
-            },
+            batch: worker.batch(defaults.batch),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! A subscription's checkpoint in the log, and the lease that lets exactly
 //! one instance of a worker follow it at a time.
 
+use std::time::{Duration, Instant};
+
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, Row};
 
@@ -114,6 +116,8 @@ pub async fn fast_forward(
 pub struct Lease {
     conn: PgConnection,
     name: String,
+    /// When its connection last answered, or `None` to ask at the next check.
+    checked: Option<Instant>,
 }
 
 impl Lease {
@@ -152,12 +156,25 @@ impl Lease {
         Ok(Some(Self {
             conn,
             name: name.to_owned(),
+            checked: Some(Instant::now()),
         }))
     }
 
-    /// Whether the lease is still held (its connection still answers).
-    pub async fn alive(&mut self) -> bool {
-        self.conn.ping().await.is_ok()
+    /// Whether the lease is still held (its connection still answers),
+    /// asking the connection only once `every` has passed since it last did.
+    pub async fn held(&mut self, every: Duration) -> bool {
+        if self.checked.is_some_and(|at| at.elapsed() < every) {
+            return true;
+        }
+        let alive = self.conn.ping().await.is_ok();
+        self.checked = alive.then(Instant::now);
+        alive
+    }
+
+    /// Makes the next [`Lease::held`] ask the connection: something else
+    /// failed, and a restarted Postgres takes the lease with it.
+    pub fn check_next(&mut self) {
+        self.checked = None;
     }
 
     /// The subscription it is for.
