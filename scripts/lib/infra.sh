@@ -100,6 +100,8 @@ CONF
   fi
   psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$DB_USER'" | grep -q 1 ||
     psql_admin -c "CREATE ROLE $DB_USER LOGIN CREATEDB CREATEROLE PASSWORD '$DB_PASSWORD'" >/dev/null
+  # `stockroom bench` checkpoints between stages (a role of Postgres 15 on).
+  psql_admin -c "GRANT pg_checkpoint TO $DB_USER" >/dev/null 2>&1 || true
   psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'" | grep -q 1 ||
     psql_admin -c "CREATE DATABASE $DB_NAME OWNER $DB_USER" >/dev/null
 }

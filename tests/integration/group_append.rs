@@ -3,6 +3,7 @@
 //! tests over a real Postgres).
 
 use futures::future::join_all;
+use sqlx::Connection;
 use store::{GroupAppend, StoreError, StreamAppend};
 
 use crate::catalogue::{order_stream, register};
@@ -138,4 +139,42 @@ async fn when_the_database_cannot_be_reached_every_caller_hears_why() {
             store::error_chain(&failed)
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_writer_whose_connection_was_cut_fails_its_group_and_the_next_append_lands() {
+    let db = TestDb::create().await;
+    register(&db, "TEA-1", 100).await;
+    let version = catalogue_version(&db).await;
+    let group = GroupAppend::new(store::connect(&store::DbConfig::new(&db.url)).unwrap());
+    group
+        .append_priced_at(order_stream(), version)
+        .await
+        .unwrap()
+        .expect("the catalogue did not move");
+
+    // Ends every session of the database but this one, as a restart or an
+    // operator would: the writer's kept connection among them.
+    let mut operator = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut operator)
+    .await
+    .unwrap();
+    assert!(cut >= 1, "the writer's connection was open");
+    let before = db.event_count().await;
+
+    let lost = group.append_priced_at(order_stream(), version).await;
+    let failed = lost.expect_err("its statement went out on the cut connection");
+    assert!(!failed.is_conflict(), "{}", store::error_chain(&failed));
+    assert_eq!(db.event_count().await, before, "nothing landed");
+
+    let landed = group.append_priced_at(order_stream(), version).await;
+    assert!(
+        landed.unwrap().is_some(),
+        "the next append runs on a new connection"
+    );
+    assert_eq!(db.event_count().await, before + 1);
 }

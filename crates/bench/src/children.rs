@@ -27,6 +27,20 @@ pub async fn drop_databases(config: &BenchConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Drops the databases of the stages run so far and checkpoints, so that a
+/// latency stage measures Stockroom and not the clean-up of the stages
+/// before it: autovacuum of a million fresh rows, and gigabytes of their
+/// dirty pages written back while the stage's commits wait on the disk.
+pub async fn settle(config: &BenchConfig) -> anyhow::Result<()> {
+    drop_databases(config).await?;
+    let mut admin = PgConnection::connect(&config.admin_database_url).await?;
+    if let Err(e) = sqlx::query("CHECKPOINT").execute(&mut admin).await {
+        // A server the bench may not checkpoint still gets measured.
+        eprintln!("could not checkpoint between stages (needs pg_checkpoint): {e}");
+    }
+    Ok(())
+}
+
 /// A database created for one stage.
 pub struct BenchDb {
     /// Its URL.

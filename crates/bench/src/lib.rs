@@ -138,9 +138,11 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
         stages::scale(config, &mut report).await?;
     }
     for &(rate, duration) in &config.e2e_rates {
+        children::settle(config).await?;
         stages::end_to_end(config, &mut report, rate, duration, targets(rate)).await?;
     }
     if let Some((step, _)) = config.ramp {
+        children::settle(config).await?;
         stages::highest_rate(config, &mut report, step, Duration::from_millis(100)).await?;
     }
     Ok(report)

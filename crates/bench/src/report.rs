@@ -208,7 +208,9 @@ impl Report {
         out.push_str(
             "\n\nEach stage runs beside a raw baseline doing the same work without Stockroom, \
              in the same run on the same machine; the ratio is ours / baseline (throughput; median latency for the long history; p99 \
-             latency for end to end). Absolute figures are only context: these machines are shared.\n\n",
+             latency for end to end). Absolute figures are only context: these machines are shared. \
+             Before each end-to-end stage the databases of the stages before it are dropped and \
+             Postgres checkpoints, so that their clean-up does not run during it.\n\n",
         );
         out.push_str(
             "| stage | ours | raw baseline | ours / baseline | target |\n|---|---|---|---|---|\n",

@@ -8,12 +8,18 @@
 //! [`WRITERS`] statements are in flight its append goes out at once, and
 //! only the appends that arrive while all writers are busy wait, together,
 //! for the next free one.
+//!
+//! Writers keep their connections between groups, outside the pool: at a
+//! steady few hundred orders a second a writer retires after nearly every
+//! order, and handing its connection back to the pool would cost a round
+//! trip per order (the pool's check on return). They are at most
+//! [`WRITERS`] connections beside the pool's.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use sqlx::pool::PoolConnection;
-use sqlx::{PgPool, Postgres};
+use sqlx::postgres::{PgDatabaseError, PgSeverity};
+use sqlx::{PgConnection, PgPool};
 use tokio::sync::oneshot;
 
 use crate::catalogue::CatalogueVersion;
@@ -43,6 +49,8 @@ struct Shared {
 struct Queue {
     waiting: VecDeque<Waiting>,
     writers: usize,
+    /// Healthy connections of retired writers, for the next ones to start on.
+    kept: Vec<PgConnection>,
 }
 
 /// What one caller's append lands as: `None` when the catalogue moved on.
@@ -104,16 +112,19 @@ impl GroupAppend {
             shared: &self.shared,
             retired: false,
         };
-        let mut conn: Option<PoolConnection<Postgres>> = None;
-        while let Some(group) = slot.next_group() {
+        let mut conn: Option<PgConnection> = None;
+        while let Some(group) = slot.next_group(&mut conn) {
             let ready = match conn.take() {
                 Some(c) => Ok(c),
-                None => self.shared.pool.acquire().await.map_err(StoreError::from),
+                None => match self.shared.pool.acquire().await {
+                    Ok(pooled) => Ok(pooled.detach()),
+                    Err(e) => Err(StoreError::from(e)),
+                },
             };
             match ready {
                 Ok(mut c) => {
-                    // A connection whose statement failed goes back to the
-                    // pool, which tests it; a healthy one serves the next group.
+                    // A connection whose statement failed is closed, since
+                    // it may be what failed; a healthy one serves on.
                     if send(&mut c, group).await {
                         conn = Some(c);
                     }
@@ -142,14 +153,20 @@ impl Slot<'_> {
     /// The appends that go out together: the oldest waiting and those behind
     /// it priced at the same catalogue version, up to [`MAX_EVENTS`]. None
     /// waiting: the writer retires (under the same lock as the look, so an
-    /// append queued just after it starts a writer of its own).
-    fn next_group(&mut self) -> Option<Group> {
+    /// append queued just after it starts a writer of its own) and leaves
+    /// `conn` for the next writer. A writer without a connection takes a
+    /// kept one, if any.
+    fn next_group(&mut self, conn: &mut Option<PgConnection>) -> Option<Group> {
         let mut queue = self.shared.lock();
         let Some(first) = queue.waiting.pop_front() else {
             queue.writers -= 1;
+            queue.kept.extend(conn.take());
             self.retired = true;
             return None;
         };
+        if conn.is_none() {
+            *conn = queue.kept.pop();
+        }
         let mut events = first.stream.events.len();
         let mut group = Group {
             catalogue: first.catalogue,
@@ -189,7 +206,7 @@ struct Group {
 
 /// Appends `group` in one statement and answers each caller; whether the
 /// connection is still good for the next group.
-async fn send(conn: &mut PoolConnection<Postgres>, group: Group) -> bool {
+async fn send(conn: &mut PgConnection, group: Group) -> bool {
     let Group {
         catalogue,
         streams,
@@ -229,12 +246,17 @@ async fn send(conn: &mut PoolConnection<Postgres>, group: Group) -> bool {
 }
 
 /// Whether Postgres refused the statement itself (nothing landed and the
-/// connection is fine), as opposed to the connection failing.
+/// connection is fine), as opposed to the connection failing. A `FATAL`
+/// error (the backend was terminated, the server is shutting down) ends the
+/// session, so its connection is not fine.
 fn refused(error: &StoreError) -> bool {
-    matches!(
-        error,
-        StoreError::Conflict { .. } | StoreError::Database(sqlx::Error::Database(_))
-    )
+    match error {
+        StoreError::Conflict { .. } => true,
+        StoreError::Database(sqlx::Error::Database(db)) => db
+            .try_downcast_ref::<PgDatabaseError>()
+            .is_some_and(|pg| !matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic)),
+        _ => false,
+    }
 }
 
 /// Gives every caller the failure of their statement: a lone caller the
