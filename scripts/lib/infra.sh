@@ -95,8 +95,19 @@ CONF
     if [ "${STOCKROOM_PG_STATEMENTS:-0}" = 1 ]; then
       options="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
     fi
-    as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$LOG_DIR/postgres.log" -o "$options" -w -t 60 start >/dev/null
-    say "postgres started on 127.0.0.1:$PG_PORT"
+    # The port lies in Linux's ephemeral range, so a client connection
+    # elsewhere can hold it for a moment (Postgres then cannot bind): retry.
+    local attempt
+    for attempt in $(seq 1 30); do
+      if as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$LOG_DIR/postgres.log" -o "$options" -w -t 60 start >/dev/null; then
+        say "postgres started on 127.0.0.1:$PG_PORT"
+        break
+      fi
+      tail -n 5 "$LOG_DIR/postgres.log" | grep -q "could not bind" || return 1
+      [ "$attempt" -lt 30 ] || { say "postgres could not bind 127.0.0.1:$PG_PORT"; return 1; }
+      say "postgres could not bind 127.0.0.1:$PG_PORT yet (attempt $attempt); retrying"
+      sleep 2
+    done
   fi
   psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$DB_USER'" | grep -q 1 ||
     psql_admin -c "CREATE ROLE $DB_USER LOGIN CREATEDB CREATEROLE PASSWORD '$DB_PASSWORD'" >/dev/null
