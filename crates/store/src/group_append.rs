@@ -229,13 +229,17 @@ async fn send(conn: &mut PgConnection, group: Group) -> bool {
         // append's fault (its stream exists) must not become the others',
         // so each goes again alone and gets its own answer.
         Err(e) if refused(&e) && streams.len() > 1 => {
+            let mut healthy = true;
             for (stream, reply) in streams.iter().zip(replies) {
                 let alone = insert_events(conn, std::slice::from_ref(stream), Some(catalogue))
                     .await
                     .map(|landed| landed.map(|results| results[0]));
+                if let Err(e) = &alone {
+                    healthy &= refused(e);
+                }
                 let _ = reply.send(alone);
             }
-            true
+            healthy
         }
         Err(e) => {
             let healthy = refused(&e);
