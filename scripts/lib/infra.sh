@@ -95,19 +95,8 @@ CONF
     if [ "${STOCKROOM_PG_STATEMENTS:-0}" = 1 ]; then
       options="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
     fi
-    # The port lies in Linux's ephemeral range, so a client connection
-    # elsewhere can hold it for a moment (Postgres then cannot bind): retry.
-    local attempt
-    for attempt in $(seq 1 30); do
-      if as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$LOG_DIR/postgres.log" -o "$options" -w -t 60 start >/dev/null; then
-        say "postgres started on 127.0.0.1:$PG_PORT"
-        break
-      fi
-      tail -n 5 "$LOG_DIR/postgres.log" | grep -q "could not bind" || return 1
-      [ "$attempt" -lt 30 ] || { say "postgres could not bind 127.0.0.1:$PG_PORT"; return 1; }
-      say "postgres could not bind 127.0.0.1:$PG_PORT yet (attempt $attempt); retrying"
-      sleep 2
-    done
+    start_binding postgres postgres_start_once "$bin" "$options"
+    say "postgres started on 127.0.0.1:$PG_PORT"
   fi
   psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$DB_USER'" | grep -q 1 ||
     psql_admin -c "CREATE ROLE $DB_USER LOGIN CREATEDB CREATEROLE PASSWORD '$DB_PASSWORD'" >/dev/null
@@ -115,6 +104,36 @@ CONF
   psql_admin -c "GRANT pg_checkpoint TO $DB_USER" >/dev/null 2>&1 || true
   psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'" | grep -q 1 ||
     psql_admin -c "CREATE DATABASE $DB_NAME OWNER $DB_USER" >/dev/null
+}
+
+# One attempt to start Postgres, as `start_binding` wants it.
+postgres_start_once() {
+  local bin=$1 options=$2
+  as_pg "$bin/pg_ctl" -D "$PG_DATA" -l "$LOG_DIR/postgres.log" -o "$options" -w -t 60 start >/dev/null && return 0
+  tail -n 5 "$LOG_DIR/postgres.log" | grep -q "could not bind" && return 2
+  return 1
+}
+
+# Runs a start attempt (`$2…`) until it binds its port. Either port can be
+# held for a while: by a client connection elsewhere, since both lie in
+# Linux's ephemeral range, and the broker's by connections of a broker
+# stopped a moment ago (tansu binds without SO_REUSEADDR; TIME_WAIT lasts up
+# to a minute). The attempt returns 0 when started, 2 when its port was
+# taken, anything else to give up at once.
+start_binding() {
+  local what=$1 attempt status
+  shift
+  for attempt in $(seq 1 30); do
+    status=0
+    "$@" || status=$?
+    case $status in
+      0) return 0 ;;
+      2) say "$what could not bind its port yet (attempt $attempt); retrying"; sleep 3 ;;
+      *) say "$what did not start; see $LOG_DIR"; return 1 ;;
+    esac
+  done
+  say "$what could not bind its port; see $LOG_DIR"
+  return 1
 }
 
 psql_admin() { psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -q "$@"; }
@@ -158,27 +177,22 @@ broker_up() {
     say "broker already running on 127.0.0.1:$KAFKA_PORT"
     return 0
   fi
-  # tansu binds without SO_REUSEADDR, so connections of a broker stopped a
-  # moment ago (TIME_WAIT, up to a minute) make the bind fail: retry.
-  local attempt
-  for attempt in $(seq 1 30); do
-    # Memory storage: the broker starts empty every time (see README).
-    RUST_LOG="${STOCKROOM_BROKER_LOG:-warn}" nohup "$(tansu_bin)" broker \
-      --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-      --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-      --storage-engine "memory://tansu/" \
-      >"$LOG_DIR/broker.log" 2>&1 &
-    echo $! >"$PID_DIR/broker.pid"
-    if wait_for_port "$KAFKA_PORT" broker 50 2>/dev/null && pid_alive "$PID_DIR/broker.pid"; then
-      say "broker started on 127.0.0.1:$KAFKA_PORT (pid $(cat "$PID_DIR/broker.pid"))"
-      return 0
-    fi
-    stop_pid_file "$PID_DIR/broker.pid" 2>/dev/null
-    say "broker could not bind 127.0.0.1:$KAFKA_PORT yet (attempt $attempt); retrying"
-    sleep 4
-  done
-  say "broker did not start; see $LOG_DIR/broker.log"
-  return 1
+  start_binding broker broker_start_once
+  say "broker started on 127.0.0.1:$KAFKA_PORT (pid $(cat "$PID_DIR/broker.pid"))"
+}
+
+# One attempt to start the broker, as `start_binding` wants it.
+broker_start_once() {
+  # Memory storage: the broker starts empty every time (see README).
+  RUST_LOG="${STOCKROOM_BROKER_LOG:-warn}" nohup "$(tansu_bin)" broker \
+    --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+    --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+    --storage-engine "memory://tansu/" \
+    >"$LOG_DIR/broker.log" 2>&1 &
+  echo $! >"$PID_DIR/broker.pid"
+  wait_for_port "$KAFKA_PORT" broker 50 2>/dev/null && pid_alive "$PID_DIR/broker.pid" && return 0
+  stop_pid_file "$PID_DIR/broker.pid" 2>/dev/null
+  return 2
 }
 
 stop_pid_file() {

@@ -17,11 +17,16 @@ static CREATED: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// Drops every database this run created (a full run makes dozens, some of
 /// them gigabytes); connections still open to them are ended.
 pub async fn drop_databases(config: &BenchConfig) -> anyhow::Result<()> {
-    let names = std::mem::take(&mut *CREATED.lock().unwrap_or_else(|e| e.into_inner()));
     let mut admin = PgConnection::connect(&config.admin_database_url).await?;
+    drop_created(&mut admin).await
+}
+
+/// [`drop_databases`] over a connection the caller already holds.
+async fn drop_created(admin: &mut PgConnection) -> anyhow::Result<()> {
+    let names = std::mem::take(&mut *CREATED.lock().unwrap_or_else(|e| e.into_inner()));
     for name in names {
         sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut admin)
+            .execute(&mut *admin)
             .await?;
     }
     Ok(())
@@ -32,8 +37,8 @@ pub async fn drop_databases(config: &BenchConfig) -> anyhow::Result<()> {
 /// before it: autovacuum of a million fresh rows, and gigabytes of their
 /// dirty pages written back while the stage's commits wait on the disk.
 pub async fn settle(config: &BenchConfig) -> anyhow::Result<()> {
-    drop_databases(config).await?;
     let mut admin = PgConnection::connect(&config.admin_database_url).await?;
+    drop_created(&mut admin).await?;
     if let Err(e) = sqlx::query("CHECKPOINT").execute(&mut admin).await {
         // A server the bench may not checkpoint still gets measured.
         eprintln!("could not checkpoint between stages (needs pg_checkpoint): {e}");

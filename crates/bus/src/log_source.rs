@@ -174,18 +174,13 @@ impl EventSource for LogSource {
             if *shutdown.borrow() {
                 return Ok(None);
             }
-            if self.lease.is_none() {
+            let Some(lease) = self.lease.as_mut() else {
                 if !self.try_lead().await? {
                     pause_unless_stopped(self.settings.standby_retry, shutdown).await;
                 }
                 continue;
-            }
-            let every = self.settings.lease_check;
-            let held = match self.lease.as_mut() {
-                Some(lease) => lease.held(every).await,
-                None => false,
             };
-            if !held {
+            if !lease.held(self.settings.lease_check).await {
                 self.step_down("lost the lease connection").await;
                 continue;
             }

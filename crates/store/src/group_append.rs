@@ -116,10 +116,12 @@ impl GroupAppend {
         while let Some(group) = slot.next_group(&mut conn) {
             let ready = match conn.take() {
                 Some(c) => Ok(c),
-                None => match self.shared.pool.acquire().await {
-                    Ok(pooled) => Ok(pooled.detach()),
-                    Err(e) => Err(StoreError::from(e)),
-                },
+                None => self
+                    .shared
+                    .pool
+                    .acquire()
+                    .await
+                    .map(|pooled| pooled.detach()),
             };
             match ready {
                 Ok(mut c) => {
@@ -129,7 +131,7 @@ impl GroupAppend {
                         conn = Some(c);
                     }
                 }
-                Err(e) => answer_all(group.replies, e),
+                Err(e) => answer_all(group.replies, e.into()),
             }
         }
     }
