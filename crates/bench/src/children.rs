@@ -32,10 +32,10 @@ async fn drop_created(admin: &mut PgConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Drops the databases of the stages run so far and checkpoints, so that a
-/// latency stage measures Stockroom and not the clean-up of the stages
-/// before it: autovacuum of a million fresh rows, and gigabytes of their
-/// dirty pages written back while the stage's commits wait on the disk.
+/// Drops the databases of the stages run so far and checkpoints, so that the
+/// next stage measures Stockroom and not the clean-up of the stages before
+/// it: autovacuum of a million fresh rows, and gigabytes of their dirty
+/// pages written back while the stage's commits wait on the disk.
 pub async fn settle(config: &BenchConfig) -> anyhow::Result<()> {
     let mut admin = PgConnection::connect(&config.admin_database_url).await?;
     drop_created(&mut admin).await?;

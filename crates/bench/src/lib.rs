@@ -130,20 +130,37 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
         }
         Some(Only::EndToEnd) | None => {}
     }
+    // The latency stages run first, each after `settle`: the throughput
+    // stages leave over a million records in the broker, and tansu keeps
+    // every record in memory, with more CPU per record the more it holds
+    // (deleting the topics does not give it back). Their rows are written
+    // last, beside the stage latencies they are compared with.
+    let mut steady = Vec::new();
+    for &(rate, duration) in &config.e2e_rates {
+        children::settle(config).await?;
+        let measured = stages::steady_load(config, rate, duration, config.rounds).await?;
+        steady.push((rate, duration, measured));
+    }
+    let ramp = match config.ramp {
+        Some((step, _)) => {
+            children::settle(config).await?;
+            Some(stages::ramp(config, step, Duration::from_millis(100)).await?)
+        }
+        None => None,
+    };
     if config.only.is_none() {
+        children::settle(config).await?;
         stages::place_order(config, &mut report).await?;
         let backlog_db = stages::relay_and_projector(config, &mut report).await?;
         stages::query(config, &backlog_db, &mut report).await?;
         stages::history(config, &mut report).await?;
         stages::scale(config, &mut report).await?;
     }
-    for &(rate, duration) in &config.e2e_rates {
-        children::settle(config).await?;
-        stages::end_to_end(config, &mut report, rate, duration, targets(rate)).await?;
+    for (rate, duration, measured) in &steady {
+        stages::end_to_end(&mut report, *rate, *duration, measured, targets(*rate));
     }
-    if let Some((step, _)) = config.ramp {
-        children::settle(config).await?;
-        stages::highest_rate(config, &mut report, step, Duration::from_millis(100)).await?;
+    if let Some(ramp) = &ramp {
+        stages::highest_rate(&mut report, ramp);
     }
     Ok(report)
 }

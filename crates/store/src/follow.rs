@@ -15,37 +15,59 @@
 //!   transactions have ended and been read: `L` is settled.
 
 use std::collections::VecDeque;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use sqlx::{PgConnection, Row};
 
-use crate::read::{read_committed_below, CommitCursor};
+use crate::read::{after_cursor, from_row, CommitCursor, EVENT_COLUMNS};
 use crate::{RecordedEvent, StoreError};
 
 /// The bounds one round read under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Horizon {
+struct Horizon {
     /// The last position handed out before the snapshot was taken.
-    pub last_position: i64,
+    last_position: i64,
     /// Every transaction below this has ended.
-    pub xmin: u64,
+    xmin: u64,
     /// Every transaction that had an id when the snapshot was taken is below this.
-    pub xmax: u64,
+    xmax: u64,
 }
 
-/// Reads the current [`Horizon`] in one round trip.
-pub async fn horizon(conn: &mut PgConnection) -> Result<Horizon, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT last_position, xmin::text::bigint AS xmin, xmax::text::bigint AS xmax \
-         FROM log_horizon()",
-    )
-    .fetch_one(conn)
-    .await?;
-    Ok(Horizon {
-        last_position: row.try_get("last_position")?,
-        xmin: row.try_get::<i64, _>("xmin")? as u64,
-        xmax: row.try_get::<i64, _>("xmax")? as u64,
-    })
+/// One round trip of a follower: the current [`Horizon`], and up to `limit`
+/// events of `categories` (all when empty) committed after `cursor` by
+/// transactions below its xmin, in commit order (`log_round()` in the
+/// migrations takes the three snapshots in the order the settling rule needs).
+async fn round(
+    conn: &mut PgConnection,
+    cursor: CommitCursor,
+    limit: i64,
+    categories: &[&str],
+) -> Result<(Horizon, Vec<RecordedEvent>), sqlx::Error> {
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT r.last_position, r.horizon_xmin::text::bigint AS horizon_xmin, \
+                    r.horizon_xmax::text::bigint AS horizon_xmax, {EVENT_COLUMNS} \
+             FROM log_round($1::text::xid8, $2, $3, $4) AS r, LATERAL (SELECT (r.event).*) AS e"
+        )
+    });
+    let rows = after_cursor(&SQL, cursor, limit, categories)
+        .fetch_all(conn)
+        .await?;
+    // The function always returns a row: without events, one whose event is NULL.
+    let first = rows.first().ok_or(sqlx::Error::RowNotFound)?;
+    let horizon = Horizon {
+        last_position: first.try_get("last_position")?,
+        xmin: first.try_get::<i64, _>("horizon_xmin")? as u64,
+        xmax: first.try_get::<i64, _>("horizon_xmax")? as u64,
+    };
+    let mut events = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<Option<i64>, _>("position")?.is_some() {
+            events.push(from_row(row)?);
+        }
+    }
+    Ok((horizon, events))
 }
 
 /// One round of a [`LogFollower`].
@@ -114,7 +136,8 @@ impl LogFollower {
     /// the returned [`LogRead`]; call [`LogFollower::advance`] once the
     /// caller has durably handled it.
     pub async fn read(&mut self, conn: &mut PgConnection) -> Result<LogRead, StoreError> {
-        let horizon = horizon(conn).await?;
+        let categories: Vec<&str> = self.categories.iter().map(String::as_str).collect();
+        let (horizon, events) = round(conn, self.cursor, self.batch_size, &categories).await?;
         if self.pending.back().map(|(_, l)| *l) != Some(horizon.last_position) {
             if self.pending.len() == MAX_PENDING {
                 self.pending.pop_front();
@@ -122,15 +145,6 @@ impl LogFollower {
             self.pending
                 .push_back((horizon.xmax, horizon.last_position));
         }
-        let categories: Vec<&str> = self.categories.iter().map(String::as_str).collect();
-        let events = read_committed_below(
-            conn,
-            self.cursor,
-            horizon.xmin,
-            self.batch_size,
-            &categories,
-        )
-        .await?;
         let caught_up = (events.len() as i64) < self.batch_size;
         let cursor = events.last().map_or(self.cursor, CommitCursor::after);
         let mut settled = self.settled;

@@ -30,9 +30,9 @@ pub use execute::{
     execute, execute_in, execute_new, execute_new_priced_at, load, load_many, load_many_to_decide,
     CommandError, Loaded, Outcome, RetryPolicy,
 };
-pub use follow::{horizon, Horizon, LogFollower, LogRead};
+pub use follow::{LogFollower, LogRead};
 pub use group_append::GroupAppend;
 pub use log::{append, append_streams, append_streams_priced_at, AppendResult, StreamAppend};
 pub use notify::Notifier;
-pub use read::{read_committed_after, read_committed_below, read_stream, CommitCursor};
+pub use read::{read_committed_after, read_stream, CommitCursor};
 pub use state::{CurrentState, FoldOnly};

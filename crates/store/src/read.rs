@@ -1,8 +1,9 @@
 //! Reading the log: one stream, or everything committed after a cursor in a
 //! gap-safe commit order.
 
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{PgConnection, Postgres, Row};
 
 use crate::{RecordedEvent, StoreError};
 
@@ -85,47 +86,43 @@ pub async fn read_committed_after(
     limit: i64,
     categories: &[&str],
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    read(conn, cursor, None, limit, categories).await
+    read(conn, cursor, limit, categories).await
 }
 
-/// Up to `limit` events of `categories` (all when empty) committed after
-/// `cursor` by transactions below `horizon` (an xmin read earlier, so every
-/// one of them has ended and is visible now), in commit order.
-pub async fn read_committed_below(
-    conn: &mut PgConnection,
-    cursor: CommitCursor,
-    horizon: u64,
-    limit: i64,
-    categories: &[&str],
-) -> Result<Vec<RecordedEvent>, StoreError> {
-    read(conn, cursor, Some(horizon), limit, categories).await
-}
-
-/// The one commit-order read: below `horizon`, or below this statement's own
-/// snapshot xmin when none is given.
+/// The one commit-order read below this statement's own snapshot xmin.
 #[tracing::instrument(skip(conn, categories), fields(after_position = cursor.position))]
 async fn read(
     conn: &mut PgConnection,
     cursor: CommitCursor,
-    horizon: Option<u64>,
     limit: i64,
     categories: &[&str],
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let sql = format!(
         "SELECT {EVENT_COLUMNS} FROM events \
          WHERE (transaction_id, position) > ($1::text::xid8, $2) \
-           AND transaction_id < coalesce($5::text::xid8, pg_snapshot_xmin(pg_current_snapshot())) \
+           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
            AND (cardinality($4::text[]) = 0 OR category = ANY($4)) \
          ORDER BY transaction_id, position \
          LIMIT $3"
     );
-    let rows = sqlx::query(&sql)
+    let rows = after_cursor(&sql, cursor, limit, categories)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
+/// `sql` bound with a commit-order read's parameters: the cursor as `$1`
+/// (transaction id, as text) and `$2`, the limit as `$3`, the categories as
+/// `$4`.
+pub(crate) fn after_cursor<'q>(
+    sql: &'q str,
+    cursor: CommitCursor,
+    limit: i64,
+    categories: &'q [&str],
+) -> Query<'q, Postgres, PgArguments> {
+    sqlx::query(sql)
         .bind(cursor.transaction_id.to_string())
         .bind(cursor.position)
         .bind(limit)
         .bind(categories)
-        .bind(horizon.map(|h| h.to_string()))
-        .fetch_all(conn)
-        .await?;
-    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }

@@ -38,16 +38,15 @@ pub struct Targets {
     pub post: Option<Duration>,
 }
 
-/// Placed → confirmed and accepted → visible at `rate` orders/s for
-/// `duration`, against the sum of the stage latencies measured above.
-pub async fn end_to_end(
-    config: &BenchConfig,
+/// Writes the rows of a steady-load run at `rate` orders/s for `duration`,
+/// against the sum of the stage latencies measured by the other stages.
+pub fn end_to_end(
     report: &mut Report,
     rate: u32,
     duration: Duration,
+    measured: &Measured,
     targets: Targets,
-) -> anyhow::Result<()> {
-    let measured = steady_load(config, rate, duration, config.rounds).await?;
+) {
     let (place, read) = (report.recall("place-1"), report.recall("query"));
     let stages = ["relay", "projector"].map(|name| report.recall(name).per_second);
     // Zero when the stages were not measured (`--only-end-to-end`).
@@ -85,7 +84,6 @@ pub async fn end_to_end(
             post,
         );
     }
-    Ok(())
 }
 
 /// Offers `rate` orders/s for `duration`, `rounds` times, on a fresh
@@ -206,15 +204,24 @@ pub async fn steady_load(
     })
 }
 
-/// The highest offered rate, stepping up by `step`, at which placed →
-/// confirmed p99 stays under `under`, beside pgbench's transaction rate for
-/// the same appends on this machine.
-pub async fn highest_rate(
-    config: &BenchConfig,
-    report: &mut Report,
+/// The steps of a rate search (see [`ramp`]).
+#[derive(Debug, Clone)]
+pub struct Ramp {
+    /// Orders/s added at each step.
     step: u32,
+    /// The placed → confirmed p99 a rate must stay under.
     under: Duration,
-) -> anyhow::Result<()> {
+    /// How long each step offers its rate.
+    step_duration: Duration,
+    /// Every step run, the last one the first to fail.
+    steps: Vec<(u32, Measured)>,
+    /// The highest rate that passed, with its placed → confirmed.
+    best: Option<(u32, Summary)>,
+}
+
+/// Steps the offered rate up by `step` until placed → confirmed p99 reaches
+/// `under` or the pipeline stops keeping up.
+pub async fn ramp(config: &BenchConfig, step: u32, under: Duration) -> anyhow::Result<Ramp> {
     let step_duration = config.ramp.map_or(Duration::from_secs(10), |(_, d)| d);
     let mut best = None;
     let mut steps = Vec::new();
@@ -230,24 +237,36 @@ pub async fn highest_rate(
         best = Some((rate, measured.confirmed));
         rate += step;
     }
+    Ok(Ramp {
+        step,
+        under,
+        step_duration,
+        steps,
+        best,
+    })
+}
+
+/// Writes the highest steady rate of `ramp` beside pgbench's transaction
+/// rate for the same appends on this machine, and the ramp's chart.
+pub fn highest_rate(report: &mut Report, ramp: &Ramp) {
     report.charts.push((
         "benchmarks-latency.svg".to_owned(),
-        latency_chart(&steps, step_duration),
+        latency_chart(&ramp.steps, ramp.step_duration),
     ));
     let pgbench = report.recall("pgbench-32");
-    let (rate, confirmed) = best.unwrap_or((0, Summary::default()));
+    let (rate, confirmed) = ramp.best.unwrap_or((0, Summary::default()));
     report.rows.push(crate::report::Row {
         stage: format!(
-            "highest steady rate with placed → confirmed p99 < {} ms (steps of {step} orders/s, {:?} each) vs pgbench running the placement's statements at 32 clients",
-            under.as_millis(),
-            step_duration
+            "highest steady rate with placed → confirmed p99 < {} ms (steps of {} orders/s, {:?} each) vs pgbench running the placement's statements at 32 clients",
+            ramp.under.as_millis(),
+            ramp.step,
+            ramp.step_duration
         ),
         ours: format!("{rate} orders/s (p99 {:.1} ms)", confirmed.p99.as_secs_f64() * 1e3),
         baseline: format!("{:.0} transactions/s", pgbench.per_second),
         ratio: f64::from(rate) / pgbench.per_second.max(1e-9),
         target: None,
     });
-    Ok(())
 }
 
 /// Placed → confirmed of `orders`, from the log: the confirmation's append
