@@ -131,7 +131,7 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
         Some(Only::EndToEnd) | None => {}
     }
     // The latency stages run first, each after `settle`: the throughput
-    // stages leave over a million records in the broker, and tansu keeps
+    // stages leave 600,000 records in the broker, and tansu keeps
     // every record in memory, with more CPU per record the more it holds
     // (deleting the topics does not give it back). Their rows are written
     // last, beside the stage latencies they are compared with.

@@ -210,9 +210,9 @@ impl Report {
              in the same run on the same machine; the ratio is ours / baseline (throughput; median latency for the long history; p99 \
              latency for end to end). Absolute figures are only context: these machines are shared. \
              The end-to-end stages run first, before the throughput stages fill the broker (tansu \
-             keeps every record in memory and spends more CPU per record the more it holds), and \
-             before each stage the databases of the stages before it are dropped and Postgres \
-             checkpoints, so that their clean-up does not run during it.\n\n",
+             keeps every record in memory and spends more CPU per record the more it holds). Before \
+             each end-to-end stage, and before the throughput stages, the databases of the stages \
+             before are dropped and Postgres checkpoints, so that their clean-up does not run during them.\n\n",
         );
         out.push_str(
             "| stage | ours | raw baseline | ours / baseline | target |\n|---|---|---|---|---|\n",
