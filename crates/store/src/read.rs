@@ -80,18 +80,8 @@ impl CommitCursor {
 /// has finished, and any transaction still running has an id at or above
 /// xmin, so its events will sort after everything returned here. No event can
 /// appear behind the cursor later, and no timer ever skips a gap.
-pub async fn read_committed_after(
-    conn: &mut PgConnection,
-    cursor: CommitCursor,
-    limit: i64,
-    categories: &[&str],
-) -> Result<Vec<RecordedEvent>, StoreError> {
-    read(conn, cursor, limit, categories).await
-}
-
-/// The one commit-order read below this statement's own snapshot xmin.
 #[tracing::instrument(skip(conn, categories), fields(after_position = cursor.position))]
-async fn read(
+pub async fn read_committed_after(
     conn: &mut PgConnection,
     cursor: CommitCursor,
     limit: i64,
