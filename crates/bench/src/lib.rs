@@ -142,9 +142,10 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
         steady.push((rate, duration, measured));
     }
     let ramp = match config.ramp {
-        Some((step, _)) => {
+        Some((step, step_duration)) => {
             children::settle(config).await?;
-            Some(stages::ramp(config, step, Duration::from_millis(100)).await?)
+            let under = Duration::from_millis(100);
+            Some(stages::ramp(config, step, step_duration, under).await?)
         }
         None => None,
     };

@@ -219,10 +219,15 @@ pub struct Ramp {
     best: Option<(u32, Summary)>,
 }
 
-/// Steps the offered rate up by `step` until placed → confirmed p99 reaches
-/// `under` or the pipeline stops keeping up.
-pub async fn ramp(config: &BenchConfig, step: u32, under: Duration) -> anyhow::Result<Ramp> {
-    let step_duration = config.ramp.map_or(Duration::from_secs(10), |(_, d)| d);
+/// Steps the offered rate up by `step`, each step offered for
+/// `step_duration`, until placed → confirmed p99 reaches `under` or the
+/// pipeline stops keeping up.
+pub async fn ramp(
+    config: &BenchConfig,
+    step: u32,
+    step_duration: Duration,
+    under: Duration,
+) -> anyhow::Result<Ramp> {
     let mut best = None;
     let mut steps = Vec::new();
     let mut rate = step;
