@@ -1,6 +1,7 @@
 //! The catalogue read model: products and their stock levels.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use bus::{Delivered, Envelope, HandlerError};
 use chrono::{DateTime, Utc};
@@ -19,6 +20,9 @@ impl Projection for CatalogueProjection {
     const NAME: &'static str = "catalogue";
     const CATEGORIES: &'static [StreamCategory] = &[StreamCategory::Product, StreamCategory::Stock];
     const TABLES: &'static [&'static str] = &["products", "stock"];
+    /// Stock levels on product pages may trail a sale by a few tens of
+    /// milliseconds.
+    const READ_LINGER: Duration = Duration::from_millis(40);
 
     /// Stock deltas of the whole batch are summed per SKU and written in
     /// one statement; product events are written one by one (they are

@@ -1,6 +1,7 @@
 //! What a projection is, and the adapter that runs one on the consumer loop.
 
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use std::future::Future;
 use store::Notifier;
@@ -24,6 +25,11 @@ pub trait Projection: Send + Sync + 'static {
     const CATEGORIES: &'static [StreamCategory];
     /// The tables it owns.
     const TABLES: &'static [&'static str];
+    /// Least time between its caught-up reads of the log: how stale a
+    /// reader of this model may find it, traded for fewer transactions.
+    /// Each batch costs a transaction of about six round trips, whatever
+    /// its size, so a model read less eagerly lingers longer.
+    const READ_LINGER: Duration;
 
     /// Applies a batch in order, inside the caller's transaction. Every
     /// projection writes a batch in a few statements, so this is the one to

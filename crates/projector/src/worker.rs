@@ -1,5 +1,7 @@
 //! The projector process: one supervised subscription per projection.
 
+use std::time::Duration;
+
 use bus::consumer::{BatchConsumer, BatchSettings};
 use bus::run::RunSettings;
 use bus::{BusError, KafkaConfig, LogSettings, LogSource, SourceKind};
@@ -16,8 +18,11 @@ use crate::{Projection, ProjectionHandler};
 pub struct ProjectorConfig {
     /// Where events come from.
     pub source: SourceKind,
-    /// Reading the log.
+    /// Reading the log; its `linger` gives way to [`Self::read_linger`].
     pub log: LogSettings,
+    /// One least time between reads for every projection, instead of each
+    /// projection's own [`Projection::READ_LINGER`].
+    pub read_linger: Option<Duration>,
     /// Prefix of the consumer group ids (`{prefix}-projection-{name}`), Kafka only.
     pub group_prefix: String,
     /// Batch size and linger, Kafka only.
@@ -34,6 +39,7 @@ impl Default for ProjectorConfig {
         Self {
             source: SourceKind::default(),
             log: LogSettings::default(),
+            read_linger: None,
             group_prefix: "stockroom".to_owned(),
             batch: BatchSettings::default(),
             run: RunSettings::default(),
@@ -109,8 +115,11 @@ async fn run_one<P: Projection>(
     tracing::info!(projection = P::NAME, source = %config.source, "projection started");
     match config.source {
         SourceKind::Log => {
-            let mut source =
-                LogSource::new(pool.clone(), P::NAME, &P::category_names(), config.log);
+            let log = LogSettings {
+                linger: config.read_linger.unwrap_or(P::READ_LINGER),
+                ..config.log
+            };
+            let mut source = LogSource::new(pool.clone(), P::NAME, &P::category_names(), log);
             bus::run::run(&mut source, &pool, &handler, config.run, shutdown).await
         }
         SourceKind::Kafka => {

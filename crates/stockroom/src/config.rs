@@ -195,10 +195,6 @@ pub struct WorkerArgs {
     /// How long an idle worker waits for a notification before polling.
     #[arg(long, env = "STOCKROOM_POLL_INTERVAL", default_value_t = LogSettings::default().poll_interval.into())]
     pub poll_interval: humantime::Duration,
-    /// Least time between a caught-up worker's reads of the log: a few
-    /// milliseconds of latency for fewer, larger batches.
-    #[arg(long, env = "STOCKROOM_READ_LINGER", default_value_t = LogSettings::default().linger.into())]
-    pub read_linger: humantime::Duration,
     /// How often a standby instance tries to take over its subscription.
     #[arg(long, env = "STOCKROOM_STANDBY_RETRY", default_value_t = LogSettings::default().standby_retry.into())]
     pub standby_retry: humantime::Duration,
@@ -212,7 +208,6 @@ impl WorkerArgs {
         LogSettings {
             batch_size,
             poll_interval: self.poll_interval.into(),
-            linger: self.read_linger.into(),
             standby_retry: self.standby_retry.into(),
             ..LogSettings::default()
         }
@@ -241,6 +236,10 @@ pub struct ProjectorArgs {
     /// Most events per projector transaction.
     #[arg(long, env = "STOCKROOM_PROJECTOR_BATCH_SIZE", default_value_t = BatchSettings::default().max_messages)]
     pub projector_batch_size: usize,
+    /// Least time between a caught-up projection's reads of the log, for
+    /// every projection (default: each its own, see the README).
+    #[arg(long, env = "STOCKROOM_PROJECTOR_READ_LINGER")]
+    pub projector_read_linger: Option<humantime::Duration>,
     /// Run only these projections (comma-separated; default all).
     #[arg(long, env = "STOCKROOM_PROJECTIONS", value_delimiter = ',')]
     pub projections: Vec<String>,
@@ -256,6 +255,7 @@ impl ProjectorArgs {
         Ok(projector::ProjectorConfig {
             source: worker.source,
             log: worker.log(self.projector_batch_size as i64),
+            read_linger: self.projector_read_linger.map(Into::into),
             group_prefix: prefix.to_owned(),
             batch: worker.batch(BatchSettings {
                 max_messages: self.projector_batch_size,
@@ -302,6 +302,10 @@ impl ConsoleArgs {
 /// Reserver settings.
 #[derive(Debug, Clone, Args)]
 pub struct ReserverArgs {
+    /// Least time between the caught-up reservation process's reads of the
+    /// log: a few milliseconds of latency for fewer, larger batches.
+    #[arg(long, env = "STOCKROOM_RESERVER_READ_LINGER", default_value_t = reserver::ReserverConfig::default().log.linger.into())]
+    pub reserver_read_linger: humantime::Duration,
     /// How long a confirmed order may stay unpaid before it expires.
     #[arg(long, env = "STOCKROOM_PAYMENT_TIMEOUT", default_value_t = reserver::ReserverConfig::default().payment_timeout.into())]
     pub payment_timeout: humantime::Duration,
@@ -328,7 +332,10 @@ impl ReserverArgs {
         let defaults = reserver::ReserverConfig::default();
         reserver::ReserverConfig {
             source: worker.source,
-            log: worker.log(defaults.log.batch_size),
+            log: LogSettings {
+                linger: self.reserver_read_linger.into(),
+                ..worker.log(defaults.log.batch_size)
+            },
             group: format!("{}-reserver", common.groups()),
             payment_timeout: self.payment_timeout.into(),
             expiry_interval: self.expiry_interval.into(),
@@ -361,4 +368,42 @@ fn key_value(raw: &str) -> Result<(String, String), String> {
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .filter(|(k, _)| !k.is_empty())
         .ok_or_else(|| format!("expected key=value, got {raw:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::Parser;
+
+    use crate::cli::{Cli, Task};
+
+    fn all_in_one(args: &[&str]) -> Box<crate::cli::AllInOne> {
+        let cli = Cli::try_parse_from(["stockroom", "all"].iter().chain(args)).unwrap();
+        match cli.command {
+            Task::All(all) => all,
+            other => panic!("parsed {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_follower_lingers_by_its_own_default_and_one_setting_overrides_every_projection() {
+        let all = all_in_one(&[]);
+        let projector = all.projector.config(&all.worker, "p").unwrap();
+        assert_eq!(projector.read_linger, None, "each projection's own");
+        let reserver = all.reserver.config(&all.common, &all.worker);
+        assert_eq!(reserver.log.linger, Duration::from_millis(10));
+        assert_eq!(all.relay.config().read_linger, Duration::from_millis(10));
+
+        let all = all_in_one(&[
+            "--projector-read-linger",
+            "3ms",
+            "--reserver-read-linger",
+            "7ms",
+        ]);
+        let projector = all.projector.config(&all.worker, "p").unwrap();
+        assert_eq!(projector.read_linger, Some(Duration::from_millis(3)));
+        let reserver = all.reserver.config(&all.common, &all.worker);
+        assert_eq!(reserver.log.linger, Duration::from_millis(7));
+    }
 }
