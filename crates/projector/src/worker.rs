@@ -18,7 +18,7 @@ use crate::{Projection, ProjectionHandler};
 pub struct ProjectorConfig {
     /// Where events come from.
     pub source: SourceKind,
-    /// Reading the log; its `linger` gives way to [`Self::read_linger`].
+    /// Reading the log, but for its `linger` (see [`Self::read_linger`]).
     pub log: LogSettings,
     /// One least time between reads for every projection, instead of each
     /// projection's own [`Projection::READ_LINGER`].

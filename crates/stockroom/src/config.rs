@@ -353,6 +353,22 @@ impl ReserverArgs {
     }
 }
 
+/// Variables Stockroom no longer reads, with what replaced them: one that is
+/// still set is reported, not silently ignored.
+const RETIRED_VARIABLES: &[(&str, &str)] = &[(
+    "STOCKROOM_READ_LINGER",
+    "STOCKROOM_RESERVER_READ_LINGER and STOCKROOM_PROJECTOR_READ_LINGER",
+)];
+
+/// Warns about each retired variable that is set.
+pub fn warn_of_retired_variables() {
+    for (variable, instead) in RETIRED_VARIABLES {
+        if std::env::var_os(variable).is_some() {
+            tracing::warn!(variable, instead, "a retired setting is set and ignored");
+        }
+    }
+}
+
 /// The machine's host name, if it has one.
 fn host_name() -> Option<String> {
     std::env::var("HOSTNAME")

@@ -24,6 +24,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
     telemetry::init(&cli.log_format);
+    config::warn_of_retired_variables();
     // Before anything records: metrics recorded earlier would be lost.
     web::metrics::prometheus();
     let result = processes::dispatch(cli).await;
