@@ -22,8 +22,8 @@ impl Projection for OrdersProjection {
     const TABLES: &'static [&'static str] = &["orders"];
     /// A frontend reads its order right after placing it
     /// (`X-Min-Position`), so orders follow the log as eagerly as the
-    /// reservation process.
-    const READ_LINGER: Duration = Duration::from_millis(10);
+    /// reservation process and the relay do by default.
+    const READ_LINGER: Duration = bus::wake::READ_LINGER;
 
     /// Two statements per batch: the placements in one multi-row insert,
     /// then every other event folded per order into one multi-row update
