@@ -1,6 +1,8 @@
 //! Reading the log: one stream, or everything committed after a cursor in a
 //! gap-safe commit order.
 
+use std::sync::LazyLock;
+
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 use sqlx::{PgConnection, Postgres, Row};
@@ -73,6 +75,19 @@ impl CommitCursor {
     }
 }
 
+/// The statement [`read_committed_after`] sends. The predicate and the order
+/// live in `events_in_commit_order()` (migrations), which `log_round()`
+/// shares; the outer `ORDER BY` names the table's columns, never
+/// [`EVENT_COLUMNS`]' cast of the same name, so the index's order serves it.
+pub static COMMITTED_AFTER: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {EVENT_COLUMNS} \
+         FROM events_in_commit_order($1::text::xid8, $2, \
+                                     pg_snapshot_xmin(pg_current_snapshot()), $4, $3) AS e \
+         ORDER BY e.transaction_id, e.position"
+    )
+});
+
 /// Up to `limit` events of `categories` (all when empty) committed after
 /// `cursor`, in commit order.
 ///
@@ -87,15 +102,7 @@ pub async fn read_committed_after(
     limit: i64,
     categories: &[&str],
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events \
-         WHERE (transaction_id, position) > ($1::text::xid8, $2) \
-           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-           AND (cardinality($4::text[]) = 0 OR category = ANY($4)) \
-         ORDER BY transaction_id, position \
-         LIMIT $3"
-    );
-    let rows = after_cursor(&sql, cursor, limit, categories)
+    let rows = after_cursor(&COMMITTED_AFTER, cursor, limit, categories)
         .fetch_all(conn)
         .await?;
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
