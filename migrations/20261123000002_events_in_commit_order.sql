@@ -1,10 +1,10 @@
--- The commit-order read, written once. `read_committed_after` (rebuilds,
--- verification's neighbours, the bench) and `log_round()` (every follower)
--- each carried their own copy of it, and the copies drifted: the first
--- ordered by its output column `transaction_id`, the `::text::bigint` cast
--- that `EVENT_COLUMNS` names like the column, so Postgres sorted the whole
--- log on every call instead of walking `events_commit_order_idx` (0.6 s per
--- 5,000-event batch of a 1,000,000-event log, against 4 ms).
+-- The commit-order read, written once. `read_committed_after` (rebuilds and
+-- the bench) and `log_round()` (every follower) each carried their own copy
+-- of it, and the copies drifted: the first ordered by its output column
+-- `transaction_id`, the `::text::bigint` cast that `EVENT_COLUMNS` names
+-- like the column, so Postgres sorted the whole log on every call instead of
+-- walking `events_commit_order_idx` (0.6 s per 5,000-event batch of a
+-- 1,000,000-event log, against 4 ms).
 --
 -- A set-returning SQL function that is neither volatile nor strict is
 -- inlined into the query that calls it, so each caller is planned as if it

@@ -25,12 +25,43 @@ pub async fn drop_databases(config: &BenchConfig) -> anyhow::Result<()> {
 async fn drop_created(admin: &mut PgConnection) -> anyhow::Result<()> {
     let names = std::mem::take(&mut *CREATED.lock().unwrap_or_else(|e| e.into_inner()));
     for name in names {
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut *admin)
-            .await?;
+        drop_database(admin, &name).await?;
     }
     Ok(())
 }
+
+/// Drops `name`, ending the connections still open to it.
+///
+/// `WITH (FORCE)` refuses the whole drop when an autovacuum worker is in the
+/// database: Postgres 15 asks for the right to signal it as for a session of
+/// another role (`pg_signal_backend`), which the bench's role need not have.
+/// A plain `DROP DATABASE` stops autovacuum workers itself, so then this
+/// role's own sessions are ended and the drop runs without `FORCE`.
+async fn drop_database(admin: &mut PgConnection, name: &str) -> anyhow::Result<()> {
+    let forced = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut *admin)
+        .await;
+    match forced {
+        Ok(_) => return Ok(()),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(INSUFFICIENT_PRIVILEGE) => {}
+        Err(e) => return Err(e).with_context(|| format!("dropping {name}")),
+    }
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
+         WHERE datname = $1 AND usename = current_user AND pid <> pg_backend_pid()",
+    )
+    .bind(name)
+    .execute(&mut *admin)
+    .await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&mut *admin)
+        .await
+        .with_context(|| format!("dropping {name} after ending its sessions"))?;
+    Ok(())
+}
+
+/// SQLSTATE `insufficient_privilege`.
+const INSUFFICIENT_PRIVILEGE: &str = "42501";
 
 /// Drops the databases of the stages run so far and checkpoints, so that the
 /// next stage measures Stockroom and not the clean-up of the stages before
