@@ -112,11 +112,11 @@ async fn poison_messages_on_kafka_are_parked_and_do_not_stall_their_partitions()
         wait_status(&sys, id, "confirmed", Duration::from_secs(60)).await;
     }
 
+    fn parked_by<'a>(parked: &'a [(String, String)], consumer: &str) -> Vec<&'a (String, String)> {
+        parked.iter().filter(|(c, _)| c == consumer).collect()
+    }
     // The orders above need not land in every partition (they are keyed by
     // order id), so a partition's poison may still be on its last attempt.
-    let count = |parked: &[(String, String)], consumer: &str| {
-        parked.iter().filter(|(c, _)| c == consumer).count()
-    };
     let parked: Vec<(String, String)> = eventually(
         "both consumers to park all six poison events",
         Duration::from_secs(60),
@@ -126,12 +126,15 @@ async fn poison_messages_on_kafka_are_parked_and_do_not_stall_their_partitions()
                     .fetch_all(&sys.db.pool)
                     .await
                     .unwrap();
-            (count(&parked, "orders") >= 6 && count(&parked, "reserver") >= 6).then_some(parked)
+            let all_six = ["orders", "reserver"]
+                .iter()
+                .all(|consumer| parked_by(&parked, consumer).len() >= 6);
+            all_six.then_some(parked)
         },
     )
     .await;
     for consumer in ["orders", "reserver"] {
-        let mine: Vec<_> = parked.iter().filter(|(c, _)| c == consumer).collect();
+        let mine = parked_by(&parked, consumer);
         assert_eq!(
             mine.len(),
             6,
