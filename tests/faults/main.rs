@@ -15,3 +15,4 @@ mod pipeline_under_faults;
 mod postgres_restart;
 mod relay_crash;
 mod relay_failover;
+mod restored_copy;

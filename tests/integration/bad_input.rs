@@ -163,6 +163,35 @@ async fn malformed_and_invalid_requests_are_refused_precisely_and_append_nothing
             404,
             None,
         ),
+        // Postgres stores a NUL in neither text nor jsonb: once a 500.
+        case(
+            "NUL in a product name",
+            "/v1/products",
+            json!({"sku": "P-2", "name": "a\u{0}b", "unit_price": 1, "currency": "EUR"}),
+            422,
+            Some("name"),
+        ),
+        case(
+            "NUL in a receipt reference",
+            "/v1/stock/GOOD-1/receipts",
+            json!({"quantity": 1, "reference": "\u{0}"}),
+            422,
+            Some("reference"),
+        ),
+        case(
+            "NUL in an adjustment reason",
+            "/v1/stock/GOOD-1/adjustments",
+            json!({"delta": 1, "reason": "count\u{0}"}),
+            422,
+            Some("reason"),
+        ),
+        case(
+            "NUL in an order line",
+            "/v1/orders",
+            line("GOOD-1\u{0}", json!(1)),
+            422,
+            Some("lines[0].sku"),
+        ),
         case(
             "duplicate product",
             "/v1/products",

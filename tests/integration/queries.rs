@@ -80,6 +80,38 @@ async fn a_position_not_reached_in_time_is_a_503_with_retry_after() {
     assert_eq!(r.headers()["content-type"], "application/problem+json");
 }
 
+/// Given no projector (nothing is ever applied), when any database login
+/// announces a far position on the positions channel, then a read waiting
+/// for a real position still waits for the table, and is a 503.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_position_announcement_answers_no_read() {
+    let sys = System::start_with(&[("STOCKROOM_MAX_WAIT", "500ms")], &[]).await;
+    sys.stock_product("FORGE-1", 100, 0).await;
+    let end: i64 = sqlx::query_scalar("SELECT max(position) FROM events")
+        .fetch_one(&sys.db.pool)
+        .await
+        .unwrap();
+    let forge = sys.db.pool.clone();
+    let forger = tokio::spawn(async move {
+        for _ in 0..20 {
+            sqlx::query("SELECT pg_notify('stockroom_positions', 'catalogue 9223372036854775000')")
+                .execute(&forge)
+                .await
+                .unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    });
+    let r = sys
+        .http
+        .get(format!("{}/v1/products", sys.query_url()))
+        .header("X-Min-Position", end)
+        .send()
+        .await
+        .unwrap();
+    forger.await.unwrap();
+    assert_eq!(r.status(), 503, "answered on a forged announcement");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_position_the_log_has_not_handed_out_is_a_400_long_before_the_bound() {
     let sys = System::start_with(&[("STOCKROOM_MAX_WAIT", "5s")], &[]).await;

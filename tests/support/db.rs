@@ -40,6 +40,19 @@ impl TestDb {
         Self { url, pool }
     }
 
+    /// A database that exists already, as it is (not migrated).
+    pub async fn existing(url: &str) -> Self {
+        let pool = PgPoolOptions::new()
+            .max_connections(20)
+            .connect(url)
+            .await
+            .expect("connect to the database");
+        Self {
+            url: url.to_owned(),
+            pool,
+        }
+    }
+
     /// Creates an API key of `role` (with `channel` for storefronts), its
     /// rate limit out of the tests' way; returns the token.
     pub async fn create_key(&self, role: &str, channel: Option<&str>) -> String {

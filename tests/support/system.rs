@@ -56,7 +56,11 @@ impl System {
 
     /// Starts the APIs and `workers`, with extra environment.
     pub async fn start_with(extra: &[(&str, &str)], workers: &[&str]) -> Self {
-        let db = TestDb::create().await;
+        Self::start_on(TestDb::create().await, extra, workers).await
+    }
+
+    /// Starts the APIs and `workers` on an existing, migrated database.
+    pub async fn start_on(db: TestDb, extra: &[(&str, &str)], workers: &[&str]) -> Self {
         let prefix = unique("t");
         let env = env_for(&db, &prefix, extra);
         let command = Proc::spawn("command-api", &["--addr", "127.0.0.1:0"], &env).await;

@@ -55,6 +55,10 @@ pub enum HandlerError {
     /// Infrastructure trouble (connection lost, deadlock): retried without limit.
     #[error("transient failure")]
     Transient(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The batch lost a race on a stream (another writer appended first):
+    /// retried at once with fresh state, not paused like a failure.
+    #[error("lost a race on a stream")]
+    Raced(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The event itself cannot be handled: retried a few times, then parked.
     #[error("event cannot be handled")]
     Poison(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -95,8 +99,9 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
         | sqlx::Error::Tls(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // 08: connection, 40: serialization/deadlock, 53: resources,
-            // 57: operator intervention (shutdown, restart).
-            ["08", "40", "53", "57"]
+            // 57: operator intervention (shutdown, restart), 55P03: a lock
+            // not granted within `lock_timeout`.
+            ["08", "40", "53", "57", "55P03"]
                 .iter()
                 .any(|class| code.starts_with(class))
         }),

@@ -12,7 +12,6 @@ use store::{LogFollower, LogRead};
 use tokio::sync::watch;
 
 use crate::handler::{Delivered, HandlerError};
-use crate::parking;
 use crate::relay::EVENTS_CHANNEL;
 use crate::run::pause_unless_stopped;
 use crate::source::{Batch, EventSource, Progress};
@@ -66,11 +65,6 @@ pub struct LogSource {
     reader: Option<PgConnection>,
     /// How long to wait for commits before the next read; `None` reads at once.
     wait: Option<Duration>,
-    /// The highest position this subscription's consumer recorded by event
-    /// id (a Kafka phase, a parked event): events above it, beyond the
-    /// checkpoint, cannot have been handled, since the lease keeps every
-    /// other source away while this one leads.
-    highest_claim: i64,
     last_read: Instant,
     reload: bool,
     in_flight: Option<LogRead>,
@@ -96,7 +90,6 @@ impl LogSource {
             listener: None,
             reader: None,
             wait: None,
-            highest_claim: i64::MAX,
             last_read: Instant::now(),
             reload: true,
             in_flight: None,
@@ -151,9 +144,9 @@ impl LogSource {
             None => self.connect.connect().await?,
         };
         if self.reload {
+            store::db::check_cluster_ids(&mut conn).await?;
             let checkpoint = subscription::load(&mut conn, &self.name).await?;
             self.follower.reset(checkpoint.cursor, checkpoint.settled);
-            self.highest_claim = parking::highest_claim(&mut conn, &self.name).await?;
             self.reload = false;
         }
         let read = self.follower.read(&mut conn).await?;
@@ -240,11 +233,25 @@ impl EventSource for LogSource {
         }
     }
 
-    fn unseen(&self, batch: &Batch) -> bool {
-        batch
+    async fn hold(
+        &self,
+        conn: &mut PgConnection,
+        consumer: &str,
+        batch: &Batch,
+    ) -> Result<bool, HandlerError> {
+        let Progress::Log { from, .. } = &batch.progress else {
+            unreachable!("a log source only makes log batches");
+        };
+        // The row lock serialises this transaction with every other one of
+        // the subscription (a standby that took over, this instance's own
+        // isolation of a poison batch), and the claims are read after it:
+        // a claim committed by another instance since this one loaded its
+        // checkpoint is seen, so its event is deduplicated, never applied twice.
+        let highest_claim = subscription::hold(conn, &self.name, *from, consumer).await?;
+        Ok(batch
             .messages
             .iter()
-            .all(|m| m.envelope.global_position > self.highest_claim)
+            .all(|m| m.envelope.global_position > highest_claim))
     }
 
     async fn record(

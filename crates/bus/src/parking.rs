@@ -66,17 +66,6 @@ pub async fn claim(
         .collect())
 }
 
-/// The highest position `consumer` has recorded as processed by event id (0
-/// if none): only events at or below it can be in `processed_events`.
-pub async fn highest_claim(conn: &mut PgConnection, consumer: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT coalesce(max(position), 0) FROM processed_events WHERE consumer = $1",
-    )
-    .bind(consumer)
-    .fetch_one(conn)
-    .await
-}
-
 /// Parks an event with the error it keeps failing on. It counts as
 /// processed, so the partition moves on and a redelivery is skipped.
 pub async fn park(

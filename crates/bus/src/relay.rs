@@ -167,6 +167,7 @@ impl Relay {
         tracing::info!("relay is active");
         let mut listener = PgListener::connect(&self.database_url).await?;
         listener.listen(EVENTS_CHANNEL).await?;
+        store::db::check_cluster_ids(&mut conn).await?;
         let checkpoint = load_checkpoint(&mut conn).await?;
         let mut follower = LogFollower::new(
             &[],

@@ -79,6 +79,9 @@ pub async fn pause_unless_stopped(pause: Duration, shutdown: &mut watch::Receive
     }
 }
 
+/// Lost races a batch retries at once before it backs off like a failure.
+const IMMEDIATE_RACE_RETRIES: u32 = 20;
+
 /// Consumes `source` until `shutdown` turns true. Each batch runs in one
 /// transaction: drop already-processed events, apply the rest, record the
 /// progress, commit. If that fails for a reason other than infrastructure,
@@ -98,11 +101,13 @@ pub async fn run<S: EventSource, H: BatchHandler>(
         "stockroom_consumer_events_total",
         "stockroom_parked_events_total",
         "stockroom_batch_retries_total",
+        "stockroom_batch_races_total",
     ] {
         metrics::counter!(name, "consumer" => handler.consumer_name().to_owned()).increment(0);
     }
     let mut conn = BatchConnection::new(pool);
     let mut failures_in_a_row = 0u32;
+    let mut races_in_a_row = 0u32;
     let backoff =
         |failures: u32| (settings.backoff * 2u32.pow(failures.min(8))).min(Duration::from_secs(30));
     'batches: loop {
@@ -139,6 +144,7 @@ pub async fn run<S: EventSource, H: BatchHandler>(
             match applied {
                 Ok(()) => {
                     failures_in_a_row = 0;
+                    races_in_a_row = 0;
                     source.committed(&batch);
                     break;
                 }
@@ -146,7 +152,16 @@ pub async fn run<S: EventSource, H: BatchHandler>(
                     source.fenced();
                     break;
                 }
-                Err(HandlerError::Transient(e)) => {
+                // Another writer appended first: the batch is decided again
+                // on fresh state at once, a few times, before it counts as
+                // a failure.
+                Err(HandlerError::Raced(e)) if races_in_a_row < IMMEDIATE_RACE_RETRIES => {
+                    races_in_a_row += 1;
+                    metrics::counter!("stockroom_batch_races_total", "consumer" => handler.consumer_name().to_owned())
+                        .increment(1);
+                    tracing::debug!(consumer = handler.consumer_name(), error = %store::error_chain(&*e), "batch lost a race; retrying at once");
+                }
+                Err(HandlerError::Transient(e) | HandlerError::Raced(e)) => {
                     failures_in_a_row += 1;
                     metrics::counter!("stockroom_batch_retries_total", "consumer" => handler.consumer_name().to_owned())
                         .increment(1);
@@ -180,7 +195,8 @@ async fn apply_batch<S: EventSource, H: BatchHandler>(
     batch: &Batch,
 ) -> Result<(), HandlerError> {
     let mut tx = conn.begin(handler).await?;
-    let fresh = if source.unseen(batch) {
+    let unseen = source.hold(&mut tx, handler.consumer_name(), batch).await?;
+    let fresh = if unseen {
         Cow::Borrowed(batch.messages.as_slice())
     } else {
         Cow::Owned(
@@ -232,6 +248,9 @@ async fn isolate<S: EventSource, H: BatchHandler>(
         loop {
             let result: Result<(), HandlerError> = async {
                 let mut tx = conn.begin(handler).await?;
+                // A standby that took over meanwhile fences this instance
+                // off before it applies anything more.
+                source.hold(&mut tx, handler.consumer_name(), batch).await?;
                 let fresh = parking::claim(
                     &mut tx,
                     handler.consumer_name(),
@@ -250,6 +269,7 @@ async fn isolate<S: EventSource, H: BatchHandler>(
             }
             match result {
                 Ok(()) => break,
+                Err(HandlerError::Raced(_)) => continue,
                 Err(HandlerError::Transient(e)) => {
                     tracing::warn!(error = %store::error_chain(&*e), "event failed transiently; retrying");
                 }
@@ -277,6 +297,7 @@ async fn isolate<S: EventSource, H: BatchHandler>(
     loop {
         let result: Result<(), HandlerError> = async {
             let mut tx = conn.begin(handler).await?;
+            source.hold(&mut tx, handler.consumer_name(), batch).await?;
             handler.after_batch(&mut tx, &batch.progress).await?;
             source
                 .record(&mut tx, handler.consumer_name(), batch)
@@ -291,7 +312,7 @@ async fn isolate<S: EventSource, H: BatchHandler>(
         }
         match result {
             Ok(()) => return Ok(true),
-            Err(HandlerError::Transient(e)) => {
+            Err(HandlerError::Transient(e) | HandlerError::Raced(e)) => {
                 tracing::warn!(error = %store::error_chain(&*e), "recording progress failed; retrying");
                 if !pause_unless_stopped(settings.backoff, shutdown).await {
                     return Ok(false);

@@ -48,11 +48,21 @@ pub trait EventSource: Send {
         shutdown: &mut watch::Receiver<bool>,
     ) -> impl Future<Output = Result<Option<Batch>, BusError>> + Send;
 
-    /// Whether no event of `batch` can have been handled before, so the
-    /// loop need not deduplicate it by event id (`processed_events`).
-    fn unseen(&self, batch: &Batch) -> bool {
-        let _ = batch;
-        false
+    /// Takes hold of the batch's progress in the caller's transaction, so
+    /// no other instance can apply or record anything of this subscription
+    /// until it ends, and fails with [`HandlerError::Fenced`] if the progress
+    /// moved since the batch was read. Then says whether no event of `batch`
+    /// can have been handled before, so the loop need not deduplicate it by
+    /// event id (`processed_events`). The default holds nothing and always
+    /// deduplicates.
+    fn hold<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        consumer: &'a str,
+        batch: &'a Batch,
+    ) -> impl Future<Output = Result<bool, HandlerError>> + Send + 'a {
+        let _ = (conn, consumer, batch);
+        async { Ok(false) }
     }
 
     /// Records the batch's progress (and parks its malformed messages) in

@@ -104,9 +104,9 @@ use store::notify::POSITIONS_CHANNEL;
 const REFRESH: Duration = Duration::from_secs(1);
 
 impl Freshness {
-    /// Follows the published positions until `shutdown`: woken by the
-    /// projections' notifications, and refreshed from the table every
-    /// second as a fallback.
+    /// Follows the published positions until `shutdown`: read from the table
+    /// whenever a projection announces a change, and every second as a
+    /// fallback.
     pub fn start(pool: PgPool, max_wait: Duration, shutdown: watch::Receiver<bool>) -> Self {
         let (tx, rx) = watch::channel(HashMap::new());
         tokio::spawn(follow_positions(pool.clone(), tx, shutdown));
@@ -157,15 +157,14 @@ async fn follow_positions(
             };
             tokio::select! {
                 received = notification => match received {
-                    Ok(Some(n)) => {
-                        if let Some((name, position)) = n.payload().split_once(' ') {
-                            if let Ok(position) = position.parse::<i64>() {
-                                tx.send_modify(|known| {
-                                    let entry = known.entry(name.to_owned()).or_insert(position);
-                                    *entry = (*entry).max(position);
-                                });
-                            }
+                    // A wake-up hint, never a position: any database login
+                    // can NOTIFY on the channel, so the positions are read
+                    // from the table, once for every burst of hints.
+                    Ok(Some(_)) => {
+                        if let Some(l) = listener.as_mut() {
+                            while l.next_buffered().is_some() {}
                         }
+                        break;
                     }
                     // The connection dropped: reconnect, and re-read what
                     // may have been missed meanwhile.
@@ -221,12 +220,10 @@ async fn announced_within(
 /// Waits (up to the bound) until `projections` reached `min`, and returns
 /// their position.
 ///
-/// Announcements come from a trigger on the positions table and are
-/// delivered only once its transaction has committed, so a position
-/// announced is already in the table and every event at or below it applied
-/// (positions are commit-safe): a reader that was announced needs no query.
-/// The table is asked only when the wait ran out, in case an announcement
-/// was lost (a listener reconnecting).
+/// The positions waited on are read from the positions table (by one task
+/// per process, woken by the projections' announcements), never taken from
+/// an announcement's payload: a position in the table is committed, and
+/// every event at or below it applied (positions are commit-safe).
 #[tracing::instrument(skip(freshness))]
 pub async fn await_position(
     freshness: &Freshness,

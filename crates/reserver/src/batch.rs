@@ -387,10 +387,11 @@ fn poison(e: impl std::error::Error + Send + Sync + 'static) -> HandlerError {
     HandlerError::Poison(Box::new(e))
 }
 
-/// Races and connection trouble are worth a retry of the batch; the rest is not.
+/// A lost race is retried at once, connection trouble after a pause; the
+/// rest is not worth a retry.
 fn store_error(e: StoreError) -> HandlerError {
     let transient = match &e {
-        StoreError::Conflict { .. } => true,
+        StoreError::Conflict { .. } => return HandlerError::Raced(Box::new(e)),
         StoreError::Database(db) => is_transient(db),
         _ => false,
     };

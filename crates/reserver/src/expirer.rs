@@ -26,25 +26,26 @@ pub struct Round {
     pub failed: usize,
 }
 
-/// Expires what is due, once. Due rows are claimed with `FOR UPDATE SKIP
-/// LOCKED`, so concurrent expirers split the work; the order aggregate makes
-/// a second expiry of one order a no-op anyway. An order that fails to
-/// expire keeps its deadline and does not hold up the others.
+/// How long a claim keeps other expirers off a deadline: far longer than a
+/// round takes, and the wait before the deadline of a dead expirer is taken
+/// up again.
+const CLAIM_LEASE: Duration = Duration::from_secs(60);
+
+/// Expires what is due, once. Due rows are claimed for [`CLAIM_LEASE`] in a
+/// statement of their own (never a transaction held open while the commands
+/// run, which would hold back every follower of the log), so concurrent
+/// expirers split the work; the order aggregate makes a second expiry of one
+/// order a no-op anyway. An order that fails to expire keeps its deadline,
+/// released for the next round, and does not hold up the others.
 #[tracing::instrument(skip(pool, retry))]
 pub async fn expire_due(pool: &PgPool, retry: RetryPolicy) -> Result<Round, CommandError> {
-    let mut claim = pool.begin().await?;
-    let due: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT order_id FROM payment_deadlines WHERE due_at <= now() \
-         ORDER BY due_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-    )
-    .bind(ROUND)
-    .fetch_all(&mut *claim)
-    .await?;
+    let due = deadlines::claim_due(&mut *pool.acquire().await?, ROUND, CLAIM_LEASE).await?;
     let mut round = Round {
         claimed: due.len(),
         failed: 0,
     };
     let mut done = Vec::with_capacity(due.len());
+    let mut failed = Vec::new();
     for order_id in &due {
         // An expiry is an action of its own: a new trace, which the
         // release of its stock continues.
@@ -77,12 +78,14 @@ pub async fn expire_due(pool: &PgPool, retry: RetryPolicy) -> Result<Round, Comm
             }
             Err(e) => {
                 round.failed += 1;
+                failed.push(*order_id);
                 tracing::warn!(%order_id, error = %store::error_chain(&e), "order could not be expired; it stays due");
             }
         }
     }
-    deadlines::clear_many(&mut claim, &done).await?;
-    claim.commit().await?;
+    let mut conn = pool.acquire().await?;
+    deadlines::clear_many(&mut conn, &done).await?;
+    deadlines::release_claims(&mut conn, &failed).await?;
     Ok(round)
 }
 

@@ -29,7 +29,7 @@ pub struct Common {
     #[arg(long, env = "STOCKROOM_GROUP_PREFIX")]
     pub group_prefix: Option<String>,
     /// Partitions per topic when Stockroom creates its topics.
-    #[arg(long, env = "STOCKROOM_PARTITIONS", default_value_t = KafkaConfig::DEFAULT_PARTITIONS)]
+    #[arg(value_parser = clap::value_parser!(i32).range(1..=10_000), long, env = "STOCKROOM_PARTITIONS", default_value_t = KafkaConfig::DEFAULT_PARTITIONS)]
     pub partitions: i32,
     /// librdkafka debug contexts (`cgrp,topic,broker`…), for troubleshooting.
     #[arg(long, env = "STOCKROOM_KAFKA_DEBUG")]
@@ -39,7 +39,7 @@ pub struct Common {
     #[arg(long, env = "STOCKROOM_INSTANCE_ID")]
     pub instance_id: Option<String>,
     /// Postgres connections per process.
-    #[arg(long, env = "STOCKROOM_DB_POOL_SIZE", default_value_t = DbConfig::DEFAULT_MAX_CONNECTIONS)]
+    #[arg(value_parser = clap::value_parser!(u32).range(1..=1_000), long, env = "STOCKROOM_DB_POOL_SIZE", default_value_t = DbConfig::DEFAULT_MAX_CONNECTIONS)]
     pub db_pool_size: u32,
     /// Extra librdkafka properties for every Kafka client, comma-separated
     /// `key=value` pairs (`security.protocol=SASL_SSL,sasl.mechanism=SCRAM-SHA-512,…`).
@@ -51,7 +51,7 @@ pub struct Common {
     pub replication_factor: Option<i32>,
     /// Attempts for a command that keeps losing races on its stream (the
     /// APIs, the reservation process and the expirer alike).
-    #[arg(long, env = "STOCKROOM_CONFLICT_ATTEMPTS", default_value_t = RetryPolicy::DEFAULT_ATTEMPTS)]
+    #[arg(value_parser = clap::value_parser!(u32).range(1..=1_000), long, env = "STOCKROOM_CONFLICT_ATTEMPTS", default_value_t = RetryPolicy::DEFAULT_ATTEMPTS)]
     pub conflict_attempts: u32,
 }
 
@@ -92,13 +92,13 @@ impl Common {
 #[derive(Debug, Clone, Args)]
 pub struct ApiArgs {
     /// Longest a request may run before it is answered 503.
-    #[arg(long, env = "STOCKROOM_REQUEST_TIMEOUT", default_value_t = HttpLimits::default().request_timeout.into())]
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_REQUEST_TIMEOUT", default_value_t = HttpLimits::default().request_timeout.into())]
     pub request_timeout: humantime::Duration,
     /// Largest accepted request body in bytes.
-    #[arg(long, env = "STOCKROOM_MAX_BODY_BYTES", default_value_t = HttpLimits::default().max_body_bytes)]
+    #[arg(value_parser = usize_in(1..=64 * 1024 * 1024), long, env = "STOCKROOM_MAX_BODY_BYTES", default_value_t = HttpLimits::default().max_body_bytes)]
     pub max_body_bytes: usize,
     /// Longest a query waits for `X-Min-Position`.
-    #[arg(long, env = "STOCKROOM_MAX_WAIT", default_value_t = query_api::DEFAULT_MAX_WAIT.into())]
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_MAX_WAIT", default_value_t = query_api::DEFAULT_MAX_WAIT.into())]
     pub max_wait: humantime::Duration,
 }
 
@@ -116,23 +116,23 @@ impl ApiArgs {
 #[derive(Debug, Clone, Args)]
 pub struct RelayArgs {
     /// Events read and published per round.
-    #[arg(long, env = "STOCKROOM_RELAY_BATCH_SIZE", default_value_t = RelayConfig::default().batch_size)]
+    #[arg(value_parser = clap::value_parser!(i64).range(1..=100_000), long, env = "STOCKROOM_RELAY_BATCH_SIZE", default_value_t = RelayConfig::default().batch_size)]
     pub relay_batch_size: i64,
     /// Producer `linger.ms`.
-    #[arg(long, env = "STOCKROOM_RELAY_LINGER_MS", default_value_t = ProducerSettings::default().linger_ms)]
+    #[arg(value_parser = clap::value_parser!(u32).range(0..=60_000), long, env = "STOCKROOM_RELAY_LINGER_MS", default_value_t = ProducerSettings::default().linger_ms)]
     pub relay_linger_ms: u32,
     /// Records per Kafka record batch (1 is safe on tansu; 10000 on Apache Kafka).
-    #[arg(long, env = "STOCKROOM_RELAY_BATCH_MESSAGES", default_value_t = ProducerSettings::default().batch_messages)]
+    #[arg(value_parser = clap::value_parser!(u32).range(1..=1_000_000), long, env = "STOCKROOM_RELAY_BATCH_MESSAGES", default_value_t = ProducerSettings::default().batch_messages)]
     pub relay_batch_messages: u32,
     /// Producer `compression.type` (`none`, `lz4`, `zstd`, …).
     #[arg(long, env = "STOCKROOM_RELAY_COMPRESSION", default_value_t = ProducerSettings::default().compression)]
     pub relay_compression: String,
     /// Idle poll interval when no notification arrives.
-    #[arg(long, env = "STOCKROOM_RELAY_POLL_INTERVAL", default_value_t = RelayConfig::default().poll_interval.into())]
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_RELAY_POLL_INTERVAL", default_value_t = RelayConfig::default().poll_interval.into())]
     pub relay_poll_interval: humantime::Duration,
     /// Least time between the relay's reads once it has caught up: a few
     /// milliseconds of latency for fewer, larger batches.
-    #[arg(long, env = "STOCKROOM_RELAY_READ_LINGER", default_value_t = RelayConfig::default().read_linger.into())]
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_RELAY_READ_LINGER", default_value_t = RelayConfig::default().read_linger.into())]
     pub relay_read_linger: humantime::Duration,
 }
 
@@ -193,13 +193,13 @@ pub struct WorkerArgs {
     #[arg(long, env = "STOCKROOM_SOURCE", default_value_t = SourceKind::default())]
     pub source: SourceKind,
     /// How long an idle worker waits for a notification before polling.
-    #[arg(long, env = "STOCKROOM_POLL_INTERVAL", default_value_t = LogSettings::default().poll_interval.into())]
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_POLL_INTERVAL", default_value_t = LogSettings::default().poll_interval.into())]
     pub poll_interval: humantime::Duration,
     /// How often a standby instance tries to take over its subscription.
-    #[arg(long, env = "STOCKROOM_STANDBY_RETRY", default_value_t = LogSettings::default().standby_retry.into())]
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_STANDBY_RETRY", default_value_t = LogSettings::default().standby_retry.into())]
     pub standby_retry: humantime::Duration,
     /// Failures of one event before it is parked.
-    #[arg(long, env = "STOCKROOM_MAX_ATTEMPTS", default_value_t = RunSettings::default().max_attempts)]
+    #[arg(value_parser = clap::value_parser!(u32).range(1..=1_000), long, env = "STOCKROOM_MAX_ATTEMPTS", default_value_t = RunSettings::default().max_attempts)]
     pub max_attempts: u32,
 }
 
@@ -234,11 +234,11 @@ impl WorkerArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ProjectorArgs {
     /// Most events per projector transaction.
-    #[arg(long, env = "STOCKROOM_PROJECTOR_BATCH_SIZE", default_value_t = BatchSettings::default().max_messages)]
+    #[arg(value_parser = usize_in(1..=100_000), long, env = "STOCKROOM_PROJECTOR_BATCH_SIZE", default_value_t = BatchSettings::default().max_messages)]
     pub projector_batch_size: usize,
     /// Least time between a caught-up projection's reads of the log, for
     /// every projection (default: each its own, see the README).
-    #[arg(long, env = "STOCKROOM_PROJECTOR_READ_LINGER")]
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_PROJECTOR_READ_LINGER")]
     pub projector_read_linger: Option<humantime::Duration>,
     /// Run only these projections (comma-separated; default all).
     #[arg(long, env = "STOCKROOM_PROJECTIONS", value_delimiter = ',')]
@@ -271,14 +271,14 @@ impl ProjectorArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ConsoleArgs {
     /// A console session unused this long ends.
-    #[arg(long, env = "STOCKROOM_CONSOLE_IDLE_TIMEOUT", default_value_t = console::ConsoleSettings::default().idle_timeout.into())]
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_CONSOLE_IDLE_TIMEOUT", default_value_t = console::ConsoleSettings::default().idle_timeout.into())]
     pub idle_timeout: humantime::Duration,
     /// Send cookies without `Secure` (only behind plain HTTP that is not
     /// localhost; browsers send `Secure` cookies to localhost anyway).
     #[arg(long, env = "STOCKROOM_CONSOLE_INSECURE_COOKIES")]
     pub insecure_cookies: bool,
     /// Sign-in attempts allowed per minute per e-mail address and per client.
-    #[arg(long, env = "STOCKROOM_CONSOLE_SIGN_IN_PER_MINUTE", default_value_t = console::ConsoleSettings::default().sign_in_per_minute)]
+    #[arg(value_parser = clap::value_parser!(u32).range(1..=1_000_000), long, env = "STOCKROOM_CONSOLE_SIGN_IN_PER_MINUTE", default_value_t = console::ConsoleSettings::default().sign_in_per_minute)]
     pub sign_in_per_minute: u32,
 }
 
@@ -304,25 +304,25 @@ impl ConsoleArgs {
 pub struct ReserverArgs {
     /// Least time between the caught-up reservation process's reads of the
     /// log: a few milliseconds of latency for fewer, larger batches.
-    #[arg(long, env = "STOCKROOM_RESERVER_READ_LINGER", default_value_t = reserver::ReserverConfig::default().log.linger.into())]
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_RESERVER_READ_LINGER", default_value_t = reserver::ReserverConfig::default().log.linger.into())]
     pub reserver_read_linger: humantime::Duration,
     /// How long a confirmed order may stay unpaid before it expires.
-    #[arg(long, env = "STOCKROOM_PAYMENT_TIMEOUT", default_value_t = reserver::ReserverConfig::default().payment_timeout.into())]
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_PAYMENT_TIMEOUT", default_value_t = reserver::ReserverConfig::default().payment_timeout.into())]
     pub payment_timeout: humantime::Duration,
     /// How often due payment deadlines are checked.
-    #[arg(long, env = "STOCKROOM_EXPIRY_INTERVAL", default_value_t = reserver::ReserverConfig::default().expiry_interval.into())]
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_EXPIRY_INTERVAL", default_value_t = reserver::ReserverConfig::default().expiry_interval.into())]
     pub expiry_interval: humantime::Duration,
     /// How long processed event ids are kept for deduplication.
-    #[arg(long, env = "STOCKROOM_PROCESSED_RETENTION", default_value_t = Retention::default().processed_events.into())]
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_PROCESSED_RETENTION", default_value_t = Retention::default().processed_events.into())]
     pub processed_retention: humantime::Duration,
     /// How long `Idempotency-Key` responses are kept.
-    #[arg(long, env = "STOCKROOM_IDEMPOTENCY_RETENTION", default_value_t = Retention::default().idempotency_keys.into())]
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_IDEMPOTENCY_RETENTION", default_value_t = Retention::default().idempotency_keys.into())]
     pub idempotency_retention: humantime::Duration,
     /// How long retried parked events are kept (unretried ones stay).
-    #[arg(long, env = "STOCKROOM_PARKED_RETENTION", default_value_t = Retention::default().parked_events.into())]
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_PARKED_RETENTION", default_value_t = Retention::default().parked_events.into())]
     pub parked_retention: humantime::Duration,
     /// How often rows past their retention are purged.
-    #[arg(long, env = "STOCKROOM_PURGE_INTERVAL", default_value_t = reserver::ReserverConfig::default().purge_interval.into())]
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_PURGE_INTERVAL", default_value_t = reserver::ReserverConfig::default().purge_interval.into())]
     pub purge_interval: humantime::Duration,
 }
 
@@ -379,6 +379,45 @@ fn host_name() -> Option<String> {
 }
 
 /// Parses one `key=value` librdkafka property.
+/// Longest any duration setting may be. A year is past every real need and
+/// far below where date arithmetic overflows: `STOCKROOM_PAYMENT_TIMEOUT=300000y`
+/// once parsed, then panicked inside chrono on every reservation batch.
+const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(366 * 24 * 3600);
+
+/// A duration setting (`500ms`, `15m`, `7d`), refused at start when past
+/// [`MAX_DURATION`].
+fn duration_setting(raw: &str) -> Result<humantime::Duration, String> {
+    let parsed: humantime::Duration = raw.trim().parse().map_err(|e| format!("{e}"))?;
+    if *parsed > MAX_DURATION {
+        return Err(format!(
+            "{raw} is too long: at most {}",
+            humantime::format_duration(MAX_DURATION)
+        ));
+    }
+    Ok(parsed)
+}
+
+/// A count setting within `range`.
+fn usize_in(
+    range: std::ops::RangeInclusive<usize>,
+) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
+    move |raw| {
+        let parsed: usize = raw
+            .trim()
+            .parse()
+            .map_err(|_| format!("{raw:?} is not a whole number"))?;
+        if range.contains(&parsed) {
+            Ok(parsed)
+        } else {
+            Err(format!(
+                "{parsed} is out of range {}..={}",
+                range.start(),
+                range.end()
+            ))
+        }
+    }
+}
+
 fn key_value(raw: &str) -> Result<(String, String), String> {
     raw.split_once('=')
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
@@ -421,5 +460,21 @@ mod tests {
         assert_eq!(projector.read_linger, Some(Duration::from_millis(3)));
         let reserver = all.reserver.config(&all.common, &all.worker);
         assert_eq!(reserver.log.linger, Duration::from_millis(7));
+    }
+
+    #[test]
+    fn out_of_range_settings_are_refused_at_start_with_the_reason() {
+        let refused = |args: &[&str]| {
+            Cli::try_parse_from(["stockroom", "all"].iter().chain(args))
+                .err()
+                .map(|e| e.to_string())
+        };
+        let year = refused(&["--payment-timeout", "300000y"]).expect("refused");
+        assert!(year.contains("too long"), "{year}");
+        assert!(refused(&["--payment-timeout", "366days"]).is_none());
+        assert!(refused(&["--projector-batch-size", "0"]).is_some());
+        assert!(refused(&["--relay-batch-size", "-5"]).is_some());
+        assert!(refused(&["--max-body-bytes", "lots"]).is_some());
+        assert!(refused(&["--db-pool-size", "0"]).is_some());
     }
 }

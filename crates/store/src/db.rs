@@ -33,7 +33,20 @@ impl DbConfig {
 }
 
 /// The options every Stockroom connection is made with: its name in
-/// `pg_stat_activity`, and no JIT compilation.
+/// `pg_stat_activity`, no JIT compilation, READ COMMITTED whatever the
+/// cluster's default, and bounds on waiting for locks and on sitting idle in
+/// a transaction.
+///
+/// Why READ COMMITTED: the settling rule and every compare-and-set on a
+/// checkpoint assume each statement sees what committed before it; under a
+/// cluster default of `repeatable read` a follower's later statements would
+/// read the snapshot of its first and pass unapplied positions.
+///
+/// Why the bounds: a session that forgot its transaction while holding a
+/// stock row would stall the reservation process until someone killed it.
+/// Now our own sessions are ended after [`IDLE_IN_TRANSACTION`], and a wait
+/// for a lock fails after [`LOCK_TIMEOUT`] (and is retried) instead of lasting
+/// for ever; the migrations set the first for every session of the database.
 ///
 /// Why no JIT: Postgres compiles a plan whose estimated cost passes
 /// `jit_above_cost`; here only misestimates get there, and none runs long
@@ -44,8 +57,20 @@ pub fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
     let options: PgConnectOptions = url.parse()?;
     Ok(options
         .application_name("stockroom")
-        .options([("jit", "off")]))
+        .options([
+            ("jit", "off"),
+            // Startup options split on spaces unless escaped.
+            ("default_transaction_isolation", "read\\ committed"),
+            ("lock_timeout", LOCK_TIMEOUT),
+            ("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION),
+        ]))
 }
+
+/// Longest a statement of ours waits for a lock.
+pub const LOCK_TIMEOUT: &str = "10s";
+
+/// Longest one of our sessions may sit in a transaction doing nothing.
+pub const IDLE_IN_TRANSACTION: &str = "60s";
 
 /// Opens a pool. Connections are made lazily, so a process starts (and
 /// reports not-ready) while Postgres is down, and reconnects when it is back.
@@ -62,9 +87,39 @@ pub fn connect(config: &DbConfig) -> Result<PgPool, StoreError> {
         .connect_lazy_with(options))
 }
 
-/// Applies every migration in `migrations/`, embedded at build time.
+/// Applies every migration in `migrations/`, embedded at build time, then
+/// rebases a log restored from another cluster (`rebase_restored_log()` in
+/// the migrations says how and why).
 #[tracing::instrument(skip_all)]
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     sqlx::migrate!("../../migrations").run(pool).await?;
+    let rebased: i64 = sqlx::query_scalar("SELECT rebase_restored_log()")
+        .fetch_one(pool)
+        .await?;
+    if rebased > 0 {
+        tracing::warn!(
+            events = rebased,
+            "the log came from another cluster; its transaction ids were renumbered for this one"
+        );
+    }
     Ok(())
+}
+
+/// Fails with [`StoreError::RestoredCopy`] when the log holds transaction ids
+/// this cluster has not handed out yet: a logical copy that `migrate` has
+/// not rebased, which no follower could read past. Followers check this
+/// whenever they load their checkpoint, so such a copy stops them with a
+/// clear error instead of silently never deciding an order.
+pub async fn check_cluster_ids(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+    let foreign: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events \
+                        WHERE transaction_id >= pg_snapshot_xmax(pg_current_snapshot()))",
+    )
+    .fetch_one(conn)
+    .await?;
+    if foreign {
+        Err(StoreError::RestoredCopy)
+    } else {
+        Ok(())
+    }
 }

@@ -47,6 +47,10 @@ pub enum StoreError {
     /// [`crate::GroupAppend`]); each of them gets this.
     #[error("a shared append failed")]
     Shared(#[source] std::sync::Arc<StoreError>),
+    /// The database holds transaction ids of another cluster (it was
+    /// restored from a logical dump) and has not been rebased yet.
+    #[error("this database was copied from another Postgres cluster and its log is not rebased yet: run `stockroom migrate` before starting Stockroom")]
+    RestoredCopy,
     /// Migrations failed.
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -6,13 +6,20 @@
 //! positions* are settled, so "every event up to position P has been
 //! handled" can be promised (read-your-writes) without a timer:
 //!
-//! * each round first reads the last position handed out, `L`, and then a
-//!   snapshot with bounds `(xmin, xmax)`; every transaction holding a
-//!   position up to `L` had its id before that snapshot, so its id is below
-//!   `xmax` (the `next_event_position()` default assigns the id first);
+//! * each round first reads the last position handed out, `L`, and, when
+//!   `L` moved since the last sample, is given a transaction id of its own,
+//!   the *fence*: every transaction holding a position up to `L` took its id
+//!   before that (the `next_event_position()` default assigns the id
+//!   first), and ids are handed out in order, so all of theirs are below the
+//!   fence;
 //! * once a later round is caught up (it read everything below its own
-//!   xmin) and that xmin is at or past the sample's `xmax`, all of those
-//!   transactions have ended and been read: `L` is settled.
+//!   xmin) and that xmin is at or past the fence, all of those transactions
+//!   have ended and been read: `L` is settled.
+//!
+//! A snapshot's xmax is no such bound: Postgres sets it one past the latest
+//! *completed* id and leaves running transactions above it out of the
+//! snapshot, so the newest appender, still open, would not hold xmin back
+//! (see `20261201000001_settle_fence.sql`).
 
 use std::collections::VecDeque;
 use std::sync::LazyLock;
@@ -30,28 +37,35 @@ struct Horizon {
     last_position: i64,
     /// Every transaction below this has ended.
     xmin: u64,
-    /// Every transaction that had an id when the snapshot was taken is below this.
-    xmax: u64,
+    /// Above the id of every transaction that took a position up to
+    /// `last_position`; `None` when the log had not moved past the sample
+    /// the round was given.
+    fence: Option<u64>,
 }
 
-/// One round trip of a follower: the current [`Horizon`], and up to `limit`
-/// events of `categories` (all when empty) committed after `cursor` by
-/// transactions below its xmin, in commit order (`log_round()` in the
-/// migrations takes the three snapshots in the order the settling rule needs).
+/// One round trip of a follower: the current [`Horizon`] (with a fence if
+/// the log moved past `sampled_last`), and up to `limit` events of
+/// `categories` (all when empty) committed after `cursor` by transactions
+/// below its xmin, in commit order (`log_round()` in the migrations takes
+/// its steps in the order the settling rule needs). `conn` must not be in a
+/// transaction that has written: the fence is the round's own id.
 async fn round(
     conn: &mut PgConnection,
     cursor: CommitCursor,
     limit: i64,
     categories: &[&str],
+    sampled_last: i64,
 ) -> Result<(Horizon, Vec<RecordedEvent>), sqlx::Error> {
     static SQL: LazyLock<String> = LazyLock::new(|| {
         format!(
             "SELECT r.last_position, r.horizon_xmin::text::bigint AS horizon_xmin, \
-                    r.horizon_xmax::text::bigint AS horizon_xmax, {EVENT_COLUMNS} \
-             FROM log_round($1::text::xid8, $2, $3, $4) AS r, LATERAL (SELECT (r.event).*) AS e"
+                    r.fence::text::bigint AS fence, {EVENT_COLUMNS} \
+             FROM log_round($1::text::xid8, $2, $3, $4, $5) AS r, \
+                  LATERAL (SELECT (r.event).*) AS e"
         )
     });
     let rows = after_cursor(&SQL, cursor, limit, categories)
+        .bind(sampled_last)
         .fetch_all(conn)
         .await?;
     // The function always returns a row: without events, one whose event is NULL.
@@ -59,7 +73,9 @@ async fn round(
     let horizon = Horizon {
         last_position: first.try_get("last_position")?,
         xmin: first.try_get::<i64, _>("horizon_xmin")? as u64,
-        xmax: first.try_get::<i64, _>("horizon_xmax")? as u64,
+        fence: first
+            .try_get::<Option<i64>, _>("fence")?
+            .map(|fence| fence as u64),
     };
     let mut events = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -98,7 +114,7 @@ pub struct LogFollower {
     batch_size: i64,
     cursor: CommitCursor,
     settled: i64,
-    /// `(xmax, last_position)` samples not yet settled, oldest first.
+    /// `(fence, last_position)` samples not yet settled, oldest first.
     pending: VecDeque<(u64, i64)>,
     /// The xmin unsettled positions have been waiting on, and since when.
     held: Option<(u64, Instant)>,
@@ -137,20 +153,21 @@ impl LogFollower {
     /// caller has durably handled it.
     pub async fn read(&mut self, conn: &mut PgConnection) -> Result<LogRead, StoreError> {
         let categories: Vec<&str> = self.categories.iter().map(String::as_str).collect();
-        let (horizon, events) = round(conn, self.cursor, self.batch_size, &categories).await?;
-        if self.pending.back().map(|(_, l)| *l) != Some(horizon.last_position) {
+        let sampled_last = self.pending.back().map_or(self.settled, |(_, last)| *last);
+        let (horizon, events) =
+            round(conn, self.cursor, self.batch_size, &categories, sampled_last).await?;
+        if let Some(fence) = horizon.fence {
             if self.pending.len() == MAX_PENDING {
                 self.pending.pop_front();
             }
-            self.pending
-                .push_back((horizon.xmax, horizon.last_position));
+            self.pending.push_back((fence, horizon.last_position));
         }
         let caught_up = (events.len() as i64) < self.batch_size;
         let cursor = events.last().map_or(self.cursor, CommitCursor::after);
         let mut settled = self.settled;
         if caught_up {
-            for (xmax, last) in &self.pending {
-                if *xmax <= horizon.xmin {
+            for (fence, last) in &self.pending {
+                if *fence <= horizon.xmin {
                     settled = settled.max(*last);
                 }
             }

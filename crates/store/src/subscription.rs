@@ -81,6 +81,29 @@ pub async fn save(
     Ok(())
 }
 
+/// Locks the checkpoint of `name` in the caller's transaction, if it is
+/// still at `from`, and returns the highest position `consumer` has claimed
+/// by event id as of then: events above it and past the checkpoint cannot
+/// have been handled, and no other instance can handle one until this
+/// transaction ends. Fails with [`StoreError::CheckpointMoved`] otherwise.
+pub async fn hold(
+    conn: &mut PgConnection,
+    name: &str,
+    from: CommitCursor,
+    consumer: &str,
+) -> Result<i64, StoreError> {
+    let highest: Option<i64> = sqlx::query_scalar("SELECT hold_subscription($1, $2::text::xid8, $3, $4)")
+        .bind(name)
+        .bind(from.transaction_id.to_string())
+        .bind(from.position)
+        .bind(consumer)
+        .fetch_one(conn)
+        .await?;
+    highest.ok_or_else(|| StoreError::CheckpointMoved {
+        subscription: name.to_owned(),
+    })
+}
+
 /// Moves a checkpoint forward to `to` unless it is already there or past it
 /// (a rebuild that replayed further than the live worker).
 pub async fn fast_forward(

@@ -54,7 +54,7 @@ async fn list(
 /// Every projection's position, lag, parked events and status.
 pub async fn projection_status(pool: &PgPool) -> Result<Vec<ProjectionView>, QueryError> {
     let rows = sqlx::query(
-        "SELECT p.name, p.position, p.rebuilding, lag.events, lag.seconds, \
+        "SELECT p.name, p.position, p.rebuilding AND rebuild_running(p.name) AS rebuilding, lag.events, lag.seconds, \
                 (SELECT count(*) FROM parked_events k WHERE k.consumer = p.name AND k.retried_at IS NULL) AS parked \
          FROM read_models.projection_positions p, LATERAL ( \
              SELECT count(*) AS events, \
