@@ -93,7 +93,10 @@ impl SecondCluster {
     }
 
     fn url(&self, user: &str, database: &str) -> String {
-        format!("postgres://{user}:stockroom@127.0.0.1:{}/{database}", self.port)
+        format!(
+            "postgres://{user}:stockroom@127.0.0.1:{}/{database}",
+            self.port
+        )
     }
 }
 
@@ -102,7 +105,14 @@ impl Drop for SecondCluster {
         let data = self.dir.join("data");
         as_owner(
             "pg_ctl",
-            &["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"],
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
         );
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -163,7 +173,10 @@ async fn a_dump_restored_into_a_new_cluster_works_after_migrate() {
         .and_then(|rest| rest.split(':').next())
         .unwrap()
         .to_owned();
+    // Roles live in the cluster, not the dump: an operator carries them over
+    // first (`pg_dumpall --roles-only`, as the README says).
     for statement in [
+        "CREATE ROLE stockroom_analyst NOLOGIN".to_owned(),
         format!("CREATE ROLE {owner} LOGIN PASSWORD 'stockroom'"),
         format!("CREATE DATABASE shop OWNER {owner}"),
     ] {
@@ -216,12 +229,20 @@ async fn a_dump_restored_into_a_new_cluster_works_after_migrate() {
         .send()
         .await
         .unwrap();
-    assert_eq!(read.status(), 200, "the new order is read back at its position");
+    assert_eq!(
+        read.status(),
+        200,
+        "the new order is read back at its position"
+    );
     wait_status(&sys, &id, "confirmed", Duration::from_secs(60)).await;
-    let on_hand = eventually("the copy's stock to count the new order", Duration::from_secs(30), || async {
-        let r: serde_json::Value = sys.get("/v1/stock/MOVE-1").await.json().await.ok()?;
-        (r["reserved"] == 13).then_some(r)
-    })
+    let on_hand = eventually(
+        "the copy's stock to count the new order",
+        Duration::from_secs(30),
+        || async {
+            let r: serde_json::Value = sys.get("/v1/stock/MOVE-1").await.json().await.ok()?;
+            (r["reserved"] == 13).then_some(r)
+        },
+    )
     .await;
     assert_eq!(on_hand["on_hand"], 55, "{on_hand}");
     drop(sys);

@@ -35,15 +35,19 @@ async fn connections_pin_read_committed_and_their_timeouts_whatever_the_default(
     .await
     .unwrap();
     assert_eq!(row.get::<String, _>("isolation"), "read committed");
-    assert_eq!(row.get::<String, _>("lock_timeout"), store::db::LOCK_TIMEOUT);
+    assert_eq!(
+        row.get::<String, _>("lock_timeout"),
+        store::db::LOCK_TIMEOUT
+    );
     assert_eq!(row.get::<String, _>("idle"), "1min");
 
     // The migrations bound every session of the database, psql's too.
     let mut plain = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let idle: String = sqlx::query_scalar("SELECT current_setting('idle_in_transaction_session_timeout')")
-        .fetch_one(&mut plain)
-        .await
-        .unwrap();
+    let idle: String =
+        sqlx::query_scalar("SELECT current_setting('idle_in_transaction_session_timeout')")
+            .fetch_one(&mut plain)
+            .await
+            .unwrap();
     assert_eq!(idle, "1min");
 }
 

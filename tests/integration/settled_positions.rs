@@ -184,7 +184,10 @@ async fn no_follower_settles_a_position_before_reading_every_event_up_to_it() {
     all_written.store(end, std::sync::atomic::Ordering::SeqCst);
 
     let committed = committed.lock().unwrap().clone();
-    assert!(committed.len() > 100, "the appenders committed enough to test");
+    assert!(
+        committed.len() > 100,
+        "the appenders committed enough to test"
+    );
     for run in runs {
         let (categories, seen) = run.await.unwrap();
         for (position, category) in &committed {

@@ -66,7 +66,7 @@ pub async fn verify<P: Projection>(
     // A session of its own for the temporary tables, closed at the end (so
     // they never go back to the pool).
     let mut session = pool.acquire().await?.detach();
-    let outcome = recompute_and_compare(&mut *anchor, &mut session, projection).await;
+    let outcome = recompute_and_compare(&mut anchor, &mut session, projection).await;
     anchor.rollback().await?;
     let _ = session.close().await;
     outcome

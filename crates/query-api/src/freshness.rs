@@ -147,35 +147,28 @@ async fn follow_positions(
                 }
             });
         }
-        let refresh_at = tokio::time::Instant::now() + REFRESH;
-        loop {
-            let notification = async {
-                match listener.as_mut() {
-                    Some(l) => l.try_recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                received = notification => match received {
-                    // A wake-up hint, never a position: any database login
-                    // can NOTIFY on the channel, so the positions are read
-                    // from the table, once for every burst of hints.
-                    Ok(Some(_)) => {
-                        if let Some(l) = listener.as_mut() {
-                            while l.next_buffered().is_some() {}
-                        }
-                        break;
-                    }
-                    // The connection dropped: reconnect, and re-read what
-                    // may have been missed meanwhile.
-                    Ok(None) | Err(_) => {
-                        listener = None;
-                        break;
-                    }
-                },
-                _ = tokio::time::sleep_until(refresh_at) => break,
-                _ = shutdown.wait_for(|stopped| *stopped) => return,
+        let notification = async {
+            match listener.as_mut() {
+                Some(l) => l.try_recv().await,
+                None => std::future::pending().await,
             }
+        };
+        tokio::select! {
+            received = notification => match received {
+                // A wake-up hint, never a position: any database login can
+                // NOTIFY on the channel, so the positions are read from the
+                // table, once for every burst of hints.
+                Ok(Some(_)) => {
+                    if let Some(l) = listener.as_mut() {
+                        while l.next_buffered().is_some() {}
+                    }
+                }
+                // The connection dropped: reconnect, and re-read what may
+                // have been missed meanwhile.
+                Ok(None) | Err(_) => listener = None,
+            },
+            _ = tokio::time::sleep(REFRESH) => {}
+            _ = shutdown.wait_for(|stopped| *stopped) => return,
         }
     }
 }

@@ -59,7 +59,10 @@ pub async fn claim_due(
 
 /// Gives back claims whose orders could not be expired, so the next round
 /// tries them again.
-pub async fn release_claims(conn: &mut PgConnection, order_ids: &[Uuid]) -> Result<(), sqlx::Error> {
+pub async fn release_claims(
+    conn: &mut PgConnection,
+    order_ids: &[Uuid],
+) -> Result<(), sqlx::Error> {
     if order_ids.is_empty() {
         return Ok(());
     }

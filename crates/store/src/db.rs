@@ -55,15 +55,13 @@ impl DbConfig {
 /// five seconds, on a core the order path needed.
 pub fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
     let options: PgConnectOptions = url.parse()?;
-    Ok(options
-        .application_name("stockroom")
-        .options([
-            ("jit", "off"),
-            // Startup options split on spaces unless escaped.
-            ("default_transaction_isolation", "read\\ committed"),
-            ("lock_timeout", LOCK_TIMEOUT),
-            ("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION),
-        ]))
+    Ok(options.application_name("stockroom").options([
+        ("jit", "off"),
+        // Startup options split on spaces unless escaped.
+        ("default_transaction_isolation", "read\\ committed"),
+        ("lock_timeout", LOCK_TIMEOUT),
+        ("idle_in_transaction_session_timeout", IDLE_IN_TRANSACTION),
+    ]))
 }
 
 /// Longest a statement of ours waits for a lock.

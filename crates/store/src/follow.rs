@@ -154,8 +154,14 @@ impl LogFollower {
     pub async fn read(&mut self, conn: &mut PgConnection) -> Result<LogRead, StoreError> {
         let categories: Vec<&str> = self.categories.iter().map(String::as_str).collect();
         let sampled_last = self.pending.back().map_or(self.settled, |(_, last)| *last);
-        let (horizon, events) =
-            round(conn, self.cursor, self.batch_size, &categories, sampled_last).await?;
+        let (horizon, events) = round(
+            conn,
+            self.cursor,
+            self.batch_size,
+            &categories,
+            sampled_last,
+        )
+        .await?;
         if let Some(fence) = horizon.fence {
             if self.pending.len() == MAX_PENDING {
                 self.pending.pop_front();

@@ -92,13 +92,14 @@ pub async fn hold(
     from: CommitCursor,
     consumer: &str,
 ) -> Result<i64, StoreError> {
-    let highest: Option<i64> = sqlx::query_scalar("SELECT hold_subscription($1, $2::text::xid8, $3, $4)")
-        .bind(name)
-        .bind(from.transaction_id.to_string())
-        .bind(from.position)
-        .bind(consumer)
-        .fetch_one(conn)
-        .await?;
+    let highest: Option<i64> =
+        sqlx::query_scalar("SELECT hold_subscription($1, $2::text::xid8, $3, $4)")
+            .bind(name)
+            .bind(from.transaction_id.to_string())
+            .bind(from.position)
+            .bind(consumer)
+            .fetch_one(conn)
+            .await?;
     highest.ok_or_else(|| StoreError::CheckpointMoved {
         subscription: name.to_owned(),
     })

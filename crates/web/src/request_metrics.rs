@@ -61,7 +61,13 @@ mod tests {
     #[test]
     fn unknown_methods_share_one_label() {
         assert_eq!(method_label(&Method::GET), "GET");
-        assert_eq!(method_label(&Method::from_bytes(b"M00001").unwrap()), "other");
-        assert_eq!(method_label(&Method::from_bytes(b"M00002").unwrap()), "other");
+        assert_eq!(
+            method_label(&Method::from_bytes(b"M00001").unwrap()),
+            "other"
+        );
+        assert_eq!(
+            method_label(&Method::from_bytes(b"M00002").unwrap()),
+            "other"
+        );
     }
 }

@@ -137,7 +137,12 @@ pub async fn order_events(
     let not_found = || QueryError::NotFound(format!("order {id}"));
     let mut conn = pool.acquire().await?;
     let stream_id = StreamCategory::Order.stream_id(&id.to_string());
-    let events = read_stream(&mut conn, &stream_id, Some(after.saturating_add(limit).saturating_add(1))).await?;
+    let events = read_stream(
+        &mut conn,
+        &stream_id,
+        Some(after.saturating_add(limit).saturating_add(1)),
+    )
+    .await?;
     let placed_through = match events.first().map(RecordedEvent::decode::<OrderEvent>) {
         Some(Ok(OrderEvent::OrderPlaced { channel, .. })) => channel,
         Some(Err(e)) => return Err(e.into()),
@@ -176,7 +181,12 @@ pub async fn movements(
     let stream_id = StreamCategory::Stock.stream_id(sku);
     // The running units come from the domain's own fold, so they are what
     // every decision on this SKU saw; a later page folds its earlier events.
-    let events = read_stream(&mut conn, &stream_id, Some(after.saturating_add(limit).saturating_add(1))).await?;
+    let events = read_stream(
+        &mut conn,
+        &stream_id,
+        Some(after.saturating_add(limit).saturating_add(1)),
+    )
+    .await?;
     if events.is_empty() {
         return Err(QueryError::NotFound(format!("stock of {sku}")));
     }
