@@ -10,19 +10,32 @@ use tokio::task::JoinSet;
 
 use crate::support::System;
 
-const RATE_PER_SECOND: u64 = 100;
-const SECONDS: u64 = 10;
+/// The suite's load; `STOCKROOM_TEST_RYW_RATE` and `STOCKROOM_TEST_RYW_SECONDS`
+/// repeat the measurement at other rates (200/s for 20 s, 500/s for 30 s).
+fn load() -> (u64, u64) {
+    let setting = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    (
+        setting("STOCKROOM_TEST_RYW_RATE", 100),
+        setting("STOCKROOM_TEST_RYW_SECONDS", 10),
+    )
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_order_read_back_at_its_position_is_found_under_open_loop_load() {
+    let (rate, seconds) = load();
     let sys = System::start_with(&[], &["projector", "reserver"]).await;
     sys.stock_product("RYW-1", 100, 1_000_000).await;
     let client = sys.client();
     let (command, query) = (sys.command_url().to_owned(), sys.query_url().to_owned());
-    let mut ticks = tokio::time::interval(Duration::from_micros(1_000_000 / RATE_PER_SECOND));
+    let mut ticks = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut requests = JoinSet::new();
-    for _ in 0..RATE_PER_SECOND * SECONDS {
+    for _ in 0..rate * seconds {
         ticks.tick().await;
         let (client, command, query) = (client.clone(), command.clone(), query.clone());
         requests.spawn(async move {
@@ -68,7 +81,7 @@ async fn every_order_read_back_at_its_position_is_found_under_open_loop_load() {
             );
         }
     }
-    assert_eq!(answered, RATE_PER_SECOND * SECONDS);
+    assert_eq!(answered, rate * seconds);
     assert!(
         failures.is_empty(),
         "{} of {answered} reads at their position were not 200: (status, wanted, at) {:?}",
