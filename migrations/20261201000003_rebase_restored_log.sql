@@ -25,6 +25,19 @@
 -- events it renumbered (0 when the ids belong to this cluster). Run it
 -- before starting the processes (they refuse to start on a copy not yet
 -- rebased, see `store::db::check_cluster_ids`).
+-- Whether any stored transaction id is at or past the next one this cluster
+-- hands out: a logical copy not yet rebased. One definition, for the rebase
+-- and for the followers' check (`store::db::check_cluster_ids`).
+CREATE FUNCTION log_from_another_cluster() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM events WHERE transaction_id >= pg_snapshot_xmax(pg_current_snapshot())
+        UNION ALL SELECT 1 FROM subscriptions WHERE transaction_id >= pg_snapshot_xmax(pg_current_snapshot())
+        UNION ALL SELECT 1 FROM relay_checkpoint WHERE transaction_id >= pg_snapshot_xmax(pg_current_snapshot())
+        UNION ALL SELECT 1 FROM stock_levels WHERE transaction_id >= pg_snapshot_xmax(pg_current_snapshot())
+    )
+$$;
+
 CREATE FUNCTION rebase_restored_log() RETURNS bigint
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -32,12 +45,7 @@ DECLARE
     renumbered bigint;
     segments integer;
 BEGIN
-    IF NOT EXISTS (
-        SELECT 1 FROM events WHERE transaction_id >= next_id
-        UNION ALL SELECT 1 FROM subscriptions WHERE transaction_id >= next_id
-        UNION ALL SELECT 1 FROM relay_checkpoint WHERE transaction_id >= next_id
-        UNION ALL SELECT 1 FROM stock_levels WHERE transaction_id >= next_id
-    ) THEN
+    IF NOT log_from_another_cluster() THEN
         RETURN 0;
     END IF;
     -- Nothing may append, read a cursor or move one meanwhile.
@@ -68,18 +76,20 @@ BEGIN
 
     -- A cursor that closed segment i keeps covering segments 0 .. i-1: the
     -- last event of segment i-1 (or, if it is empty, the start of segment i).
+    CREATE TEMP TABLE rebase_moves ON COMMIT DROP AS
+        SELECT c.transaction_id, c.position,
+               (3 + c.segment - 1)::text::xid8 AS new_transaction,
+               coalesce((SELECT max(e.position) FROM events AS e
+                         WHERE e.transaction_id = (3 + c.segment - 1)::text::xid8), 0) AS new_position
+        FROM rebase_cuts AS c;
     UPDATE subscriptions AS s
-       SET transaction_id = (3 + c.segment - 1)::text::xid8,
-           position = coalesce((SELECT max(e.position) FROM events AS e
-                                WHERE e.transaction_id = (3 + c.segment - 1)::text::xid8), 0)
-      FROM rebase_cuts AS c
-     WHERE (s.transaction_id, s.position) = (c.transaction_id, c.position);
+       SET transaction_id = m.new_transaction, position = m.new_position
+      FROM rebase_moves AS m
+     WHERE (s.transaction_id, s.position) = (m.transaction_id, m.position);
     UPDATE relay_checkpoint AS r
-       SET transaction_id = (3 + c.segment - 1)::text::xid8,
-           position = coalesce((SELECT max(e.position) FROM events AS e
-                                WHERE e.transaction_id = (3 + c.segment - 1)::text::xid8), 0)
-      FROM rebase_cuts AS c
-     WHERE (r.transaction_id, r.position) = (c.transaction_id, c.position);
+       SET transaction_id = m.new_transaction, position = m.new_position
+      FROM rebase_moves AS m
+     WHERE (r.transaction_id, r.position) = (m.transaction_id, m.position);
 
     UPDATE stock_levels AS l
        SET transaction_id = e.transaction_id

@@ -40,10 +40,6 @@ const CLAIM_LEASE: Duration = Duration::from_secs(60);
 #[tracing::instrument(skip(pool, retry))]
 pub async fn expire_due(pool: &PgPool, retry: RetryPolicy) -> Result<Round, CommandError> {
     let due = deadlines::claim_due(&mut *pool.acquire().await?, ROUND, CLAIM_LEASE).await?;
-    let mut round = Round {
-        claimed: due.len(),
-        failed: 0,
-    };
     let mut done = Vec::with_capacity(due.len());
     let mut failed = Vec::new();
     for order_id in &due {
@@ -77,7 +73,6 @@ pub async fn expire_due(pool: &PgPool, retry: RetryPolicy) -> Result<Round, Comm
                 done.push(*order_id);
             }
             Err(e) => {
-                round.failed += 1;
                 failed.push(*order_id);
                 tracing::warn!(%order_id, error = %store::error_chain(&e), "order could not be expired; it stays due");
             }
@@ -86,7 +81,10 @@ pub async fn expire_due(pool: &PgPool, retry: RetryPolicy) -> Result<Round, Comm
     let mut conn = pool.acquire().await?;
     deadlines::clear_many(&mut conn, &done).await?;
     deadlines::release_claims(&mut conn, &failed).await?;
-    Ok(round)
+    Ok(Round {
+        claimed: due.len(),
+        failed: failed.len(),
+    })
 }
 
 /// Checks for due deadlines every `interval` until `shutdown` turns true.

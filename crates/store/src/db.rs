@@ -109,12 +109,9 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
 /// whenever they load their checkpoint, so such a copy stops them with a
 /// clear error instead of silently never deciding an order.
 pub async fn check_cluster_ids(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
-    let foreign: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM events \
-                        WHERE transaction_id >= pg_snapshot_xmax(pg_current_snapshot()))",
-    )
-    .fetch_one(conn)
-    .await?;
+    let foreign: bool = sqlx::query_scalar("SELECT log_from_another_cluster()")
+        .fetch_one(conn)
+        .await?;
     if foreign {
         Err(StoreError::RestoredCopy)
     } else {
