@@ -226,7 +226,7 @@ async fn every_order_is_decided_and_every_event_published_after_a_series_of_faul
         Duration::from_secs(120),
         || async {
             let published: bool = sqlx::query_scalar(
-                "SELECT position = (SELECT max(position) FROM events) FROM relay_checkpoint",
+                "SELECT settled >= (SELECT max(position) FROM events) FROM subscriptions WHERE name = 'relay'",
             )
             .fetch_one(&sys.db.pool)
             .await

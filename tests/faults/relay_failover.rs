@@ -3,39 +3,15 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use domain::StreamCategory;
-use store::{append, encode, EventMetadata};
-
 use crate::infra::exclusive;
 use crate::support::kafka::read_until;
 use crate::support::system::env_for;
 use crate::support::{eventually, unique, Proc, TestDb};
 
-async fn append_events(db: &TestDb, stream: &str, from_version: i64, count: usize) {
-    let events: Vec<_> = (0..count)
-        .map(|_| {
-            encode(&domain::product::ProductEvent::ProductDiscontinued {
-                sku: domain::Sku::parse(stream).unwrap(),
-            })
-            .unwrap()
-        })
-        .collect();
-    let mut tx = db.pool.begin().await.unwrap();
-    append(
-        &mut tx,
-        StreamCategory::Product,
-        stream,
-        from_version,
-        &events,
-        &EventMetadata::new_correlation(None),
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-}
-
 async fn caught_up(db: &TestDb) -> bool {
-    sqlx::query_scalar("SELECT position = (SELECT max(position) FROM events) FROM relay_checkpoint")
+    sqlx::query_scalar(
+        "SELECT settled >= (SELECT max(position) FROM events) FROM subscriptions WHERE name = 'relay'",
+    )
         .fetch_one(&db.pool)
         .await
         .unwrap()
@@ -44,7 +20,7 @@ async fn caught_up(db: &TestDb) -> bool {
 fn is_active(relay: &Proc) -> bool {
     std::fs::read_to_string(&relay.log)
         .unwrap_or_default()
-        .contains("relay is active")
+        .contains("active: following the log")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -60,7 +36,7 @@ async fn only_one_relay_publishes_and_a_standby_takes_over_when_it_dies() {
 
     let mut version = 0;
     for _ in 0..20 {
-        append_events(&db, "FAIL-1", version, 10).await;
+        db.append_product_events("FAIL-1", version, 10).await;
         version += 10;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -70,13 +46,11 @@ async fn only_one_relay_publishes_and_a_standby_takes_over_when_it_dies() {
         || async { caught_up(&db).await.then_some(()) },
     )
     .await;
-    let holders: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = $1::bigint::oid",
-    )
-    .bind(bus::relay::RELAY_LOCK_KEY & 0xffff_ffff)
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
+    let holders: i64 = sqlx::query_scalar("SELECT subscription_lease_holders($1)")
+        .bind(bus::relay::RELAY_SUBSCRIPTION)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
     assert_eq!(holders, 1, "exactly one relay holds the lease");
     let active: Vec<usize> = (0..2).filter(|i| is_active(&relays[*i])).collect();
     assert_eq!(active.len(), 1, "exactly one relay became active");
@@ -103,7 +77,7 @@ async fn only_one_relay_publishes_and_a_standby_takes_over_when_it_dies() {
     let (dead, standby) = (active[0], 1 - active[0]);
     relays[dead].kill_hard().await;
     let killed_at = tokio::time::Instant::now();
-    append_events(&db, "FAIL-1", version, 10).await;
+    db.append_product_events("FAIL-1", version, 10).await;
     eventually(
         "the standby to publish",
         Duration::from_secs(15),

@@ -72,7 +72,7 @@ async fn every_event_is_published_exactly_once_even_when_commits_arrive_late() {
         Duration::from_secs(60),
         || async {
             let published: i64 =
-                sqlx::query_scalar("SELECT published_events FROM relay_checkpoint")
+                sqlx::query_scalar("SELECT handled_events FROM subscriptions WHERE name = 'relay'")
                     .fetch_one(&db.pool)
                     .await
                     .unwrap();

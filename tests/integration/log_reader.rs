@@ -35,6 +35,21 @@ async fn append_one(conn: &mut PgConnection) -> i64 {
     .last_position
 }
 
+/// Appends one event to a fresh product stream inside `conn`'s transaction.
+async fn append_product(conn: &mut PgConnection) -> i64 {
+    append(
+        conn,
+        StreamCategory::Product,
+        &uuid::Uuid::now_v7().to_string(),
+        0,
+        &[event("ProductCreated")],
+        &EventMetadata::new_correlation(Some("system:test".into())),
+    )
+    .await
+    .unwrap()
+    .last_position
+}
+
 async fn connect(db: &TestDb) -> PgConnection {
     PgConnection::connect(&db.url).await.unwrap()
 }
@@ -257,4 +272,56 @@ async fn claiming_returns_each_event_once() {
         .await
         .unwrap();
     assert_eq!(other.len(), 2, "deduplication is per consumer");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follower_of_other_categories_moves_past_events_it_skips_and_misses_none_of_its_own() {
+    let db = TestDb::create().await;
+    let (mut writer, mut open, mut reader) =
+        (connect(&db).await, connect(&db).await, connect(&db).await);
+    let mut follower = LogFollower::new(&["product"], 100, CommitCursor::default(), 0);
+
+    // A product event whose transaction stays open while orders pass by.
+    let mut open_tx = open.begin().await.unwrap();
+    let product = append_product(&mut open_tx).await;
+    let mut last_order = 0;
+    for _ in 0..5 {
+        last_order = append_one(&mut writer).await;
+    }
+
+    // Orders committed after the open transaction began stay above the
+    // horizon; once it commits, the follower reads its event and then
+    // moves past every order it never had to read.
+    let read = follower.read(&mut reader).await.unwrap();
+    assert!(read.events.is_empty());
+    open_tx.commit().await.unwrap();
+    let positions = follow_until(&mut follower, &mut reader, |read, _| !read.is_empty()).await;
+    assert_eq!(positions, vec![product]);
+    let last_order_cursor: (i64, i64) = sqlx::query_as(
+        "SELECT transaction_id::text::bigint, position FROM events WHERE position = $1",
+    )
+    .bind(last_order)
+    .fetch_one(&mut reader)
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let read = follower.read(&mut reader).await.unwrap();
+        assert!(read.events.is_empty(), "no other product event was written");
+        follower.advance(&read);
+        let cursor = follower.cursor();
+        if (cursor.transaction_id as i64, cursor.position) > last_order_cursor {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cursor stayed at {cursor:?}, behind the last order {last_order_cursor:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // A product event written after the move is read.
+    let later = append_product(&mut writer).await;
+    let positions = follow_until(&mut follower, &mut reader, |read, _| !read.is_empty()).await;
+    assert_eq!(positions, vec![later]);
 }

@@ -35,6 +35,7 @@ mod parking;
 mod queries;
 mod read_models;
 mod read_your_writes;
+mod republish;
 mod reservation_batch;
 mod router;
 mod sessions;

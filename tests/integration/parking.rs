@@ -16,17 +16,7 @@ use crate::support::{eventually, System};
 async fn a_poison_event_in_the_log_is_parked_and_does_not_stall_the_workers() {
     let sys = System::start().await;
     sys.stock_product("PARK-0", 100, 10).await;
-    // An event no version of the domain knows, as a buggy writer might append.
-    sqlx::query(
-        "INSERT INTO events (event_id, stream_id, category, aggregate_id, stream_version, \
-                             event_type, schema_version, data, correlation_id, actor) \
-         VALUES ($1, 'order-' || $2, 'order', $2, 1, 'OrderTeleported', 1, '{}', $1, 'system:test')",
-    )
-    .bind(uuid::Uuid::now_v7())
-    .bind(uuid::Uuid::now_v7().to_string())
-    .execute(&sys.db.pool)
-    .await
-    .unwrap();
+    append_unknown_event(&sys.db.pool).await;
     let placed: Value = sys
         .post("/v1/orders", json!({"customer_id": uuid::Uuid::new_v4(), "lines": [{"sku": "PARK-0", "quantity": 1}]}))
         .await
@@ -54,42 +44,52 @@ async fn a_poison_event_in_the_log_is_parked_and_does_not_stall_the_workers() {
     assert!(status.success());
 }
 
+/// Appends an event no version of the domain knows, as a buggy writer might.
+async fn append_unknown_event(pool: &sqlx::PgPool) {
+    sqlx::query(
+        "INSERT INTO events (event_id, stream_id, category, aggregate_id, stream_version, \
+                             event_type, schema_version, data, correlation_id, actor) \
+         VALUES ($1, 'order-' || $2, 'order', $2, 1, 'OrderTeleported', 1, '{}', $1, 'system:test')",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(uuid::Uuid::now_v7().to_string())
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn poison_messages_on_kafka_are_parked_and_do_not_stall_their_partitions() {
+async fn poison_and_forged_messages_on_kafka_are_parked_and_do_not_stall_their_partitions() {
     let sys = System::start_with(
         &[("STOCKROOM_SOURCE", "kafka")],
         &["relay", "projector", "reserver"],
     )
     .await;
     sys.stock_product("PARK-1", 100, 10).await;
+    // A poison event in the log reaches the workers through the topic.
+    append_unknown_event(&sys.db.pool).await;
 
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers())
         .create()
         .unwrap();
     let topic = sys.topic("orders");
-    let unknown_type = json!({
-        "event_id": uuid::Uuid::now_v7(), "event_type": "OrderTeleported", "schema_version": 1,
+    // Anyone with produce rights could write this: an envelope of an event
+    // the log of record does not hold.
+    let forged = json!({
+        "event_id": uuid::Uuid::now_v7(), "event_type": "OrderCancelled", "schema_version": 1,
         "stream_id": "order-x", "stream_version": 1, "global_position": 1,
         "occurred_at": "2026-01-01T00:00:00Z", "correlation_id": uuid::Uuid::now_v7(),
-        "causation_id": null, "data": {}
+        "causation_id": null, "data": {"reason": "forged"}
     });
     for partition in 0..3 {
-        for payload in ["not json at all".to_owned(), unknown_type.to_string()] {
-            let mut value = payload;
-            if value.contains("OrderTeleported") {
-                // A distinct event id per copy, so each is its own parked event.
-                value = value.replace(
-                    &unknown_type["event_id"].as_str().unwrap().to_string(),
-                    &uuid::Uuid::now_v7().to_string(),
-                );
-            }
+        for payload in ["not json at all".to_owned(), forged.to_string()] {
             producer
                 .send(
                     FutureRecord::to(&topic)
                         .partition(partition)
                         .key("poison")
-                        .payload(&value),
+                        .payload(&payload),
                     Duration::from_secs(10),
                 )
                 .await
@@ -118,7 +118,7 @@ async fn poison_messages_on_kafka_are_parked_and_do_not_stall_their_partitions()
     // The orders above need not land in every partition (they are keyed by
     // order id), so a partition's poison may still be on its last attempt.
     let parked: Vec<(String, String)> = eventually(
-        "both consumers to park all six poison events",
+        "both consumers to park all seven messages",
         Duration::from_secs(60),
         || async {
             let parked: Vec<(String, String)> =
@@ -126,10 +126,10 @@ async fn poison_messages_on_kafka_are_parked_and_do_not_stall_their_partitions()
                     .fetch_all(&sys.db.pool)
                     .await
                     .unwrap();
-            let all_six = ["orders", "reserver"]
+            let all_seven = ["orders", "reserver"]
                 .iter()
-                .all(|consumer| parked_by(&parked, consumer).len() >= 6);
-            all_six.then_some(parked)
+                .all(|consumer| parked_by(&parked, consumer).len() >= 7);
+            all_seven.then_some(parked)
         },
     )
     .await;
@@ -137,9 +137,14 @@ async fn poison_messages_on_kafka_are_parked_and_do_not_stall_their_partitions()
         let mine = parked_by(&parked, consumer);
         assert_eq!(
             mine.len(),
-            6,
-            "{consumer} parked the three malformed and three unknown events: {parked:?}"
+            7,
+            "{consumer} parked three malformed, three forged and one unknown event: {parked:?}"
         );
+        let forged = mine
+            .iter()
+            .filter(|(_, e)| e.contains("not in the log of record"))
+            .count();
+        assert_eq!(forged, 3, "{consumer}: {parked:?}");
         assert!(mine
             .iter()
             .any(|(_, e)| e.contains("OrderTeleported") || e.contains("unknown variant")));
@@ -147,7 +152,7 @@ async fn poison_messages_on_kafka_are_parked_and_do_not_stall_their_partitions()
 
     let (status, listing) = run_tool(&["parked", "list", "--consumer", "orders"], &sys.env).await;
     assert!(status.success());
-    assert_eq!(listing.lines().count(), 6, "{listing}");
+    assert_eq!(listing.lines().count(), 7, "{listing}");
     let unknown_id = listing
         .lines()
         .find(|l| !l.contains("position -1"))
@@ -160,7 +165,7 @@ async fn poison_messages_on_kafka_are_parked_and_do_not_stall_their_partitions()
         "a retry of a still-poisonous event fails and leaves it parked"
     );
     let (_, after) = run_tool(&["parked", "list", "--consumer", "orders"], &sys.env).await;
-    assert_eq!(after.lines().count(), 6);
+    assert_eq!(after.lines().count(), 7);
 }
 
 /// A parked event lies behind its log follower's checkpoint, yet was never

@@ -79,6 +79,31 @@ impl TestDb {
         (key.id, token)
     }
 
+    /// Appends `count` `ProductDiscontinued` events to product `sku`'s
+    /// stream, expected at `from_version`, in one transaction.
+    pub async fn append_product_events(&self, sku: &str, from_version: i64, count: usize) {
+        let events: Vec<_> = (0..count)
+            .map(|_| {
+                store::encode(&domain::product::ProductEvent::ProductDiscontinued {
+                    sku: domain::Sku::parse(sku).unwrap(),
+                })
+                .unwrap()
+            })
+            .collect();
+        let mut tx = self.pool.begin().await.unwrap();
+        store::append(
+            &mut tx,
+            domain::StreamCategory::Product,
+            sku,
+            from_version,
+            &events,
+            &store::EventMetadata::new_correlation(None),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+
     /// Number of events in the log.
     pub async fn event_count(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM events")

@@ -58,7 +58,7 @@ pub async fn wait_decided(sys: &System, orders: i64) {
 pub async fn wait_caught_up(sys: &System) {
     eventually("projections to catch up", Duration::from_secs(120), || async {
         let published: bool = sqlx::query_scalar(
-            "SELECT position = (SELECT coalesce(max(position), 0) FROM events) FROM relay_checkpoint",
+            "SELECT settled >= (SELECT coalesce(max(position), 0) FROM events) FROM subscriptions WHERE name = 'relay'",
         )
         .fetch_one(&sys.db.pool)
         .await

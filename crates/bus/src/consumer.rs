@@ -214,6 +214,9 @@ pub struct BatchConsumer {
     settings: BatchSettings,
     lease: Option<Lease>,
     standing_by: bool,
+    /// The connection batches are checked against the log on, kept between
+    /// them; dropped after a failure.
+    log: Option<PgConnection>,
 }
 
 impl BatchConsumer {
@@ -259,6 +262,7 @@ impl BatchConsumer {
             settings,
             lease: None,
             standing_by: false,
+            log: None,
         })
     }
 
@@ -287,6 +291,30 @@ impl BatchConsumer {
         self.lease = Some(lease);
         self.standing_by = false;
         Ok(true)
+    }
+
+    /// The batch as the log of record holds it (see [`crate::vouch`]). On
+    /// failure the batch is lost to this member, so it leaves the group
+    /// while it retries: its partitions are read again from the stored
+    /// offsets, nothing past them is skipped.
+    async fn vouch(&mut self, batch: Batch) -> Result<Batch, BusError> {
+        let mut conn = match self.log.take() {
+            Some(conn) => conn,
+            None => PgConnection::connect_with(&self.connect).await?,
+        };
+        match crate::vouch::against_log(&mut conn, &self.group, batch).await {
+            Ok(batch) => {
+                self.log = Some(conn);
+                Ok(batch)
+            }
+            Err(e) => {
+                self.consumer.unsubscribe();
+                if let Some(lease) = self.lease.take() {
+                    lease.release().await;
+                }
+                Err(e.into())
+            }
+        }
     }
 
     /// The consumer group.
@@ -321,7 +349,7 @@ impl EventSource for BatchConsumer {
             consumer.recv()
         })
         .await;
-        Ok(Some(collected.into_batch()))
+        Ok(Some(self.vouch(collected.into_batch()).await?))
     }
 
     async fn record(
@@ -334,7 +362,7 @@ impl EventSource for BatchConsumer {
             parking::park_malformed(conn, consumer, bad).await?;
         }
         if let Progress::Offsets(next) = &batch.progress {
-            offsets::store(conn, &self.group, next).await?;
+            offsets::store(conn, &self.group, next, &batch.messages).await?;
         }
         Ok(())
     }

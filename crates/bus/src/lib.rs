@@ -17,6 +17,7 @@ pub mod relay;
 pub mod run;
 pub mod source;
 pub mod stall;
+pub mod vouch;
 pub mod wake;
 
 pub use config::KafkaConfig;

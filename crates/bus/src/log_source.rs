@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::{PgConnectOptions, PgListener};
 use sqlx::{ConnectOptions, PgConnection, PgPool};
 use store::subscription::{self, Checkpoint, Lease};
-use store::{LogFollower, LogRead};
+use store::{LogFollower, LogRead, RecordedEvent};
 use tokio::sync::watch;
 
 use crate::handler::{Delivered, HandlerError};
@@ -135,6 +135,19 @@ impl LogSource {
         if let Some(lease) = self.lease.take() {
             lease.release().await;
         }
+    }
+
+    /// The events of the batch last handed out, as the log holds them.
+    pub fn in_flight_events(&self) -> &[RecordedEvent] {
+        self.in_flight.as_ref().map_or(&[], |read| &read.events)
+    }
+
+    /// Drops the batch in flight and reloads the checkpoint before the next
+    /// read: what was handed out was not recorded and is read again.
+    pub fn start_over(&mut self) {
+        self.in_flight = None;
+        self.reload = true;
+        self.wait = None;
     }
 
     async fn read(&mut self) -> Result<LogRead, BusError> {
@@ -283,9 +296,7 @@ impl EventSource for LogSource {
 
     fn fenced(&mut self) {
         tracing::warn!(subscription = %self.name, "checkpoint moved by another writer; reloading it");
-        self.in_flight = None;
-        self.reload = true;
-        self.wait = None;
+        self.start_over();
     }
 
     async fn close(&mut self) {

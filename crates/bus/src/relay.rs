@@ -1,10 +1,11 @@
 //! The transactional-outbox relay: publishes the committed log to Kafka in
 //! commit order, and records progress only after the broker acknowledged.
 //!
-//! One relay publishes at a time: the active one holds a session-level
-//! advisory lock on its own connection. If that process dies, Postgres drops
-//! the connection and the lock with it, and a standby takes over on its next
-//! try (every `standby_retry`).
+//! The relay is a subscriber like the others: it follows the log through a
+//! [`LogSource`] under the `relay` subscription's lease and moves its
+//! checkpoint by compare-and-set, so one relay publishes at a time, a
+//! standby takes over when it dies, and a checkpoint moved by someone else
+//! (`stockroom republish`) fences it off instead of being overwritten.
 
 use std::time::{Duration, Instant};
 
@@ -12,20 +13,20 @@ use domain::StreamCategory;
 use futures::future::try_join_all;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use sqlx::postgres::PgListener;
-use sqlx::{Connection, PgConnection, Row};
-use store::subscription::Checkpoint;
-use store::{error_chain, LogFollower, RecordedEvent};
+use sqlx::{Connection, PgConnection, PgPool, Row};
+use store::{error_chain, RecordedEvent};
 use tokio::sync::watch;
 
 use crate::admin::ensure_topics;
+use crate::handler::HandlerError;
+use crate::log_source::{LogSettings, LogSource};
 use crate::producer::{idempotent_producer, ProducerSettings};
-use crate::stall::StallReporter;
-use crate::wake::wait_for_commits;
+use crate::run::pause_unless_stopped;
+use crate::source::EventSource;
 use crate::{BusError, Envelope, KafkaConfig};
 
-/// The advisory lock key that elects the active relay ("stockrm" in ASCII).
-pub const RELAY_LOCK_KEY: i64 = 0x73_74_6f_63_6b_72_6d;
+/// The relay's subscription: its checkpoint row and its lease.
+pub const RELAY_SUBSCRIPTION: &str = "relay";
 
 /// The channel the event store notifies on commit.
 pub use store::notify::EVENTS_CHANNEL;
@@ -60,6 +61,19 @@ impl Default for RelayConfig {
     }
 }
 
+impl RelayConfig {
+    /// How the relay's [`LogSource`] reads, waits and stands by.
+    fn log_settings(&self) -> LogSettings {
+        LogSettings {
+            batch_size: self.batch_size,
+            poll_interval: self.poll_interval,
+            linger: self.read_linger,
+            standby_retry: self.standby_retry,
+            ..LogSettings::default()
+        }
+    }
+}
+
 /// Events committed but not yet published.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RelayLag {
@@ -69,14 +83,16 @@ pub struct RelayLag {
     pub oldest_seconds: f64,
 }
 
-/// Measures the relay's lag from its checkpoint.
+/// Measures the relay's lag from its settled position (the cursor may sit
+/// at a horizon between events, see [`store::CommitCursor`]).
 pub async fn relay_lag(conn: &mut PgConnection) -> Result<RelayLag, sqlx::Error> {
     let row = sqlx::query(
         "SELECT count(*) AS events, \
                 coalesce(extract(epoch FROM now() - min(e.occurred_at))::float8, 0) AS oldest \
-         FROM events e, relay_checkpoint c \
-         WHERE (e.transaction_id, e.position) > (c.transaction_id, c.position)",
+         FROM events e, subscriptions s \
+         WHERE s.name = $1 AND e.position > s.settled",
     )
+    .bind(RELAY_SUBSCRIPTION)
     .fetch_one(conn)
     .await?;
     Ok(RelayLag {
@@ -93,21 +109,16 @@ pub fn record_lag(lag: RelayLag) {
 
 /// The relay process.
 pub struct Relay {
-    database_url: String,
+    pool: PgPool,
     kafka: KafkaConfig,
     config: RelayConfig,
 }
 
-enum Stint {
-    Standby,
-    Stopped,
-}
-
 impl Relay {
-    /// A relay reading from `db` and publishing to `kafka`.
-    pub fn new(database_url: String, kafka: KafkaConfig, config: RelayConfig) -> Self {
+    /// A relay reading from `pool`'s database and publishing to `kafka`.
+    pub fn new(pool: PgPool, kafka: KafkaConfig, config: RelayConfig) -> Self {
         Self {
-            database_url,
+            pool,
             kafka,
             config,
         }
@@ -118,29 +129,28 @@ impl Relay {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) -> Result<(), BusError> {
         metrics::counter!("stockroom_relay_published_events_total").increment(0);
         let producer = idempotent_producer(&self.kafka, &self.config.producer)?;
+        let mut source = LogSource::new(
+            self.pool.clone(),
+            RELAY_SUBSCRIPTION,
+            &[],
+            self.config.log_settings(),
+        );
         let mut failures = 0u32;
         while !*shutdown.borrow() {
             let result = match ensure_topics(&self.kafka).await {
-                Ok(()) => self.lead(&producer, &mut shutdown).await,
+                Ok(()) => self.follow(&producer, &mut source, &mut shutdown).await,
                 Err(e) => Err(e),
             };
-            let pause = match result {
-                Ok(Stint::Stopped) => break,
-                Ok(Stint::Standby) => {
-                    failures = 0;
-                    self.config.standby_retry
-                }
-                Err(e) => {
-                    failures += 1;
-                    tracing::error!(error = %error_chain(&e), failures, "relay failed; starting over from the checkpoint");
-                    Duration::from_millis(200 * u64::from(failures.min(25)))
-                }
-            };
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = shutdown.changed() => {}
+            let Err(e) = result else { break };
+            failures += 1;
+            tracing::error!(error = %error_chain(&e), failures, "relay failed; starting over from the checkpoint");
+            source.start_over();
+            let pause = Duration::from_millis(200 * u64::from(failures.min(25)));
+            if !pause_unless_stopped(pause, &mut shutdown).await {
+                break;
             }
         }
+        source.close().await;
         // Whatever was handed to the client is flushed; progress past it was
         // never recorded, so the next relay republishes it at worst.
         let _ = producer.flush(Duration::from_secs(5));
@@ -148,87 +158,56 @@ impl Relay {
         Ok(())
     }
 
-    /// One stint as the active relay, or a quick return if another is active.
-    async fn lead(
+    /// Publishes batch after batch until shutdown (`Ok`) or a failure.
+    async fn follow(
         &self,
         producer: &FutureProducer,
+        source: &mut LogSource,
         shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<Stint, BusError> {
-        let mut conn =
-            PgConnection::connect_with(&store::db::connect_options(&self.database_url)?).await?;
-        let leader: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(RELAY_LOCK_KEY)
-            .fetch_one(&mut conn)
-            .await?;
-        if !leader {
-            tracing::debug!("another relay is active; standing by");
-            return Ok(Stint::Standby);
-        }
-        tracing::info!("relay is active");
-        let mut listener = PgListener::connect(&self.database_url).await?;
-        listener.listen(EVENTS_CHANNEL).await?;
-        store::db::check_cluster_ids(&mut conn).await?;
-        let checkpoint = load_checkpoint(&mut conn).await?;
-        let mut follower = LogFollower::new(
-            &[],
-            self.config.batch_size,
-            checkpoint.cursor,
-            checkpoint.settled,
-        );
+    ) -> Result<(), BusError> {
         let mut last_lag = Instant::now() - self.config.lag_interval;
-        let mut stalls = StallReporter::new("relay");
-        let (mut wait, mut last_read) = (None, Instant::now());
         loop {
             if last_lag.elapsed() >= self.config.lag_interval {
-                let lag = relay_lag(&mut conn).await?;
-                record_lag(lag);
-                if lag.events > 0 {
-                    tracing::info!(
-                        lag_events = lag.events,
-                        oldest_seconds = lag.oldest_seconds,
-                        "relay lag"
-                    );
-                }
+                self.report_lag().await?;
                 last_lag = Instant::now();
             }
-            if *shutdown.borrow() {
-                return Ok(Stint::Stopped);
+            let Some(batch) = source.next_batch(shutdown).await? else {
+                return Ok(());
+            };
+            let mut stop = shutdown.clone();
+            tokio::select! {
+                published = self.publish(producer, source.in_flight_events()) => published?,
+                // Nothing recorded: whoever continues publishes it again.
+                _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
             }
-            if let Some(poll) = wait.take() {
-                let linger = self.config.read_linger;
-                wait_for_commits(Some(&mut listener), poll, linger, last_read, shutdown).await;
-                continue;
+            let mut conn = self.pool.acquire().await?;
+            match source.record(&mut conn, RELAY_SUBSCRIPTION, &batch).await {
+                Ok(()) => source.committed(&batch),
+                // Moved by a republish or by another relay that took over:
+                // continue from wherever it is now.
+                Err(HandlerError::Fenced(_)) => {
+                    source.fenced();
+                    continue;
+                }
+                Err(e) => return Err(BusError::Handler(e)),
             }
-            last_read = Instant::now();
-            let read = follower.read(&mut conn).await?;
-            stalls.observe(&mut conn, read.held_back_for).await;
-            if read.events.is_empty() && read.settled <= follower.settled() {
-                wait = Some(self.config.poll_interval);
-                continue;
-            }
-            if read.caught_up {
-                wait = Some(self.config.poll_interval);
-            }
-            self.publish(producer, &read.events).await?;
-            save_checkpoint(
-                &mut conn,
-                Checkpoint {
-                    cursor: read.cursor,
-                    settled: read.settled,
-                },
-                read.events.len() as i64,
-            )
-            .await?;
-            follower.advance(&read);
             metrics::counter!("stockroom_relay_published_events_total")
-                .increment(read.events.len() as u64);
-            tracing::debug!(
-                count = read.events.len(),
-                position = read.cursor.position,
-                settled = read.settled,
-                "published batch"
+                .increment(batch.messages.len() as u64);
+        }
+    }
+
+    async fn report_lag(&self) -> Result<(), BusError> {
+        let mut conn = self.pool.acquire().await?;
+        let lag = relay_lag(&mut conn).await?;
+        record_lag(lag);
+        if lag.events > 0 {
+            tracing::info!(
+                lag_events = lag.events,
+                oldest_seconds = lag.oldest_seconds,
+                "relay lag"
             );
         }
+        Ok(())
     }
 
     /// Hands every event to the producer in order, then waits until the
@@ -286,41 +265,14 @@ impl Relay {
     }
 }
 
-async fn load_checkpoint(conn: &mut PgConnection) -> Result<Checkpoint, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT transaction_id::text::bigint AS transaction_id, position, settled \
-         FROM relay_checkpoint",
-    )
-    .fetch_one(conn)
-    .await?;
-    Checkpoint::from_row(&row)
-}
-
-async fn save_checkpoint(
-    conn: &mut PgConnection,
-    checkpoint: Checkpoint,
-    published: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE relay_checkpoint SET transaction_id = $1::text::xid8, position = $2, \
-         settled = GREATEST(settled, $4), published_events = published_events + $3, \
-         updated_at = now()",
-    )
-    .bind(checkpoint.cursor.transaction_id.to_string())
-    .bind(checkpoint.cursor.position)
-    .bind(published)
-    .bind(checkpoint.settled)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// Prepares for a broker that lost its data (a fresh in-memory broker, a
 /// recreated cluster): the relay publishes again the last `tail` events in
-/// commit order (all of them when `None`), and stored Kafka offsets, which
-/// pointed into the old topics, are forgotten. Stockroom's own workers follow
-/// the log and are not affected; Kafka consumers skip what they processed
-/// before, by event id. Returns how many events will be published again.
+/// commit order (all of them when `None`). A running relay is fenced off by
+/// the moved checkpoint and continues from the rewind; it is not overwritten.
+/// Stored Kafka offsets pointed into the old topics and start over at 0, but
+/// each partition keeps the highest position its group handled, so a
+/// `--source kafka` worker skips what it handled before however old it is.
+/// Returns how many events will be published again.
 pub async fn republish(conn: &mut PgConnection, tail: Option<i64>) -> Result<i64, sqlx::Error> {
     let mut tx = conn.begin().await?;
     let start: Option<(i64, i64)> = match tail {
@@ -328,7 +280,7 @@ pub async fn republish(conn: &mut PgConnection, tail: Option<i64>) -> Result<i64
         Some(tail) => {
             sqlx::query_as(
                 "SELECT transaction_id::text::bigint, position FROM events \
-             ORDER BY transaction_id DESC, position DESC OFFSET $1 LIMIT 1",
+                 ORDER BY transaction_id DESC, position DESC OFFSET $1 LIMIT 1",
             )
             .bind(tail.max(0))
             .fetch_optional(&mut *tx)
@@ -336,14 +288,31 @@ pub async fn republish(conn: &mut PgConnection, tail: Option<i64>) -> Result<i64
         }
     };
     let (transaction_id, position) = start.unwrap_or((0, 0));
-    sqlx::query(
-        "UPDATE relay_checkpoint SET transaction_id = $1::text::xid8, position = $2, updated_at = now()",
+    // The settled promise is rewound too: events past the rewind are not on
+    // the broker, and Kafka-fed projections cap their positions with it.
+    // (Unchanged when nothing lies past the rewind.)
+    let settled: Option<i64> = sqlx::query_scalar(
+        "SELECT min(position) - 1 FROM events \
+         WHERE (transaction_id, position) > ($1::text::xid8, $2)",
     )
     .bind(transaction_id.to_string())
     .bind(position)
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO subscriptions (name, transaction_id, position, settled) \
+         VALUES ($1, $2::text::xid8, $3, coalesce($4, 0)) \
+         ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, \
+             position = EXCLUDED.position, settled = coalesce($4, subscriptions.settled), \
+             updated_at = now()",
+    )
+    .bind(RELAY_SUBSCRIPTION)
+    .bind(transaction_id.to_string())
+    .bind(position)
+    .bind(settled)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM consumer_offsets")
+    sqlx::query("UPDATE consumer_offsets SET next_offset = 0, updated_at = now()")
         .execute(&mut *tx)
         .await?;
     let again: i64 = sqlx::query_scalar(

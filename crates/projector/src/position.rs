@@ -49,7 +49,7 @@ pub async fn advance_from_kafka(
         "WITH current AS ( \
              SELECT position FROM {POSITIONS} WHERE name = $1 \
          ), cap AS ( \
-             SELECT settled FROM relay_checkpoint \
+             SELECT settled FROM subscriptions WHERE name = 'relay' \
          ), first_missing AS ( \
              SELECT e.position FROM events e, current c, cap \
              WHERE e.position > c.position AND e.position <= cap.settled \

@@ -36,11 +36,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             query_api(&p.common, &p.api, &addr, shutdown::on_signal()).await
         }
         Task::Relay(p) => {
-            let relay = Relay::new(
-                p.common.database_url.clone(),
-                p.common.kafka(),
-                p.relay.config(),
-            );
+            let pool = store::connect(&p.common.db())?;
+            let relay = Relay::new(pool, p.common.kafka(), p.relay.config());
             worker("relay", &p.common, &p.metrics, |stop| relay.run(stop)).await
         }
         Task::Projector(p) => {
@@ -67,7 +64,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let again = bus::relay::republish(&mut conn, tail).await?;
             tracing::info!(
                 events = again,
-                "relay checkpoint and stored Kafka offsets reset; these events will be published again"
+                "relay checkpoint rewound and stored Kafka offsets reset; these events will be published again"
             );
             println!("{again} events will be published again");
             Ok(())
@@ -298,11 +295,7 @@ async fn all_in_one(all: AllInOne) -> anyhow::Result<()> {
     let kafka = all.common.kafka();
     let projector_config = all.projector.config(&all.worker, all.common.groups())?;
     let reserver_config = all.reserver.config(&all.common, &all.worker);
-    let relay = Relay::new(
-        all.common.database_url.clone(),
-        kafka.clone(),
-        all.relay.config(),
-    );
+    let relay = Relay::new(pool.clone(), kafka.clone(), all.relay.config());
     let mut supervisor = Supervisor::new(shutdown::on_signal());
     let stop = supervisor.stop_signal();
     let (common, api, addr) = (all.common.clone(), all.api.clone(), all.command_addr);

@@ -91,7 +91,9 @@ async fn round(
 pub struct LogRead {
     /// Events after the cursor, in commit order.
     pub events: Vec<RecordedEvent>,
-    /// The cursor after these events (unchanged when there are none).
+    /// The cursor after these events; when there are none and the round is
+    /// caught up, the start of its horizon (nothing of the follower's
+    /// categories lies before it), else unchanged.
     pub cursor: CommitCursor,
     /// Every event of the follower's categories at or below this position
     /// has been read, by this round or an earlier one.
@@ -113,6 +115,11 @@ pub struct LogFollower {
     categories: Vec<String>,
     batch_size: i64,
     cursor: CommitCursor,
+    /// Where the next read starts: at or past `cursor`, moved to the horizon
+    /// by a caught-up round that found no event of the follower's
+    /// categories, so a follower of some categories does not scan the
+    /// others' events again on every round.
+    scan_from: CommitCursor,
     settled: i64,
     /// `(fence, last_position)` samples not yet settled, oldest first.
     pending: VecDeque<(u64, i64)>,
@@ -132,6 +139,7 @@ impl LogFollower {
             categories: categories.iter().map(|c| (*c).to_owned()).collect(),
             batch_size: batch_size.max(1),
             cursor,
+            scan_from: cursor,
             settled,
             pending: VecDeque::new(),
             held: None,
@@ -156,7 +164,7 @@ impl LogFollower {
         let sampled_last = self.pending.back().map_or(self.settled, |(_, last)| *last);
         let (horizon, events) = round(
             conn,
-            self.cursor,
+            self.scan_from,
             self.batch_size,
             &categories,
             sampled_last,
@@ -169,7 +177,18 @@ impl LogFollower {
             self.pending.push_back((fence, horizon.last_position));
         }
         let caught_up = (events.len() as i64) < self.batch_size;
-        let cursor = events.last().map_or(self.cursor, CommitCursor::after);
+        let cursor = match events.last() {
+            Some(last) => CommitCursor::after(last),
+            // Every transaction below the horizon has ended and none of them
+            // wrote an event of these categories after the cursor.
+            None if caught_up => self
+                .scan_from
+                .max(CommitCursor::before_transaction(horizon.xmin)),
+            None => self.scan_from,
+        };
+        if events.is_empty() {
+            self.scan_from = cursor;
+        }
         let mut settled = self.settled;
         if caught_up {
             for (fence, last) in &self.pending {
@@ -198,6 +217,7 @@ impl LogFollower {
     /// settled position is kept.
     pub fn advance(&mut self, read: &LogRead) {
         self.cursor = read.cursor;
+        self.scan_from = self.scan_from.max(read.cursor);
         if read.settled > self.settled {
             self.settled = read.settled;
             self.pending.retain(|(_, last)| *last > read.settled);
@@ -208,6 +228,7 @@ impl LogFollower {
     /// rebuild moved it).
     pub fn reset(&mut self, cursor: CommitCursor, settled: i64) {
         self.cursor = cursor;
+        self.scan_from = cursor;
         self.settled = settled;
         self.pending.clear();
         self.held = None;

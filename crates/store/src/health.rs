@@ -92,7 +92,7 @@ pub async fn lags(conn: &mut PgConnection) -> Result<Vec<Lag>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT s.name, s.settled, lag.events, lag.seconds \
          FROM (SELECT name, settled FROM subscriptions \
-               UNION ALL SELECT 'relay', settled FROM relay_checkpoint) s \
+               ) s \
          LEFT JOIN read_models.projection_positions p ON p.name = s.name, \
          LATERAL (SELECT count(*) AS events, \
                          coalesce(extract(epoch FROM now() - min(e.occurred_at))::float8, 0) AS seconds \

@@ -35,6 +35,18 @@ pub fn from_row(row: &PgRow) -> Result<RecordedEvent, sqlx::Error> {
     })
 }
 
+/// The events at `positions` that the log holds (committed ones), in
+/// position order; positions it does not hold are left out.
+pub async fn events_at(
+    conn: &mut PgConnection,
+    positions: &[i64],
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let sql =
+        format!("SELECT {EVENT_COLUMNS} FROM events WHERE position = ANY($1) ORDER BY position");
+    let rows = sqlx::query(&sql).bind(positions).fetch_all(conn).await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
 /// The events of one stream up to version `up_to` (all with `None`),
 /// oldest first.
 #[tracing::instrument(skip(conn))]
@@ -59,9 +71,10 @@ pub async fn read_stream(
 /// A place in commit order: everything at or before it has been read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CommitCursor {
-    /// Transaction id of the last event read.
+    /// Transaction id of the last event read (or of a horizon, see
+    /// [`CommitCursor::before_transaction`]).
     pub transaction_id: u64,
-    /// Position of the last event read.
+    /// Position of the last event read (0 at a horizon).
     pub position: i64,
 }
 
@@ -71,6 +84,15 @@ impl CommitCursor {
         Self {
             transaction_id: event.transaction_id,
             position: event.position,
+        }
+    }
+
+    /// The cursor past every event of transactions below `transaction_id`
+    /// and before all of its own (positions start at 1).
+    pub fn before_transaction(transaction_id: u64) -> Self {
+        Self {
+            transaction_id,
+            position: 0,
         }
     }
 }

@@ -21,9 +21,9 @@ use crate::children::{start, BenchDb};
 use crate::stats::{median, Summary};
 use crate::{BenchConfig, Report};
 
-async fn relay_checkpoint(pool: &PgPool) -> anyhow::Result<(i64, i64)> {
+async fn relay_settled(pool: &PgPool) -> anyhow::Result<(i64, i64)> {
     Ok(
-        sqlx::query_as("SELECT position, (SELECT max(position) FROM events) FROM relay_checkpoint")
+        sqlx::query_as("SELECT settled, (SELECT max(position) FROM events) FROM subscriptions WHERE name = 'relay'")
             .fetch_one(pool)
             .await?,
     )
@@ -104,8 +104,8 @@ pub async fn relay_and_projector(
         let started = Instant::now();
         let relay = start(config, &db, "relay", &[]).await?;
         loop {
-            let (position, last) = relay_checkpoint(&db.pool).await?;
-            if position == last {
+            let (settled, last) = relay_settled(&db.pool).await?;
+            if settled >= last {
                 break;
             }
             anyhow::ensure!(started.elapsed() < deadline, "the relay did not finish");
