@@ -26,6 +26,7 @@ mod gap_safety;
 mod group_append;
 mod history;
 mod idempotency;
+mod late_events;
 mod lifecycle;
 mod log_reader;
 mod metrics;

@@ -19,7 +19,7 @@ pub struct OrdersProjection;
 impl Projection for OrdersProjection {
     const NAME: &'static str = "orders";
     const CATEGORIES: &'static [StreamCategory] = &[StreamCategory::Order];
-    const TABLES: &'static [&'static str] = &["orders"];
+    const TABLES: &'static [&'static str] = &["orders", "orders_pending_moves"];
     /// A frontend reads its order right after placing it
     /// (`X-Min-Position`), so orders follow the log as eagerly as the
     /// reservation process and the relay do by default.
@@ -97,14 +97,25 @@ impl Placements {
         if self.order_ids.is_empty() {
             return Ok(());
         }
+        // Moves of these orders that came before their placement (it was
+        // parked and retried) are folded into the row as it is inserted.
         sqlx::query(
-            "INSERT INTO orders (order_id, customer_id, status, lines, total, \
-                     currency, placed_at, updated_at, version, position, channel) \
-             SELECT o.id, o.customer, 'placed', o.lines, o.total, o.currency, o.at, o.at, \
-                    o.version, o.position, o.channel \
+            "WITH pending AS ( \
+                 DELETE FROM orders_pending_moves p WHERE p.order_id = ANY($1) RETURNING p.* \
+             ) \
+             INSERT INTO orders (order_id, customer_id, status, lines, total, currency, \
+                     placed_at, updated_at, version, position, channel, rejection, paid_at) \
+             SELECT o.id, o.customer, \
+                    CASE WHEN p.version > o.version THEN p.status ELSE 'placed' END, \
+                    o.lines, o.total, o.currency, o.at, \
+                    CASE WHEN p.version > o.version THEN p.updated_at ELSE o.at END, \
+                    GREATEST(o.version, p.version), \
+                    CASE WHEN p.version > o.version THEN p.position ELSE o.position END, \
+                    o.channel, p.rejection, p.paid_at \
              FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[], $4::bigint[], $5::text[], \
                          $6::timestamptz[], $7::bigint[], $8::bigint[], $9::text[]) \
                   AS o(id, customer, lines, total, currency, at, version, position, channel) \
+             LEFT JOIN pending p ON p.order_id = o.id \
              ON CONFLICT (order_id) DO NOTHING",
         )
         .bind(&self.order_ids)
@@ -165,17 +176,19 @@ impl Moves {
             Entry::Vacant(slot) => {
                 slot.insert(next);
             }
-            // A redelivered older event changes nothing, as in the table.
-            Entry::Occupied(mut slot) if next.version > slot.get().version => {
+            Entry::Occupied(mut slot) => {
                 let before = slot.get_mut();
+                // A late payment (parked, then retried) still dates it.
                 before.paid_at = before.paid_at.or(next.paid_at);
-                before.rejection = next.rejection.or(before.rejection.take());
-                before.status = next.status;
-                before.updated_at = next.updated_at;
-                before.version = next.version;
-                before.position = next.position;
+                // Otherwise an older event changes nothing, as in the table.
+                if next.version > before.version {
+                    before.rejection = next.rejection.or(before.rejection.take());
+                    before.status = next.status;
+                    before.updated_at = next.updated_at;
+                    before.version = next.version;
+                    before.position = next.position;
+                }
             }
-            Entry::Occupied(_) => {}
         }
         Ok(())
     }
@@ -195,14 +208,41 @@ impl Moves {
             columns.versions.push(m.version);
             columns.positions.push(m.position);
         }
+        // A newer version moves the row; an older one can only date a
+        // payment (a parked OrderPaid retried after the order shipped). A
+        // move with no row yet waits for its placement.
         sqlx::query(
-            "UPDATE orders o SET status = m.status, rejection = coalesce(m.rejection, o.rejection), \
-                     paid_at = coalesce(o.paid_at, m.paid_at), updated_at = m.at, \
-                     version = m.version, position = m.position \
-             FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[], \
-                         $5::timestamptz[], $6::bigint[], $7::bigint[]) \
-                  AS m(id, status, rejection, paid_at, at, version, position) \
-             WHERE o.order_id = m.id AND o.version < m.version",
+            "WITH m AS ( \
+                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[], \
+                                      $5::timestamptz[], $6::bigint[], $7::bigint[]) \
+                     AS m(id, status, rejection, paid_at, at, version, position) \
+             ), moved AS ( \
+                 UPDATE orders o SET \
+                     status = CASE WHEN o.version < m.version THEN m.status ELSE o.status END, \
+                     rejection = CASE WHEN o.version < m.version \
+                                      THEN coalesce(m.rejection, o.rejection) ELSE o.rejection END, \
+                     paid_at = coalesce(o.paid_at, m.paid_at), \
+                     updated_at = CASE WHEN o.version < m.version THEN m.at ELSE o.updated_at END, \
+                     position = CASE WHEN o.version < m.version THEN m.position ELSE o.position END, \
+                     version = GREATEST(o.version, m.version) \
+                 FROM m \
+                 WHERE o.order_id = m.id \
+                   AND (o.version < m.version OR (o.paid_at IS NULL AND m.paid_at IS NOT NULL)) \
+             ) \
+             INSERT INTO orders_pending_moves AS p \
+                 (order_id, status, rejection, paid_at, updated_at, version, position) \
+             SELECT m.id, m.status, m.rejection, m.paid_at, m.at, m.version, m.position FROM m \
+             WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = m.id) \
+             ON CONFLICT (order_id) DO UPDATE SET \
+                 status = CASE WHEN EXCLUDED.version > p.version THEN EXCLUDED.status ELSE p.status END, \
+                 rejection = coalesce(CASE WHEN EXCLUDED.version > p.version THEN EXCLUDED.rejection END, \
+                                      p.rejection, EXCLUDED.rejection), \
+                 paid_at = coalesce(p.paid_at, EXCLUDED.paid_at), \
+                 updated_at = CASE WHEN EXCLUDED.version > p.version \
+                                   THEN EXCLUDED.updated_at ELSE p.updated_at END, \
+                 position = CASE WHEN EXCLUDED.version > p.version \
+                                 THEN EXCLUDED.position ELSE p.position END, \
+                 version = GREATEST(p.version, EXCLUDED.version)",
         )
         .bind(&columns.order_ids)
         .bind(&columns.statuses)
@@ -301,6 +341,36 @@ mod tests {
             "paid when paid, not when shipped"
         );
         assert_eq!(row.rejection, None);
+    }
+
+    /// Given a shipment, when the payment before it arrives later in the
+    /// same batch (retried from the parking lot), then it dates the payment
+    /// and moves nothing else.
+    #[test]
+    fn a_late_payment_in_a_batch_dates_the_order_and_changes_nothing_else() {
+        let id = uuid::Uuid::now_v7();
+        let order_id = domain::OrderId(id);
+        let mut shipped_at = envelope(&format!("order-{id}"));
+        shipped_at.stream_version = 4;
+        let mut paid_at = envelope(&format!("order-{id}"));
+        paid_at.stream_version = 3;
+        let mut moves = Moves::default();
+        let shipped = OrderEvent::OrderShipped {
+            order_id,
+            carrier: None,
+            tracking_number: None,
+        };
+        let paid = OrderEvent::OrderPaid {
+            order_id,
+            amount: 200,
+            currency: domain::Currency::parse("EUR").unwrap(),
+            reference: None,
+        };
+        moves.push(&shipped_at, &shipped).unwrap();
+        moves.push(&paid_at, &paid).unwrap();
+        let row = &moves.by_order[&id];
+        assert_eq!((row.status, row.version), ("shipped", 4));
+        assert_eq!(row.paid_at, Some(paid_at.occurred_at));
     }
 
     #[test]

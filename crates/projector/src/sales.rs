@@ -39,7 +39,8 @@ impl Counter {
 impl Projection for SalesProjection {
     const NAME: &'static str = "sales";
     const CATEGORIES: &'static [StreamCategory] = &[StreamCategory::Order];
-    const TABLES: &'static [&'static str] = &["sales_order_lines", "daily_sales"];
+    const TABLES: &'static [&'static str] =
+        &["sales_order_lines", "daily_sales", "sales_pending_counters"];
     /// Analytics: nobody reads a sales report within 100 ms of a sale.
     const READ_LINGER: Duration = Duration::from_millis(100);
 
@@ -128,18 +129,34 @@ impl SalesBatch {
             .execute(&mut *conn)
             .await?;
         }
-        if self.counter_orders.is_empty() {
+        if self.counter_orders.is_empty() && self.line_orders.is_empty() {
             return Ok(());
         }
-        // A row keeps the currency it was first written with.
+        // A counter of an order whose lines are not here yet (its placement
+        // was parked, or came late from Kafka) waits for them; lines placed
+        // now release what waited for them. A row keeps the currency it was
+        // first written with.
         sqlx::query(
-            "INSERT INTO daily_sales (day, sku, currency, units_confirmed, units_cancelled, units_paid, revenue_paid) \
+            "WITH c AS ( \
+                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS c(order_id, counter, at) \
+             ), waiting AS ( \
+                 INSERT INTO sales_pending_counters (order_id, counter, at) \
+                 SELECT c.order_id, c.counter, c.at FROM c \
+                 WHERE NOT EXISTS (SELECT 1 FROM sales_order_lines l WHERE l.order_id = c.order_id) \
+                 ON CONFLICT DO NOTHING \
+             ), released AS ( \
+                 DELETE FROM sales_pending_counters p WHERE p.order_id = ANY($4) \
+                 RETURNING p.order_id, p.counter, p.at \
+             ), counted AS ( \
+                 SELECT * FROM c UNION ALL SELECT * FROM released \
+             ) \
+             INSERT INTO daily_sales (day, sku, currency, units_confirmed, units_cancelled, units_paid, revenue_paid) \
              SELECT (c.at AT TIME ZONE 'UTC')::date, l.sku, min(l.currency), \
                     coalesce(sum(l.quantity) FILTER (WHERE c.counter = 'confirmed'), 0), \
                     coalesce(sum(l.quantity) FILTER (WHERE c.counter = 'cancelled'), 0), \
                     coalesce(sum(l.quantity) FILTER (WHERE c.counter = 'paid'), 0), \
                     coalesce(sum(l.line_total) FILTER (WHERE c.counter = 'paid'), 0) \
-             FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS c(order_id, counter, at) \
+             FROM counted c \
              JOIN sales_order_lines l ON l.order_id = c.order_id \
              GROUP BY 1, 2 \
              ON CONFLICT (day, sku) DO UPDATE SET \
@@ -151,6 +168,7 @@ impl SalesBatch {
         .bind(&self.counter_orders)
         .bind(&self.counters)
         .bind(&self.counted_at)
+        .bind(&self.line_orders)
         .execute(conn)
         .await?;
         Ok(())
