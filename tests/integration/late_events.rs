@@ -26,7 +26,7 @@ async fn shipped_order(db: &TestDb, sku: &str) -> Vec<Delivered> {
             lines: vec![PricedLine {
                 sku: Sku::parse(sku).unwrap(),
                 quantity: Quantity::new(3).unwrap(),
-                unit_price: Money::new(100, eur.clone()).unwrap(),
+                unit_price: Money::new(100, eur).unwrap(),
             }],
             channel: None,
         },
@@ -113,7 +113,10 @@ async fn a_payment_retried_after_the_shipment_still_dates_the_order_and_counts_a
     assert_eq!(expected_sales, "3 3 300 0");
     assert_eq!(sales, expected_sales);
     assert_eq!(expected_order, "shipped 4 t t");
-    assert_eq!(order, expected_order, "status, version, paid_at as if in order");
+    assert_eq!(
+        order, expected_order,
+        "status, version, paid_at as if in order"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -138,5 +141,8 @@ async fn events_before_a_late_placement_are_applied_when_it_arrives() {
     .fetch_one(&db.pool)
     .await
     .unwrap();
-    assert_eq!(waiting, 0, "nothing is left waiting once the placement came");
+    assert_eq!(
+        waiting, 0,
+        "nothing is left waiting once the placement came"
+    );
 }

@@ -31,6 +31,7 @@ mod lifecycle;
 mod log_reader;
 mod metrics;
 mod openapi;
+mod operator_tools;
 mod oversell;
 mod parking;
 mod queries;

@@ -5,6 +5,7 @@
 
 pub mod catalogue;
 pub mod orders;
+pub mod pace;
 pub mod position;
 pub mod projection;
 pub mod rebuild;

@@ -2,7 +2,12 @@
 //! of a projection's tables and swaps it in atomically while the live
 //! projector keeps running and readers keep reading.
 //!
-//! 1. Replay, in gap-safe commit order, into tables of a private schema.
+//! 1. Replay, in gap-safe commit order, into tables of a private schema
+//!    (indexed from the start), in batches paced to a few milliseconds each
+//!    ([`crate::pace`]): no transaction of a rebuild holds back the log
+//!    horizon for longer than that, so orders are decided meanwhile as fast
+//!    as ever. (Building the indexes after the replay was cheaper, but each
+//!    `CREATE INDEX` held a transaction id for its whole build.)
 //! 2. Swap, in one transaction that first takes the projection's advisory
 //!    lock exclusively (live batches take it shared, so none is half-way):
 //!    catch up to the current horizon, which covers everything the live
@@ -18,12 +23,16 @@ use sqlx::{Connection, PgConnection, PgPool};
 use store::{read_committed_after, CommitCursor};
 use thiserror::Error;
 
+use crate::pace::Pace;
 use crate::projection::{scope_batch, swap_lock_sql, LIVE_SCHEMA};
 use crate::replay::apply_recorded;
 use crate::Projection;
 
-/// Events replayed per transaction.
+/// Most events replayed per transaction.
 const BATCH: i64 = 5_000;
+
+/// A catch-up batch this small or smaller leaves the swap little to do.
+const NEARLY_CAUGHT_UP: u64 = 100;
 
 /// Why a rebuild failed; the live read model is untouched in every case.
 #[derive(Debug, Error)]
@@ -127,11 +136,13 @@ async fn run<P: Projection>(
     // The next batch is read on a second connection while this one is
     // applied, so reading and writing overlap.
     let mut reader = pool.acquire().await?;
+    let mut pace = Pace::new(BATCH);
     let mut cursor = CommitCursor::default();
-    let mut events = read_committed_after(&mut reader, cursor, BATCH, &categories).await?;
+    let mut events = read_committed_after(&mut reader, cursor, pace.size(), &categories).await?;
     while let Some(last) = events.last() {
         cursor = CommitCursor::after(last);
         let apply = async {
+            let started = Instant::now();
             let mut tx = conn.begin().await?;
             scope_batch(&mut tx, &schema).await?;
             // Replayed batches can be replayed again: a crash loses nothing
@@ -141,20 +152,31 @@ async fn run<P: Projection>(
                 .await?;
             let skipped = apply_recorded(projection, &mut tx, &events).await?;
             tx.commit().await?;
-            Ok::<_, RebuildError>(skipped)
+            Ok::<_, RebuildError>((skipped, started.elapsed()))
         };
-        let read_next = read_committed_after(&mut reader, cursor, BATCH, &categories);
-        let (skipped, next) = tokio::join!(apply, read_next);
+        let read_next = read_committed_after(&mut reader, cursor, pace.size(), &categories);
+        let (applied, next) = tokio::join!(apply, read_next);
+        let (skipped, took) = applied?;
+        pace.record(events.len(), took);
         report.events += events.len() as u64;
-        report.skipped += skipped?;
+        report.skipped += skipped;
         progress.advance(report.events);
         events = next?;
     }
     drop(reader);
-    // Secondary indexes are built once, over the replayed rows: cheaper
-    // than maintaining each of them row by row.
-    for table in P::TABLES {
-        copy_indexes(&mut conn, &schema, table).await?;
+    // What arrived meanwhile, in short transactions too, so the swap (which
+    // holds the projection's lock) has only the last few events to replay.
+    loop {
+        let mut tx = conn.begin().await?;
+        scope_batch(&mut tx, &schema).await?;
+        let (n, skipped) =
+            replay_batch(&mut tx, projection, &mut cursor, &categories, pace.size()).await?;
+        tx.commit().await?;
+        report.events += n;
+        report.skipped += skipped;
+        if n <= NEARLY_CAUGHT_UP {
+            break;
+        }
     }
 
     let started = Instant::now();
@@ -165,7 +187,8 @@ async fn run<P: Projection>(
         .await?;
     scope_batch(&mut tx, &schema).await?;
     loop {
-        let (n, skipped) = replay_batch(&mut tx, projection, &mut cursor, &categories).await?;
+        let (n, skipped) =
+            replay_batch(&mut tx, projection, &mut cursor, &categories, BATCH).await?;
         if n == 0 {
             break;
         }
@@ -224,6 +247,7 @@ async fn prepare_schema<P: Projection>(
         .await?;
     for table in P::TABLES {
         copy_table(&mut tx, schema, table).await?;
+        copy_indexes(&mut tx, schema, table).await?;
     }
     tx.commit().await
 }
@@ -285,14 +309,16 @@ pub(crate) async fn copy_indexes(
     Ok(())
 }
 
-/// Replays the next batch after `cursor`; returns (events read, skipped).
+/// Replays the next batch of at most `limit` events after `cursor`;
+/// returns (events read, skipped).
 async fn replay_batch<P: Projection>(
     conn: &mut PgConnection,
     projection: &P,
     cursor: &mut CommitCursor,
     categories: &[&str],
+    limit: i64,
 ) -> Result<(u64, u64), RebuildError> {
-    let events = read_committed_after(conn, *cursor, BATCH, categories).await?;
+    let events = read_committed_after(conn, *cursor, limit, categories).await?;
     let Some(last) = events.last() else {
         return Ok((0, 0));
     };

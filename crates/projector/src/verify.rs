@@ -19,11 +19,13 @@ use sqlx::{Connection, PgConnection, PgPool};
 use store::read::{from_row, EVENT_COLUMNS};
 use store::CommitCursor;
 
+use crate::pace::Pace;
 use crate::projection::LIVE_SCHEMA;
 use crate::rebuild::RebuildError;
 use crate::replay::apply_recorded;
 use crate::Projection;
 
+/// Most events recomputed per transaction (see [`crate::pace`]).
 const BATCH: i64 = 2_000;
 
 /// Differences found in one table.
@@ -147,13 +149,14 @@ async fn recompute<P: Projection>(
     );
     let mut cursor = CommitCursor::default();
     let mut total = 0;
+    let mut pace = Pace::new(BATCH);
     loop {
         let rows = sqlx::query(&sql)
             .bind(&categories)
             .bind(cursor.transaction_id.to_string())
             .bind(cursor.position)
             .bind(P::NAME)
-            .bind(BATCH)
+            .bind(pace.size())
             .fetch_all(&mut *anchor)
             .await?;
         let events = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
@@ -162,7 +165,10 @@ async fn recompute<P: Projection>(
         };
         cursor = CommitCursor::after(last);
         total += events.len() as u64;
+        // Writes to temporary tables take a transaction id too.
+        let started = std::time::Instant::now();
         apply_recorded(projection, session, &events).await?;
+        pace.record(events.len(), started.elapsed());
     }
 }
 
