@@ -10,6 +10,7 @@
 mod support;
 
 mod access;
+mod analytics_bounds;
 mod bad_input;
 mod bench_smoke;
 mod bookkeeping;

@@ -41,7 +41,7 @@ pub(crate) fn command_app(pool: PgPool) -> Router {
 }
 
 /// The query API's router over `pool`.
-fn query_app(pool: PgPool) -> Router {
+pub(crate) fn query_app(pool: PgPool) -> Router {
     let probes = Probes {
         pool: pool.clone(),
         broker: bus::admin::BrokerProbe::new(&bus::KafkaConfig::new("127.0.0.1:9")).unwrap(),

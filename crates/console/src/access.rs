@@ -204,6 +204,7 @@ pub fn router(console: Console) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
+        .layer(web::panic::catch_panics())
         .layer(TraceLayer::new_for_http())
         .with_state(console)
 }

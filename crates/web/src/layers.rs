@@ -13,6 +13,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::{authenticate, AuthLayerState};
 use crate::guards::{reject_control_characters, reject_oversized};
+use crate::panic::catch_panics;
 use crate::problem::problem_for_bare_errors;
 use crate::request_metrics::record_request;
 use crate::trace::{ensure_traceparent, trace_of};
@@ -36,7 +37,8 @@ impl Default for HttpLimits {
 }
 
 /// Wraps `router` in the shared stack. Outermost first, a request meets:
-/// request id, request metrics, the trace context, tracing, the problem-body mapper (so every bare error below
+/// request id, request metrics, the trace context, tracing, the panic
+/// catcher (a panic below is a logged 500, not a dropped connection), the problem-body mapper (so every bare error below
 /// it, the timeout's included, gets a problem body), the timeout,
 /// authentication and the rate limit (before anything reads the body), the
 /// guards, then the body limit the extractors enforce; each route then
@@ -53,6 +55,7 @@ pub fn apply(router: Router, limits: HttpLimits, auth: AuthLayerState) -> Router
             limits.request_timeout,
         ))
         .layer(map_response(problem_for_bare_errors))
+        .layer(catch_panics())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -93,7 +96,16 @@ mod tests {
             )
             .route("/echo", post(|body: String| async move { body }))
             .route("/items/{id}", get(|| async { "never reached" }))
-            .route("/private", post(|body: String| async move { body }));
+            .route("/private", post(|body: String| async move { body }))
+            .route(
+                "/panics",
+                get(|| async {
+                    if std::hint::black_box(true) {
+                        panic!("secret internals: the vault code is 1234");
+                    }
+                    "never"
+                }),
+            );
         // No database behind it: a well-formed key cannot be checked.
         let pool = sqlx::postgres::PgPoolOptions::new()
             .acquire_timeout(Duration::from_millis(100))
@@ -107,6 +119,7 @@ mod tests {
                 "/items/%00",
                 "/items/a%0d%0a",
                 "/nowhere",
+                "/panics",
             ]),
         };
         apply(
@@ -145,6 +158,16 @@ mod tests {
             headers.contains_key("x-request-id"),
             "the request id survives the mapping"
         );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_problem_that_tells_nothing_of_the_panic() {
+        let (status, headers, body) = send(get_request("/panics")).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+        assert!(body.contains("urn:stockroom:problem:internal"), "{body}");
+        assert!(!body.contains("vault") && !body.contains("1234"), "{body}");
+        assert!(headers.contains_key("x-request-id"), "{headers:?}");
     }
 
     #[tokio::test]

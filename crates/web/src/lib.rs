@@ -6,6 +6,7 @@ pub mod guards;
 pub mod layers;
 pub mod metrics;
 pub mod openapi;
+pub mod panic;
 pub mod probes;
 pub mod problem;
 pub mod request_metrics;
