@@ -36,6 +36,7 @@ mod parking;
 mod queries;
 mod read_models;
 mod read_your_writes;
+mod readiness;
 mod reservation_batch;
 mod router;
 mod sessions;

@@ -273,11 +273,11 @@ async fn serve_api(
 }
 
 fn probes(pool: &PgPool, common: &Common) -> anyhow::Result<Probes> {
-    Ok(Probes {
-        pool: pool.clone(),
-        broker: BrokerProbe::new(&common.kafka())?,
-        timeout: PROBE_TIMEOUT,
-    })
+    Ok(Probes::new(
+        pool.clone(),
+        BrokerProbe::new(&common.kafka())?,
+        PROBE_TIMEOUT,
+    ))
 }
 
 async fn serve(

@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod panic;
 pub mod probes;
 pub mod problem;
+pub mod readiness;
 pub mod request_metrics;
 pub mod secure;
 pub mod serve;
