@@ -41,6 +41,7 @@ mod reservation_batch;
 mod router;
 mod sessions;
 mod settled_positions;
+mod slow_clients;
 mod stock_levels;
 mod trace_context;
 mod wake;

@@ -8,7 +8,7 @@ use axum::http::{Request, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{authenticate, AuthLayerState};
@@ -18,13 +18,23 @@ use crate::problem::problem_for_bare_errors;
 use crate::request_metrics::record_request;
 use crate::trace::{ensure_traceparent, trace_of};
 
-/// Limits applied to every request.
+/// Limits of every listener and every request: the one place their
+/// defaults live (the command line reads them from here).
 #[derive(Debug, Clone, Copy)]
 pub struct HttpLimits {
     /// Longest a request may run before it is answered 503.
     pub request_timeout: Duration,
     /// Largest accepted body, in bytes.
     pub max_body_bytes: usize,
+    /// Longest a client may take to send a request's head; the clock starts
+    /// when the connection waits for one (so it also bounds idle time).
+    pub header_read_timeout: Duration,
+    /// Longest a connection may sit idle with no request in flight.
+    pub keep_alive_timeout: Duration,
+    /// Longest wait for the next piece of a request body.
+    pub body_read_timeout: Duration,
+    /// Open connections per listener; one more is accepted and closed at once.
+    pub max_connections: usize,
 }
 
 impl Default for HttpLimits {
@@ -32,8 +42,26 @@ impl Default for HttpLimits {
         Self {
             request_timeout: Duration::from_secs(10),
             max_body_bytes: 64 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(5),
+            body_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
         }
     }
+}
+
+/// Bounds each request's time: the whole of it (a 503), and each wait for
+/// a piece of its body. The console wears this as the APIs do.
+pub fn time_limits<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    limits: &HttpLimits,
+) -> Router<S> {
+    router
+        .layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ))
 }
 
 /// Wraps `router` in the shared stack. Outermost first, a request meets:
@@ -45,15 +73,14 @@ impl Default for HttpLimits {
 /// checks its permission.
 pub fn apply(router: Router, limits: HttpLimits, auth: AuthLayerState) -> Router {
     let max = limits.max_body_bytes;
-    router
+    let inner = router
         .layer(DefaultBodyLimit::max(max))
-        .layer(from_fn(move |request, next| reject_oversized(max, request, next)))
+        .layer(from_fn(move |request, next| {
+            reject_oversized(max, request, next)
+        }))
         .layer(from_fn(reject_control_characters))
-        .layer(from_fn_with_state(auth, authenticate))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            limits.request_timeout,
-        ))
+        .layer(from_fn_with_state(auth, authenticate));
+    time_limits(inner, &limits)
         .layer(map_response(problem_for_bare_errors))
         .layer(catch_panics())
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -127,6 +154,7 @@ mod tests {
             HttpLimits {
                 request_timeout: Duration::from_millis(50),
                 max_body_bytes: 16,
+                ..HttpLimits::default()
             },
             auth,
         )

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod auth;
 pub mod guards;
+mod idle;
 pub mod layers;
 pub mod metrics;
 pub mod openapi;
