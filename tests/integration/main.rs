@@ -44,5 +44,6 @@ mod settled_positions;
 mod slow_clients;
 mod stock_levels;
 mod trace_context;
+mod unknown_keys;
 mod wake;
 mod workers_db;

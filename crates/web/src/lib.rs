@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod client_limit;
 pub mod guards;
 mod idle;
 pub mod layers;
