@@ -10,6 +10,7 @@
 mod support;
 
 mod access;
+mod analytics_bounds;
 mod bad_input;
 mod bench_smoke;
 mod bookkeeping;
@@ -37,12 +38,15 @@ mod parking;
 mod queries;
 mod read_models;
 mod read_your_writes;
+mod readiness;
 mod republish;
 mod reservation_batch;
 mod router;
 mod sessions;
 mod settled_positions;
+mod slow_clients;
 mod stock_levels;
 mod trace_context;
+mod unknown_keys;
 mod wake;
 mod workers_db;

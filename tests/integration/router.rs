@@ -23,11 +23,11 @@ use crate::support::TestDb;
 
 /// The command API's router over `pool`.
 pub(crate) fn command_app(pool: PgPool) -> Router {
-    let probes = Probes {
-        pool: pool.clone(),
-        broker: bus::admin::BrokerProbe::new(&bus::KafkaConfig::new("127.0.0.1:9")).unwrap(),
-        timeout: Duration::from_millis(200),
-    };
+    let probes = Probes::new(
+        pool.clone(),
+        bus::admin::BrokerProbe::new(&bus::KafkaConfig::new("127.0.0.1:9")).unwrap(),
+        Duration::from_millis(200),
+    );
     router(
         AppState::new(
             pool.clone(),
@@ -41,12 +41,12 @@ pub(crate) fn command_app(pool: PgPool) -> Router {
 }
 
 /// The query API's router over `pool`.
-fn query_app(pool: PgPool) -> Router {
-    let probes = Probes {
-        pool: pool.clone(),
-        broker: bus::admin::BrokerProbe::new(&bus::KafkaConfig::new("127.0.0.1:9")).unwrap(),
-        timeout: Duration::from_millis(200),
-    };
+pub(crate) fn query_app(pool: PgPool) -> Router {
+    let probes = Probes::new(
+        pool.clone(),
+        bus::admin::BrokerProbe::new(&bus::KafkaConfig::new("127.0.0.1:9")).unwrap(),
+        Duration::from_millis(200),
+    );
     query_api::router(
         query_api::AppState {
             freshness: query_api::freshness::Freshness::start(

@@ -182,9 +182,11 @@ pub fn router(console: Console) -> Router {
     .post("/projections/{name}/verify", pages::projections::verify)
     .get("/parked", pages::parked::list)
     .post("/parked/{id}/retry", pages::parked::retry);
-    pages
+    let limits = console.settings.http;
+    let pages = pages
         .router
-        .layer(from_fn_with_state(console.clone(), session::load))
+        .layer(from_fn_with_state(console.clone(), session::load));
+    web::layers::time_limits(pages, &limits)
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
@@ -204,6 +206,7 @@ pub fn router(console: Console) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ))
+        .layer(web::panic::catch_panics())
         .layer(TraceLayer::new_for_http())
         .with_state(console)
 }

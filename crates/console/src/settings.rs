@@ -21,6 +21,8 @@ pub struct ConsoleSettings {
     pub payment_timeout: Duration,
     /// Longest a page waits for the read models to show a change just made.
     pub max_wait: Duration,
+    /// Time limits of each request and the listener's connection limits.
+    pub http: web::layers::HttpLimits,
 }
 
 impl Default for ConsoleSettings {
@@ -31,6 +33,7 @@ impl Default for ConsoleSettings {
             sign_in_per_minute: 5,
             payment_timeout: reserver::ReserverConfig::default().payment_timeout,
             max_wait: Duration::from_secs(5),
+            http: web::layers::HttpLimits::default(),
         }
     }
 }

@@ -80,8 +80,22 @@ impl Parser<'_> {
 
     /// An optional integer within `range`.
     fn int_in(&mut self, name: &str, range: std::ops::RangeInclusive<i64>) -> Option<i64> {
-        let expect = format!("an integer from {} to {}", range.start(), range.end());
-        let value: i64 = self.optional(name, &expect)?;
+        self.within(name, "an integer", range)
+    }
+
+    /// An optional `YYYY-MM-DD` date within [`DAYS`]: chrono accepts years
+    /// to ±262143, where date arithmetic panics and Postgres refuses some.
+    pub fn date(&mut self, name: &str) -> Option<NaiveDate> {
+        self.within(name, "a date as YYYY-MM-DD", DAYS)
+    }
+
+    /// An optional `what` within `range`.
+    fn within<T>(&mut self, name: &str, what: &str, range: std::ops::RangeInclusive<T>) -> Option<T>
+    where
+        T: FromStr + PartialOrd + std::fmt::Display,
+    {
+        let expect = format!("{what} from {} to {}", range.start(), range.end());
+        let value: T = self.optional(name, &expect)?;
         if range.contains(&value) {
             Some(value)
         } else {
@@ -89,11 +103,6 @@ impl Parser<'_> {
                 .push(FieldError::new(name, format!("must be {expect}")));
             None
         }
-    }
-
-    /// An optional `YYYY-MM-DD` date.
-    pub fn date(&mut self, name: &str) -> Option<NaiveDate> {
-        self.optional(name, "a date as YYYY-MM-DD")
     }
 
     /// Records a custom error.
@@ -130,17 +139,29 @@ pub const CURSOR: QueryParam = QueryParam {
     kind: ParamType::Text,
 };
 
+/// The days a `from` or `to` may name.
+pub const DAYS: std::ops::RangeInclusive<NaiveDate> = {
+    match (
+        NaiveDate::from_ymd_opt(1970, 1, 1),
+        NaiveDate::from_ymd_opt(9999, 12, 31),
+    ) {
+        (Some(first), Some(last)) => first..=last,
+        _ => panic!("the bounds are valid dates"),
+    }
+};
+
 /// `from`: the first day of a range.
 pub const FROM: QueryParam = QueryParam {
     name: "from",
-    description: "first day (UTC), inclusive; 29 days before `to` by default",
+    description:
+        "first day (UTC), inclusive, 1970-01-01 to 9999-12-31; 29 days before `to` by default",
     kind: ParamType::Date,
 };
 
 /// `to`: the last day of a range.
 pub const TO: QueryParam = QueryParam {
     name: "to",
-    description: "last day (UTC), inclusive; today by default",
+    description: "last day (UTC), inclusive, 1970-01-01 to 9999-12-31; today by default",
     kind: ParamType::Date,
 };
 
@@ -155,4 +176,52 @@ pub fn day_range(p: &mut Parser<'_>) -> (NaiveDate, NaiveDate) {
         p.reject("from", "the range may span at most five years");
     }
     (from, to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range_of(query: &[(&str, &str)]) -> Result<(NaiveDate, NaiveDate), Vec<String>> {
+        let params = Params(
+            query
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        );
+        let mut p = params.parser(&[FROM, TO]);
+        let range = day_range(&mut p);
+        match p.finish() {
+            Ok(()) => Ok(range),
+            Err(QueryError::BadQuery(errors)) => {
+                Err(errors.iter().map(|e| e.field.clone()).collect())
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn years_outside_the_sane_range_are_errors_naming_the_parameter_not_panics() {
+        for (query, field) in [
+            (vec![("to", "-262143-01-05")], "to"),
+            (vec![("to", "+262142-12-31")], "to"),
+            (vec![("to", "+10000-01-01")], "to"),
+            (vec![("from", "1969-12-31"), ("to", "1970-01-10")], "from"),
+            (vec![("from", "-0001-01-01")], "from"),
+        ] {
+            let errors = range_of(&query).expect_err(&format!("{query:?}"));
+            assert!(errors.contains(&field.to_owned()), "{query:?}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn the_edges_of_the_range_are_accepted() {
+        let (from, to) = range_of(&[("from", "9999-12-01"), ("to", "9999-12-31")]).unwrap();
+        assert_eq!(
+            (from, to),
+            (*DAYS.end() - chrono::Days::new(30), *DAYS.end())
+        );
+        let (from, _) = range_of(&[("from", "1970-01-01"), ("to", "1970-01-02")]).unwrap();
+        assert_eq!(from, *DAYS.start());
+    }
 }

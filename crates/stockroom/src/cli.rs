@@ -3,7 +3,8 @@
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
-    ApiArgs, Common, ConsoleArgs, MetricsArgs, ProjectorArgs, RelayArgs, ReserverArgs, WorkerArgs,
+    ApiArgs, Common, ConsoleArgs, ListenerArgs, MetricsArgs, ProjectorArgs, RelayArgs,
+    ReserverArgs, WorkerArgs,
 };
 
 /// Where the command API listens unless told otherwise.
@@ -142,6 +143,9 @@ pub struct ConsoleProcess {
     /// Reserver settings (retried parked reservations need them).
     #[command(flatten)]
     pub reserver: ReserverArgs,
+    /// Listener limits.
+    #[command(flatten)]
+    pub listener: ListenerArgs,
     /// Address to listen on.
     #[arg(long, env = "STOCKROOM_CONSOLE_ADDR", default_value = console::DEFAULT_ADDR)]
     pub addr: String,

@@ -88,12 +88,54 @@ impl Common {
     }
 }
 
-/// HTTP settings of both APIs.
+/// Limits of every HTTP listener: the APIs, the console and the workers'
+/// endpoints (defaults: [`HttpLimits::default`]).
 #[derive(Debug, Clone, Args)]
-pub struct ApiArgs {
+pub struct ListenerArgs {
     /// Longest a request may run before it is answered 503.
     #[arg(value_parser = duration_setting, long, env = "STOCKROOM_REQUEST_TIMEOUT", default_value_t = HttpLimits::default().request_timeout.into())]
     pub request_timeout: humantime::Duration,
+    /// Longest a client may take to send a request's head (counted from when
+    /// the connection starts waiting for one).
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_HEADER_READ_TIMEOUT", default_value_t = HttpLimits::default().header_read_timeout.into())]
+    pub header_read_timeout: humantime::Duration,
+    /// A connection idle this long with no request in flight is closed.
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_KEEP_ALIVE_TIMEOUT", default_value_t = HttpLimits::default().keep_alive_timeout.into())]
+    pub keep_alive_timeout: humantime::Duration,
+    /// Longest wait for the next piece of a request body.
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_BODY_READ_TIMEOUT", default_value_t = HttpLimits::default().body_read_timeout.into())]
+    pub body_read_timeout: humantime::Duration,
+    /// Open connections per listener; more are accepted and closed at once.
+    #[arg(value_parser = usize_in(1..=1_000_000), long, env = "STOCKROOM_MAX_CONNECTIONS", default_value_t = HttpLimits::default().max_connections)]
+    pub max_connections: usize,
+}
+
+impl ListenerArgs {
+    /// The limits, with bodies of at most `max_body_bytes`.
+    pub fn limits(&self, max_body_bytes: usize) -> HttpLimits {
+        HttpLimits {
+            request_timeout: self.request_timeout.into(),
+            max_body_bytes,
+            header_read_timeout: self.header_read_timeout.into(),
+            keep_alive_timeout: self.keep_alive_timeout.into(),
+            body_read_timeout: self.body_read_timeout.into(),
+            max_connections: self.max_connections,
+        }
+    }
+
+    /// The limits with the default body size (the console's and the
+    /// workers', whose bodies are small forms or nothing).
+    pub fn default_body(&self) -> HttpLimits {
+        self.limits(HttpLimits::default().max_body_bytes)
+    }
+}
+
+/// HTTP settings of both APIs.
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// Listener limits.
+    #[command(flatten)]
+    pub listener: ListenerArgs,
     /// Largest accepted request body in bytes.
     #[arg(value_parser = usize_in(1..=64 * 1024 * 1024), long, env = "STOCKROOM_MAX_BODY_BYTES", default_value_t = HttpLimits::default().max_body_bytes)]
     pub max_body_bytes: usize,
@@ -105,10 +147,7 @@ pub struct ApiArgs {
 impl ApiArgs {
     /// The HTTP limits.
     pub fn limits(&self) -> HttpLimits {
-        HttpLimits {
-            request_timeout: self.request_timeout.into(),
-            max_body_bytes: self.max_body_bytes,
-        }
+        self.listener.limits(self.max_body_bytes)
     }
 }
 
@@ -162,6 +201,9 @@ pub struct MetricsArgs {
     /// see `WORKER_METRICS_ADDRS`.
     #[arg(long, env = "STOCKROOM_METRICS_ADDR")]
     pub metrics_addr: Option<String>,
+    /// Limits of that endpoint's listener.
+    #[command(flatten)]
+    pub listener: ListenerArgs,
 }
 
 /// Where each worker serves its metrics unless told otherwise.
@@ -288,8 +330,10 @@ impl ConsoleArgs {
         &self,
         reserver: &ReserverArgs,
         max_wait: std::time::Duration,
+        http: HttpLimits,
     ) -> console::ConsoleSettings {
         console::ConsoleSettings {
+            http,
             idle_timeout: self.idle_timeout.into(),
             secure_cookies: !self.insecure_cookies,
             sign_in_per_minute: self.sign_in_per_minute,

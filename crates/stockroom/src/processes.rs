@@ -9,6 +9,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use web::auth::Authenticator;
+use web::layers::HttpLimits;
 use web::probes::Probes;
 
 use crate::cli::{AllInOne, ApiProcess, BenchArgs, Cli, ConsoleProcess, Task};
@@ -159,6 +160,7 @@ async fn command_api(
         "command-api",
         common,
         addr,
+        api.limits(),
         stop.clone(),
         |pool, probes, authenticator| {
             let notifier = store::Notifier::start(&pool, stop.clone());
@@ -179,6 +181,7 @@ async fn query_api(
         "query-api",
         common,
         addr,
+        api.limits(),
         stop.clone(),
         |pool, probes, authenticator| {
             let state = query_api::AppState {
@@ -198,7 +201,11 @@ async fn query_api(
 }
 
 async fn console(p: &ConsoleProcess, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let settings = p.console.settings(&p.reserver, query_api::DEFAULT_MAX_WAIT);
+    let settings = p.console.settings(
+        &p.reserver,
+        query_api::DEFAULT_MAX_WAIT,
+        p.listener.default_body(),
+    );
     serve_console(&p.common, settings, &p.addr, stop).await
 }
 
@@ -213,6 +220,7 @@ async fn serve_console(
         "console",
         common,
         addr,
+        settings.http,
         stop.clone(),
         |pool, probes, authenticator| {
             let notifier = store::Notifier::start(&pool, stop.clone());
@@ -240,11 +248,17 @@ where
     supervisor.spawn(name, work(supervisor.stop_signal()));
     if let Some(addr) = metrics.addr(name) {
         let (common, stop) = (common.clone(), supervisor.stop_signal());
+        let limits = metrics.listener.default_body();
         supervisor.spawn("metrics endpoint", async move {
             let label = format!("{name} metrics");
-            serve_api(&label, &common, &addr, stop, |_, probes, authenticator| {
-                web::worker::router(probes, authenticator)
-            })
+            serve_api(
+                &label,
+                &common,
+                &addr,
+                limits,
+                stop,
+                |_, probes, authenticator| web::worker::router(probes, authenticator, limits),
+            )
             .await
         });
     }
@@ -257,6 +271,7 @@ async fn serve_api(
     name: &str,
     common: &Common,
     addr: &str,
+    limits: HttpLimits,
     stop: watch::Receiver<bool>,
     router: impl FnOnce(PgPool, Probes, Authenticator) -> axum::Router,
 ) -> anyhow::Result<()> {
@@ -264,27 +279,35 @@ async fn serve_api(
     let probes = probes(&pool, common)?;
     let authenticator = Authenticator::new(pool.clone());
     let listener = tokio::spawn(authenticator.clone().listen(stop.clone()));
-    let served = serve(name, addr, router(pool, probes, authenticator), stop).await;
+    let served = serve(
+        name,
+        addr,
+        router(pool, probes, authenticator),
+        limits,
+        stop,
+    )
+    .await;
     listener.abort();
     served
 }
 
 fn probes(pool: &PgPool, common: &Common) -> anyhow::Result<Probes> {
-    Ok(Probes {
-        pool: pool.clone(),
-        broker: BrokerProbe::new(&common.kafka())?,
-        timeout: PROBE_TIMEOUT,
-    })
+    Ok(Probes::new(
+        pool.clone(),
+        BrokerProbe::new(&common.kafka())?,
+        PROBE_TIMEOUT,
+    ))
 }
 
 async fn serve(
     name: &str,
     addr: &str,
     router: axum::Router,
+    limits: HttpLimits,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let listener = listen(name, addr).await?;
-    web::serve(listener, router, shutdown::wait(stop)).await?;
+    web::serve(listener, router, limits, shutdown::wait(stop)).await?;
     tracing::info!("{name} stopped");
     Ok(())
 }
@@ -308,7 +331,11 @@ async fn all_in_one(all: AllInOne) -> anyhow::Result<()> {
         let stop = stop.clone();
         async move { query_api(&common, &api, &addr, stop).await }
     });
-    let console_settings = all.console.settings(&all.reserver, all.api.max_wait.into());
+    let console_settings = all.console.settings(
+        &all.reserver,
+        all.api.max_wait.into(),
+        all.api.listener.default_body(),
+    );
     let (common, addr) = (all.common.clone(), all.console_addr);
     supervisor.spawn("console", {
         let stop = stop.clone();

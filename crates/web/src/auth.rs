@@ -6,11 +6,12 @@
 //! with the permission its API's table declares.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -19,10 +20,11 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use store::keys::{self, ParsedToken, StoredKey};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use uuid::Uuid;
 
 use crate::access::{Permission, Role};
+use crate::client_limit::LookupsPerClient;
 use crate::Problem;
 
 /// The channel the key table notifies on changes.
@@ -35,6 +37,32 @@ const CACHE_TTL: Duration = Duration::from_secs(1);
 
 /// Longest `Authorization` header looked at; longer ones are refused unread.
 const MAX_TOKEN_LEN: usize = 256;
+
+/// Bounds on what requests with made-up keys can cost.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthLimits {
+    /// Keys the cache holds at most; past it, expired entries are swept
+    /// and unknown keys are no longer remembered.
+    pub max_cached_keys: usize,
+    /// Key lookups against the database at once, for the whole process.
+    pub max_concurrent_lookups: usize,
+    /// Longest a request waits for a lookup slot before a 503.
+    pub lookup_wait: Duration,
+    /// Lookups of keys not in the cache per client address (IPv6 by /64)
+    /// per second; more are a 429 without a lookup.
+    pub lookups_per_client: u32,
+}
+
+impl Default for AuthLimits {
+    fn default() -> Self {
+        Self {
+            max_cached_keys: 10_000,
+            max_concurrent_lookups: 8,
+            lookup_wait: Duration::from_millis(250),
+            lookups_per_client: 20,
+        }
+    }
+}
 
 /// Who is calling: an authenticated key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,11 +98,15 @@ enum Failure {
     Expired,
     Revoked,
     Unavailable,
+    /// Every lookup slot stayed taken.
+    Busy,
+    /// The client address is over its lookups.
+    Throttled,
 }
 
 /// Every reason `stockroom_auth_failures_total` counts, authentication's
 /// and authorization's.
-const FAILURE_REASONS: [&str; 9] = [
+const FAILURE_REASONS: [&str; 11] = [
     "missing",
     "malformed",
     "unknown",
@@ -84,6 +116,8 @@ const FAILURE_REASONS: [&str; 9] = [
     "unavailable",
     "forbidden",
     "rate_limited",
+    "busy",
+    "throttled",
 ];
 
 impl Failure {
@@ -96,6 +130,8 @@ impl Failure {
             Self::Expired => "expired",
             Self::Revoked => "revoked",
             Self::Unavailable => "unavailable",
+            Self::Busy => "busy",
+            Self::Throttled => "throttled",
         }
     }
 }
@@ -117,12 +153,22 @@ type Limiter = (u32, Arc<DefaultDirectRateLimiter>);
 pub struct Authenticator {
     pool: PgPool,
     cache: Arc<Mutex<HashMap<Uuid, Cached>>>,
+    /// When the cache was last swept of expired entries.
+    swept: Arc<Mutex<Instant>>,
     limiters: Arc<Mutex<HashMap<Uuid, Limiter>>>,
+    limits: AuthLimits,
+    lookups: Arc<Semaphore>,
+    per_client: LookupsPerClient,
 }
 
 impl Authenticator {
     /// An authenticator over the key table in `pool`.
     pub fn new(pool: PgPool) -> Self {
+        Self::with_limits(pool, AuthLimits::default())
+    }
+
+    /// An authenticator over the key table in `pool`, within `limits`.
+    pub fn with_limits(pool: PgPool, limits: AuthLimits) -> Self {
         // Every reason is on /metrics from the start, at 0 until it happens.
         for reason in FAILURE_REASONS {
             metrics::counter!("stockroom_auth_failures_total", "reason" => reason).increment(0);
@@ -130,8 +176,17 @@ impl Authenticator {
         Self {
             pool,
             cache: Arc::default(),
+            swept: Arc::new(Mutex::new(Instant::now())),
             limiters: Arc::default(),
+            lookups: Arc::new(Semaphore::new(limits.max_concurrent_lookups.max(1))),
+            per_client: LookupsPerClient::new(limits.lookups_per_client),
+            limits,
         }
+    }
+
+    /// How many keys, known or unknown, the cache holds.
+    pub fn cached_keys(&self) -> usize {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Drops cached keys as soon as the table says they changed, until
@@ -171,31 +226,52 @@ impl Authenticator {
             .remove(&id);
     }
 
-    async fn stored(&self, id: Uuid) -> Result<Option<StoredKey>, store::StoreError> {
-        {
+    async fn stored(&self, id: Uuid, client: Option<IpAddr>) -> Result<Option<StoredKey>, Failure> {
+        let cached = {
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(hit) = cache.get_mut(&id) {
-                let age = hit.fetched.elapsed();
-                // One request refreshes an expired key; the others keep
-                // using it meanwhile (a refresh takes milliseconds), instead
-                // of every request in flight asking the database at once.
-                if age < CACHE_TTL || (hit.refreshing && age < CACHE_TTL * 2) {
-                    return Ok(hit.key.clone());
+            match cache.get_mut(&id) {
+                Some(hit) => {
+                    let age = hit.fetched.elapsed();
+                    // One request refreshes an expired key; the others keep
+                    // using it meanwhile (a refresh takes milliseconds), instead
+                    // of every request in flight asking the database at once.
+                    if age < CACHE_TTL || (hit.refreshing && age < CACHE_TTL * 2) {
+                        return Ok(hit.key.clone());
+                    }
+                    hit.refreshing = true;
+                    true
                 }
-                hit.refreshing = true;
+                None => false,
             }
+        };
+        // Only keys the cache has never seen count against the client: a
+        // real key's refreshes do not, so clients behind one proxy share
+        // nothing but their made-up keys.
+        if !cached && client.is_some_and(|c| !self.per_client.admit(c)) {
+            return Err(Failure::Throttled);
         }
-        let found = keys::find(&self.pool, id).await;
+        let found =
+            match tokio::time::timeout(self.limits.lookup_wait, self.lookups.acquire()).await {
+                Ok(Ok(_slot)) => keys::find(&self.pool, id).await.map_err(|e| {
+                    tracing::error!(error = %store::error_chain(&e), "cannot look up an API key");
+                    Failure::Unavailable
+                }),
+                _ => Err(Failure::Busy),
+            };
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         let key = match found {
             Ok(key) => key,
-            Err(e) => {
+            Err(failure) => {
                 if let Some(hit) = cache.get_mut(&id) {
                     hit.refreshing = false;
                 }
-                return Err(e);
+                return Err(failure);
             }
         };
+        if !self.make_room(&mut cache, id) && key.is_none() {
+            // Full of recent entries: a made-up key is not remembered.
+            return Ok(None);
+        }
         let touched = cache.get(&id).and_then(|c| c.touched);
         cache.insert(
             id,
@@ -207,6 +283,22 @@ impl Authenticator {
             },
         );
         Ok(key)
+    }
+
+    /// Whether `id` may be cached: it is already, or there is room, made if
+    /// need be by sweeping expired entries (at most once per TTL, so a
+    /// flood of made-up keys does not sweep on every request).
+    fn make_room(&self, cache: &mut HashMap<Uuid, Cached>, id: Uuid) -> bool {
+        let max = self.limits.max_cached_keys;
+        if cache.len() < max || cache.contains_key(&id) {
+            return true;
+        }
+        let mut swept = self.swept.lock().unwrap_or_else(|p| p.into_inner());
+        if swept.elapsed() >= CACHE_TTL {
+            *swept = Instant::now();
+            cache.retain(|_, c| c.refreshing || c.fetched.elapsed() < CACHE_TTL);
+        }
+        cache.len() < max
     }
 
     /// Records the key's use at most once a minute, off the request path.
@@ -236,15 +328,15 @@ impl Authenticator {
 
     /// The principal a token stands for, and the requests per second its key
     /// may make.
-    async fn verify(&self, token: &str) -> Result<(Principal, u32), Failure> {
+    async fn verify(
+        &self,
+        token: &str,
+        client: Option<IpAddr>,
+    ) -> Result<(Principal, u32), Failure> {
         let parsed = ParsedToken::parse(token).ok_or(Failure::Malformed)?;
         let stored = self
-            .stored(parsed.id)
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %store::error_chain(&e), "cannot look up an API key");
-                Failure::Unavailable
-            })?
+            .stored(parsed.id, client)
+            .await?
             .ok_or(Failure::Unknown)?;
         if !parsed.matches(&stored.secret_hash) {
             return Err(Failure::WrongSecret);
@@ -336,6 +428,10 @@ pub async fn authenticate(
     if state.public.contains(&request.uri().path()) {
         return next.run(request).await;
     }
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     let headers = request.headers().get_all(header::AUTHORIZATION);
     let mut values = headers.iter();
     let (first, second) = (values.next(), values.next());
@@ -350,19 +446,29 @@ pub async fn authenticate(
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .map(str::trim);
             match token {
-                Some(token) if !token.is_empty() => state.authenticator.verify(token).await,
+                Some(token) if !token.is_empty() => state.authenticator.verify(token, client).await,
                 _ => Err(Failure::Malformed),
             }
         }
     };
     let (principal, rate) = match outcome {
         Ok(verified) => verified,
-        Err(Failure::Unavailable) => {
-            count_failure(Failure::Unavailable.as_str());
+        Err(failure @ (Failure::Unavailable | Failure::Busy)) => {
+            count_failure(failure.as_str());
             return Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "credentials cannot be checked right now; retry later",
+            )
+            .retry_after(1)
+            .into_response();
+        }
+        Err(Failure::Throttled) => {
+            count_failure(Failure::Throttled.as_str());
+            return Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "too many unknown keys from this address; retry later",
             )
             .retry_after(1)
             .into_response();

@@ -8,22 +8,33 @@ use axum::http::{Request, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state, map_response};
 use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{authenticate, AuthLayerState};
 use crate::guards::{reject_control_characters, reject_oversized};
+use crate::panic::catch_panics;
 use crate::problem::problem_for_bare_errors;
 use crate::request_metrics::record_request;
 use crate::trace::{ensure_traceparent, trace_of};
 
-/// Limits applied to every request.
+/// Limits of every listener and every request: the one place their
+/// defaults live (the command line reads them from here).
 #[derive(Debug, Clone, Copy)]
 pub struct HttpLimits {
     /// Longest a request may run before it is answered 503.
     pub request_timeout: Duration,
     /// Largest accepted body, in bytes.
     pub max_body_bytes: usize,
+    /// Longest a client may take to send a request's head; the clock starts
+    /// when the connection waits for one (so it also bounds idle time).
+    pub header_read_timeout: Duration,
+    /// Longest a connection may sit idle with no request in flight.
+    pub keep_alive_timeout: Duration,
+    /// Longest wait for the next piece of a request body.
+    pub body_read_timeout: Duration,
+    /// Open connections per listener; one more is accepted and closed at once.
+    pub max_connections: usize,
 }
 
 impl Default for HttpLimits {
@@ -31,28 +42,47 @@ impl Default for HttpLimits {
         Self {
             request_timeout: Duration::from_secs(10),
             max_body_bytes: 64 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(5),
+            body_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
         }
     }
 }
 
+/// Bounds each request's time: the whole of it (a 503), and each wait for
+/// a piece of its body. The console wears this as the APIs do.
+pub fn time_limits<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    limits: &HttpLimits,
+) -> Router<S> {
+    router
+        .layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ))
+}
+
 /// Wraps `router` in the shared stack. Outermost first, a request meets:
-/// request id, request metrics, the trace context, tracing, the problem-body mapper (so every bare error below
+/// request id, request metrics, the trace context, tracing, the panic
+/// catcher (a panic below is a logged 500, not a dropped connection), the problem-body mapper (so every bare error below
 /// it, the timeout's included, gets a problem body), the timeout,
 /// authentication and the rate limit (before anything reads the body), the
 /// guards, then the body limit the extractors enforce; each route then
 /// checks its permission.
 pub fn apply(router: Router, limits: HttpLimits, auth: AuthLayerState) -> Router {
     let max = limits.max_body_bytes;
-    router
+    let inner = router
         .layer(DefaultBodyLimit::max(max))
-        .layer(from_fn(move |request, next| reject_oversized(max, request, next)))
+        .layer(from_fn(move |request, next| {
+            reject_oversized(max, request, next)
+        }))
         .layer(from_fn(reject_control_characters))
-        .layer(from_fn_with_state(auth, authenticate))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            limits.request_timeout,
-        ))
+        .layer(from_fn_with_state(auth, authenticate));
+    time_limits(inner, &limits)
         .layer(map_response(problem_for_bare_errors))
+        .layer(catch_panics())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -93,7 +123,16 @@ mod tests {
             )
             .route("/echo", post(|body: String| async move { body }))
             .route("/items/{id}", get(|| async { "never reached" }))
-            .route("/private", post(|body: String| async move { body }));
+            .route("/private", post(|body: String| async move { body }))
+            .route(
+                "/panics",
+                get(|| async {
+                    if std::hint::black_box(true) {
+                        panic!("secret internals: the vault code is 1234");
+                    }
+                    "never"
+                }),
+            );
         // No database behind it: a well-formed key cannot be checked.
         let pool = sqlx::postgres::PgPoolOptions::new()
             .acquire_timeout(Duration::from_millis(100))
@@ -107,6 +146,7 @@ mod tests {
                 "/items/%00",
                 "/items/a%0d%0a",
                 "/nowhere",
+                "/panics",
             ]),
         };
         apply(
@@ -114,6 +154,7 @@ mod tests {
             HttpLimits {
                 request_timeout: Duration::from_millis(50),
                 max_body_bytes: 16,
+                ..HttpLimits::default()
             },
             auth,
         )
@@ -145,6 +186,16 @@ mod tests {
             headers.contains_key("x-request-id"),
             "the request id survives the mapping"
         );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_problem_that_tells_nothing_of_the_panic() {
+        let (status, headers, body) = send(get_request("/panics")).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+        assert!(body.contains("urn:stockroom:problem:internal"), "{body}");
+        assert!(!body.contains("vault") && !body.contains("1234"), "{body}");
+        assert!(headers.contains_key("x-request-id"), "{headers:?}");
     }
 
     #[tokio::test]

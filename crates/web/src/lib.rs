@@ -2,12 +2,16 @@
 
 pub mod access;
 pub mod auth;
+pub mod client_limit;
 pub mod guards;
+mod idle;
 pub mod layers;
 pub mod metrics;
 pub mod openapi;
+pub mod panic;
 pub mod probes;
 pub mod problem;
+pub mod readiness;
 pub mod request_metrics;
 pub mod secure;
 pub mod serve;

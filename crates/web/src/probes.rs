@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::access::{rule, Access, Permission, RouteRule};
 use crate::openapi::Operation;
+use crate::readiness::{Readiness, ReadinessCache};
 use crate::SecureRouter;
 use sqlx::PgPool;
 
@@ -28,6 +29,20 @@ pub struct Probes {
     pub broker: BrokerProbe,
     /// Timeout of each check.
     pub timeout: Duration,
+    /// The latest result, which answers `/readyz` for a second.
+    cache: ReadinessCache,
+}
+
+impl Probes {
+    /// Probes of `pool` and `broker`, each check bounded by `timeout`.
+    pub fn new(pool: PgPool, broker: BrokerProbe, timeout: Duration) -> Self {
+        Self {
+            pool,
+            broker,
+            timeout,
+            cache: ReadinessCache::default(),
+        }
+    }
 }
 
 /// Work to do before `/metrics` renders (gauges measured on scrape).
@@ -72,9 +87,12 @@ where
         .get(
             "/readyz",
             ready,
-            Operation::new("readiness: the database answers (the broker is only reported)")
-                .answers::<Readiness>(200, "ready")
-                .answers::<Readiness>(503, "the database does not answer"),
+            Operation::new(
+                "readiness: the database answers (the broker is only reported); \
+                 from a probe at most a second old",
+            )
+            .answers::<Readiness>(200, "ready")
+            .answers::<Readiness>(503, "the database does not answer"),
         )
         .get(
             "/metrics",
@@ -103,29 +121,15 @@ pub struct Liveness {
     status: &'static str,
 }
 
-/// `/readyz`'s answer.
-#[derive(Serialize, JsonSchema)]
-pub struct Readiness {
-    /// Whether the database answered in time.
-    database: bool,
-    /// Whether the broker answered in time (does not decide readiness).
-    broker: bool,
-}
-
 async fn ready(State(probes): State<Probes>) -> impl IntoResponse {
-    let database = async {
-        tokio::time::timeout(
-            probes.timeout,
-            sqlx::query("SELECT 1").execute(&probes.pool),
-        )
-        .await
-        .is_ok_and(|r| r.is_ok())
-    };
-    let (database, broker) = tokio::join!(database, probes.broker.reachable(probes.timeout));
-    let status = if database {
+    let readiness = probes
+        .cache
+        .get(&probes.pool, &probes.broker, probes.timeout)
+        .await;
+    let status = if readiness.database {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(Readiness { database, broker }))
+    (status, Json(readiness))
 }

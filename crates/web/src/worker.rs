@@ -13,10 +13,6 @@ use crate::SecureRouter;
 pub static ACCESS: [RouteRule; 3] = [probes::HEALTHZ, probes::READYZ, probes::METRICS];
 
 /// A worker's endpoint.
-pub fn router(probes: Probes, authenticator: Authenticator) -> Router {
-    probes::routes(SecureRouter::new(&ACCESS), NoRefresh).build(
-        probes,
-        HttpLimits::default(),
-        authenticator,
-    )
+pub fn router(probes: Probes, authenticator: Authenticator, limits: HttpLimits) -> Router {
+    probes::routes(SecureRouter::new(&ACCESS), NoRefresh).build(probes, limits, authenticator)
 }

@@ -26,11 +26,11 @@ mod sign_in;
 pub(super) const PASSWORD: &str = "a long enough password";
 
 pub(super) fn app(pool: &PgPool, settings: ConsoleSettings) -> Router {
-    let probes = Probes {
-        pool: pool.clone(),
-        broker: bus::admin::BrokerProbe::new(&bus::KafkaConfig::new("127.0.0.1:9")).unwrap(),
-        timeout: Duration::from_millis(200),
-    };
+    let probes = Probes::new(
+        pool.clone(),
+        bus::admin::BrokerProbe::new(&bus::KafkaConfig::new("127.0.0.1:9")).unwrap(),
+        Duration::from_millis(200),
+    );
     let commands = command_api::AppState::new(
         pool.clone(),
         probes,

@@ -1,7 +1,7 @@
 //! Sales and stock figures for analysts, as JSON or CSV.
 
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use axum::Json;
 use chrono::NaiveDate;
@@ -15,6 +15,7 @@ use crate::csv::{respond, wants_csv};
 use crate::error::QueryError;
 use crate::freshness::{await_position, Fresh, MinPosition};
 use crate::params::{day_range, limit, Params, FROM, TO};
+use crate::routes::next_link::{add_next_link, from_hex, to_hex, CURSOR_NAME};
 use crate::AppState;
 
 pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
@@ -24,7 +25,12 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
             daily_sales,
             Operation::new("units and paid revenue per SKU and day")
                 .read(DAILY)
-                .answers::<Vec<DailySales>>(200, "one row per SKU and day")
+                .answers::<Vec<DailySales>>(
+                    200,
+                    "one row per SKU and day, by day then SKU, at most `limit` rows \
+                     (1000 by default); when more follow, a `Link: <…>; rel=\"next\"` \
+                     header names the next page",
+                )
                 .answers_text(200, "the same rows with `Accept: text/csv`", "text/csv"),
         )
         .get(
@@ -55,7 +61,33 @@ const DAILY: &[QueryParam] = &[
         description: "only this SKU",
         kind: ParamType::Text,
     },
+    limit(MAX_DAILY_ROWS),
+    QueryParam {
+        name: CURSOR_NAME,
+        description:
+            "where the page starts: from the `Link: <…>; rel=\"next\"` header of the previous page",
+        kind: ParamType::Text,
+    },
 ];
+
+/// Rows of `sales/daily` per answer unless `limit` says otherwise: five
+/// years of a large catalogue would otherwise be one unbounded answer.
+const DEFAULT_DAILY_ROWS: i64 = 1000;
+
+/// The most rows one `sales/daily` answer holds.
+const MAX_DAILY_ROWS: i64 = 10_000;
+
+/// Where a `sales/daily` page ends: the key `(day, sku)` of its last row.
+fn encode_day_cursor(row: &DailySales) -> String {
+    to_hex(&format!("{}/{}", row.day, row.sku))
+}
+
+/// The `(day, sku)` a `sales/daily` cursor names.
+fn decode_day_cursor(raw: &str) -> Option<(NaiveDate, String)> {
+    let text = from_hex(raw)?;
+    let (day, sku) = text.split_once('/')?;
+    Some((day.parse().ok()?, sku.to_owned()))
+}
 
 const TOP: &[QueryParam] = &[FROM, TO, limit(1000)];
 
@@ -76,11 +108,21 @@ async fn daily_sales(
     State(state): State<AppState>,
     min: MinPosition,
     headers: HeaderMap,
+    uri: Uri,
     params: Params,
 ) -> Result<Fresh<Response>, QueryError> {
     let mut p = params.parser(DAILY);
     let (from, to) = day_range(&mut p);
     let sku: Option<String> = p.optional("sku", "a SKU");
+    let limit = p.int(DAILY[3]).unwrap_or(DEFAULT_DAILY_ROWS);
+    let raw_cursor: Option<String> = p.optional(CURSOR_NAME, "a cursor");
+    let after = raw_cursor.as_deref().and_then(decode_day_cursor);
+    if raw_cursor.is_some() && after.is_none() {
+        p.reject(
+            CURSOR_NAME,
+            "must be the cursor of an earlier page's next link",
+        );
+    }
     p.finish()?;
     let position = await_position(&state.freshness, &["sales"], min).await?;
     let mut query = QueryBuilder::<Postgres>::new(
@@ -91,8 +133,23 @@ async fn daily_sales(
     if let Some(sku) = sku {
         query.push(" AND sku = ").push_bind(sku);
     }
-    query.push(" ORDER BY day, sku");
-    let items: Vec<DailySales> = query.build_query_as().fetch_all(&state.pool).await?;
+    if let Some((day, sku)) = after {
+        query
+            .push(" AND (day, sku) > (")
+            .push_bind(day)
+            .push(", ")
+            .push_bind(sku)
+            .push(")");
+    }
+    // One row more than the page tells whether another page follows.
+    query.push(" ORDER BY day, sku LIMIT ").push_bind(limit + 1);
+    let mut items: Vec<DailySales> = query.build_query_as().fetch_all(&state.pool).await?;
+    let next = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(encode_day_cursor)
+    } else {
+        None
+    };
     let columns = [
         "day",
         "sku",
@@ -102,10 +159,11 @@ async fn daily_sales(
         "units_paid",
         "revenue_paid",
     ];
-    Ok(Fresh(
-        position,
-        respond(&items, &columns, wants_csv(&headers)),
-    ))
+    let mut response = respond(&items, &columns, wants_csv(&headers));
+    if let Some(cursor) = next {
+        add_next_link(&mut response, &uri, &cursor);
+    }
+    Ok(Fresh(position, response))
 }
 
 /// A product ranked by paid revenue.

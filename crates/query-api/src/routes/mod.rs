@@ -3,6 +3,7 @@
 
 mod analytics;
 mod history;
+mod next_link;
 mod orders;
 mod page;
 mod products;
