@@ -48,17 +48,30 @@ ensure_postgres_installed() {
 
 # Headless Chromium (Debian's) and the client that drives it, for the
 # console's browser tests.
-ensure_browser_installed() {
-  if ! command -v chromium >/dev/null 2>&1; then
-    say "installing chromium"
+# Installs Debian package $2 unless command $1 is already there.
+ensure_debian_package() {
+  if ! command -v "$1" >/dev/null 2>&1; then
+    say "installing $2"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq chromium >/dev/null
+    apt-get install -y -qq "$2" >/dev/null
   fi
+}
+
+ensure_browser_installed() {
+  ensure_debian_package chromium chromium
   if [ ! -d "$ROOT/tests/browser/node_modules/playwright-core" ]; then
     say "installing playwright-core"
     (cd "$ROOT/tests/browser" && npm ci --no-audit --no-fund --silent)
   fi
+}
+
+# The tests put a real PgBouncer between a worker and Postgres, to prove it
+# is refused (tests/integration/pooler.rs); nothing else uses it.
+ensure_pgbouncer_installed() {
+  ensure_debian_package pgbouncer pgbouncer
+  # The package may start a system service; the tests start their own.
+  service pgbouncer stop >/dev/null 2>&1 || true
 }
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }

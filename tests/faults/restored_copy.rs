@@ -199,6 +199,22 @@ async fn a_dump_restored_into_a_new_cluster_works_after_migrate() {
         "the copy carries the old cluster's ids, beyond this one's: {refused:?}"
     );
 
+    // Before the rebase, the command API takes no appends: they would sort
+    // before the restored log and never be read.
+    let early = System::start_on(TestDb::existing(&new_url).await, &[], &[]).await;
+    let refused = early
+        .post("/v1/stock/MOVE-1/receipts", json!({"quantity": 5}))
+        .await;
+    assert_eq!(refused.status(), 503, "{}", refused.text().await.unwrap());
+    let appended: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE transaction_id < pg_snapshot_xmax(pg_current_snapshot())",
+    )
+    .fetch_one(&copy.pool)
+    .await
+    .unwrap();
+    assert_eq!(appended, 0, "nothing appended with this cluster's ids");
+    drop(early);
+
     let env = env_for(&copy, "unused", &[]);
     let (status, _) = run_tool(&["migrate"], &env).await;
     assert!(status.success(), "stockroom migrate on the copy");

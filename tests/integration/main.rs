@@ -35,6 +35,7 @@ mod openapi;
 mod operator_tools;
 mod oversell;
 mod parking;
+mod pooler;
 mod queries;
 mod read_models;
 mod read_your_writes;

@@ -157,6 +157,7 @@ impl LogSource {
             None => self.connect.connect().await?,
         };
         if self.reload {
+            store::db::check_session(&mut conn).await?;
             store::db::check_cluster_ids(&mut conn).await?;
             let checkpoint = subscription::load(&mut conn, &self.name).await?;
             self.follower.reset(checkpoint.cursor, checkpoint.settled);

@@ -245,6 +245,7 @@ async fn isolate<S: EventSource, H: BatchHandler>(
 ) -> Result<bool, HandlerError> {
     let mut attempts: HashMap<Uuid, u32> = HashMap::new();
     for event in &batch.messages {
+        let mut races = 0u32;
         loop {
             let result: Result<(), HandlerError> = async {
                 let mut tx = conn.begin(handler).await?;
@@ -269,8 +270,12 @@ async fn isolate<S: EventSource, H: BatchHandler>(
             }
             match result {
                 Ok(()) => break,
-                Err(HandlerError::Raced(_)) => continue,
-                Err(HandlerError::Transient(e)) => {
+                // As in a batch: retried at once a few times, then paced.
+                Err(HandlerError::Raced(_)) if races < IMMEDIATE_RACE_RETRIES => {
+                    races += 1;
+                    continue;
+                }
+                Err(HandlerError::Transient(e) | HandlerError::Raced(e)) => {
                     tracing::warn!(error = %store::error_chain(&*e), "event failed transiently; retrying");
                 }
                 Err(HandlerError::Poison(e)) => {

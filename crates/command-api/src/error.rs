@@ -163,14 +163,16 @@ impl ApiError {
     }
 }
 
-/// Whether the failure is the database being unreachable (503, not 500).
+/// Whether the failure is the database being unreachable, or not fit to
+/// take appends until an operator acts (503, not 500).
 fn is_unavailable(e: &StoreError) -> bool {
     let e = e.cause();
     matches!(
         e,
         StoreError::Database(
             sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
-        )
+        ) | StoreError::RestoredCopy
+            | StoreError::SessionNotPinned { .. }
     ) || matches!(e, StoreError::Database(sqlx::Error::Database(db)) if db.code().is_some_and(|c| c.starts_with("57") || c.starts_with("08")))
 }
 

@@ -68,6 +68,7 @@ pub async fn run<C: HttpCommand>(
     fingerprint: &[u8],
     command: C,
 ) -> Result<Answer, ApiError> {
+    state.origin.check(&state.pool).await?;
     let policy = state.retry;
     let scope = headers.principal.idempotency_scope();
     let aggregate_id = command.aggregate_id();

@@ -21,6 +21,8 @@ pub struct AppState {
     pub catalogue: crate::catalogue::Catalogue,
     /// Placements appended together when they arrive together.
     pub appends: store::GroupAppend,
+    /// Refuses appends to a restored copy that `migrate` has not rebased.
+    pub origin: store::origin::AppendGuard,
 }
 
 impl AppState {
@@ -35,6 +37,7 @@ impl AppState {
         Self {
             appends: store::GroupAppend::new(pool.clone()),
             catalogue: crate::catalogue::Catalogue::default(),
+            origin: store::origin::AppendGuard::default(),
             pool,
             probes,
             retry,

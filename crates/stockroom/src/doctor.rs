@@ -58,6 +58,32 @@ pub async fn run(common: Common, strict: bool, keys_within: Duration) -> anyhow:
     let mut conn = pool.acquire().await?;
     let mut findings: Vec<(Severity, String)> = Vec::new();
 
+    findings.push(match store::db::check_session(&mut conn).await {
+        Ok(()) => (
+            Severity::Ok,
+            "sessions run READ COMMITTED with Stockroom's lock and idle bounds".to_owned(),
+        ),
+        Err(e @ store::StoreError::SessionNotPinned { .. }) => (Severity::Fail, e.to_string()),
+        Err(e) => return Err(e.into()),
+    });
+    findings.push(match store::db::check_cluster_ids(&mut conn).await {
+        Ok(()) => (
+            Severity::Ok,
+            "the log's transaction ids belong to this cluster".to_owned(),
+        ),
+        Err(e @ store::StoreError::RestoredCopy) => (Severity::Fail, e.to_string()),
+        Err(e) => return Err(e.into()),
+    });
+    // Through a session that is not what it seems, the other checks would
+    // only fail in confusing ways (a transaction pooler's "prepared
+    // statement already exists").
+    if findings
+        .iter()
+        .any(|(severity, _)| *severity == Severity::Fail)
+    {
+        return conclude(&findings, strict);
+    }
+
     for lag in lags(&mut conn).await? {
         let severity = by_threshold(lag.seconds, LAG_WARN_SECONDS, LAG_FAIL_SECONDS);
         findings.push((
@@ -149,7 +175,13 @@ pub async fn run(common: Common, strict: bool, keys_within: Duration) -> anyhow:
         ));
     }
 
-    for (severity, text) in &findings {
+    conclude(&findings, strict)
+}
+
+/// Prints the findings; fails when any needs a person (warnings too when
+/// `strict`).
+fn conclude(findings: &[(Severity, String)], strict: bool) -> anyhow::Result<()> {
+    for (severity, text) in findings {
         println!("{} {text}", severity.tag());
     }
     let threshold = if strict {

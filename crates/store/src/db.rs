@@ -103,6 +103,26 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Fails with [`StoreError::SessionNotPinned`] when this connection does not
+/// run with the settings [`connect_options`] pins: they were dropped on the
+/// way, so correctness can no longer be assumed (READ COMMITTED), nor that a
+/// connection is one Postgres session (advisory-lock leases, LISTEN).
+pub async fn check_session(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+    let (isolation, lock_timeout): (String, String) = sqlx::query_as(
+        "SELECT current_setting('default_transaction_isolation'), current_setting('lock_timeout')",
+    )
+    .fetch_one(conn)
+    .await?;
+    if isolation == "read committed" && lock_timeout == LOCK_TIMEOUT {
+        Ok(())
+    } else {
+        Err(StoreError::SessionNotPinned {
+            isolation,
+            lock_timeout,
+        })
+    }
+}
+
 /// Fails with [`StoreError::RestoredCopy`] when the log holds transaction ids
 /// this cluster has not handed out yet: a logical copy that `migrate` has
 /// not rebased, which no follower could read past. Followers check this

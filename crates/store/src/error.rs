@@ -51,6 +51,14 @@ pub enum StoreError {
     /// restored from a logical dump) and has not been rebased yet.
     #[error("this database was copied from another Postgres cluster and its log is not rebased yet: run `stockroom migrate` before starting Stockroom")]
     RestoredCopy,
+    /// The session runs without the settings Stockroom pins on connect.
+    #[error("this session runs with default_transaction_isolation = {isolation:?} and lock_timeout = {lock_timeout:?}, not the READ COMMITTED and bounds Stockroom asks for on connect: something between it and Postgres (a pooler that ignores startup parameters, such as PgBouncer with ignore_startup_parameters = options) drops them, and with them the direct sessions that leases and LISTEN need; connect Stockroom to Postgres directly, or through a pooler in session mode that passes startup parameters")]
+    SessionNotPinned {
+        /// The isolation level the session runs with.
+        isolation: String,
+        /// Its lock timeout.
+        lock_timeout: String,
+    },
     /// Migrations failed.
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),

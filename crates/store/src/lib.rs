@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod log;
 pub mod notify;
+pub mod origin;
 pub mod read;
 pub mod retention;
 pub mod state;

@@ -167,6 +167,8 @@ impl Lease {
         function: &str,
     ) -> Result<Option<Self>, StoreError> {
         let mut conn = PgConnection::connect_with(options).await?;
+        // A session-level lock means nothing through a transaction pooler.
+        crate::db::check_session(&mut conn).await?;
         let held: bool = sqlx::query_scalar(&format!(
             "SELECT {function}(hashtextextended('stockroom-subscription:' || $1, 0))"
         ))

@@ -187,6 +187,7 @@ impl Place {
     /// catalogue has not changed since (else read the products again and
     /// price again). No `BEGIN`, read or `COMMIT`.
     async fn at_once(self, state: &AppState, headers: &CommandHeaders) -> Result<Answer, ApiError> {
+        state.origin.check(&state.pool).await?;
         let skus = self.skus();
         let id = self.order_id.to_string();
         for attempt in 1..=state.retry.attempts {
