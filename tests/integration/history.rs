@@ -44,6 +44,23 @@ async fn an_orders_history_and_a_skus_movements_tell_what_happened_and_who_did_i
     assert_eq!(items[2]["data"]["reason"], "changed mind");
     assert_eq!(items[0]["data"]["lines"][0]["quantity"], 3);
 
+    // The storefront that placed it sees who acted by class, no ids.
+    let seen_by_shop: Value = web
+        .get(format!("{}/v1/orders/{id}/history", sys.query_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actors: Vec<&str> = seen_by_shop["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(actors, ["storefront", "system", "staff"]);
+
     // Paged: one at a time, following next_cursor.
     let mut cursor: Option<String> = None;
     let mut paged = Vec::new();

@@ -1,6 +1,7 @@
 //! The query API: serves the read models to shop frontends and analysts,
 //! with read-your-writes on request.
 
+pub mod actors;
 pub mod csv;
 pub mod error;
 pub mod freshness;

@@ -14,6 +14,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use store::{read_stream, RecordedEvent};
 use uuid::Uuid;
+use web::access::Role;
 use web::auth::Principal;
 use web::openapi::{Operation, ParamType, QueryParam};
 use web::SecureRouter;
@@ -70,7 +71,8 @@ pub struct HistoryEntry {
     /// When it was appended.
     pub occurred_at: DateTime<Utc>,
     /// `key:<id>` for a request, `user:<id>` for the console,
-    /// `system:<process>` for Stockroom's own.
+    /// `system:<process>` for Stockroom's own; for a storefront, only the
+    /// class: `storefront`, `staff`, `payments` or `system`.
     pub actor: Option<String>,
     /// What changed: the event's payload.
     pub data: Value,
@@ -120,8 +122,18 @@ async fn order_history(
     let (limit, after) = paging(&params)?;
     let id = Uuid::parse_str(&order_id)
         .map_err(|_| QueryError::NotFound(format!("order {order_id}")))?;
-    let history = order_events(&state.pool, id, principal.channel.as_deref(), limit, after);
-    Ok(Json(history.await?))
+    let mut history =
+        order_events(&state.pool, id, principal.channel.as_deref(), limit, after).await?;
+    // A storefront learns who acted on its order by class only.
+    if principal.role == Role::Storefront {
+        let mut actors: Vec<Option<String>> =
+            history.items.iter_mut().map(|e| e.actor.take()).collect();
+        crate::actors::classify(&state.pool, &mut actors).await?;
+        for (entry, actor) in history.items.iter_mut().zip(actors) {
+            entry.actor = actor;
+        }
+    }
+    Ok(Json(history))
 }
 
 /// Up to `limit` events of order `id` after stream version `after`. An order
