@@ -16,6 +16,7 @@ mod bench_smoke;
 mod bookkeeping;
 mod broker_off_path;
 mod catalogue;
+mod channel_limits;
 mod compensation;
 mod concurrency;
 mod console;

@@ -50,6 +50,12 @@ pub enum ApiError {
     /// Still losing races after every retry.
     #[error("the resource is changing too fast; retry")]
     Contended,
+    /// The caller's sales channel holds as many open unpaid orders as it may.
+    #[error("this sales channel has {limit} open unpaid orders, as many as it may; retry once some are paid or expire")]
+    ChannelFull {
+        /// The channel's bound.
+        limit: i64,
+    },
     /// No authenticated caller reached a handler (authentication did not run).
     #[error("a valid API key is required")]
     Unauthenticated,
@@ -145,6 +151,9 @@ impl ApiError {
             ),
             Self::NotFound(_) => Problem::new(S::NOT_FOUND, "not-found", self.to_string()),
             Self::Contended => Problem::new(S::CONFLICT, "contended", self.to_string()),
+            Self::ChannelFull { .. } => {
+                Problem::new(S::TOO_MANY_REQUESTS, "channel-full", self.to_string()).retry_after(30)
+            }
             Self::Unauthenticated => {
                 Problem::new(S::UNAUTHORIZED, "unauthenticated", self.to_string())
             }

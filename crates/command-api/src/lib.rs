@@ -2,6 +2,7 @@
 //! stock. Every accepted command appends events to the event store.
 
 pub mod catalogue;
+pub mod channel_limits;
 pub mod error;
 pub mod extract;
 pub mod routes;

@@ -23,6 +23,10 @@ pub struct AppState {
     pub appends: store::GroupAppend,
     /// Refuses appends to a restored copy that `migrate` has not rebased.
     pub origin: store::origin::AppendGuard,
+    /// What one sales channel may hold unpaid.
+    pub channel_limits: crate::channel_limits::ChannelLimits,
+    /// Each channel's open unpaid orders, as last counted.
+    pub open_orders: crate::channel_limits::OpenOrders,
 }
 
 impl AppState {
@@ -38,12 +42,22 @@ impl AppState {
             appends: store::GroupAppend::new(pool.clone()),
             catalogue: crate::catalogue::Catalogue::default(),
             origin: store::origin::AppendGuard::default(),
+            channel_limits: crate::channel_limits::ChannelLimits::default(),
+            open_orders: crate::channel_limits::OpenOrders::default(),
             pool,
             probes,
             retry,
             authenticator,
             notifier,
         }
+    }
+}
+
+impl AppState {
+    /// The same state with other bounds on what a sales channel may hold.
+    pub fn with_channel_limits(mut self, limits: crate::channel_limits::ChannelLimits) -> Self {
+        self.channel_limits = limits;
+        self
     }
 }
 

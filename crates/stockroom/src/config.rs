@@ -5,6 +5,7 @@ use bus::producer::ProducerSettings;
 use bus::run::RunSettings;
 use bus::{KafkaConfig, LogSettings, RelayConfig, SourceKind};
 use clap::Args;
+use command_api::channel_limits::ChannelLimits;
 use store::retention::Retention;
 use store::{DbConfig, RetryPolicy};
 use web::layers::HttpLimits;
@@ -142,12 +143,26 @@ pub struct ApiArgs {
     /// Longest a query waits for `X-Min-Position`.
     #[arg(value_parser = duration_setting, long, env = "STOCKROOM_MAX_WAIT", default_value_t = query_api::DEFAULT_MAX_WAIT.into())]
     pub max_wait: humantime::Duration,
+    /// Most units in all in one order placed with a storefront key.
+    #[arg(value_parser = clap::value_parser!(i64).range(1..=1_000_000_000), long, env = "STOCKROOM_CHANNEL_MAX_UNITS_PER_ORDER", default_value_t = ChannelLimits::default().max_units_per_order)]
+    pub channel_max_units_per_order: i64,
+    /// Most open unpaid orders (placed or confirmed) of one sales channel.
+    #[arg(value_parser = clap::value_parser!(i64).range(1..=1_000_000_000), long, env = "STOCKROOM_CHANNEL_MAX_OPEN_ORDERS", default_value_t = ChannelLimits::default().max_open_orders)]
+    pub channel_max_open_orders: i64,
 }
 
 impl ApiArgs {
     /// The HTTP limits.
     pub fn limits(&self) -> HttpLimits {
         self.listener.limits(self.max_body_bytes)
+    }
+
+    /// What one sales channel may hold unpaid.
+    pub fn channel_limits(&self) -> ChannelLimits {
+        ChannelLimits {
+            max_units_per_order: self.channel_max_units_per_order,
+            max_open_orders: self.channel_max_open_orders,
+        }
     }
 }
 

@@ -164,7 +164,8 @@ async fn command_api(
         stop.clone(),
         |pool, probes, authenticator| {
             let notifier = store::Notifier::start(&pool, stop.clone());
-            let state = command_api::AppState::new(pool, probes, retry, authenticator, notifier);
+            let state = command_api::AppState::new(pool, probes, retry, authenticator, notifier)
+                .with_channel_limits(api.channel_limits());
             command_api::router(state, api.limits())
         },
     )

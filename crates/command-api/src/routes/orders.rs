@@ -31,13 +31,20 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
         .post(
             "/v1/orders",
             place,
-            Operation::new("place an order; stock is reserved asynchronously (watch its status)")
-                .command::<PlaceBody>(
-                    json!({"customer_id": "0b6c1f7e-3c1d-4f7a-9f3e-2a5d8c4b1e90",
+            Operation::new(
+                "place an order; stock is reserved asynchronously (watch its status). \
+                 Through a storefront key, an order holds at most \
+                 STOCKROOM_CHANNEL_MAX_UNITS_PER_ORDER units (default 100; more is a 422), \
+                 and while the key's channel has STOCKROOM_CHANNEL_MAX_OPEN_ORDERS \
+                 orders placed or confirmed and unpaid (default 1000) it is a 429 \
+                 `channel-full` with Retry-After",
+            )
+            .command::<PlaceBody>(
+                json!({"customer_id": "0b6c1f7e-3c1d-4f7a-9f3e-2a5d8c4b1e90",
                            "lines": [{"sku": "TEA-GREEN-100G", "quantity": 2}]}),
-                    true,
-                )
-                .answers::<PlacedAnswer>(202, "placed; reservation follows"),
+                true,
+            )
+            .answers::<PlacedAnswer>(202, "placed; reservation follows"),
         )
         .post(
             "/v1/orders/{id}/payments",
@@ -259,6 +266,8 @@ impl HttpCommand for Place {
 }
 
 /// The `place` command, as the HTTP route and the console run it.
+/// Places an order: checks its lines, and the bounds of the caller's sales
+/// channel ([`crate::channel_limits`]).
 pub async fn place_command(
     state: &AppState,
     headers: &CommandHeaders,
@@ -280,10 +289,46 @@ pub async fn place_command(
             lines.push((sku, quantity));
         }
     }
+    let channel = headers.principal.channel.as_deref();
+    let limits = state.channel_limits;
+    let units: i64 = lines.iter().map(|(_, quantity)| quantity.get()).sum();
+    if channel.is_some() && units > limits.max_units_per_order {
+        fields.reject(
+            "lines",
+            format!(
+                "at most {} units in all per order through a sales channel",
+                limits.max_units_per_order
+            ),
+        );
+    }
     fields.finish()?;
+    if let Some(channel) = channel {
+        if state.open_orders.count(&state.pool, channel).await? >= limits.max_open_orders {
+            return Err(ApiError::ChannelFull {
+                limit: limits.max_open_orders,
+            });
+        }
+    }
+    let answer = place_checked(state, headers, fingerprint, body.customer_id, lines).await?;
+    if let Some(channel) = channel {
+        if !answer.replayed {
+            state.open_orders.placed(channel).await;
+        }
+    }
+    Ok(answer)
+}
+
+/// Places an order whose lines passed every check.
+async fn place_checked(
+    state: &AppState,
+    headers: &CommandHeaders,
+    fingerprint: &[u8],
+    customer_id: Uuid,
+    lines: Vec<(Sku, Quantity)>,
+) -> Result<Answer, ApiError> {
     let command = Place {
         order_id: OrderId::generate(),
-        customer_id: CustomerId(body.customer_id),
+        customer_id: CustomerId(customer_id),
         lines,
         // The key's channel, never the body's: a storefront places orders
         // only through the channel it is bound to.
