@@ -9,6 +9,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod abuse;
 mod access;
 mod analytics_bounds;
 mod bad_input;

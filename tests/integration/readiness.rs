@@ -7,16 +7,9 @@ use crate::support::System;
 
 /// `stockroom_readiness_probes_total` on the process at `base`.
 async fn probes_run(sys: &System, base: &str) -> u64 {
-    let text = sys
-        .http
-        .get(format!("{base}/metrics"))
-        .send()
+    sys.metrics_text(base)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .find_map(|l| l.strip_prefix("stockroom_readiness_probes_total "))
         .map_or(0, |v| v.trim().parse().unwrap())
 }

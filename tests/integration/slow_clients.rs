@@ -11,12 +11,12 @@ use tokio::net::TcpStream;
 use crate::support::System;
 
 /// `host:port` of an `http://host:port` base URL.
-fn authority(base: &str) -> &str {
+pub(crate) fn authority(base: &str) -> &str {
     base.trim_start_matches("http://").trim_end_matches('/')
 }
 
 /// Whether the server has closed `stream` (a read sees the end, or a reset).
-async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+pub(crate) async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
     let mut buf = [0u8; 1024];
     let deadline = tokio::time::Instant::now() + within;
     loop {

@@ -103,6 +103,18 @@ impl System {
         format!("{}.{suffix}", self.prefix)
     }
 
+    /// The `/metrics` text of the process at `base` (an API's URL).
+    pub async fn metrics_text(&self, base: &str) -> String {
+        self.http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// `POST` JSON to the command API.
     pub async fn post(&self, path: &str, body: Value) -> Response {
         self.http

@@ -109,6 +109,10 @@ pub struct ListenerArgs {
     /// Open connections per listener; more are accepted and closed at once.
     #[arg(value_parser = usize_in(1..=1_000_000), long, env = "STOCKROOM_MAX_CONNECTIONS", default_value_t = HttpLimits::default().max_connections)]
     pub max_connections: usize,
+    /// Open connections per client address (an IPv6 /64 as one); behind a
+    /// reverse proxy, set it to `--max-connections`.
+    #[arg(value_parser = usize_in(1..=1_000_000), long, env = "STOCKROOM_MAX_CONNECTIONS_PER_CLIENT", default_value_t = HttpLimits::default().max_connections_per_client)]
+    pub max_connections_per_client: usize,
 }
 
 impl ListenerArgs {
@@ -121,6 +125,7 @@ impl ListenerArgs {
             keep_alive_timeout: self.keep_alive_timeout.into(),
             body_read_timeout: self.body_read_timeout.into(),
             max_connections: self.max_connections,
+            max_connections_per_client: self.max_connections_per_client,
         }
     }
 

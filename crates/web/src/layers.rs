@@ -35,6 +35,10 @@ pub struct HttpLimits {
     pub body_read_timeout: Duration,
     /// Open connections per listener; one more is accepted and closed at once.
     pub max_connections: usize,
+    /// Open connections per client address (an IPv6 /64 as one), so one
+    /// client cannot hold them all; set it to `max_connections` behind a
+    /// reverse proxy, where every connection comes from the proxy.
+    pub max_connections_per_client: usize,
 }
 
 impl Default for HttpLimits {
@@ -46,6 +50,7 @@ impl Default for HttpLimits {
             keep_alive_timeout: Duration::from_secs(5),
             body_read_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            max_connections_per_client: 256,
         }
     }
 }

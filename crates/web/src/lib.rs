@@ -9,6 +9,7 @@ pub mod layers;
 pub mod metrics;
 pub mod openapi;
 pub mod panic;
+pub mod per_client;
 pub mod probes;
 pub mod problem;
 pub mod readiness;

@@ -1,6 +1,7 @@
 //! Serving a router until shutdown, letting in-flight requests finish, with
 //! every connection bounded: a header-read timeout, a keep-alive timeout
-//! and a cap on open connections (see [`HttpLimits`]).
+//! and caps on open connections, per listener and per client address (see
+//! [`HttpLimits`]).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,6 +22,7 @@ use tower::ServiceExt;
 
 use crate::idle::IdleClock;
 use crate::layers::HttpLimits;
+use crate::per_client::{ClientSlot, ConnectionsPerClient};
 
 /// Serves `router` on `listener` until `shutdown` completes, then waits for
 /// in-flight requests. Handlers can see the client's address
@@ -33,9 +35,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let permits = Arc::new(Semaphore::new(max));
+    let per_client = ConnectionsPerClient::new(limits.max_connections_per_client);
     let (stop, stopping) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
-    metrics::counter!("stockroom_http_connections_refused_total").increment(0);
+    for why in ["client", "listener"] {
+        metrics::counter!("stockroom_http_connections_refused_total", "why" => why).increment(0);
+    }
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -52,8 +57,15 @@ pub async fn serve(
         };
         // Over the cap: closed at once rather than left in the backlog,
         // so the client learns at once and the descriptor is freed.
+        let Some(slot) = per_client.admit(remote.ip()) else {
+            metrics::counter!("stockroom_http_connections_refused_total", "why" => "client")
+                .increment(1);
+            drop(stream);
+            continue;
+        };
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-            metrics::counter!("stockroom_http_connections_refused_total").increment(1);
+            metrics::counter!("stockroom_http_connections_refused_total", "why" => "listener")
+                .increment(1);
             drop(stream);
             continue;
         };
@@ -63,7 +75,7 @@ pub async fn serve(
             router.clone(),
             limits,
             stopping.clone(),
-            permit,
+            (permit, slot),
         ));
     }
     let _ = stop.send(true);
@@ -80,7 +92,7 @@ async fn connection(
     router: Router,
     limits: HttpLimits,
     mut stopping: watch::Receiver<bool>,
-    _permit: OwnedSemaphorePermit,
+    _held: (OwnedSemaphorePermit, ClientSlot),
 ) {
     let clock = IdleClock::new();
     let service = {
