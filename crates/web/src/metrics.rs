@@ -1,8 +1,10 @@
 //! The process-wide Prometheus recorder and its `/metrics` rendering.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -14,6 +16,15 @@ pub const LATENCY_BUCKETS: [f64; 16] = [
     10.0,
 ];
 
+/// A counter or histogram series not touched for this long leaves
+/// `/metrics` (gauges stay: many are set once and mean something while
+/// unchanged), so label values that stop coming do not stay for ever.
+pub const SERIES_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// How often recorded histogram samples are folded into their buckets, so
+/// they do not pile up in memory while nobody scrapes.
+pub const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// Installs the recorder once per process and returns its handle.
 pub fn prometheus() -> PrometheusHandle {
     HANDLE
@@ -21,8 +32,22 @@ pub fn prometheus() -> PrometheusHandle {
             let recorder = PrometheusBuilder::new()
                 .set_buckets(&LATENCY_BUCKETS)
                 .expect("the bucket list is not empty")
+                .idle_timeout(
+                    MetricKindMask::COUNTER | MetricKindMask::HISTOGRAM,
+                    Some(SERIES_IDLE_TIMEOUT),
+                )
                 .build_recorder();
             let handle = recorder.handle();
+            // A thread, not a task: the recorder outlives any one runtime
+            // (tests start several).
+            let upkeep = handle.clone();
+            std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                })
+                .expect("a thread for metrics upkeep");
             // A second recorder (tests run several apps in one process) is
             // refused; the first one keeps serving every app.
             let _ = metrics::set_global_recorder(recorder);
