@@ -170,3 +170,79 @@ async fn a_stream_without_a_row_is_folded_and_its_row_written_with_the_next_even
     .await;
     assert!(redelivered.is_err(), "settled hold survived the rebuild");
 }
+
+/// Given a SKU with a long history of receipts, reservations and releases,
+/// when any page of its movements is read, then its running units are the
+/// full fold's, though the page folds only from the snapshot before it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_of_movements_folds_from_the_snapshot_before_it_and_agrees_with_the_full_fold() {
+    let db = TestDb::create().await;
+    let quantity = |n: i64| Quantity::new(n).unwrap();
+    let mut expected = vec![(0, 0)];
+    let (mut on_hand, mut reserved) = (0, 0);
+    for i in 0..100u128 {
+        run(
+            &db,
+            StockCommand::Receive {
+                sku: sku(),
+                quantity: quantity(3),
+                reference: None,
+            },
+        )
+        .await
+        .unwrap();
+        on_hand += 3;
+        expected.push((on_hand, reserved));
+        run(
+            &db,
+            StockCommand::Reserve {
+                sku: sku(),
+                order_id: order(i),
+                quantity: quantity(2),
+            },
+        )
+        .await
+        .unwrap();
+        reserved += 2;
+        expected.push((on_hand, reserved));
+        if i % 2 == 0 {
+            run(
+                &db,
+                StockCommand::Release {
+                    sku: sku(),
+                    order_id: order(i),
+                    reason: "test".into(),
+                },
+            )
+            .await
+            .unwrap();
+            reserved -= 2;
+            expected.push((on_hand, reserved));
+        }
+    }
+    let versions = expected.len() as i64 - 1;
+    let snapshots: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM stock_unit_snapshots WHERE sku = $1")
+            .bind(SKU)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert!(
+        snapshots >= versions / store::stock_levels::SNAPSHOT_EVERY,
+        "{snapshots} snapshots over {versions} versions"
+    );
+    for after in [0, 1, 63, 64, 65, 130, 200, versions - 3, versions] {
+        let page = query_api::routes::history::movements(&db.pool, SKU, 5, after)
+            .await
+            .unwrap();
+        let got: Vec<(i64, i64, i64)> = page
+            .items
+            .iter()
+            .map(|m| (m.event.version, m.on_hand, m.reserved))
+            .collect();
+        let want: Vec<(i64, i64, i64)> = (after + 1..=(after + 5).min(versions))
+            .map(|v| (v, expected[v as usize].0, expected[v as usize].1))
+            .collect();
+        assert_eq!(got, want, "the page after version {after}");
+    }
+}

@@ -47,6 +47,28 @@ pub async fn events_at(
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
 
+/// The events of one stream after version `after` and up to `up_to`,
+/// oldest first.
+pub async fn read_stream_between(
+    conn: &mut PgConnection,
+    stream_id: &str,
+    after: i64,
+    up_to: i64,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let sql = format!(
+        "SELECT {EVENT_COLUMNS} FROM stream_events(ARRAY[$1]) \
+         WHERE stream_version > $2 AND stream_version <= $3 \
+         ORDER BY stream_version"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(stream_id)
+        .bind(after)
+        .bind(up_to)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+}
+
 /// The events of one stream up to version `up_to` (all with `None`),
 /// oldest first.
 #[tracing::instrument(skip(conn))]

@@ -94,9 +94,31 @@ pub async fn lock_many(
     Ok(locked)
 }
 
+/// Versions between two snapshots of a SKU's units at most (plus what one
+/// append adds): what a page of movements folds beyond its own events.
+pub const SNAPSHOT_EVERY: i64 = 64;
+
+/// The last snapshot of `sku`'s units at or before `version`, as
+/// (version, on hand, reserved); `None` before the first.
+pub async fn units_at_or_before(
+    conn: &mut PgConnection,
+    sku: &str,
+    version: i64,
+) -> Result<Option<(i64, i64, i64)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT version, on_hand, reserved FROM stock_unit_snapshots \
+         WHERE sku = $1 AND version <= $2 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(sku)
+    .bind(version)
+    .fetch_optional(conn)
+    .await?)
+}
+
 /// Upserts the rows of several SKUs in one statement, with every hold each
 /// state knows: the ones its commands were about, or all of them right
 /// after a fold.
+/// Every [`SNAPSHOT_EVERY`] versions or so it also keeps the SKU's units.
 pub async fn record_many(
     conn: &mut PgConnection,
     states: &[(&str, &Loaded<StockItem>)],
@@ -120,16 +142,25 @@ pub async fn record_many(
         }
     }
     sqlx::query(
-        "WITH level AS ( \
+        "WITH s AS ( \
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+                  AS s(sku, version, last_position, on_hand, reserved) \
+         ), level AS ( \
              INSERT INTO stock_levels \
                  (sku, version, last_position, transaction_id, on_hand, reserved) \
              SELECT s.sku, s.version, s.last_position, pg_current_xact_id(), s.on_hand, s.reserved \
-             FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) \
-                  AS s(sku, version, last_position, on_hand, reserved) \
+             FROM s \
              ON CONFLICT (sku) DO UPDATE SET \
                  version = excluded.version, last_position = excluded.last_position, \
                  transaction_id = excluded.transaction_id, \
-                 on_hand = excluded.on_hand, reserved = excluded.reserved) \
+                 on_hand = excluded.on_hand, reserved = excluded.reserved \
+         ), snapshot AS ( \
+             INSERT INTO stock_unit_snapshots (sku, version, on_hand, reserved) \
+             SELECT s.sku, s.version, s.on_hand, s.reserved FROM s \
+             WHERE NOT EXISTS (SELECT 1 FROM stock_unit_snapshots p \
+                               WHERE p.sku = s.sku AND p.version > s.version - $9) \
+             ON CONFLICT DO NOTHING \
+         ) \
          INSERT INTO stock_holds (sku, order_id, quantity) \
          SELECT * FROM unnest($6::text[], $7::uuid[], $8::bigint[]) \
          ON CONFLICT (sku, order_id) DO UPDATE SET quantity = excluded.quantity",
@@ -142,6 +173,7 @@ pub async fn record_many(
     .bind(&hold_skus)
     .bind(&hold_orders)
     .bind(&hold_quantities)
+    .bind(SNAPSHOT_EVERY)
     .execute(conn)
     .await?;
     Ok(())

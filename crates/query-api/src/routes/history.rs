@@ -12,6 +12,8 @@ use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgPool;
+use store::read::read_stream_between;
+use store::stock_levels::units_at_or_before;
 use store::{read_stream, RecordedEvent};
 use uuid::Uuid;
 use web::access::Role;
@@ -191,18 +193,20 @@ pub async fn movements(
 ) -> Result<Page<Movement>, QueryError> {
     let mut conn = pool.acquire().await?;
     let stream_id = StreamCategory::Stock.stream_id(sku);
+    let up_to = after.saturating_add(limit).saturating_add(1);
     // The running units come from the domain's own fold, so they are what
-    // every decision on this SKU saw; a later page folds its earlier events.
-    let events = read_stream(
-        &mut conn,
-        &stream_id,
-        Some(after.saturating_add(limit).saturating_add(1)),
-    )
-    .await?;
-    if events.is_empty() {
+    // every decision on this SKU saw; it starts at the last snapshot of the
+    // units before the page (see store::stock_levels), not at the first event.
+    let (from, mut state) = match units_at_or_before(&mut conn, sku, after).await? {
+        Some((version, on_hand, reserved)) => {
+            (version, StockItem::from_parts(on_hand, reserved, []))
+        }
+        None => (0, StockItem::default()),
+    };
+    let events = read_stream_between(&mut conn, &stream_id, from, up_to).await?;
+    if events.is_empty() && from == 0 {
         return Err(QueryError::NotFound(format!("stock of {sku}")));
     }
-    let mut state = StockItem::default();
     let mut movements = Vec::new();
     for recorded in &events {
         let event: StockEvent = recorded.decode()?;

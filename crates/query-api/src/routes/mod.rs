@@ -2,7 +2,7 @@
 //! each needs.
 
 mod analytics;
-mod history;
+pub mod history;
 mod next_link;
 mod orders;
 mod page;
