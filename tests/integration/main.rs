@@ -25,6 +25,7 @@ mod console_router;
 mod dedup;
 mod doctor;
 mod end_to_end;
+mod event_feed;
 mod gap_safety;
 mod group_append;
 mod history;

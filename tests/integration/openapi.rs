@@ -193,7 +193,10 @@ async fn the_documented_examples_are_accepted_and_every_answer_matches_its_schem
         let mut request = sys.client().get(format!(
             "{}{}",
             sys.query_url(),
-            template.replace("{sku}", &sku).replace("{id}", &order)
+            template
+                .replace("{sku}", &sku)
+                .replace("{id}", &order)
+                .replace("{stream_id}", &format!("order-{order}"))
         ));
         let waits = operation["parameters"]
             .as_array()

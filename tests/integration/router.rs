@@ -49,6 +49,7 @@ pub(crate) fn query_app(pool: PgPool) -> Router {
     );
     query_api::router(
         query_api::AppState {
+            horizon: query_api::horizon::LogHorizon::fixed(0),
             freshness: query_api::freshness::Freshness::start(
                 pool.clone(),
                 Duration::from_millis(100),

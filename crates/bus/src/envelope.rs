@@ -61,6 +61,12 @@ impl From<&RecordedEvent> for Envelope {
 }
 
 impl Envelope {
+    /// The envelope as published: the relay's message value and the event
+    /// feed's entries are these bytes.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
+    }
+
     /// The Kafka headers duplicating the routing fields, and the trace
     /// context under its W3C name.
     pub fn headers(&self) -> OwnedHeaders {

@@ -228,13 +228,12 @@ impl Relay {
             })?;
             let topic = self.kafka.topic(category);
             let envelope = Envelope::from(event);
-            let payload =
-                serde_json::to_vec(&envelope).map_err(|source| BusError::BadEnvelope {
-                    topic: topic.clone(),
-                    partition: -1,
-                    offset: event.position,
-                    source,
-                })?;
+            let payload = envelope.to_json().map_err(|source| BusError::BadEnvelope {
+                topic: topic.clone(),
+                partition: -1,
+                offset: event.position,
+                source,
+            })?;
             let mut record = FutureRecord::to(&topic)
                 .key(event.aggregate_id.as_str())
                 .payload(&payload)

@@ -20,6 +20,8 @@ pub struct AppState {
     pub freshness: crate::freshness::Freshness,
     /// Verifies API keys.
     pub authenticator: web::auth::Authenticator,
+    /// The log's settled position, for the event feed.
+    pub horizon: crate::horizon::LogHorizon,
 }
 
 impl FromRef<AppState> for Probes {

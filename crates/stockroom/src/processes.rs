@@ -186,6 +186,7 @@ async fn query_api(
         stop.clone(),
         |pool, probes, authenticator| {
             let state = query_api::AppState {
+                horizon: query_api::horizon::LogHorizon::start(pool.clone(), stop.clone()),
                 freshness: query_api::freshness::Freshness::start(
                     pool.clone(),
                     api.max_wait.into(),

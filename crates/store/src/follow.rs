@@ -127,6 +127,9 @@ pub struct LogFollower {
     held: Option<(u64, Instant)>,
 }
 
+/// The category [`LogFollower::horizon`] follows: none has this name.
+const NO_CATEGORY: &str = "-";
+
 /// Samples kept at most; older ones are dropped (a later sample settles a
 /// higher position anyway, so dropping only delays, never lies).
 const MAX_PENDING: usize = 4096;
@@ -144,6 +147,15 @@ impl LogFollower {
             pending: VecDeque::new(),
             held: None,
         }
+    }
+
+    /// A follower of no category: it reads no event and only tracks the
+    /// log's settled position (every position at or below it is committed
+    /// or rolled back for good), by the same rule as every other follower.
+    pub fn horizon() -> Self {
+        // A category no event has, so the read finds nothing; the cursor
+        // still moves to each round's horizon, so it scans nothing twice.
+        Self::new(&[NO_CATEGORY], 1, CommitCursor::default(), 0)
     }
 
     /// Where the follower has read to.

@@ -35,6 +35,8 @@ pub enum Permission {
     /// Rebuild and verify projections, retry parked events (the console;
     /// admins only).
     OperationsWrite,
+    /// Read the event feed and single streams (every event of the log).
+    EventsRead,
 }
 
 impl Permission {
@@ -53,6 +55,7 @@ impl Permission {
             Self::AnalyticsRead => "analytics:read",
             Self::OperationsRead => "operations:read",
             Self::OperationsWrite => "operations:write",
+            Self::EventsRead => "events:read",
         }
     }
 }
@@ -76,18 +79,21 @@ pub enum Role {
     Analyst,
     /// Operators of the installation.
     Operator,
+    /// Another team's process reading the event feed.
+    Subscriber,
     /// Everything.
     Admin,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 6] = [
+    pub const ALL: [Role; 7] = [
         Self::Storefront,
         Self::Staff,
         Self::Payments,
         Self::Analyst,
         Self::Operator,
+        Self::Subscriber,
         Self::Admin,
     ];
 
@@ -99,6 +105,7 @@ impl Role {
             Self::Payments => "payments",
             Self::Analyst => "analyst",
             Self::Operator => "operator",
+            Self::Subscriber => "subscriber",
             Self::Admin => "admin",
         }
     }
@@ -126,6 +133,7 @@ impl Role {
             Self::Payments => matches!(permission, OrdersPay | OrdersRead),
             Self::Analyst => matches!(permission, AnalyticsRead | CatalogueRead),
             Self::Operator => matches!(permission, OperationsRead),
+            Self::Subscriber => matches!(permission, EventsRead),
         }
     }
 
@@ -136,6 +144,7 @@ impl Role {
             Self::Storefront | Self::Payments => 100,
             Self::Staff => 50,
             Self::Analyst | Self::Operator => 20,
+            Self::Subscriber => 50,
             Self::Admin => 1000,
         }
     }

@@ -2,6 +2,7 @@
 //! each needs.
 
 mod analytics;
+mod events;
 pub mod history;
 mod next_link;
 mod orders;
@@ -30,7 +31,7 @@ use crate::AppState;
 
 /// Every route of the query API and what it needs (api.md, Access v1.1).
 /// A route missing here cannot be mounted.
-pub static ACCESS: [RouteRule; 16] = [
+pub static ACCESS: [RouteRule; 18] = [
     rule(
         Method::GET,
         "/v1/orders",
@@ -91,6 +92,16 @@ pub static ACCESS: [RouteRule; 16] = [
         "/v1/projections",
         Access::Requires(Permission::OperationsRead),
     ),
+    rule(
+        Method::GET,
+        "/v1/events",
+        Access::Requires(Permission::EventsRead),
+    ),
+    rule(
+        Method::GET,
+        "/v1/streams/{stream_id}",
+        Access::Requires(Permission::EventsRead),
+    ),
     web::probes::HEALTHZ,
     web::probes::READYZ,
     web::probes::METRICS,
@@ -105,6 +116,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     routes = products::routes(routes);
     routes = analytics::routes(routes);
     routes = projections::routes(routes);
+    routes = events::routes(routes);
     routes = web::probes::routes(routes, web::probes::NoRefresh);
     routes = routes.openapi("Stockroom query API");
     let authenticator = state.authenticator.clone();

@@ -1,0 +1,123 @@
+//! The log's settled position as the query API sees it: every position at
+//! or below it is committed or rolled back for good, so a page of the event
+//! feed below it is final. Followed by one [`LogFollower::horizon`] per
+//! process, woken by the log's commit notifications and polled as a fallback.
+
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use sqlx::{ConnectOptions, PgPool};
+use store::LogFollower;
+use tokio::sync::watch;
+
+/// Least time between two rounds: a round per commit would cost a
+/// transaction id per commit.
+const LINGER: Duration = Duration::from_millis(5);
+
+/// How often the horizon is read without a notification.
+const POLL: Duration = Duration::from_millis(500);
+
+/// The settled position, kept current in the background.
+#[derive(Clone)]
+pub struct LogHorizon {
+    settled: watch::Receiver<i64>,
+}
+
+impl LogHorizon {
+    /// Follows the horizon of `pool`'s log until `shutdown`.
+    pub fn start(pool: PgPool, shutdown: watch::Receiver<bool>) -> Self {
+        let (tx, rx) = watch::channel(0);
+        tokio::spawn(follow(pool, tx, shutdown));
+        Self { settled: rx }
+    }
+
+    /// A horizon that never moves from `settled` (router tests).
+    pub fn fixed(settled: i64) -> Self {
+        let (tx, rx) = watch::channel(settled);
+        // Kept alive for ever so the receiver never sees a closed channel.
+        std::mem::forget(tx);
+        Self { settled: rx }
+    }
+
+    /// The settled position now.
+    pub fn settled(&self) -> i64 {
+        *self.settled.borrow()
+    }
+
+    /// Waits up to `wait` for the settled position to pass `position`;
+    /// returns the settled position then.
+    pub async fn past(&self, position: i64, wait: Duration) -> i64 {
+        let mut settled = self.settled.clone();
+        let _ = tokio::time::timeout(wait, settled.wait_for(|s| *s > position)).await;
+        let now = *settled.borrow();
+        now
+    }
+}
+
+async fn follow(pool: PgPool, tx: watch::Sender<i64>, mut shutdown: watch::Receiver<bool>) {
+    let options = pool.connect_options().as_ref().clone();
+    let mut follower = LogFollower::horizon();
+    let mut listener: Option<PgListener> = None;
+    let mut conn = None;
+    // Whether positions handed out wait to be settled: a later round settles
+    // them once their transactions end, so the next one comes soon.
+    let mut pending = true;
+    loop {
+        if listener.is_none() {
+            listener = match PgListener::connect_with(&pool).await {
+                Ok(mut l) => l
+                    .listen(store::notify::EVENTS_CHANNEL)
+                    .await
+                    .ok()
+                    .map(|()| l),
+                Err(_) => None,
+            };
+        }
+        if conn.is_none() {
+            conn = options.connect().await.ok();
+        }
+        if let Some(c) = conn.as_mut() {
+            match follower.read(c).await {
+                Ok(read) => {
+                    pending = read.held_back_for.is_some();
+                    follower.advance(&read);
+                    tx.send_if_modified(|settled| {
+                        let moved = read.settled > *settled;
+                        *settled = (*settled).max(read.settled);
+                        moved
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %store::error_chain(&e), "reading the log's horizon failed; retrying");
+                    conn = None;
+                }
+            }
+        }
+        let notification = async {
+            match listener.as_mut() {
+                Some(l) => l.try_recv().await.map(|_| ()),
+                None => std::future::pending().await,
+            }
+        };
+        let pause = if pending && conn.is_some() {
+            LINGER * 4
+        } else {
+            POLL
+        };
+        let woken = tokio::select! {
+            received = notification => Some(received.is_ok()),
+            _ = tokio::time::sleep(pause) => None,
+            _ = shutdown.wait_for(|stopped| *stopped) => return,
+        };
+        if woken == Some(false) {
+            listener = None;
+        }
+        if woken.is_some() {
+            // Commits that arrive meanwhile are read by the same round.
+            tokio::time::sleep(LINGER).await;
+            if let Some(l) = listener.as_mut() {
+                while l.next_buffered().is_some() {}
+            }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The event feed over HTTP (api.md v1.2): every committed event once, in
+//! position order, never skipping a late commit, with pages that say when
+//! they are final; long polls; one stream's events; and its access rule.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sqlx::Connection;
+
+use crate::support::system::client_with;
+use crate::support::System;
+
+/// Reads the feed from 0 with pages of `limit` until `done` holds for the
+/// cursor and what was read.
+async fn follow_feed(
+    client: &reqwest::Client,
+    base: &str,
+    query: &str,
+    limit: i64,
+    mut done: impl FnMut(i64, &[Value]) -> bool,
+) -> Vec<Value> {
+    let mut after = 0;
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done(after, &seen) {
+        assert!(Instant::now() < deadline, "the feed stopped at {after}");
+        let page: Value = client
+            .get(format!(
+                "{base}/v1/events?after={after}&limit={limit}{query}&wait=1"
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let next = page["next_after"].as_i64().unwrap();
+        assert!(next >= after, "next_after never goes back");
+        seen.extend(page["events"].as_array().unwrap().iter().cloned());
+        after = next;
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_feed_holds_every_committed_event_once_in_order_whatever_commits_late() {
+    let sys = System::start_with(&[], &[]).await;
+    let subscriber = client_with(&sys.db.create_key("subscriber", None).await);
+    let base = sys.query_url().to_owned();
+
+    // Appenders whose transactions stay open for a while, some rolled back,
+    // so positions commit out of order and leave holes.
+    let mut appenders = Vec::new();
+    for writer in 0..6 {
+        let url = sys.db.url.clone();
+        appenders.push(tokio::spawn(async move {
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            for round in 0..10 {
+                let mut tx = conn.begin().await.unwrap();
+                let sku = format!("FEED-{writer}-{round}");
+                let event = store::encode(&domain::product::ProductEvent::ProductDiscontinued {
+                    sku: domain::Sku::parse(&sku).unwrap(),
+                })
+                .unwrap();
+                store::append(
+                    &mut tx,
+                    domain::StreamCategory::Product,
+                    &sku,
+                    0,
+                    &[event],
+                    &store::EventMetadata::new_correlation(None),
+                )
+                .await
+                .unwrap();
+                tokio::time::sleep(Duration::from_millis(
+                    ((writer * 7 + round * 13) % 40) as u64,
+                ))
+                .await;
+                if (writer + round) % 4 == 0 {
+                    tx.rollback().await.unwrap();
+                } else {
+                    tx.commit().await.unwrap();
+                }
+            }
+        }));
+    }
+    // Read while they write, in small pages, until past the last event
+    // committed (known once the writers are done).
+    let last = Arc::new(AtomicI64::new(i64::MAX));
+    let reader = {
+        let (subscriber, base, last) = (subscriber.clone(), base.clone(), last.clone());
+        tokio::spawn(async move {
+            follow_feed(&subscriber, &base, "", 7, |after, _| {
+                after >= last.load(Ordering::Relaxed)
+            })
+            .await
+        })
+    };
+    for appender in appenders {
+        appender.await.unwrap();
+    }
+    let max: i64 = sqlx::query_scalar("SELECT max(position) FROM events")
+        .fetch_one(&sys.db.pool)
+        .await
+        .unwrap();
+    last.store(max, Ordering::Relaxed);
+    let seen = reader.await.unwrap();
+    let logged: Vec<(i64, String)> =
+        sqlx::query_as("SELECT position, event_id::text FROM events ORDER BY position")
+            .fetch_all(&sys.db.pool)
+            .await
+            .unwrap();
+    let read: Vec<(i64, String)> = seen
+        .iter()
+        .map(|e| {
+            (
+                e["global_position"].as_i64().unwrap(),
+                e["event_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        read, logged,
+        "the feed is the log, in order, each event once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_say_when_they_are_final_filters_move_the_cursor_and_a_long_poll_wakes_on_commit() {
+    let sys = System::start_with(&[], &[]).await;
+    for i in 0..5 {
+        sys.stock_product(&format!("PAGE-{i}"), 100, 3).await;
+    }
+    let subscriber = client_with(&sys.db.create_key("subscriber", None).await);
+    let base = sys.query_url().to_owned();
+    let get = |path: String| {
+        let subscriber = subscriber.clone();
+        async move { subscriber.get(path).send().await.unwrap() }
+    };
+    // Wait until all ten events are below the horizon.
+    let all = follow_feed(&subscriber, &base, "", 100, |_, seen| seen.len() >= 10).await;
+    assert_eq!(all.len(), 10);
+
+    // A full page below the horizon never changes: cacheable, with an ETag.
+    let full = get(format!("{base}/v1/events?after=0&limit=4")).await;
+    assert_eq!(full.status(), 200);
+    assert!(full.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    let etag = full.headers()["etag"].clone();
+    let again = subscriber
+        .get(format!("{base}/v1/events?after=0&limit=4"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    // A page that reaches the horizon may still grow.
+    let last = get(format!("{base}/v1/events?after=8&limit=4")).await;
+    assert_eq!(last.headers()["cache-control"], "no-store");
+
+    // Filters: only receipts, and the cursor moves past what they skip.
+    let page: Value = get(format!("{base}/v1/events?after=0&types=StockReceived"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let types: HashSet<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, HashSet::from(["StockReceived"]));
+    assert_eq!(page["events"].as_array().unwrap().len(), 5);
+    assert!(page["next_after"].as_i64().unwrap() >= 10);
+    let none: Value = get(format!("{base}/v1/events?after=0&types=OrderPlaced"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none["events"], serde_json::json!([]));
+    assert!(none["next_after"].as_i64().unwrap() >= 10, "{none}");
+
+    // A long poll at the head returns once an event commits.
+    let head = page["head"].as_i64().unwrap();
+    let started = Instant::now();
+    let poll = tokio::spawn(get(format!("{base}/v1/events?after={head}&wait=20")));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sys.stock_product("PAGE-LATE", 100, 0).await;
+    let woken: Value = poll.await.unwrap().json().await.unwrap();
+    assert_eq!(woken["events"][0]["event_type"], "ProductRegistered");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // One stream, in version order.
+    let stream: Value = get(format!("{base}/v1/streams/stock-PAGE-1"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stream["events"][0]["event_type"], "StockReceived");
+    assert_eq!(
+        get(format!("{base}/v1/streams/nothing-here"))
+            .await
+            .status(),
+        404
+    );
+
+    // Bad parameters name themselves; other roles may not read the feed.
+    let bad: Value = get(format!("{base}/v1/events?categories=orders"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bad["errors"][0]["field"], "categories", "{bad}");
+    let shop = client_with(&sys.db.create_key("storefront", Some("web")).await);
+    let refused = shop.get(format!("{base}/v1/events")).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+}
