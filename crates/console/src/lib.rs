@@ -6,6 +6,7 @@
 
 mod access;
 mod chart;
+mod common_passwords;
 mod error;
 mod forms;
 mod jobs;
