@@ -9,10 +9,11 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::de::DeserializeOwned;
 use store::console_users::{self, ConsoleUser};
 use subtle::ConstantTimeEq;
+use uuid::Uuid;
 use web::access::Role;
 
 use crate::error::ConsoleError;
@@ -20,6 +21,9 @@ use crate::state::Console;
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "stockroom_session";
+
+/// The cookie holding the sign-in form's token.
+pub const SIGN_IN_COOKIE: &str = "stockroom_sign_in";
 
 /// Every form's CSRF field.
 pub const CSRF_FIELD: &str = "csrf";
@@ -103,6 +107,21 @@ pub async fn load(
         }
     }
     Ok(next.run(request).await)
+}
+
+/// Starts a session for `user` and sends them to `to` with its cookie (and
+/// the sign-in form's cookie deleted).
+pub async fn begin(console: &Console, user: Uuid, to: &str) -> Result<Response, ConsoleError> {
+    let token = console_users::start_session(&console.pool, user).await?;
+    let secure = console.settings.secure_cookies;
+    let response = with_cookie(
+        Redirect::to(to).into_response(),
+        set_cookie(SESSION_COOKIE, &token, None, secure),
+    );
+    Ok(with_cookie(
+        response,
+        set_cookie(SIGN_IN_COOKIE, "", Some(Duration::ZERO), secure),
+    ))
 }
 
 /// Whether `sent` is `expected`, in constant time.

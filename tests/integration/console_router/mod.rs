@@ -20,6 +20,7 @@ use web::probes::Probes;
 
 use crate::support::TestDb;
 
+mod limits;
 mod pages;
 mod sign_in;
 

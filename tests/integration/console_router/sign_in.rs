@@ -88,7 +88,7 @@ async fn signing_in_needs_the_form_token_and_the_right_password() {
 async fn sign_in_attempts_are_limited_per_address() {
     let db = TestDb::create().await;
     let settings = ConsoleSettings {
-        sign_in_per_minute: 2,
+        sign_in_free_failures: 2,
         ..ConsoleSettings::default()
     };
     let app = app(&db.pool, settings);
@@ -103,6 +103,11 @@ async fn sign_in_attempts_are_limited_per_address() {
     let (limited, html) = send(&app, post("/login", &cookie, &attempt)).await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(html.contains("too many sign-in attempts"));
+    assert_eq!(
+        limited.headers()[header::RETRY_AFTER],
+        "1",
+        "the first wait"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
