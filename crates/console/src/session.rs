@@ -89,9 +89,8 @@ pub async fn load(
 ) -> Result<Response, ConsoleError> {
     let token = cookie(request.headers(), SESSION_COOKIE).map(str::to_owned);
     if let Some(token) = token {
-        let session =
-            console_users::touch_session(&console.pool, &token, console.settings.idle_timeout)
-                .await?;
+        let lifetime = console.settings.session_lifetime();
+        let session = console_users::touch_session(&console.pool, &token, lifetime).await?;
         let signed_in = session.and_then(|s| {
             // A role the console does not know signs nobody in.
             let role: Role = s.user.role.parse().ok()?;

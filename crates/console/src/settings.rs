@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use ipnet::IpNet;
+use store::console_users::SessionLifetime;
 
 /// Where the console listens unless told otherwise.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8082";
@@ -12,6 +13,8 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8082";
 pub struct ConsoleSettings {
     /// A session unused this long ends.
     pub idle_timeout: Duration,
+    /// A session ends this long after signing in, however busy.
+    pub session_lifetime: Duration,
     /// Mark cookies `Secure` (sent over HTTPS only; browsers also send them
     /// to `localhost` over HTTP).
     pub secure_cookies: bool,
@@ -35,10 +38,21 @@ pub struct ConsoleSettings {
     pub http: web::layers::HttpLimits,
 }
 
+impl ConsoleSettings {
+    /// When sessions end without signing out.
+    pub fn session_lifetime(&self) -> SessionLifetime {
+        SessionLifetime {
+            idle: self.idle_timeout,
+            absolute: self.session_lifetime,
+        }
+    }
+}
+
 impl Default for ConsoleSettings {
     fn default() -> Self {
         Self {
             idle_timeout: Duration::from_secs(30 * 60),
+            session_lifetime: Duration::from_secs(12 * 3600),
             secure_cookies: true,
             sign_in_free_failures: 5,
             trusted_proxies: Vec::new(),

@@ -54,11 +54,11 @@ impl Console {
 }
 
 /// How often ended sessions are deleted and old sign-in failures dropped
-/// (sessions are refused from the moment they go idle; this only keeps the
+/// (sessions are refused from the moment they end; this only keeps the
 /// table and the throttle small).
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
 
-/// Every [`HOUSEKEEPING_INTERVAL`] until `stop`: deletes idle sessions, and
+/// Every [`HOUSEKEEPING_INTERVAL`] until `stop`: deletes ended sessions, and
 /// forgets sign-in failures old enough to start over (a stream of made-up
 /// addresses would otherwise grow the throttle up to its bound).
 async fn housekeeping(console: Console, mut stop: watch::Receiver<bool>) {
@@ -68,12 +68,12 @@ async fn housekeeping(console: Console, mut stop: watch::Receiver<bool>) {
             _ = stop.wait_for(|stopped| *stopped) => return,
         }
         console.throttle.sweep();
-        let idle = console.settings.idle_timeout;
-        match store::console_users::purge_idle(&console.pool, idle).await {
+        let lifetime = console.settings.session_lifetime();
+        match store::console_users::purge_ended(&console.pool, lifetime).await {
             Ok(0) => {}
-            Ok(n) => tracing::debug!(sessions = n, "idle console sessions deleted"),
+            Ok(n) => tracing::debug!(sessions = n, "ended console sessions deleted"),
             Err(e) => {
-                tracing::warn!(error = %store::error_chain(&e), "cannot delete idle console sessions; will try again")
+                tracing::warn!(error = %store::error_chain(&e), "cannot delete ended console sessions; will try again")
             }
         }
     }

@@ -319,6 +319,9 @@ pub struct ConsoleArgs {
     /// localhost; browsers send `Secure` cookies to localhost anyway).
     #[arg(long, env = "STOCKROOM_CONSOLE_INSECURE_COOKIES")]
     pub insecure_cookies: bool,
+    /// A console session ends this long after signing in, however busy.
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_CONSOLE_SESSION_LIFETIME", default_value_t = console::ConsoleSettings::default().session_lifetime.into())]
+    pub session_lifetime: humantime::Duration,
     /// Failed sign-ins one account may have from one client before each
     /// further attempt of that pair waits (1 s, doubling, at most 15 min).
     #[arg(value_parser = clap::value_parser!(u32).range(1..=1_000), long, env = "STOCKROOM_CONSOLE_SIGN_IN_FAILURES", default_value_t = console::ConsoleSettings::default().sign_in_free_failures)]
@@ -360,6 +363,7 @@ impl ConsoleArgs {
         console::ConsoleSettings {
             http,
             idle_timeout: self.idle_timeout.into(),
+            session_lifetime: self.session_lifetime.into(),
             secure_cookies: !self.insecure_cookies,
             sign_in_free_failures: self.sign_in_failures,
             trusted_proxies: self.trusted_proxies.iter().map(|p| p.0).collect(),

@@ -33,6 +33,15 @@ pub struct Session {
     pub csrf_token: String,
 }
 
+/// When sessions end without signing out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLifetime {
+    /// Unused this long.
+    pub idle: Duration,
+    /// This long after signing in, however busy.
+    pub absolute: Duration,
+}
+
 /// Hex of `TOKEN_BYTES` random bytes.
 pub fn random_token() -> Result<String, StoreError> {
     let mut bytes = [0u8; TOKEN_BYTES];
@@ -112,20 +121,23 @@ pub async fn start_session(pool: &PgPool, user: Uuid) -> Result<String, StoreErr
 }
 
 /// The live session of `token`, touched so its idle clock restarts; `None`
-/// when unknown, ended, idle longer than `idle`, or its user is disabled.
+/// when unknown, ended, idle longer than `lifetime.idle`, started longer
+/// than `lifetime.absolute` ago, or its user is disabled.
 pub async fn touch_session(
     pool: &PgPool,
     token: &str,
-    idle: Duration,
+    lifetime: SessionLifetime,
 ) -> Result<Option<Session>, StoreError> {
     let row = sqlx::query(
         "UPDATE console_sessions s SET last_seen_at = now() FROM console_users u \
          WHERE s.token_hash = $1 AND u.id = s.user_id AND u.disabled_at IS NULL \
            AND s.last_seen_at > now() - make_interval(secs => $2) \
+           AND s.created_at > now() - make_interval(secs => $3) \
          RETURNING u.id, u.email, u.role, s.csrf_token",
     )
     .bind(token_hash(token))
-    .bind(idle.as_secs_f64())
+    .bind(lifetime.idle.as_secs_f64())
+    .bind(lifetime.absolute.as_secs_f64())
     .fetch_optional(pool)
     .await?;
     row.map(|r| {
@@ -150,12 +162,15 @@ pub async fn end_session<'e>(db: impl PgExecutor<'e>, token: &str) -> Result<(),
     Ok(())
 }
 
-/// Deletes sessions idle longer than `idle`; returns how many.
-pub async fn purge_idle(pool: &PgPool, idle: Duration) -> Result<u64, StoreError> {
+/// Deletes sessions that ended by time (idle, or past their absolute
+/// lifetime); returns how many.
+pub async fn purge_ended(pool: &PgPool, lifetime: SessionLifetime) -> Result<u64, StoreError> {
     Ok(sqlx::query(
-        "DELETE FROM console_sessions WHERE last_seen_at <= now() - make_interval(secs => $1)",
+        "DELETE FROM console_sessions WHERE last_seen_at <= now() - make_interval(secs => $1) \
+            OR created_at <= now() - make_interval(secs => $2)",
     )
-    .bind(idle.as_secs_f64())
+    .bind(lifetime.idle.as_secs_f64())
+    .bind(lifetime.absolute.as_secs_f64())
     .execute(pool)
     .await?
     .rows_affected())

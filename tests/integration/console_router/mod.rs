@@ -55,11 +55,19 @@ pub(super) async fn signed_in(db: &TestDb, role: &str) -> (String, String) {
     let token = console_users::start_session(&db.pool, user.id)
         .await
         .unwrap();
-    let session = console_users::touch_session(&db.pool, &token, Duration::from_secs(60))
+    let session = console_users::touch_session(&db.pool, &token, lifetime(60))
         .await
         .unwrap()
         .unwrap();
     (format!("stockroom_session={token}"), session.csrf_token)
+}
+
+/// Sessions that end after `idle_seconds` unused, or a day after signing in.
+pub(super) fn lifetime(idle_seconds: u64) -> console_users::SessionLifetime {
+    console_users::SessionLifetime {
+        idle: Duration::from_secs(idle_seconds),
+        absolute: Duration::from_secs(86_400),
+    }
 }
 
 pub(super) async fn send(app: &Router, request: Request<Body>) -> (Response, String) {
