@@ -28,6 +28,9 @@ pub enum ConsoleError {
     /// Every password hashing slot is taken.
     #[error("the console is busy; try again in a moment")]
     Busy,
+    /// A password that cannot be chosen, or hashing failed.
+    #[error("{0}")]
+    Password(crate::password::PasswordError),
     /// The signed-in person's role does not allow this.
     #[error("your role does not allow this ({0})")]
     Forbidden(&'static str),
@@ -56,6 +59,10 @@ impl ConsoleError {
             Self::BadForm(_) => StatusCode::BAD_REQUEST,
             Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Password(crate::password::PasswordError::Hashing(_)) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            Self::Password(_) => StatusCode::BAD_REQUEST,
             Self::Query(query_api::error::QueryError::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Store(_)
             | Self::Query(_)

@@ -48,6 +48,14 @@ impl HashGate {
         let _slot = self.slot().await?;
         Ok(password::verify(password, phc).await)
     }
+
+    /// [`password::hash`] in a slot.
+    pub async fn hash(&self, password: String) -> Result<String, ConsoleError> {
+        let _slot = self.slot().await?;
+        password::hash(password)
+            .await
+            .map_err(ConsoleError::Password)
+    }
 }
 
 #[cfg(test)]

@@ -37,6 +37,9 @@ pub struct SignedIn {
     pub role: Role,
     /// The token this session's forms carry.
     pub csrf: String,
+    /// Until they choose their own password, only the change form is
+    /// theirs to use.
+    pub must_change_password: bool,
     /// The cookie's token, to end the session.
     pub(crate) token: String,
 }
@@ -98,6 +101,7 @@ pub async fn load(
                 user: s.user,
                 role,
                 csrf: s.csrf_token,
+                must_change_password: s.must_change_password,
                 token,
             })
         });

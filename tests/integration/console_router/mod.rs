@@ -22,6 +22,7 @@ use crate::support::TestDb;
 
 mod limits;
 mod pages;
+mod password_change;
 mod sign_in;
 
 pub(super) const PASSWORD: &str = "a long enough password";
@@ -96,15 +97,21 @@ pub(super) fn location(response: &Response) -> &str {
     response.headers()[header::LOCATION].to_str().unwrap()
 }
 
-/// The sign-in form's token, from its cookie.
-pub(super) fn sign_in_token(response: &Response) -> String {
+/// The value of the cookie `name` that `response` sets.
+pub(super) fn cookie_set(response: &Response, name: &str) -> String {
+    let prefix = format!("{name}=");
     response
         .headers()
         .get_all(header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("stockroom_sign_in="))
+        .find_map(|c| c.strip_prefix(prefix.as_str()))
         .and_then(|c| c.split(';').next())
         .unwrap()
         .to_owned()
+}
+
+/// The sign-in form's token, from its cookie.
+pub(super) fn sign_in_token(response: &Response) -> String {
+    cookie_set(response, "stockroom_sign_in")
 }
