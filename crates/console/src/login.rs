@@ -80,7 +80,7 @@ pub struct Credentials {
 /// `POST /login`.
 pub async fn submit(
     State(console): State<Console>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(credentials): Form<Credentials>,
 ) -> Result<Response, ConsoleError> {
@@ -89,7 +89,7 @@ pub async fn submit(
         return Err(ConsoleError::Forged);
     }
     let email = credentials.email.trim().to_lowercase();
-    let client = client::address(client.ip(), &headers, &console.settings.trusted_proxies);
+    let client = client::address(peer.ip(), &headers, &console.settings.trusted_proxies);
     if let Some(wait) = console.throttle.wait(&email, client) {
         tracing::warn!(%client, "sign-in attempt while backing off");
         metrics::counter!("stockroom_console_sign_ins_total", "outcome" => "limited").increment(1);

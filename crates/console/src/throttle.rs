@@ -78,8 +78,10 @@ impl SignInThrottle {
         }
         let key = key(email, client);
         if pairs.len() >= MAX_PAIRS && !pairs.contains_key(&key) {
-            // Every slot holds a pair that is waiting; the global cap on
-            // hashing still bounds what this one can try.
+            // Every slot holds a pair that failed within the hour (filling
+            // them takes 100,000 hashed guesses); evicting one per failure
+            // would cost a scan each, and the global cap on hashing still
+            // bounds what an uncounted pair can try.
             tracing::warn!("sign-in back-off table full; a failure was not counted");
             return;
         }
