@@ -1,9 +1,10 @@
-// Drives the console in headless Chromium as a person would: signs in,
-// registers a product, receives stock, sees an order placed through the API
-// on the dashboard and in its history, cancels it and sees the stock come
-// back; a wrong password and a forged form are refused. Saves a screenshot
-// of each page. Run by tests/integration/console.rs, which starts the system
-// and passes where everything is in the environment.
+// Drives the console in headless Chromium as a person would: signs in and
+// replaces the one-time password, registers a product, receives stock, sees
+// an order placed through the API on the dashboard and in its history,
+// cancels it and sees the stock come back; a wrong password and a forged
+// form are refused. Saves a screenshot of each page. Run by
+// tests/integration/console.rs, which starts the system and passes where
+// everything is in the environment.
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { chromium } from "playwright-core";
@@ -62,9 +63,19 @@ try {
   assert.match(await page.textContent("[role=alert]"), /Wrong e-mail address or password/);
   await shot("login-refused");
 
-  step("the right password signs in");
+  step("the right one-time password signs in to the change form, and nothing else");
   await page.fill("input[name=password]", password);
-  await Promise.all([page.waitForURL(`${consoleUrl}/`), page.click("button[type=submit]")]);
+  await Promise.all([page.waitForURL(`${consoleUrl}/password`), page.click("button[type=submit]")]);
+  await page.goto(`${consoleUrl}/orders`);
+  assert.match(page.url(), /\/password$/);
+  await shot("password-change");
+
+  step("choosing a password opens the console");
+  const form = page.locator("form#password");
+  await form.locator("input[name=current]").fill(password);
+  await form.locator("input[name=new]").fill(`${password} mine`);
+  await form.locator("input[name=repeat]").fill(`${password} mine`);
+  await Promise.all([page.waitForURL(`${consoleUrl}/`), form.locator("button[type=submit]").click()]);
   assert.match(await page.textContent("h1"), /Dashboard/);
 
   step("a bad price shows next to its field and registers nothing");

@@ -52,5 +52,6 @@ mod slow_clients;
 mod stock_levels;
 mod trace_context;
 mod unknown_keys;
+mod users;
 mod wake;
 mod workers_db;

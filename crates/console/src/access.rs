@@ -49,11 +49,13 @@ use Need::{Anyone, Holds};
 use Permission as P;
 
 /// Every page and form of the console and what it needs.
-pub static PAGES: [PageRule; 23] = [
+pub static PAGES: [PageRule; 25] = [
     page(Method::GET, "/healthz", Anyone),
     page(Method::GET, "/login", Anyone),
     page(Method::POST, "/login", Anyone),
     page(Method::POST, "/logout", Need::SignedIn),
+    page(Method::GET, "/password", Need::SignedIn),
+    page(Method::POST, "/password", Need::SignedIn),
     page(Method::GET, "/", Need::SignedIn),
     page(Method::GET, "/orders", Holds(P::OrdersRead)),
     page(Method::GET, "/orders/{id}", Holds(P::OrdersRead)),
@@ -121,7 +123,7 @@ impl Pages {
         let handler = match need {
             Anyone => handler,
             need => handler.route_layer(from_fn(move |request: Request, next: Next| {
-                require(need, request, next)
+                require(need, path, request, next)
             })),
         };
         self.router = self.router.route(path, handler);
@@ -137,12 +139,19 @@ impl Pages {
     }
 }
 
+/// Pages someone who must change their password may still use.
+const WHILE_CHANGING_PASSWORD: [&str; 2] = ["/password", "/logout"];
+
 /// Lets the request through when the signed-in person meets `need`; sends
-/// everyone else to sign in.
-async fn require(need: Need, request: Request, next: Next) -> Response {
+/// everyone else to sign in, and someone whose password was made for them
+/// to choose their own before anything else.
+async fn require(need: Need, path: &'static str, request: Request, next: Next) -> Response {
     let Some(who) = request.extensions().get::<SignedIn>() else {
         return Redirect::to("/login").into_response();
     };
+    if who.must_change_password && !WHILE_CHANGING_PASSWORD.contains(&path) {
+        return Redirect::to("/password").into_response();
+    }
     if let Holds(permission) = need {
         if !who.role.allows(permission) {
             return ConsoleError::Forbidden(permission.as_str()).into_response();
@@ -164,6 +173,8 @@ pub fn router(console: Console) -> Router {
     .get("/login", login::form)
     .post("/login", login::submit)
     .post("/logout", login::sign_out)
+    .get("/password", pages::password::form)
+    .post("/password", pages::password::change)
     .get("/", pages::dashboard::show)
     .get("/orders", pages::orders::list)
     .get("/orders/{id}", pages::orders::show)

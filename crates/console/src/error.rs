@@ -2,7 +2,7 @@
 //! went wrong for the person (never internals), the cause chain for the log.
 
 use askama::Template;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use thiserror::Error;
 
@@ -21,9 +21,16 @@ pub enum ConsoleError {
     /// The form could not be read.
     #[error("the form could not be read: {0}")]
     BadForm(String),
-    /// Too many sign-in attempts.
-    #[error("too many sign-in attempts; try again in a minute")]
-    TooManyAttempts,
+    /// Too many failed sign-ins of this account from this client: the next
+    /// attempt waits this long.
+    #[error("too many sign-in attempts; try again in {} s", whole_seconds(*.0))]
+    TooManyAttempts(std::time::Duration),
+    /// Every password hashing slot is taken.
+    #[error("the console is busy; try again in a moment")]
+    Busy,
+    /// A password that cannot be chosen, or hashing failed.
+    #[error("{0}")]
+    Password(crate::password::PasswordError),
     /// The signed-in person's role does not allow this.
     #[error("your role does not allow this ({0})")]
     Forbidden(&'static str),
@@ -50,7 +57,12 @@ impl ConsoleError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Forged | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::BadForm(_) => StatusCode::BAD_REQUEST,
-            Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Password(crate::password::PasswordError::Hashing(_)) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            Self::Password(_) => StatusCode::BAD_REQUEST,
             Self::Query(query_api::error::QueryError::NotFound(_)) => StatusCode::NOT_FOUND,
             Self::Store(_)
             | Self::Query(_)
@@ -59,6 +71,12 @@ impl ConsoleError {
             | Self::Template(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+}
+
+/// `wait` rounded up to whole seconds, at least one (what `Retry-After`
+/// can say).
+fn whole_seconds(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 /// A page that says what went wrong.
@@ -72,7 +90,12 @@ struct ErrorPage<'a> {
 impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status.is_server_error() {
+        let retry_after = match &self {
+            Self::TooManyAttempts(wait) => Some(whole_seconds(*wait)),
+            Self::Busy => Some(1),
+            _ => None,
+        };
+        let message = if status.is_server_error() && retry_after.is_none() {
             tracing::error!(error = %store::error_chain(&self), "console request failed");
             "Something went wrong on our side; it has been logged. Try again in a moment."
                 .to_owned()
@@ -83,9 +106,15 @@ impl IntoResponse for ConsoleError {
             status: status.as_u16(),
             message: &message,
         };
-        match page.render() {
+        let mut response = match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
             Err(_) => (status, message).into_response(),
+        };
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        response
     }
 }

@@ -6,8 +6,11 @@
 
 mod access;
 mod chart;
+mod client;
+mod common_passwords;
 mod error;
 mod forms;
+mod gate;
 mod jobs;
 mod login;
 mod pages;
@@ -15,6 +18,7 @@ pub mod password;
 mod session;
 mod settings;
 mod state;
+mod throttle;
 mod view;
 
 pub use access::router;

@@ -1,7 +1,7 @@
 //! Signing in and out. The sign-in form is protected from cross-site posts
 //! by a token in both a cookie and the form (there is no session yet);
-//! attempts are rate-limited per address and per client; a wrong address
-//! and a wrong password look and take the same.
+//! failures back off per account and client (`throttle`), hashing is capped
+//! (`gate`); a wrong address and a wrong password look and take the same.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -13,15 +13,13 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use store::console_users;
 
+use crate::client;
 use crate::error::ConsoleError;
-use crate::password;
 use crate::session::{
-    cookie, set_cookie, tokens_match, with_cookie, CsrfForm, SignedIn, SESSION_COOKIE,
+    self, cookie, set_cookie, tokens_match, with_cookie, CsrfForm, SignedIn, SESSION_COOKIE,
+    SIGN_IN_COOKIE,
 };
 use crate::state::Console;
-
-/// The cookie holding the sign-in form's token.
-const SIGN_IN_COOKIE: &str = "stockroom_sign_in";
 
 /// How long a sign-in form stays usable.
 const SIGN_IN_FORM_LIFETIME: Duration = Duration::from_secs(15 * 60);
@@ -82,7 +80,7 @@ pub struct Credentials {
 /// `POST /login`.
 pub async fn submit(
     State(console): State<Console>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(credentials): Form<Credentials>,
 ) -> Result<Response, ConsoleError> {
@@ -91,20 +89,26 @@ pub async fn submit(
         return Err(ConsoleError::Forged);
     }
     let email = credentials.email.trim().to_lowercase();
-    let over_limit = console.attempts_by_client.check_key(&client.ip()).is_err()
-        || console.attempts_by_email.check_key(&email).is_err();
-    if over_limit {
-        tracing::warn!(%client, "sign-in attempts over the limit");
+    let client = client::address(peer.ip(), &headers, &console.settings.trusted_proxies);
+    if let Some(wait) = console.throttle.wait(&email, client) {
+        tracing::warn!(%client, "sign-in attempt while backing off");
         metrics::counter!("stockroom_console_sign_ins_total", "outcome" => "limited").increment(1);
-        return Err(ConsoleError::TooManyAttempts);
+        return Err(ConsoleError::TooManyAttempts(wait));
     }
     let found = console_users::find_for_sign_in(&console.pool, &email).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
         None => (None, None),
     };
-    let matched = password::verify(credentials.password, hash).await;
+    let matched = match console.hashes.verify(credentials.password, hash).await {
+        Ok(matched) => matched,
+        Err(busy) => {
+            metrics::counter!("stockroom_console_sign_ins_total", "outcome" => "busy").increment(1);
+            return Err(busy);
+        }
+    };
     let Some(user) = user.filter(|_| matched) else {
+        console.throttle.failed(&email, client);
         metrics::counter!("stockroom_console_sign_ins_total", "outcome" => "refused").increment(1);
         return login_page(
             &console,
@@ -113,18 +117,10 @@ pub async fn submit(
             Some("Wrong e-mail address or password."),
         );
     };
-    let token = console_users::start_session(&console.pool, user.id).await?;
+    console.throttle.succeeded(&email, client);
     tracing::info!(user = %user.id, "signed in to the console");
     metrics::counter!("stockroom_console_sign_ins_total", "outcome" => "signed_in").increment(1);
-    let secure = console.settings.secure_cookies;
-    let response = with_cookie(
-        Redirect::to("/").into_response(),
-        set_cookie(SESSION_COOKIE, &token, None, secure),
-    );
-    Ok(with_cookie(
-        response,
-        set_cookie(SIGN_IN_COOKIE, "", Some(Duration::ZERO), secure),
-    ))
+    session::begin(&console, user.id, "/").await
 }
 
 /// No fields besides the token.

@@ -1,5 +1,6 @@
-//! Passwords: Argon2id with the crate's recommended parameters, hashed and
-//! checked off the async threads (each takes tens of milliseconds on
+//! Passwords: what a person may choose (12 to 128 characters, not one of the
+//! most common), Argon2id with the crate's recommended parameters, hashed
+//! and checked off the async threads (each takes tens of milliseconds on
 //! purpose), and one-time passwords for new users.
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -11,22 +12,45 @@ use thiserror::Error;
 /// Shortest password a person may choose.
 pub const MIN_LENGTH: usize = 12;
 
+/// Longest password a person may choose, in characters; also the most any
+/// sign-in hands to Argon2 (a megabyte "password" costs more to hash).
+pub const MAX_LENGTH: usize = 128;
+
 /// Why a password could not be hashed.
 #[derive(Debug, Error)]
 pub enum PasswordError {
     /// Shorter than [`MIN_LENGTH`].
     #[error("a password needs at least {MIN_LENGTH} characters")]
     TooShort,
+    /// Longer than [`MAX_LENGTH`].
+    #[error("a password has at most {MAX_LENGTH} characters")]
+    TooLong,
+    /// One of the most common passwords, which guessers try first.
+    #[error("this password is one of the most common ones; choose another")]
+    Common,
     /// The hasher failed (no randomness for a salt).
     #[error("hashing failed: {0}")]
     Hashing(String),
 }
 
-/// The Argon2id PHC string of `password`.
-pub async fn hash(password: String) -> Result<String, PasswordError> {
-    if password.chars().count() < MIN_LENGTH {
+/// Whether a person may choose `password`.
+pub fn check(password: &str) -> Result<(), PasswordError> {
+    let length = password.chars().count();
+    if length < MIN_LENGTH {
         return Err(PasswordError::TooShort);
     }
+    if length > MAX_LENGTH {
+        return Err(PasswordError::TooLong);
+    }
+    if crate::common_passwords::is_common(password) {
+        return Err(PasswordError::Common);
+    }
+    Ok(())
+}
+
+/// The Argon2id PHC string of `password`, if a person may choose it.
+pub async fn hash(password: String) -> Result<String, PasswordError> {
+    check(&password)?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
@@ -39,8 +63,12 @@ pub async fn hash(password: String) -> Result<String, PasswordError> {
 
 /// Whether `password` matches `phc`. With no stored hash (an unknown
 /// address) a fixed hash is checked instead, so that both cases take as long
-/// and the answer's timing does not tell which addresses exist.
+/// and the answer's timing does not tell which addresses exist. A password
+/// longer than [`MAX_LENGTH`] matches nothing and is not hashed.
 pub async fn verify(password: String, phc: Option<String>) -> bool {
+    if password.chars().count() > MAX_LENGTH {
+        return false;
+    }
     let checked = phc.is_some();
     let matched = tokio::task::spawn_blocking(move || {
         let phc = phc.unwrap_or_else(|| DECOY.clone());
@@ -107,6 +135,26 @@ mod tests {
             Err(PasswordError::TooShort)
         ));
         assert!(!verify("anything at all".into(), None).await);
+    }
+
+    #[tokio::test]
+    async fn long_and_common_passwords_are_refused_and_long_ones_never_match() {
+        let longest = "x".repeat(MAX_LENGTH);
+        assert!(check(&longest).is_ok());
+        let phc = hash(longest.clone()).await.unwrap();
+        assert!(verify(longest.clone(), Some(phc.clone())).await);
+        assert!(matches!(
+            check(&format!("{longest}x")),
+            Err(PasswordError::TooLong)
+        ));
+        assert!(
+            !verify(format!("{longest}x"), Some(phc)).await,
+            "not even hashed"
+        );
+        assert!(matches!(
+            hash("Qwerty123456".into()).await,
+            Err(PasswordError::Common)
+        ));
     }
 
     #[test]

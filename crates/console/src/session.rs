@@ -9,10 +9,11 @@ use axum::extract::{FromRequest, Request, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::de::DeserializeOwned;
 use store::console_users::{self, ConsoleUser};
 use subtle::ConstantTimeEq;
+use uuid::Uuid;
 use web::access::Role;
 
 use crate::error::ConsoleError;
@@ -20,6 +21,9 @@ use crate::state::Console;
 
 /// The session cookie.
 pub const SESSION_COOKIE: &str = "stockroom_session";
+
+/// The cookie holding the sign-in form's token.
+pub const SIGN_IN_COOKIE: &str = "stockroom_sign_in";
 
 /// Every form's CSRF field.
 pub const CSRF_FIELD: &str = "csrf";
@@ -33,6 +37,9 @@ pub struct SignedIn {
     pub role: Role,
     /// The token this session's forms carry.
     pub csrf: String,
+    /// Until they choose their own password, only the change form is
+    /// theirs to use.
+    pub must_change_password: bool,
     /// The cookie's token, to end the session.
     pub(crate) token: String,
 }
@@ -85,9 +92,8 @@ pub async fn load(
 ) -> Result<Response, ConsoleError> {
     let token = cookie(request.headers(), SESSION_COOKIE).map(str::to_owned);
     if let Some(token) = token {
-        let session =
-            console_users::touch_session(&console.pool, &token, console.settings.idle_timeout)
-                .await?;
+        let lifetime = console.settings.session_lifetime();
+        let session = console_users::touch_session(&console.pool, &token, lifetime).await?;
         let signed_in = session.and_then(|s| {
             // A role the console does not know signs nobody in.
             let role: Role = s.user.role.parse().ok()?;
@@ -95,6 +101,7 @@ pub async fn load(
                 user: s.user,
                 role,
                 csrf: s.csrf_token,
+                must_change_password: s.must_change_password,
                 token,
             })
         });
@@ -103,6 +110,21 @@ pub async fn load(
         }
     }
     Ok(next.run(request).await)
+}
+
+/// Starts a session for `user` and sends them to `to` with its cookie (and
+/// the sign-in form's cookie deleted).
+pub async fn begin(console: &Console, user: Uuid, to: &str) -> Result<Response, ConsoleError> {
+    let token = console_users::start_session(&console.pool, user).await?;
+    let secure = console.settings.secure_cookies;
+    let response = with_cookie(
+        Redirect::to(to).into_response(),
+        set_cookie(SESSION_COOKIE, &token, None, secure),
+    );
+    Ok(with_cookie(
+        response,
+        set_cookie(SIGN_IN_COOKIE, "", Some(Duration::ZERO), secure),
+    ))
 }
 
 /// Whether `sent` is `expected`, in constant time.

@@ -110,7 +110,21 @@ pub enum Task {
     },
 }
 
-/// Console user tools.
+/// Where a console password comes from, and where a generated one goes.
+#[derive(Debug, Args)]
+pub struct PasswordSource {
+    /// Read the password from standard input instead of making one.
+    #[arg(long, conflicts_with = "password_file")]
+    pub password_stdin: bool,
+    /// Write the generated one-time password to this new file, readable by
+    /// its owner only, instead of printing it on standard output.
+    #[arg(long)]
+    pub password_file: Option<std::path::PathBuf>,
+}
+
+/// Console user tools. A generated password is shown once and must be
+/// replaced at the next sign-in; every change to a person ends their
+/// sessions.
 #[derive(Debug, Subcommand)]
 pub enum UsersAction {
     /// Add a person; prints a one-time password, or reads theirs from
@@ -125,9 +139,72 @@ pub enum UsersAction {
         /// `staff`, `operator` or `admin` (what api.md allows each).
         #[arg(long)]
         role: String,
-        /// Read the password from standard input instead of making one.
+        /// The password.
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// Give a person a new password (a one-time one unless read from
+    /// standard input) and end their sessions.
+    Passwd {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// Their e-mail address.
         #[arg(long)]
-        password_stdin: bool,
+        email: String,
+        /// The password.
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// Stop a person signing in and end their sessions.
+    Disable {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// Their e-mail address.
+        #[arg(long)]
+        email: String,
+    },
+    /// Give a person another role and end their sessions.
+    Role {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// Their e-mail address.
+        #[arg(long)]
+        email: String,
+        /// `staff`, `operator` or `admin`.
+        #[arg(long)]
+        role: String,
+    },
+    /// Every person, with their role, state and sessions.
+    List {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// One JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A person's sessions.
+    Sessions {
+        /// What to do.
+        #[command(subcommand)]
+        action: SessionsAction,
+    },
+}
+
+/// Console session tools.
+#[derive(Debug, Subcommand)]
+pub enum SessionsAction {
+    /// End every session of a person (they must sign in again).
+    Revoke {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// Their e-mail address.
+        #[arg(long)]
+        email: String,
     },
 }
 

@@ -4,6 +4,7 @@ mod cli;
 mod config;
 mod doctor;
 mod keys;
+mod one_time;
 mod parked;
 mod processes;
 mod projections;

@@ -20,7 +20,9 @@ use web::probes::Probes;
 
 use crate::support::TestDb;
 
+mod limits;
 mod pages;
+mod password_change;
 mod sign_in;
 
 pub(super) const PASSWORD: &str = "a long enough password";
@@ -54,11 +56,19 @@ pub(super) async fn signed_in(db: &TestDb, role: &str) -> (String, String) {
     let token = console_users::start_session(&db.pool, user.id)
         .await
         .unwrap();
-    let session = console_users::touch_session(&db.pool, &token, Duration::from_secs(60))
+    let session = console_users::touch_session(&db.pool, &token, lifetime(60))
         .await
         .unwrap()
         .unwrap();
     (format!("stockroom_session={token}"), session.csrf_token)
+}
+
+/// Sessions that end after `idle_seconds` unused, or a day after signing in.
+pub(super) fn lifetime(idle_seconds: u64) -> console_users::SessionLifetime {
+    console_users::SessionLifetime {
+        idle: Duration::from_secs(idle_seconds),
+        absolute: Duration::from_secs(86_400),
+    }
 }
 
 pub(super) async fn send(app: &Router, request: Request<Body>) -> (Response, String) {
@@ -87,15 +97,21 @@ pub(super) fn location(response: &Response) -> &str {
     response.headers()[header::LOCATION].to_str().unwrap()
 }
 
-/// The sign-in form's token, from its cookie.
-pub(super) fn sign_in_token(response: &Response) -> String {
+/// The value of the cookie `name` that `response` sets.
+pub(super) fn cookie_set(response: &Response, name: &str) -> String {
+    let prefix = format!("{name}=");
     response
         .headers()
         .get_all(header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(|c| c.strip_prefix("stockroom_sign_in="))
+        .find_map(|c| c.strip_prefix(prefix.as_str()))
         .and_then(|c| c.split(';').next())
         .unwrap()
         .to_owned()
+}
+
+/// The sign-in form's token, from its cookie.
+pub(super) fn sign_in_token(response: &Response) -> String {
+    cookie_set(response, "stockroom_sign_in")
 }

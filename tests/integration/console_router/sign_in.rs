@@ -1,12 +1,10 @@
 //! Signing in and out, sessions, and making users on the command line.
 
-use std::time::Duration;
-
 use axum::http::{header, StatusCode};
 use console::ConsoleSettings;
 use store::console_users;
 
-use super::{app, get, location, post, send, sign_in_token, signed_in, PASSWORD};
+use super::{app, get, lifetime, location, post, send, sign_in_token, signed_in, PASSWORD};
 use crate::support::process::run_tool_with_input;
 use crate::support::TestDb;
 
@@ -88,7 +86,7 @@ async fn signing_in_needs_the_form_token_and_the_right_password() {
 async fn sign_in_attempts_are_limited_per_address() {
     let db = TestDb::create().await;
     let settings = ConsoleSettings {
-        sign_in_per_minute: 2,
+        sign_in_free_failures: 2,
         ..ConsoleSettings::default()
     };
     let app = app(&db.pool, settings);
@@ -103,6 +101,11 @@ async fn sign_in_attempts_are_limited_per_address() {
     let (limited, html) = send(&app, post("/login", &cookie, &attempt)).await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(html.contains("too many sign-in attempts"));
+    assert_eq!(
+        limited.headers()[header::RETRY_AFTER],
+        "1",
+        "the first wait"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -110,7 +113,7 @@ async fn sessions_end_when_idle_or_signed_out() {
     let db = TestDb::create().await;
     let (cookie, csrf) = signed_in(&db, "staff").await;
     let token = cookie.trim_start_matches("stockroom_session=").to_owned();
-    let idle = Duration::from_secs(60);
+    let idle = lifetime(60);
     sqlx::query("UPDATE console_sessions SET last_seen_at = now() - interval '2 minutes'")
         .execute(&db.pool)
         .await
@@ -119,7 +122,7 @@ async fn sessions_end_when_idle_or_signed_out() {
         .await
         .unwrap()
         .is_none());
-    assert_eq!(console_users::purge_idle(&db.pool, idle).await.unwrap(), 1);
+    assert_eq!(console_users::purge_ended(&db.pool, idle).await.unwrap(), 1);
 
     let (cookie, csrf_now) = signed_in(&db, "staff").await;
     assert_ne!(csrf, csrf_now, "every session has its own form token");
@@ -133,6 +136,42 @@ async fn sessions_end_when_idle_or_signed_out() {
         .await
         .unwrap();
     assert_eq!(left, 0);
+}
+
+/// Given a session used a moment ago but started longer ago than the
+/// absolute lifetime (12 hours by default), it has ended.
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_end_at_their_absolute_lifetime_however_busy() {
+    let db = TestDb::create().await;
+    let (cookie, _) = signed_in(&db, "staff").await;
+    let app = app(&db.pool, ConsoleSettings::default());
+    assert_eq!(
+        ConsoleSettings::default().session_lifetime,
+        std::time::Duration::from_secs(12 * 3600)
+    );
+    sqlx::query("UPDATE console_sessions SET created_at = now() - interval '11 hours 59 minutes'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let (page, _) = send(&app, get("/", &cookie)).await;
+    assert_eq!(page.status(), StatusCode::OK, "still within its lifetime");
+    sqlx::query(
+        "UPDATE console_sessions SET created_at = now() - interval '12 hours 1 minute', \
+                last_seen_at = now()",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let (page, _) = send(&app, get("/", &cookie)).await;
+    assert_eq!(location(&page), "/login", "too old, though just used");
+    let day = lifetime(60);
+    let mut short = day;
+    short.absolute = std::time::Duration::from_secs(3600);
+    assert_eq!(console_users::purge_ended(&db.pool, day).await.unwrap(), 0);
+    assert_eq!(
+        console_users::purge_ended(&db.pool, short).await.unwrap(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,6 +5,7 @@
 pub mod dashboard;
 pub mod orders;
 pub mod parked;
+pub mod password;
 pub mod products;
 pub mod projections;
 pub mod stock;
