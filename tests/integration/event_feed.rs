@@ -11,7 +11,7 @@ use serde_json::Value;
 use sqlx::Connection;
 
 use crate::support::system::client_with;
-use crate::support::System;
+use crate::support::{eventually, System};
 
 /// Reads the feed from 0 with pages of `limit` until `done` holds for the
 /// cursor and what was read.
@@ -224,4 +224,75 @@ async fn pages_say_when_they_are_final_filters_move_the_cursor_and_a_long_poll_w
     let shop = client_with(&sys.db.create_key("storefront", Some("web")).await);
     let refused = shop.get(format!("{base}/v1/events")).send().await.unwrap();
     assert_eq!(refused.status(), 403);
+}
+
+/// Reads server-sent events from `response` until `count` `id:` lines came.
+async fn sse_ids(response: reqwest::Response, count: usize) -> Vec<i64> {
+    let mut response = response;
+    let mut text = String::new();
+    let mut ids = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ids.len() < count {
+        assert!(Instant::now() < deadline, "only {ids:?} in {text}");
+        let chunk = tokio::time::timeout(Duration::from_secs(20), response.chunk())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        ids = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("id:"))
+            .map(|id| id.trim().parse().unwrap())
+            .collect();
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stream_sends_events_as_they_settle_resumes_from_the_last_id_and_is_bounded_per_key() {
+    let sys = System::start_with(&[], &[]).await;
+    for i in 0..3 {
+        sys.stock_product(&format!("SSE-{i}"), 100, 0).await;
+    }
+    let subscriber = client_with(&sys.db.create_key("subscriber", None).await);
+    let url = format!("{}/v1/events/stream", sys.query_url());
+
+    let first = subscriber.get(&url).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["content-type"], "text/event-stream");
+    let ids = sse_ids(first, 3).await;
+    assert_eq!(ids, vec![1, 2, 3]);
+
+    // Resumed after position 2, it sends 3 and then what commits later.
+    let resumed = subscriber
+        .get(&url)
+        .header("last-event-id", "2")
+        .send()
+        .await
+        .unwrap();
+    let later = tokio::spawn(async move { sse_ids(resumed, 2).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sys.stock_product("SSE-LATE", 100, 0).await;
+    assert_eq!(later.await.unwrap(), vec![3, 4]);
+
+    // A key holds at most four streams at once.
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        let r = subscriber.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        open.push(r);
+    }
+    let refused = subscriber.get(&url).send().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    drop(open);
+    eventually(
+        "a stream slot to come back",
+        Duration::from_secs(10),
+        || async {
+            let r = subscriber.get(&url).send().await.unwrap();
+            (r.status() == 200).then_some(())
+        },
+    )
+    .await;
 }

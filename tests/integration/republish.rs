@@ -24,10 +24,11 @@ async fn relay_published_everything(db: &TestDb) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_republish_while_the_relay_runs_is_carried_out_not_overwritten() {
+async fn a_republish_is_refused_while_the_relay_runs_and_carried_out_once_it_stopped() {
     let db = TestDb::create().await;
     let prefix = unique("t");
-    let mut relay = Proc::spawn("relay", &[], &env_for(&db, &prefix, &[])).await;
+    let env = env_for(&db, &prefix, &[]);
+    let mut relay = Proc::spawn("relay", &[], &env).await;
     db.append_product_events("REPUB-1", 0, 30).await;
     eventually(
         "the relay to publish 30 events",
@@ -36,11 +37,21 @@ async fn a_republish_while_the_relay_runs_is_carried_out_not_overwritten() {
     )
     .await;
 
+    // A running relay would publish its batch in flight to the new broker
+    // before it saw the rewind: refused, and nothing changes.
     let mut conn = db.pool.acquire().await.unwrap();
+    let refused = bus::relay::republish(&mut conn, Some(10)).await;
+    assert!(
+        matches!(refused, Err(bus::BusError::FollowersRunning { ref pids }) if !pids.is_empty()),
+        "{refused:?}"
+    );
+    assert!(relay_published_everything(&db).await);
+
+    relay.terminate().await;
     let again = bus::relay::republish(&mut conn, Some(10)).await.unwrap();
     assert_eq!(again, 10);
-    // The running relay's next checkpoint save must not undo the rewind.
     db.append_product_events("REPUB-1", 30, 1).await;
+    let mut relay = Proc::spawn("relay", &[], &env).await;
 
     let topic = format!("{prefix}.products");
     let got = read_until(&[topic], Duration::from_secs(30), |got| got.len() >= 41).await;
@@ -55,9 +66,42 @@ async fn a_republish_while_the_relay_runs_is_carried_out_not_overwritten() {
     relay.terminate().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rewind_never_moves_the_relay_forward_nor_raises_its_settled_position() {
+    let db = TestDb::create().await;
+    db.append_product_events("REWIND-1", 0, 10).await;
+    // The relay published only the first three events.
+    sqlx::query(
+        "UPDATE subscriptions s SET transaction_id = e.transaction_id, position = e.position, \
+                settled = e.position \
+         FROM events e WHERE s.name = 'relay' AND e.position = 3",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+
+    // Asked to publish only the last two again, it still publishes the
+    // seven it never did.
+    let mut conn = db.pool.acquire().await.unwrap();
+    let again = bus::relay::republish(&mut conn, Some(2)).await.unwrap();
+    assert_eq!(again, 7);
+    let (position, settled): (i64, i64) =
+        sqlx::query_as("SELECT position, settled FROM subscriptions WHERE name = 'relay'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!((position, settled), (3, 3));
+}
+
+fn kafka() -> bus::KafkaConfig {
+    let mut kafka = bus::KafkaConfig::new("127.0.0.1:9");
+    kafka.topic_prefix = "t".into();
+    kafka
+}
+
 fn delivered(event: &RecordedEvent, partition: i32) -> bus::Delivered {
     bus::Delivered {
-        topic: "t.products".into(),
+        topic: kafka().topic(domain::StreamCategory::Product),
         partition,
         offset: event.position,
         envelope: bus::Envelope::from(event),
@@ -77,7 +121,7 @@ async fn a_kafka_batch_acts_on_the_log_of_record_and_skips_what_its_group_handle
     // The group handled the first two from partition 0, then the broker
     // lost its data and a republish reset the offsets.
     let handled_batch: Vec<_> = events[..2].iter().map(|e| delivered(e, 0)).collect();
-    let next: OffsetMap = [(("t.products".to_owned(), 0), 2)].into();
+    let next: OffsetMap = [((kafka().topic(domain::StreamCategory::Product), 0), 2)].into();
     bus::offsets::store(&mut conn, "group-1", &next, &handled_batch)
         .await
         .unwrap();
@@ -90,12 +134,16 @@ async fn a_kafka_batch_acts_on_the_log_of_record_and_skips_what_its_group_handle
     let mut invented = delivered(&events[3], 0);
     invented.envelope.event_id = uuid::Uuid::now_v7();
     messages.push(invented);
+    // A genuine event copied onto another category's topic.
+    let mut elsewhere = delivered(&events[3], 0);
+    elsewhere.topic = kafka().topic(domain::StreamCategory::Order);
+    messages.push(elsewhere);
     let batch = Batch {
         messages,
         malformed: vec![],
         progress: Progress::Offsets(OffsetMap::new()),
     };
-    let vouched = bus::vouch::against_log(&mut conn, "group-1", batch)
+    let vouched = bus::vouch::against_log(&mut conn, &kafka(), "group-1", batch)
         .await
         .unwrap();
 
@@ -109,10 +157,11 @@ async fn a_kafka_batch_acts_on_the_log_of_record_and_skips_what_its_group_handle
         vouched.messages[1].envelope.data, events[3].data,
         "the log's version of the event is what the worker gets"
     );
-    assert_eq!(vouched.malformed.len(), 1);
-    assert!(vouched.malformed[0]
-        .error
-        .contains("not in the log of record"));
+    assert_eq!(vouched.malformed.len(), 2, "the invented one and the copy");
+    assert!(vouched
+        .malformed
+        .iter()
+        .all(|m| m.error.contains("not in the log of record")));
     let offsets: Vec<i64> = sqlx::query_scalar(
         "SELECT next_offset FROM consumer_offsets WHERE consumer_group = 'group-1'",
     )

@@ -50,6 +50,8 @@ pub(crate) fn query_app(pool: PgPool) -> Router {
     query_api::router(
         query_api::AppState {
             horizon: query_api::horizon::LogHorizon::fixed(0),
+            event_streams: Default::default(),
+            max_long_poll: std::time::Duration::from_secs(1),
             freshness: query_api::freshness::Freshness::start(
                 pool.clone(),
                 Duration::from_millis(100),

@@ -214,6 +214,8 @@ pub struct BatchConsumer {
     settings: BatchSettings,
     lease: Option<Lease>,
     standing_by: bool,
+    /// Which topic each category's events belong on.
+    kafka: KafkaConfig,
     /// The connection batches are checked against the log on, kept between
     /// them; dropped after a failure.
     log: Option<PgConnection>,
@@ -262,6 +264,7 @@ impl BatchConsumer {
             settings,
             lease: None,
             standing_by: false,
+            kafka: kafka.clone(),
             log: None,
         })
     }
@@ -302,7 +305,7 @@ impl BatchConsumer {
             Some(conn) => conn,
             None => PgConnection::connect_with(&self.connect).await?,
         };
-        match crate::vouch::against_log(&mut conn, &self.group, batch).await {
+        match crate::vouch::against_log(&mut conn, &self.kafka, &self.group, batch).await {
             Ok(batch) => {
                 self.log = Some(conn);
                 Ok(batch)

@@ -22,6 +22,12 @@ pub enum BusError {
         /// Where the event is.
         position: i64,
     },
+    /// `republish` was asked while followers of the log run.
+    #[error("stop the relay and every worker before republishing: sessions {pids:?} hold leases of this database (a relay running beside the rewind would publish past it, and a Kafka consumer would store offsets of the lost broker)")]
+    FollowersRunning {
+        /// The backends holding advisory locks.
+        pids: Vec<i32>,
+    },
     /// A worker's handler failed in a way no retry can fix.
     #[error("handler failed")]
     Handler(#[source] crate::handler::HandlerError),

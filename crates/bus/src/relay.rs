@@ -266,31 +266,62 @@ impl Relay {
 
 /// Prepares for a broker that lost its data (a fresh in-memory broker, a
 /// recreated cluster): the relay publishes again the last `tail` events in
-/// commit order (all of them when `None`). A running relay is fenced off by
-/// the moved checkpoint and continues from the rewind; it is not overwritten.
-/// Stored Kafka offsets pointed into the old topics and start over at 0, but
-/// each partition keeps the highest position its group handled, so a
-/// `--source kafka` worker skips what it handled before however old it is.
-/// Returns how many events will be published again.
-pub async fn republish(conn: &mut PgConnection, tail: Option<i64>) -> Result<i64, sqlx::Error> {
+/// commit order (all of them when `None`). Stored Kafka offsets pointed into
+/// the old topics and start over at 0, but each partition keeps the last
+/// event its group handled, so a `--source kafka` worker skips what it
+/// handled before however old it is. Refused while anything follows the log
+/// (a relay would publish its batch in flight to the new broker before it
+/// saw the rewind, out of order; a consumer would store old offsets again):
+/// every lease of the database must be free, and the relay's is held for the
+/// rewind. Returns how many events will be published again.
+pub async fn republish(conn: &mut PgConnection, tail: Option<i64>) -> Result<i64, BusError> {
     let mut tx = conn.begin().await?;
-    let start: Option<(i64, i64)> = match tail {
-        None => None,
-        Some(tail) => {
-            sqlx::query_as(
-                "SELECT transaction_id::text::bigint, position FROM events \
-                 ORDER BY transaction_id DESC, position DESC OFFSET $1 LIMIT 1",
-            )
-            .bind(tail.max(0))
-            .fetch_optional(&mut *tx)
-            .await?
-        }
+    let relay_free: bool = sqlx::query_scalar(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended('stockroom-subscription:' || $1, 0))",
+    )
+    .bind(RELAY_SUBSCRIPTION)
+    .fetch_one(&mut *tx)
+    .await?;
+    let holders: Vec<i32> = sqlx::query_scalar(
+        "SELECT DISTINCT pid FROM pg_locks \
+         WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() \
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         ORDER BY pid",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    if !relay_free || !holders.is_empty() {
+        return Err(BusError::FollowersRunning { pids: holders });
+    }
+    // The rewind may only go back, never forward past what the relay has
+    // not published, and only to a point below the horizon: a transaction
+    // still open there would commit behind the cursor and never be read.
+    let current: Option<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT transaction_id::text::bigint, position, settled FROM subscriptions WHERE name = $1",
+    )
+    .bind(RELAY_SUBSCRIPTION)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let start: (i64, i64) = match tail {
+        None => (0, 0),
+        Some(tail) => sqlx::query_as(
+            "SELECT transaction_id::text::bigint, position FROM events \
+             WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY transaction_id DESC, position DESC OFFSET $1 LIMIT 1",
+        )
+        .bind(tail.max(0))
+        .fetch_optional(&mut *tx)
+        .await?
+        .unwrap_or((0, 0)),
     };
-    let (transaction_id, position) = start.unwrap_or((0, 0));
-    // The settled promise is rewound too: events past the rewind are not on
-    // the broker, and Kafka-fed projections cap their positions with it.
-    // (Unchanged when nothing lies past the rewind.)
-    let settled: Option<i64> = sqlx::query_scalar(
+    let (transaction_id, position) = match current {
+        Some((tx_id, pos, _)) => start.min((tx_id, pos)),
+        None => start,
+    };
+    // The settled promise goes back too (events past the rewind are not on
+    // the new broker, and Kafka-fed projections cap their positions with
+    // it), never forward.
+    let before_first_again: Option<i64> = sqlx::query_scalar(
         "SELECT min(position) - 1 FROM events \
          WHERE (transaction_id, position) > ($1::text::xid8, $2)",
     )
@@ -298,12 +329,13 @@ pub async fn republish(conn: &mut PgConnection, tail: Option<i64>) -> Result<i64
     .bind(position)
     .fetch_one(&mut *tx)
     .await?;
+    let was = current.map_or(0, |(_, _, settled)| settled);
+    let settled = before_first_again.map_or(was, |p| p.min(was));
     sqlx::query(
         "INSERT INTO subscriptions (name, transaction_id, position, settled) \
-         VALUES ($1, $2::text::xid8, $3, coalesce($4, 0)) \
+         VALUES ($1, $2::text::xid8, $3, $4) \
          ON CONFLICT (name) DO UPDATE SET transaction_id = EXCLUDED.transaction_id, \
-             position = EXCLUDED.position, settled = coalesce($4, subscriptions.settled), \
-             updated_at = now()",
+             position = EXCLUDED.position, settled = EXCLUDED.settled, updated_at = now()",
     )
     .bind(RELAY_SUBSCRIPTION)
     .bind(transaction_id.to_string())

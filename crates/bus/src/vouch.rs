@@ -7,17 +7,22 @@
 
 use std::collections::HashMap;
 
+use domain::StreamCategory;
 use sqlx::{PgConnection, Row};
 use store::CommitCursor;
 
 use crate::handler::{Delivered, Malformed};
 use crate::source::Batch;
-use crate::Envelope;
+use crate::{Envelope, KafkaConfig};
 
 /// Replaces each message's envelope with the log's, parks what the log does
-/// not hold, and drops what `group` handled before; progress is unchanged.
+/// not hold (or holds on another topic than the one `kafka` gives its
+/// category: a genuine event copied elsewhere, past the partition's handled
+/// cursor there), and drops what `group` handled before; progress is
+/// unchanged.
 pub async fn against_log(
     conn: &mut PgConnection,
+    kafka: &KafkaConfig,
     group: &str,
     mut batch: Batch,
 ) -> Result<Batch, store::StoreError> {
@@ -55,7 +60,11 @@ pub async fn against_log(
     let mut vouched = Vec::with_capacity(batch.messages.len());
     for message in batch.messages {
         match logged.get(&message.envelope.global_position) {
-            Some(event) if event.event_id == message.envelope.event_id => {
+            Some(event)
+                if event.event_id == message.envelope.event_id
+                    && StreamCategory::parse(&event.category)
+                        .is_some_and(|c| kafka.topic(c) == message.topic) =>
+            {
                 let handled_before = handled
                     .get(&(message.topic.clone(), message.partition))
                     .is_some_and(|through| CommitCursor::after(event) <= *through);
@@ -75,8 +84,8 @@ pub async fn against_log(
 
 fn forged(message: Delivered) -> Malformed {
     let error = format!(
-        "not in the log of record: no event {} at position {}",
-        message.envelope.event_id, message.envelope.global_position
+        "not in the log of record: no event {} at position {} on {}",
+        message.envelope.event_id, message.envelope.global_position, message.topic
     );
     Malformed {
         raw: serde_json::to_string(&message.envelope).unwrap_or_default(),

@@ -30,43 +30,70 @@ impl Default for ChannelLimits {
 }
 
 /// How long a channel's count of open orders is trusted before it is
-/// counted again; placements meanwhile are added to it as they succeed.
+/// counted again; placements meanwhile are added to it as they are admitted.
 const RECOUNT: Duration = Duration::from_secs(1);
+
+/// One channel's count: when it was read from the read model, and what
+/// this process admitted since.
+#[derive(Default)]
+struct Count {
+    counted_at: Option<Instant>,
+    open: i64,
+}
 
 /// Open unpaid orders per channel, counted from the orders read model at
 /// most once per [`RECOUNT`] per channel (channels are the few that keys
-/// are bound to).
+/// are bound to). Each channel has a lock of its own, so a slow recount of
+/// one never holds up another.
 #[derive(Clone, Default)]
 pub struct OpenOrders {
-    counts: Arc<Mutex<HashMap<String, (Instant, i64)>>>,
+    counts: Arc<std::sync::Mutex<HashMap<String, Arc<Mutex<Count>>>>>,
+}
+
+/// A place among a channel's open orders, taken before the order is
+/// placed; [`Admission::cancel`] gives it back if the order was not.
+pub struct Admission {
+    count: Arc<Mutex<Count>>,
+}
+
+impl Admission {
+    /// The order was not placed after all.
+    pub async fn cancel(self) {
+        self.count.lock().await.open -= 1;
+    }
 }
 
 impl OpenOrders {
-    /// The channel's open unpaid orders, as of at most [`RECOUNT`] ago plus
-    /// what this process placed since.
-    pub async fn count(&self, pool: &PgPool, channel: &str) -> Result<i64, sqlx::Error> {
-        let mut counts = self.counts.lock().await;
-        if let Some((at, open)) = counts.get(channel) {
-            if at.elapsed() < RECOUNT {
-                return Ok(*open);
-            }
+    /// Takes a place for one more order of `channel`, unless it holds
+    /// `max` open unpaid orders already (`None`).
+    pub async fn admit(
+        &self,
+        pool: &PgPool,
+        channel: &str,
+        max: i64,
+    ) -> Result<Option<Admission>, sqlx::Error> {
+        let count = {
+            let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(counts.entry(channel.to_owned()).or_default())
+        };
+        let mut held = count.lock().await;
+        if held.counted_at.is_none_or(|at| at.elapsed() >= RECOUNT) {
+            // Orders admitted within the last moment may not be in the read
+            // model yet: a soft bound, off by what the projection lags.
+            held.open = sqlx::query_scalar(
+                "SELECT count(*) FROM read_models.orders \
+                 WHERE channel = $1 AND status IN ('placed', 'confirmed')",
+            )
+            .bind(channel)
+            .fetch_one(pool)
+            .await?;
+            held.counted_at = Some(Instant::now());
         }
-        let open: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM read_models.orders \
-             WHERE channel = $1 AND status IN ('placed', 'confirmed')",
-        )
-        .bind(channel)
-        .fetch_one(pool)
-        .await?;
-        counts.insert(channel.to_owned(), (Instant::now(), open));
-        Ok(open)
-    }
-
-    /// Counts an order just placed through `channel`, until the next recount
-    /// sees it in the read model.
-    pub async fn placed(&self, channel: &str) {
-        if let Some((_, open)) = self.counts.lock().await.get_mut(channel) {
-            *open += 1;
+        if held.open >= max {
+            return Ok(None);
         }
+        held.open += 1;
+        drop(held);
+        Ok(Some(Admission { count }))
     }
 }

@@ -87,6 +87,14 @@ impl<'a> Visitor for Retry<'a> {
 
     fn visit<P: Projection>(self, projection: P) -> Self::Output {
         Box::pin(async move {
+            // Alone with the projection: a live batch beside it could not
+            // see what the retry writes (the row a late placement inserts,
+            // the moves that waited for it) and would leave moves waiting
+            // for good.
+            sqlx::query(&projector::projection::swap_lock_sql(""))
+                .bind(P::NAME)
+                .execute(&mut *self.conn)
+                .await?;
             retry_with(
                 &ProjectionHandler::new(projection, Notifier::disabled()),
                 self.conn,

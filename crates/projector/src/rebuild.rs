@@ -167,14 +167,18 @@ async fn run<P: Projection>(
     // What arrived meanwhile, in short transactions too, so the swap (which
     // holds the projection's lock) has only the last few events to replay.
     loop {
+        let started = Instant::now();
+        let limit = pace.size();
         let mut tx = conn.begin().await?;
         scope_batch(&mut tx, &schema).await?;
         let (n, skipped) =
-            replay_batch(&mut tx, projection, &mut cursor, &categories, pace.size()).await?;
+            replay_batch(&mut tx, projection, &mut cursor, &categories, limit).await?;
         tx.commit().await?;
+        pace.record(n as usize, started.elapsed());
         report.events += n;
         report.skipped += skipped;
-        if n <= NEARLY_CAUGHT_UP {
+        // A batch that came back short read everything below the horizon.
+        if (n as i64) < limit && n <= NEARLY_CAUGHT_UP {
             break;
         }
     }

@@ -23,6 +23,9 @@ pub enum QueryError {
         /// Where the read models are.
         at: i64,
     },
+    /// The key holds as many event streams open as it may.
+    #[error("this key already holds {0} open event streams")]
+    TooManyStreams(usize),
     /// The database failed.
     #[error("database failed")]
     Database(#[from] sqlx::Error),
@@ -54,6 +57,12 @@ impl IntoResponse for QueryError {
             )
             .with("projection_position", *at)
             .retry_after(1),
+            Self::TooManyStreams(_) => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-streams",
+                self.to_string(),
+            )
+            .retry_after(5),
             Self::Database(e) => {
                 tracing::error!(error = %error_chain(e), "query failed");
                 Problem::new(

@@ -21,22 +21,38 @@ const POLL: Duration = Duration::from_millis(500);
 #[derive(Clone)]
 pub struct LogHorizon {
     settled: watch::Receiver<i64>,
+    /// Turns true when the process stops: long-lived readers (event
+    /// streams) end so the server can drain.
+    stopping: watch::Receiver<bool>,
 }
 
 impl LogHorizon {
     /// Follows the horizon of `pool`'s log until `shutdown`.
     pub fn start(pool: PgPool, shutdown: watch::Receiver<bool>) -> Self {
         let (tx, rx) = watch::channel(0);
-        tokio::spawn(follow(pool, tx, shutdown));
-        Self { settled: rx }
+        tokio::spawn(follow(pool, tx, shutdown.clone()));
+        Self {
+            settled: rx,
+            stopping: shutdown,
+        }
     }
 
     /// A horizon that never moves from `settled` (router tests).
     pub fn fixed(settled: i64) -> Self {
         let (tx, rx) = watch::channel(settled);
-        // Kept alive for ever so the receiver never sees a closed channel.
-        std::mem::forget(tx);
-        Self { settled: rx }
+        let (stop, stopping) = watch::channel(false);
+        // Kept alive for ever so the receivers never see a closed channel.
+        std::mem::forget((tx, stop));
+        Self {
+            settled: rx,
+            stopping,
+        }
+    }
+
+    /// Completes when the process begins to stop.
+    pub async fn stopping(&self) {
+        let mut stopping = self.stopping.clone();
+        let _ = stopping.wait_for(|stopped| *stopped).await;
     }
 
     /// The settled position now.

@@ -187,6 +187,8 @@ async fn query_api(
         |pool, probes, authenticator| {
             let state = query_api::AppState {
                 horizon: query_api::horizon::LogHorizon::start(pool.clone(), stop.clone()),
+                event_streams: Default::default(),
+                max_long_poll: query_api::long_poll_within(api.limits().request_timeout),
                 freshness: query_api::freshness::Freshness::start(
                     pool.clone(),
                     api.max_wait.into(),

@@ -67,6 +67,19 @@ pub async fn lock(
     })
 }
 
+/// Whether a request with `key` has been answered already (its retry will
+/// replay that answer), read without the lock: for checks that must not
+/// refuse a retry of an accepted request.
+pub async fn answered(pool: &sqlx::PgPool, scope: &str, key: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM idempotency_keys WHERE scope = $1 AND key = $2)",
+    )
+    .bind(scope)
+    .bind(key)
+    .fetch_one(pool)
+    .await?)
+}
+
 /// Stores the response of a fresh key, in the transaction of its events.
 #[tracing::instrument(skip(conn, fingerprint, body))]
 pub async fn remember(

@@ -218,7 +218,8 @@ async fn staff_change_prices_discontinue_and_adjust_stock() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn parked_events_show_their_error_to_operators_their_envelope_to_admins_and_a_failed_retry_keeps_them() {
+async fn parked_events_show_their_error_to_operators_their_envelope_to_admins_and_a_failed_retry_keeps_them(
+) {
     let db = TestDb::create().await;
     let envelope = serde_json::json!({
         "event_id": uuid::Uuid::now_v7(), "event_type": "OrderTeleported", "schema_version": 1,
@@ -259,7 +260,10 @@ async fn parked_events_show_their_error_to_operators_their_envelope_to_admins_an
 
     let (admin, csrf) = signed_in(&db, "admin").await;
     let (_, html) = send(&app, get("/parked", &admin)).await;
-    assert!(html.contains("the moon"), "the envelope, for whoever may retry it");
+    assert!(
+        html.contains("the moon"),
+        "the envelope, for whoever may retry it"
+    );
     assert!(!html.contains(r#""to": "the moon""#), "escaped as HTML");
     let (failed, html) = send(
         &app,

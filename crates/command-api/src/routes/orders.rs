@@ -302,20 +302,29 @@ pub async fn place_command(
         );
     }
     fields.finish()?;
-    if let Some(channel) = channel {
-        if state.open_orders.count(&state.pool, channel).await? >= limits.max_open_orders {
-            return Err(ApiError::ChannelFull {
-                limit: limits.max_open_orders,
-            });
+    let Some(channel) = channel else {
+        return place_checked(state, headers, fingerprint, body.customer_id, lines).await;
+    };
+    // A retry of an order already accepted replays its answer, whatever
+    // the channel holds now.
+    if let Some(key) = &headers.idempotency_key {
+        let scope = headers.principal.idempotency_scope();
+        if store::idempotency::answered(&state.pool, &scope, key).await? {
+            return place_checked(state, headers, fingerprint, body.customer_id, lines).await;
         }
     }
-    let answer = place_checked(state, headers, fingerprint, body.customer_id, lines).await?;
-    if let Some(channel) = channel {
-        if !answer.replayed {
-            state.open_orders.placed(channel).await;
-        }
+    let admission = state
+        .open_orders
+        .admit(&state.pool, channel, limits.max_open_orders)
+        .await?
+        .ok_or(ApiError::ChannelFull {
+            limit: limits.max_open_orders,
+        })?;
+    let placed = place_checked(state, headers, fingerprint, body.customer_id, lines).await;
+    if placed.as_ref().map_or(true, |answer| answer.replayed) {
+        admission.cancel().await;
     }
-    Ok(answer)
+    placed
 }
 
 /// Places an order whose lines passed every check.

@@ -29,10 +29,11 @@ const MAX_WAIT_SECONDS: i64 = 30;
 /// Most positions one page looks at: with selective filters, a page that
 /// matched nothing still ends, and `next_after` says how far it looked.
 const SCAN_WINDOW: i64 = 10_000;
-/// How long a final page may be cached.
-const IMMUTABLE_FOR: &str = "public, max-age=31536000, immutable";
+/// How long a final page may be cached: by the client only, since pages
+/// carry order data behind a key (a shared cache would serve them to anyone).
+const IMMUTABLE_FOR: &str = "private, max-age=31536000, immutable";
 
-const FEED_PARAMS: &[QueryParam] = &[
+pub(super) const FEED_PARAMS: &[QueryParam] = &[
     QueryParam {
         name: "after",
         description:
@@ -114,12 +115,13 @@ pub struct FeedPage {
 }
 
 /// What a feed request asks for.
-struct FeedQuery {
-    after: i64,
-    limit: i64,
-    types: Vec<String>,
-    categories: Vec<String>,
-    wait: Duration,
+#[derive(Clone)]
+pub(super) struct FeedQuery {
+    pub(super) after: i64,
+    pub(super) limit: i64,
+    pub(super) types: Vec<String>,
+    pub(super) categories: Vec<String>,
+    pub(super) wait: Duration,
 }
 
 fn list(p: &mut crate::params::Parser<'_>, name: &str) -> Vec<String> {
@@ -134,7 +136,7 @@ fn list(p: &mut crate::params::Parser<'_>, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn feed_query(params: &Params) -> Result<FeedQuery, QueryError> {
+pub(super) fn feed_query(params: &Params) -> Result<FeedQuery, QueryError> {
     let mut p = params.parser(FEED_PARAMS);
     let after = p.int(FEED_PARAMS[0]).unwrap_or(0);
     let limit = p.int(FEED_PARAMS[1]).unwrap_or(DEFAULT_LIMIT);
@@ -166,14 +168,14 @@ async fn feed(
     params: Params,
 ) -> Result<Response, QueryError> {
     let query = feed_query(&params)?;
+    // One deadline for the whole request, within its timeout.
+    let deadline = tokio::time::Instant::now() + query.wait.min(state.max_long_poll);
     let mut head = state.horizon.settled();
-    if head <= query.after && !query.wait.is_zero() {
-        head = state.horizon.past(query.after, query.wait).await;
-    }
     let (mut events, mut looked_to) = page_below(&state, &query, head).await?;
-    // Long poll: wait while the filters matched nothing, until the wait is over.
-    let deadline = tokio::time::Instant::now() + query.wait;
-    while events.is_empty() && tokio::time::Instant::now() < deadline {
+    // Long poll only at the horizon: a page its scan window stopped below
+    // it answers at once (the next page looks further), so a filter that
+    // matches nothing never walks the log within one request.
+    while events.is_empty() && looked_to >= head && tokio::time::Instant::now() < deadline {
         let left = deadline - tokio::time::Instant::now();
         let moved = state.horizon.past(looked_to, left).await;
         if moved <= looked_to {
@@ -182,7 +184,7 @@ async fn feed(
         head = moved;
         let next = FeedQuery {
             after: looked_to,
-            ..clone_query(&query)
+            ..query.clone()
         };
         (events, looked_to) = page_below(&state, &next, head).await?;
     }
@@ -198,18 +200,19 @@ async fn feed(
         query.types.join(","),
         query.categories.join(",")
     );
-    if settled_page
+    let not_modified = settled_page
         && headers
             .get(header::IF_NONE_MATCH)
-            .is_some_and(|v| v.as_bytes() == etag.as_bytes())
-    {
-        return Ok(StatusCode::NOT_MODIFIED.into_response());
-    }
-    let mut response = (
-        [(header::CONTENT_TYPE, "application/json")],
-        body(&events, next_after, head)?,
-    )
-        .into_response();
+            .is_some_and(|v| v.as_bytes() == etag.as_bytes());
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            body(&events, next_after, head)?,
+        )
+            .into_response()
+    };
     let h = response.headers_mut();
     if settled_page {
         h.insert(
@@ -225,19 +228,9 @@ async fn feed(
     Ok(response)
 }
 
-fn clone_query(q: &FeedQuery) -> FeedQuery {
-    FeedQuery {
-        after: q.after,
-        limit: q.limit,
-        types: q.types.clone(),
-        categories: q.categories.clone(),
-        wait: q.wait,
-    }
-}
-
 /// Up to `limit` matching events after `after` and at or below `head`,
 /// looking at most [`SCAN_WINDOW`] positions; and the position it looked to.
-async fn page_below(
+pub(super) async fn page_below(
     state: &AppState,
     query: &FeedQuery,
     head: i64,

@@ -2,6 +2,7 @@
 //! each needs.
 
 mod analytics;
+mod event_stream;
 mod events;
 pub mod history;
 mod next_link;
@@ -9,6 +10,8 @@ mod orders;
 mod page;
 mod products;
 mod projections;
+
+pub use event_stream::StreamSlots;
 
 /// The reads, callable without HTTP (the console shows them to signed-in
 /// people), with the views the routes answer.
@@ -31,7 +34,7 @@ use crate::AppState;
 
 /// Every route of the query API and what it needs (api.md, Access v1.1).
 /// A route missing here cannot be mounted.
-pub static ACCESS: [RouteRule; 18] = [
+pub static ACCESS: [RouteRule; 19] = [
     rule(
         Method::GET,
         "/v1/orders",
@@ -99,6 +102,11 @@ pub static ACCESS: [RouteRule; 18] = [
     ),
     rule(
         Method::GET,
+        "/v1/events/stream",
+        Access::Requires(Permission::EventsRead),
+    ),
+    rule(
+        Method::GET,
         "/v1/streams/{stream_id}",
         Access::Requires(Permission::EventsRead),
     ),
@@ -117,6 +125,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     routes = analytics::routes(routes);
     routes = projections::routes(routes);
     routes = events::routes(routes);
+    routes = event_stream::routes(routes);
     routes = web::probes::routes(routes, web::probes::NoRefresh);
     routes = routes.openapi("Stockroom query API");
     let authenticator = state.authenticator.clone();
