@@ -3,60 +3,90 @@
 //! every connection a listener allows and shut everybody else out.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use crate::client_limit::group;
 
+/// At most so many of something (connections, streams) held at once per
+/// key; a key holding none is forgotten, so the table holds only keys in use.
+pub struct KeyedSlots<K> {
+    max: usize,
+    held: Arc<Mutex<HashMap<K, usize>>>,
+}
+
+impl<K> Clone for KeyedSlots<K> {
+    fn clone(&self) -> Self {
+        Self {
+            max: self.max,
+            held: Arc::clone(&self.held),
+        }
+    }
+}
+
+/// One slot held by a key; given back when dropped.
+pub struct Slot<K: Hash + Eq> {
+    key: K,
+    held: Arc<Mutex<HashMap<K, usize>>>,
+}
+
+impl<K: Hash + Eq + Clone> KeyedSlots<K> {
+    /// At most `max` slots per key.
+    pub fn new(max: usize) -> Self {
+        Self {
+            max: max.max(1),
+            held: Arc::default(),
+        }
+    }
+
+    /// A slot for `key`, unless it holds `max` already.
+    pub fn take(&self, key: K) -> Option<Slot<K>> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let count = held.entry(key.clone()).or_default();
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(Slot {
+            key,
+            held: Arc::clone(&self.held),
+        })
+    }
+}
+
+impl<K: Hash + Eq> Drop for Slot<K> {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = held.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// The connections each client address holds open.
 #[derive(Clone)]
 pub struct ConnectionsPerClient {
-    max: usize,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    slots: KeyedSlots<IpAddr>,
 }
 
 /// One admitted connection; its address's count goes down when dropped.
-pub struct ClientSlot {
-    client: IpAddr,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
+pub type ClientSlot = Slot<IpAddr>;
 
 impl ConnectionsPerClient {
     /// At most `max` open connections per address.
     pub fn new(max: usize) -> Self {
         Self {
-            max: max.max(1),
-            open: Arc::default(),
+            slots: KeyedSlots::new(max),
         }
     }
 
     /// A slot for one more connection from `client`, unless it holds `max`.
     pub fn admit(&self, client: IpAddr) -> Option<ClientSlot> {
-        let client = group(client);
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let held = open.entry(client).or_default();
-        if *held >= self.max {
-            return None;
-        }
-        *held += 1;
-        Some(ClientSlot {
-            client,
-            open: Arc::clone(&self.open),
-        })
-    }
-}
-
-impl Drop for ClientSlot {
-    fn drop(&mut self) {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(held) = open.get_mut(&self.client) {
-            *held -= 1;
-            // Addresses with nothing open are forgotten: the table holds at
-            // most the open connections' addresses.
-            if *held == 0 {
-                open.remove(&self.client);
-            }
-        }
+        self.slots.take(group(client))
     }
 }
 

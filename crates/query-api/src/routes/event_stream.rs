@@ -3,9 +3,7 @@
 //! Events are read a page at a time as the connection takes them, so a slow
 //! client holds one page at most; each key may hold a few streams at once.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -17,6 +15,7 @@ use futures::stream::{self, Stream, StreamExt};
 use uuid::Uuid;
 use web::auth::Principal;
 use web::openapi::Operation;
+use web::per_client::{KeyedSlots, Slot};
 use web::SecureRouter;
 
 use super::events::{feed_query, page_below, FeedQuery, FEED_PARAMS};
@@ -46,41 +45,12 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
 }
 
 /// Open streams per key.
-#[derive(Clone, Default)]
-pub struct StreamSlots {
-    open: Arc<Mutex<HashMap<Uuid, usize>>>,
-}
+#[derive(Clone)]
+pub struct StreamSlots(KeyedSlots<Uuid>);
 
-/// One open stream; its key's count goes down when the stream ends.
-struct Slot {
-    key: Uuid,
-    open: Arc<Mutex<HashMap<Uuid, usize>>>,
-}
-
-impl StreamSlots {
-    fn take(&self, key: Uuid) -> Option<Slot> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let held = open.entry(key).or_default();
-        if *held >= STREAMS_PER_KEY {
-            return None;
-        }
-        *held += 1;
-        Some(Slot {
-            key,
-            open: Arc::clone(&self.open),
-        })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(held) = open.get_mut(&self.key) {
-            *held -= 1;
-            if *held == 0 {
-                open.remove(&self.key);
-            }
-        }
+impl Default for StreamSlots {
+    fn default() -> Self {
+        Self(KeyedSlots::new(STREAMS_PER_KEY))
     }
 }
 
@@ -99,7 +69,7 @@ async fn stream_events(
             .filter(|p| *p >= 0)
             .ok_or_else(|| QueryError::bad("Last-Event-ID", "must be a position"))?;
     }
-    let Some(slot) = state.event_streams.take(principal.key_id) else {
+    let Some(slot) = state.event_streams.0.take(principal.key_id) else {
         return Err(QueryError::TooManyStreams(STREAMS_PER_KEY));
     };
     let events = events(state, query, slot);
@@ -113,7 +83,7 @@ async fn stream_events(
 fn events(
     state: AppState,
     query: FeedQuery,
-    slot: Slot,
+    slot: Slot<Uuid>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let pages = stream::unfold(
         (state, query, slot, false),
