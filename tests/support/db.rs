@@ -5,16 +5,37 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 /// A database created for one test.
 pub struct TestDb {
-    /// Its connection string.
+    /// Its connection string, as the owner (the role that migrated it).
     pub url: String,
+    /// Its connection string as the runtime role the processes use
+    /// (`stockroom_app`'s log-in role); the owner's where there is none.
+    pub app_url: String,
     /// A pool for the test's own queries.
     pub pool: PgPool,
 }
 
-/// The admin URL `scripts/test` exports.
+/// The admin URL `scripts/test` exports: the migration owner's.
 pub fn admin_url() -> String {
     std::env::var("STOCKROOM_TEST_DATABASE_URL")
         .expect("STOCKROOM_TEST_DATABASE_URL is unset: run the tests with scripts/test")
+}
+
+/// The runtime role's URL `scripts/test` exports (on database `postgres`).
+pub fn app_admin_url() -> String {
+    std::env::var("STOCKROOM_TEST_APP_DATABASE_URL")
+        .expect("STOCKROOM_TEST_APP_DATABASE_URL is unset: run the tests with scripts/test")
+}
+
+/// The analyst's log-in URL `scripts/test` exports (on database `postgres`).
+pub fn analyst_admin_url() -> String {
+    std::env::var("STOCKROOM_TEST_ANALYST_DATABASE_URL")
+        .expect("STOCKROOM_TEST_ANALYST_DATABASE_URL is unset: run the tests with scripts/test")
+}
+
+/// `url` pointed at database `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("url has a database");
+    format!("{base}/{name}")
 }
 
 impl TestDb {
@@ -29,15 +50,15 @@ impl TestDb {
             .execute(&mut conn)
             .await
             .expect("create database");
-        let (base, _) = admin.rsplit_once('/').expect("admin url has a database");
-        let url = format!("{base}/{name}");
+        let url = with_database(&admin, &name);
+        let app_url = with_database(&app_admin_url(), &name);
         let pool = PgPoolOptions::new()
             .max_connections(20)
             .connect(&url)
             .await
             .expect("connect to test database");
         store::migrate(&pool).await.expect("migrate");
-        Self { url, pool }
+        Self { url, app_url, pool }
     }
 
     /// A database that exists already, as it is (not migrated).
@@ -49,6 +70,7 @@ impl TestDb {
             .expect("connect to the database");
         Self {
             url: url.to_owned(),
+            app_url: url.to_owned(),
             pool,
         }
     }

@@ -1,0 +1,206 @@
+//! The database roles are real (README, "Database roles"): the processes
+//! connect as a runtime role that appends to the log but cannot delete,
+//! rewrite or truncate it, holds no CREATEROLE and owns nothing of the log;
+//! analysts read the read models and nothing else; a rebuild, run by the
+//! runtime role, leaves every grant in place; and the real processes,
+//! connected as the runtime role, take an order end to end.
+
+use std::time::Duration;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+use crate::support::db::{analyst_admin_url, with_database};
+use crate::support::process::run_tool;
+use crate::support::shop::{place, wait_status};
+use crate::support::{eventually, System, TestDb};
+
+async fn connect(url: &str) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(2)
+        .connect(url)
+        .await
+        .expect("connect")
+}
+
+fn database_name(db: &TestDb) -> &str {
+    db.url.rsplit_once('/').unwrap().1
+}
+
+/// Expects `pool` to read every read model.
+async fn reads_read_models(pool: &PgPool, when: &str) {
+    for table in [
+        "orders",
+        "products",
+        "stock",
+        "daily_sales",
+        "sales_order_lines",
+        "projection_positions",
+    ] {
+        sqlx::query(&format!("SELECT count(*) FROM read_models.{table}"))
+            .execute(pool)
+            .await
+            .unwrap_or_else(|e| panic!("reads read_models.{table}{when}: {e}"));
+    }
+}
+
+/// Runs `sql` and expects Postgres to refuse it for want of privilege.
+async fn refused(pool: &PgPool, sql: &str) {
+    match sqlx::query(sql).execute(pool).await {
+        Err(sqlx::Error::Database(e)) => assert_eq!(
+            e.code().as_deref(),
+            Some("42501"),
+            "{sql}: refused for another reason: {e}"
+        ),
+        Err(e) => panic!("{sql}: {e}"),
+        Ok(_) => panic!("{sql}: allowed"),
+    }
+}
+
+/// Given a log with events, when the runtime role tries to delete, rewrite or
+/// truncate it or the key audit trail, then Postgres refuses every attempt
+/// and the log is whole; it may still append, it has no CREATEROLE, and it
+/// is no member of the log's owner.
+#[tokio::test]
+async fn the_runtime_role_cannot_delete_or_truncate_the_log() {
+    let db = TestDb::create().await;
+    db.create_key("admin", None).await;
+    let app = connect(&db.app_url).await;
+    let user: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&app)
+        .await
+        .unwrap();
+    let owner: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_ne!(user, owner, "the processes connect as a role of their own");
+
+    // It appends (as the command API does), as itself.
+    let appended = TestDb {
+        url: db.app_url.clone(),
+        app_url: db.app_url.clone(),
+        pool: app.clone(),
+    };
+    appended.append_product_events("LP-1", 0, 3).await;
+    assert_eq!(db.event_count().await, 3);
+
+    for sql in [
+        "DELETE FROM events",
+        "TRUNCATE events",
+        "UPDATE events SET event_type = 'OrderCancelled'",
+        "DELETE FROM api_key_audit",
+        "TRUNCATE api_key_audit",
+        "UPDATE api_key_audit SET action = 'created'",
+        "DELETE FROM api_keys",
+        "TRUNCATE stock_levels",
+        "ALTER TABLE events DISABLE TRIGGER USER",
+        "DROP TABLE events",
+        "SELECT setval('events_position_seq', 1)",
+        "CREATE ROLE intruder LOGIN SUPERUSER",
+        "CREATE ROLE intruder NOLOGIN",
+        "GRANT stockroom_analyst TO CURRENT_USER",
+    ] {
+        refused(&app, sql).await;
+    }
+    assert_eq!(db.event_count().await, 3, "the log is whole");
+
+    let (create_role, owns_log): (bool, bool) = sqlx::query_as(
+        "SELECT r.rolcreaterole OR r.rolsuper, \
+                pg_has_role(current_user, c.relowner, 'MEMBER') \
+         FROM pg_roles r, pg_class c \
+         WHERE r.rolname = current_user AND c.oid = 'events'::regclass",
+    )
+    .fetch_one(&app)
+    .await
+    .unwrap();
+    assert!(!create_role, "{user} may not create roles");
+    assert!(!owns_log, "{user} does not own the event log");
+}
+
+/// Given an analyst's log-in (a member of `stockroom_analyst`), when it reads,
+/// then the read models answer and the keys, the people, their sessions,
+/// the log and the bookkeeping are refused, and it writes nothing.
+#[tokio::test]
+async fn the_analyst_reads_read_models_only() {
+    let db = TestDb::create().await;
+    let analyst = connect(&with_database(&analyst_admin_url(), database_name(&db))).await;
+    reads_read_models(&analyst, "").await;
+    for sql in [
+        "SELECT * FROM api_keys",
+        "SELECT * FROM api_key_audit",
+        "SELECT * FROM console_users",
+        "SELECT * FROM console_sessions",
+        "SELECT * FROM events",
+        "SELECT * FROM idempotency_keys",
+        "SELECT * FROM parked_events",
+        "SELECT * FROM subscriptions",
+        "DELETE FROM read_models.orders",
+        "INSERT INTO read_models.projection_positions (name) VALUES ('x')",
+    ] {
+        refused(&analyst, sql).await;
+    }
+}
+
+/// Given the runtime role's grants, when it rebuilds a projection (as the
+/// console does), then the swapped-in tables keep their owner and grants:
+/// the analyst still reads them and a second rebuild swaps them again.
+#[tokio::test(flavor = "multi_thread")]
+async fn grants_survive_a_rebuild_by_the_runtime_role() {
+    let sys = System::start_with(&[], &["projector", "reserver"]).await;
+    sys.stock_product("LP-2", 300, 10).await;
+    let analyst = connect(&with_database(&analyst_admin_url(), database_name(&sys.db))).await;
+    let owners = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT DISTINCT pg_get_userbyid(c.relowner)::text FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'read_models' AND c.relkind = 'r'",
+        )
+        .fetch_all(&sys.db.pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(owners().await, ["stockroom_app"]);
+    for round in 0..2 {
+        for name in ["orders", "catalogue", "sales"] {
+            let (status, out) = run_tool(&["projections", "rebuild", name], &sys.env).await;
+            assert!(status.success(), "rebuild {name} (round {round}): {out}");
+        }
+        assert_eq!(owners().await, ["stockroom_app"], "after round {round}");
+        reads_read_models(&analyst, &format!(" after rebuild round {round}")).await;
+    }
+    let skus: i64 = sqlx::query_scalar("SELECT count(*) FROM read_models.products")
+        .fetch_one(&analyst)
+        .await
+        .unwrap();
+    assert_eq!(skus, 1, "the rebuilt catalogue holds the product");
+}
+
+/// Given every process started with the runtime role's URL, when an order
+/// is placed, then it is confirmed and served, and every session the
+/// processes hold is the runtime role's.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_processes_run_end_to_end_as_the_runtime_role() {
+    let sys = System::start().await;
+    assert_ne!(sys.db.url, sys.db.app_url);
+    sys.stock_product("LP-3", 250, 5).await;
+    let placed = place(&sys, uuid::Uuid::new_v4(), &[("LP-3", 2)]).await;
+    let id = placed["order_id"].as_str().unwrap().to_owned();
+    wait_status(&sys, &id, "confirmed", Duration::from_secs(60)).await;
+    let users: Vec<String> = eventually(
+        "the processes' sessions",
+        Duration::from_secs(10),
+        || async {
+            let users: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT usename::text FROM pg_stat_activity \
+                 WHERE datname = current_database() AND usename <> current_user",
+            )
+            .fetch_all(&sys.db.pool)
+            .await
+            .unwrap();
+            (!users.is_empty()).then_some(users)
+        },
+    )
+    .await;
+    assert_eq!(users, ["stockroom_runtime"], "sessions of the processes");
+}
