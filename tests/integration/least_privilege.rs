@@ -10,7 +10,6 @@ use std::time::Duration;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
-use crate::support::db::{analyst_admin_url, with_database};
 use crate::support::process::run_tool;
 use crate::support::shop::{place, wait_status};
 use crate::support::{eventually, System, TestDb};
@@ -21,10 +20,6 @@ async fn connect(url: &str) -> PgPool {
         .connect(url)
         .await
         .expect("connect")
-}
-
-fn database_name(db: &TestDb) -> &str {
-    db.url.rsplit_once('/').unwrap().1
 }
 
 /// Expects `pool` to read every read model.
@@ -124,7 +119,7 @@ async fn the_runtime_role_cannot_delete_or_truncate_the_log() {
 #[tokio::test]
 async fn the_analyst_reads_read_models_only() {
     let db = TestDb::create().await;
-    let analyst = connect(&with_database(&analyst_admin_url(), database_name(&db))).await;
+    let analyst = connect(&db.analyst_url()).await;
     reads_read_models(&analyst, "").await;
     for sql in [
         "SELECT * FROM api_keys",
@@ -149,7 +144,7 @@ async fn the_analyst_reads_read_models_only() {
 async fn grants_survive_a_rebuild_by_the_runtime_role() {
     let sys = System::start_with(&[], &["projector", "reserver"]).await;
     sys.stock_product("LP-2", 300, 10).await;
-    let analyst = connect(&with_database(&analyst_admin_url(), database_name(&sys.db))).await;
+    let analyst = connect(&sys.db.analyst_url()).await;
     let owners = || async {
         sqlx::query_scalar::<_, String>(
             "SELECT DISTINCT pg_get_userbyid(c.relowner)::text FROM pg_class c \

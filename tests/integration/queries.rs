@@ -260,11 +260,7 @@ async fn bad_query_parameters_are_400s_and_analytics_speak_csv() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_analyst_role_reads_read_models_and_nothing_else() {
     let sys = System::start_with(&[], &[]).await;
-    // A log-in in stockroom_analyst, as scripts/test makes one (the owner
-    // that migrates may not create roles).
-    let db = sys.db.url.rsplit_once('/').unwrap().1;
-    let url = crate::support::db::with_database(&crate::support::db::analyst_admin_url(), db);
-    let analyst = sqlx::PgPool::connect(&url).await.unwrap();
+    let analyst = sqlx::PgPool::connect(&sys.db.analyst_url()).await.unwrap();
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM read_models.orders")
         .fetch_one(&analyst)
         .await

@@ -61,6 +61,13 @@ impl TestDb {
         Self { url, app_url, pool }
     }
 
+    /// Its connection string as an analyst's log-in (in `stockroom_analyst`,
+    /// made by `scripts/test`: the owner may not make roles).
+    pub fn analyst_url(&self) -> String {
+        let (_, name) = self.url.rsplit_once('/').expect("url has a database");
+        with_database(&analyst_admin_url(), name)
+    }
+
     /// A database that exists already, as it is (not migrated).
     pub async fn existing(url: &str) -> Self {
         let pool = PgPoolOptions::new()
