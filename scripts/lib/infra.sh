@@ -18,12 +18,15 @@ PID_DIR="$STATE_DIR/pids"
 TANSU_VERSION="0.6.0"
 SECRETS_DIR="$STATE_DIR/secrets"
 DB_NAME="stockroom"
-# Roles (README, "Database roles"): the migration owner, one log-in role for
-# the processes (a member of the group role the migrations grant to) and one
-# for analysts. The superuser is for these scripts only.
+# Roles (README, "Database roles"): the migration owner; a log-in role per
+# long-running process, each in the group role the migrations grant that
+# process's privileges to (stockroom_command_api, …); one in stockroom_app
+# (the union) for the console and the tools; one for analysts. The superuser
+# is for these scripts only.
 DB_OWNER="stockroom"
 DB_RUNTIME_USER="stockroom_runtime"
 DB_ANALYST_USER="stockroom_analyst_user"
+DB_PROCESSES=(command-api query-api relay projector reserver)
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -44,6 +47,19 @@ secret() {
 
 db_url() { printf 'postgres://%s:%s@127.0.0.1:%s/%s' "$1" "$(secret "$1")" "$PG_PORT" "$2"; }
 
+# The group role of a process (command-api → stockroom_command_api), and
+# the log-in role it connects as: its own for the five in DB_PROCESSES,
+# the runtime role for everything else (the console, the tools).
+process_group() { printf 'stockroom_%s' "${1//-/_}"; }
+process_login() {
+  local p
+  for p in "${DB_PROCESSES[@]}"; do
+    [ "$p" = "$1" ] && { printf '%s_login' "$(process_group "$1")"; return 0; }
+  done
+  printf '%s' "$DB_RUNTIME_USER"
+}
+process_database_url() { db_url "$(process_login "$1")" "${2:-$DB_NAME}"; }
+
 PG_SUPERUSER_PASSWORD="$(secret postgres)"
 DB_OWNER_PASSWORD="$(secret "$DB_OWNER")"
 DB_RUNTIME_PASSWORD="$(secret "$DB_RUNTIME_USER")"
@@ -56,11 +72,10 @@ export STOCKROOM_ANALYST_DATABASE_URL="${STOCKROOM_ANALYST_DATABASE_URL:-$(db_ur
 export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:$KAFKA_PORT}"
 # psql (psql_admin, scripts/profile) finds the passwords here.
 export PGPASSFILE="$SECRETS_DIR/pgpass"
-if [ ! -s "$PGPASSFILE" ] || ! grep -q "^127.0.0.1:$PG_PORT:" "$PGPASSFILE"; then
-  (umask 077 && for role in postgres "$DB_OWNER" "$DB_RUNTIME_USER" "$DB_ANALYST_USER"; do
-    printf '127.0.0.1:%s:*:%s:%s\n' "$PG_PORT" "$role" "$(secret "$role")"
-  done >"$PGPASSFILE")
-fi
+(umask 077 && for role in postgres "$DB_OWNER" "$DB_RUNTIME_USER" "$DB_ANALYST_USER" \
+    $(for p in "${DB_PROCESSES[@]}"; do process_login "$p"; printf ' '; done); do
+  printf '127.0.0.1:%s:*:%s:%s\n' "$PG_PORT" "$role" "$(secret "$role")"
+done >"$PGPASSFILE")
 
 # Runs a command as the unprivileged OS user that owns the cluster
 # (initdb and postgres refuse to run as root).
@@ -158,6 +173,11 @@ write_database_env() {
     printf 'export STOCKROOM_OWNER_DATABASE_URL=%s\n' "$STOCKROOM_OWNER_DATABASE_URL"
     printf 'export DATABASE_URL=%s\n' "$DATABASE_URL"
     printf 'export STOCKROOM_ANALYST_DATABASE_URL=%s\n' "$STOCKROOM_ANALYST_DATABASE_URL"
+    printf '# Each long-running process connects as its own role (scripts/dev):\n'
+    local p
+    for p in "${DB_PROCESSES[@]}"; do
+      printf 'export STOCKROOM_DATABASE_URL_%s=%s\n' "$(tr a-z- A-Z_ <<<"$p")" "$(process_database_url "$p")"
+    done
   } >"$tmp"
   mv "$tmp" "$file"
 }
@@ -195,25 +215,31 @@ HBA
 # owner had CREATEROLE and a fixed password) on every start. Passwords go in
 # on standard input, never on a command line.
 ensure_roles() {
+  local p group login processes=""
+  for p in "${DB_PROCESSES[@]}"; do
+    group="$(process_group "$p")"; login="$(process_login "$p")"
+    processes+="SELECT pg_temp.make_role('$group', false);
+SELECT pg_temp.make_role('$login', true);
+ALTER ROLE $login LOGIN NOCREATEDB NOCREATEROLE NOSUPERUSER NOREPLICATION NOBYPASSRLS PASSWORD '$(secret "$login")';
+GRANT $group TO $login;
+"
+  done
   psql_admin >/dev/null <<SQL
 SET client_min_messages = warning;
 SET password_encryption = 'scram-sha-256';
-DO \$\$
-DECLARE
-    r text;
+CREATE FUNCTION pg_temp.make_role(name text, login boolean) RETURNS void LANGUAGE plpgsql AS \$\$
 BEGIN
-    FOREACH r IN ARRAY ARRAY['$DB_OWNER', '$DB_RUNTIME_USER', '$DB_ANALYST_USER'] LOOP
-        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
-            EXECUTE format('CREATE ROLE %I LOGIN', r);
-        END IF;
-    END LOOP;
-    FOREACH r IN ARRAY ARRAY['stockroom_app', 'stockroom_analyst'] LOOP
-        IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
-            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
-        END IF;
-    END LOOP;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name) THEN
+        EXECUTE format('CREATE ROLE %I %s', name, CASE WHEN login THEN 'LOGIN' ELSE 'NOLOGIN' END);
+    END IF;
 END
 \$\$;
+SELECT pg_temp.make_role('$DB_OWNER', true);
+SELECT pg_temp.make_role('$DB_RUNTIME_USER', true);
+SELECT pg_temp.make_role('$DB_ANALYST_USER', true);
+SELECT pg_temp.make_role('stockroom_app', false);
+SELECT pg_temp.make_role('stockroom_analyst', false);
+$processes
 -- The owner runs the migrations and creates databases (the tests, the bench)
 -- but cannot create roles.
 ALTER ROLE $DB_OWNER LOGIN CREATEDB NOCREATEROLE NOSUPERUSER NOREPLICATION NOBYPASSRLS PASSWORD '$DB_OWNER_PASSWORD';
@@ -225,7 +251,7 @@ GRANT stockroom_analyst TO $DB_ANALYST_USER;
 -- runtime role, swaps their tables).
 GRANT stockroom_app TO $DB_OWNER;
 -- The workers name the transaction holding the log back (pg_stat_activity).
-GRANT pg_read_all_stats TO stockroom_app;
+GRANT pg_read_all_stats TO stockroom_app, stockroom_relay, stockroom_projector, stockroom_reserver;
 -- The bench checkpoints between stages.
 GRANT pg_checkpoint TO $DB_OWNER;
 SQL

@@ -32,6 +32,27 @@ pub fn analyst_admin_url() -> String {
         .expect("STOCKROOM_TEST_ANALYST_DATABASE_URL is unset: run the tests with scripts/test")
 }
 
+/// The URL a process started as `stockroom <subcommand>` with `url` connects
+/// with: where `url` is the runtime role's and `scripts/test` exports a role
+/// of that process's own (`STOCKROOM_TEST_DATABASE_URL_COMMAND_API`, …), that
+/// role's on the same database; `url` itself otherwise (the owner's, or a
+/// test's own choice).
+pub fn url_for_process(url: &str, subcommand: &str) -> String {
+    let var = format!(
+        "STOCKROOM_TEST_DATABASE_URL_{}",
+        subcommand.to_uppercase().replace('-', "_")
+    );
+    let (Ok(own), Some((base, name))) = (std::env::var(var), url.rsplit_once('/')) else {
+        return url.to_owned();
+    };
+    let runtime = app_admin_url();
+    if runtime.rsplit_once('/').map(|(b, _)| b) == Some(base) {
+        with_database(&own, name)
+    } else {
+        url.to_owned()
+    }
+}
+
 /// `url` pointed at database `name`.
 pub fn with_database(url: &str, name: &str) -> String {
     let (base, _) = url.rsplit_once('/').expect("url has a database");

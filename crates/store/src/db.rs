@@ -92,8 +92,9 @@ pub fn connect(config: &DbConfig) -> Result<PgPool, StoreError> {
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     sqlx::migrate!("../../migrations").run(pool).await?;
     // Ownership and database grants, which a restore with `--no-owner`
-    // loses (migrations/20261203000001_least_privilege.sql).
-    sqlx::query("SELECT grant_runtime_roles()")
+    // loses, and the read models' grants to the processes
+    // (migrations/20261203000001_least_privilege.sql, …02_process_roles.sql).
+    sqlx::query("SELECT grant_runtime_roles(), grant_process_roles()")
         .execute(pool)
         .await?;
     let rebased: i64 = sqlx::query_scalar("SELECT rebase_restored_log()")
