@@ -16,13 +16,66 @@ PG_DATA="$STATE_DIR/pg"
 LOG_DIR="$STATE_DIR/logs"
 PID_DIR="$STATE_DIR/pids"
 TANSU_VERSION="0.6.0"
-DB_USER="stockroom"
-DB_PASSWORD="stockroom"
+SECRETS_DIR="$STATE_DIR/secrets"
 DB_NAME="stockroom"
-export DATABASE_URL="${DATABASE_URL:-postgres://$DB_USER:$DB_PASSWORD@127.0.0.1:$PG_PORT/$DB_NAME}"
-export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:$KAFKA_PORT}"
+# Roles (README, "Database roles"): the migration owner; a log-in role per
+# long-running process, each in the group role the migrations grant that
+# process's privileges to (stockroom_command_api, …); one in stockroom_app
+# (the union) for the console and the tools; one for analysts. The superuser
+# is for these scripts only.
+DB_OWNER="stockroom"
+DB_RUNTIME_USER="stockroom_runtime"
+DB_ANALYST_USER="stockroom_analyst_user"
+DB_PROCESSES=(command-api query-api relay projector reserver)
 
 say() { printf '%s\n' "$*" >&2; }
+
+# A generated password per role, kept in $SECRETS_DIR (0700, files 0600,
+# owner only): made once, read from there afterwards. Never printed.
+secret() {
+  local file="$SECRETS_DIR/$1.password"
+  if [ ! -s "$file" ]; then
+    (umask 077 && mkdir -p "$SECRETS_DIR")
+    chmod 700 "$SECRETS_DIR"
+    local tmp; tmp="$(mktemp "$SECRETS_DIR/.new.XXXXXX")"
+    chmod 600 "$tmp"
+    od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$tmp"
+    mv "$tmp" "$file"
+  fi
+  cat "$file"
+}
+
+db_url() { printf 'postgres://%s:%s@127.0.0.1:%s/%s' "$1" "$(secret "$1")" "$PG_PORT" "$2"; }
+
+# The group role of a process (command-api → stockroom_command_api), and
+# the log-in role it connects as: its own for the five in DB_PROCESSES,
+# the runtime role for everything else (the console, the tools).
+process_group() { printf 'stockroom_%s' "${1//-/_}"; }
+process_login() {
+  local p
+  for p in "${DB_PROCESSES[@]}"; do
+    [ "$p" = "$1" ] && { printf '%s_login' "$(process_group "$1")"; return 0; }
+  done
+  printf '%s' "$DB_RUNTIME_USER"
+}
+process_database_url() { db_url "$(process_login "$1")" "${2:-$DB_NAME}"; }
+
+PG_SUPERUSER_PASSWORD="$(secret postgres)"
+DB_OWNER_PASSWORD="$(secret "$DB_OWNER")"
+DB_RUNTIME_PASSWORD="$(secret "$DB_RUNTIME_USER")"
+DB_ANALYST_PASSWORD="$(secret "$DB_ANALYST_USER")"
+# What each process connects with: `stockroom migrate` (and the bench, which
+# creates databases) as the owner, every other process as the runtime role.
+export STOCKROOM_OWNER_DATABASE_URL="${STOCKROOM_OWNER_DATABASE_URL:-$(db_url "$DB_OWNER" "$DB_NAME")}"
+export DATABASE_URL="${DATABASE_URL:-$(db_url "$DB_RUNTIME_USER" "$DB_NAME")}"
+export STOCKROOM_ANALYST_DATABASE_URL="${STOCKROOM_ANALYST_DATABASE_URL:-$(db_url "$DB_ANALYST_USER" "$DB_NAME")}"
+export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:$KAFKA_PORT}"
+# psql (psql_admin, scripts/profile) finds the passwords here.
+export PGPASSFILE="$SECRETS_DIR/pgpass"
+(umask 077 && for role in postgres "$DB_OWNER" "$DB_RUNTIME_USER" "$DB_ANALYST_USER" \
+    $(for p in "${DB_PROCESSES[@]}"; do process_login "$p"; printf ' '; done); do
+  printf '127.0.0.1:%s:*:%s:%s\n' "$PG_PORT" "$role" "$(secret "$role")"
+done >"$PGPASSFILE")
 
 # Runs a command as the unprivileged OS user that owns the cluster
 # (initdb and postgres refuse to run as root).
@@ -85,7 +138,12 @@ postgres_up() {
     say "creating a Postgres cluster in $PG_DATA"
     mkdir -p "$PG_DATA"
     [ "$(id -u)" = 0 ] && chown postgres "$PG_DATA"
-    as_pg "$bin/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 >/dev/null
+    # Every connection, the superuser's too, needs its password (SCRAM).
+    local pwfile; pwfile="$(mktemp)"
+    printf '%s\n' "$PG_SUPERUSER_PASSWORD" >"$pwfile"
+    [ "$(id -u)" = 0 ] && chown postgres "$pwfile"
+    as_pg "$bin/initdb" -D "$PG_DATA" -U postgres --auth=scram-sha-256 --pwfile="$pwfile" -E UTF8 >/dev/null
+    rm -f "$pwfile"
     cat >> "$PG_DATA/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
@@ -111,12 +169,105 @@ CONF
     start_binding postgres postgres_start_once "$bin" "$options"
     say "postgres started on 127.0.0.1:$PG_PORT"
   fi
-  psql_admin -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$DB_USER'" | grep -q 1 ||
-    psql_admin -c "CREATE ROLE $DB_USER LOGIN CREATEDB CREATEROLE PASSWORD '$DB_PASSWORD'" >/dev/null
-  # `stockroom bench` checkpoints between stages (a role of Postgres 15 on).
-  psql_admin -c "GRANT pg_checkpoint TO $DB_USER" >/dev/null 2>&1 || true
+  postgres_require_passwords "$bin"
+  ensure_roles
   psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'" | grep -q 1 ||
-    psql_admin -c "CREATE DATABASE $DB_NAME OWNER $DB_USER" >/dev/null
+    psql_admin -c "CREATE DATABASE $DB_NAME OWNER $DB_OWNER" >/dev/null
+  write_database_env
+}
+
+# The connection strings, for a shell: `source .stockroom/database.env`.
+write_database_env() {
+  local file="$STATE_DIR/database.env" tmp
+  tmp="$(mktemp "$SECRETS_DIR/.env.XXXXXX")"
+  chmod 600 "$tmp"
+  {
+    printf '# Written by scripts/lib/infra.sh (readable by you only). README, "Database roles".\n'
+    printf 'export STOCKROOM_OWNER_DATABASE_URL=%s\n' "$STOCKROOM_OWNER_DATABASE_URL"
+    printf 'export DATABASE_URL=%s\n' "$DATABASE_URL"
+    printf 'export STOCKROOM_ANALYST_DATABASE_URL=%s\n' "$STOCKROOM_ANALYST_DATABASE_URL"
+    printf '# Each long-running process connects as its own role (scripts/dev):\n'
+    local p
+    for p in "${DB_PROCESSES[@]}"; do
+      printf 'export STOCKROOM_DATABASE_URL_%s=%s\n' "$(tr a-z- A-Z_ <<<"$p")" "$(process_database_url "$p")"
+    done
+  } >"$tmp"
+  mv "$tmp" "$file"
+}
+
+# A connection string without its password, to show.
+redact_url() { printf '%s' "$1" | sed -E 's#://([^:/@]+):[^@]*@#://\1:***@#'; }
+
+# A cluster made by an older version of these scripts trusted every local
+# connection: give the superuser its password, then require passwords of
+# everyone (SCRAM) from now on.
+postgres_require_passwords() {
+  local bin=$1
+  grep -Eq '^[^#]*[[:space:]]trust([[:space:]]|$)' "$PG_DATA/pg_hba.conf" || return 0
+  say "requiring passwords (scram-sha-256) in the existing cluster $PG_DATA"
+  as_pg psql -h "$PG_DATA" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -q >/dev/null <<SQL
+SET password_encryption = 'scram-sha-256';
+ALTER ROLE postgres PASSWORD '$PG_SUPERUSER_PASSWORD';
+SQL
+  local hba; hba="$(mktemp)"
+  cat >"$hba" <<HBA
+# Written by scripts/lib/infra.sh: a password for everyone.
+local   all          all                  scram-sha-256
+host    all          all    127.0.0.1/32  scram-sha-256
+host    all          all    ::1/128       scram-sha-256
+local   replication  all                  scram-sha-256
+host    replication  all    127.0.0.1/32  scram-sha-256
+HBA
+  [ "$(id -u)" = 0 ] && chown postgres "$hba"
+  as_pg cp "$hba" "$PG_DATA/pg_hba.conf"
+  rm -f "$hba"
+  as_pg "$bin/pg_ctl" -D "$PG_DATA" reload >/dev/null
+}
+
+# The roles of README's "Database roles", made or brought in line (an older
+# owner had CREATEROLE and a fixed password) on every start. Passwords go in
+# on standard input, never on a command line.
+ensure_roles() {
+  local p group login processes=""
+  for p in "${DB_PROCESSES[@]}"; do
+    group="$(process_group "$p")"; login="$(process_login "$p")"
+    processes+="SELECT pg_temp.make_role('$group', false);
+SELECT pg_temp.make_role('$login', true);
+ALTER ROLE $login LOGIN NOCREATEDB NOCREATEROLE NOSUPERUSER NOREPLICATION NOBYPASSRLS PASSWORD '$(secret "$login")';
+GRANT $group TO $login;
+"
+  done
+  psql_admin >/dev/null <<SQL
+SET client_min_messages = warning;
+SET password_encryption = 'scram-sha-256';
+CREATE FUNCTION pg_temp.make_role(name text, login boolean) RETURNS void LANGUAGE plpgsql AS \$\$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = name) THEN
+        EXECUTE format('CREATE ROLE %I %s', name, CASE WHEN login THEN 'LOGIN' ELSE 'NOLOGIN' END);
+    END IF;
+END
+\$\$;
+SELECT pg_temp.make_role('$DB_OWNER', true);
+SELECT pg_temp.make_role('$DB_RUNTIME_USER', true);
+SELECT pg_temp.make_role('$DB_ANALYST_USER', true);
+SELECT pg_temp.make_role('stockroom_app', false);
+SELECT pg_temp.make_role('stockroom_analyst', false);
+$processes
+-- The owner runs the migrations and creates databases (the tests, the bench)
+-- but cannot create roles.
+ALTER ROLE $DB_OWNER LOGIN CREATEDB NOCREATEROLE NOSUPERUSER NOREPLICATION NOBYPASSRLS PASSWORD '$DB_OWNER_PASSWORD';
+ALTER ROLE $DB_RUNTIME_USER LOGIN NOCREATEDB NOCREATEROLE NOSUPERUSER NOREPLICATION NOBYPASSRLS PASSWORD '$DB_RUNTIME_PASSWORD';
+ALTER ROLE $DB_ANALYST_USER LOGIN NOCREATEDB NOCREATEROLE NOSUPERUSER NOREPLICATION NOBYPASSRLS PASSWORD '$DB_ANALYST_PASSWORD';
+GRANT stockroom_app TO $DB_RUNTIME_USER;
+GRANT stockroom_analyst TO $DB_ANALYST_USER;
+-- The owner hands the read models to stockroom_app (a rebuild, run by a
+-- runtime role, swaps their tables).
+GRANT stockroom_app TO $DB_OWNER;
+-- The workers name the transaction holding the log back (pg_stat_activity).
+GRANT pg_read_all_stats TO stockroom_app, stockroom_relay, stockroom_projector, stockroom_reserver;
+-- The bench checkpoints between stages.
+GRANT pg_checkpoint TO $DB_OWNER;
+SQL
 }
 
 # One attempt to start Postgres, as `start_binding` wants it.

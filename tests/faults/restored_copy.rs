@@ -177,7 +177,14 @@ async fn a_dump_restored_into_a_new_cluster_works_after_migrate() {
     // first (`pg_dumpall --roles-only`, as the README says).
     for statement in [
         "CREATE ROLE stockroom_analyst NOLOGIN".to_owned(),
+        "CREATE ROLE stockroom_app NOLOGIN".to_owned(),
+        "CREATE ROLE stockroom_command_api NOLOGIN".to_owned(),
+        "CREATE ROLE stockroom_query_api NOLOGIN".to_owned(),
+        "CREATE ROLE stockroom_relay NOLOGIN".to_owned(),
+        "CREATE ROLE stockroom_projector NOLOGIN".to_owned(),
+        "CREATE ROLE stockroom_reserver NOLOGIN".to_owned(),
         format!("CREATE ROLE {owner} LOGIN PASSWORD 'stockroom'"),
+        format!("GRANT stockroom_app TO {owner}"),
         format!("CREATE DATABASE shop OWNER {owner}"),
     ] {
         sqlx::query(&statement).execute(&mut admin).await.unwrap();

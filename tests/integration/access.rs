@@ -427,16 +427,7 @@ async fn operators_see_operations_only_and_analysts_cannot_read_keys() {
     );
 
     // A login in the analysts' role reads the read models and not the keys.
-    let role = format!("analyst_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!(
-        "CREATE ROLE {role} LOGIN PASSWORD 'pw' IN ROLE stockroom_analyst"
-    ))
-    .execute(&sys.db.pool)
-    .await
-    .unwrap();
-    let (_, host_and_database) = sys.db.url.split_once('@').unwrap();
-    let url = format!("postgres://{role}:pw@{host_and_database}");
-    let analyst = sqlx::PgPool::connect(&url).await.unwrap();
+    let analyst = sqlx::PgPool::connect(&sys.db.analyst_url()).await.unwrap();
     assert!(sqlx::query("SELECT count(*) FROM read_models.orders")
         .execute(&analyst)
         .await

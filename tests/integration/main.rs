@@ -31,6 +31,7 @@ mod group_append;
 mod history;
 mod idempotency;
 mod late_events;
+mod least_privilege;
 mod lifecycle;
 mod log_reader;
 mod metrics;

@@ -260,17 +260,7 @@ async fn bad_query_parameters_are_400s_and_analytics_speak_csv() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_analyst_role_reads_read_models_and_nothing_else() {
     let sys = System::start_with(&[], &[]).await;
-    let role = crate::support::unique("analyst_");
-    sqlx::query(&format!(
-        "CREATE ROLE {role} LOGIN PASSWORD 'secret' IN ROLE stockroom_analyst"
-    ))
-    .execute(&sys.db.pool)
-    .await
-    .unwrap();
-    let (base, db) = sys.db.url.rsplit_once('/').unwrap();
-    let host = base.rsplit_once('@').unwrap().1;
-    let url = format!("postgres://{role}:secret@{host}/{db}");
-    let analyst = sqlx::PgPool::connect(&url).await.unwrap();
+    let analyst = sqlx::PgPool::connect(&sys.db.analyst_url()).await.unwrap();
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM read_models.orders")
         .fetch_one(&analyst)
         .await

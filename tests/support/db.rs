@@ -5,16 +5,58 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 /// A database created for one test.
 pub struct TestDb {
-    /// Its connection string.
+    /// Its connection string, as the owner (the role that migrated it).
     pub url: String,
+    /// Its connection string as the runtime role the processes use
+    /// (`stockroom_app`'s log-in role); the owner's where there is none.
+    pub app_url: String,
     /// A pool for the test's own queries.
     pub pool: PgPool,
 }
 
-/// The admin URL `scripts/test` exports.
+/// The admin URL `scripts/test` exports: the migration owner's.
 pub fn admin_url() -> String {
     std::env::var("STOCKROOM_TEST_DATABASE_URL")
         .expect("STOCKROOM_TEST_DATABASE_URL is unset: run the tests with scripts/test")
+}
+
+/// The runtime role's URL `scripts/test` exports (on database `postgres`).
+pub fn app_admin_url() -> String {
+    std::env::var("STOCKROOM_TEST_APP_DATABASE_URL")
+        .expect("STOCKROOM_TEST_APP_DATABASE_URL is unset: run the tests with scripts/test")
+}
+
+/// The analyst's log-in URL `scripts/test` exports (on database `postgres`).
+pub fn analyst_admin_url() -> String {
+    std::env::var("STOCKROOM_TEST_ANALYST_DATABASE_URL")
+        .expect("STOCKROOM_TEST_ANALYST_DATABASE_URL is unset: run the tests with scripts/test")
+}
+
+/// The URL a process started as `stockroom <subcommand>` with `url` connects
+/// with: where `url` is the runtime role's and `scripts/test` exports a role
+/// of that process's own (`STOCKROOM_TEST_DATABASE_URL_COMMAND_API`, …), that
+/// role's on the same database; `url` itself otherwise (the owner's, or a
+/// test's own choice).
+pub fn url_for_process(url: &str, subcommand: &str) -> String {
+    let var = format!(
+        "STOCKROOM_TEST_DATABASE_URL_{}",
+        subcommand.to_uppercase().replace('-', "_")
+    );
+    let (Ok(own), Some((base, name))) = (std::env::var(var), url.rsplit_once('/')) else {
+        return url.to_owned();
+    };
+    let runtime = app_admin_url();
+    if runtime.rsplit_once('/').map(|(b, _)| b) == Some(base) {
+        with_database(&own, name)
+    } else {
+        url.to_owned()
+    }
+}
+
+/// `url` pointed at database `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("url has a database");
+    format!("{base}/{name}")
 }
 
 impl TestDb {
@@ -29,15 +71,22 @@ impl TestDb {
             .execute(&mut conn)
             .await
             .expect("create database");
-        let (base, _) = admin.rsplit_once('/').expect("admin url has a database");
-        let url = format!("{base}/{name}");
+        let url = with_database(&admin, &name);
+        let app_url = with_database(&app_admin_url(), &name);
         let pool = PgPoolOptions::new()
             .max_connections(20)
             .connect(&url)
             .await
             .expect("connect to test database");
         store::migrate(&pool).await.expect("migrate");
-        Self { url, pool }
+        Self { url, app_url, pool }
+    }
+
+    /// Its connection string as an analyst's log-in (in `stockroom_analyst`,
+    /// made by `scripts/test`: the owner may not make roles).
+    pub fn analyst_url(&self) -> String {
+        let (_, name) = self.url.rsplit_once('/').expect("url has a database");
+        with_database(&analyst_admin_url(), name)
     }
 
     /// A database that exists already, as it is (not migrated).
@@ -49,6 +98,7 @@ impl TestDb {
             .expect("connect to the database");
         Self {
             url: url.to_owned(),
+            app_url: url.to_owned(),
             pool,
         }
     }

@@ -31,7 +31,11 @@ impl Proc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_stockroom"))
             .arg(subcommand)
             .args(args)
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            // Each process as its own database role, as deployed.
+            .envs(env.iter().map(|(k, v)| match k.as_str() {
+                "DATABASE_URL" => (k.clone(), super::db::url_for_process(v, subcommand)),
+                _ => (k.clone(), v.clone()),
+            }))
             .env(
                 "RUST_LOG",
                 std::env::var("STOCKROOM_TEST_PROCESS_LOG")

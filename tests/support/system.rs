@@ -31,10 +31,11 @@ pub fn brokers() -> String {
     std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:59092".into())
 }
 
-/// Environment for processes on `db` in namespace `prefix`.
+/// Environment for processes on `db` in namespace `prefix`: they connect
+/// as the runtime role, as deployed (README, "Database roles").
 pub fn env_for(db: &TestDb, prefix: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env = vec![
-        ("DATABASE_URL".to_owned(), db.url.clone()),
+        ("DATABASE_URL".to_owned(), db.app_url.clone()),
         ("KAFKA_BROKERS".to_owned(), brokers()),
         ("STOCKROOM_TOPIC_PREFIX".to_owned(), prefix.to_owned()),
         ("STOCKROOM_DB_POOL_SIZE".to_owned(), "8".to_owned()),

@@ -205,6 +205,7 @@ async fn run<P: Projection>(
         .execute(&mut *tx)
         .await?;
     for table in P::TABLES {
+        let access = owner_and_grants(&mut tx, table).await?;
         sqlx::query(&format!("DROP TABLE {LIVE_SCHEMA}.{table}"))
             .execute(&mut *tx)
             .await?;
@@ -213,6 +214,9 @@ async fn run<P: Projection>(
         ))
         .execute(&mut *tx)
         .await?;
+        for statement in access {
+            sqlx::query(&statement).execute(&mut *tx).await?;
+        }
         sqlx::query(&format!(
             "GRANT SELECT ON {LIVE_SCHEMA}.{table} TO stockroom_analyst"
         ))
@@ -231,6 +235,43 @@ async fn run<P: Projection>(
     progress.advance(report.events);
     tracing::info!(?report, "rebuild swapped in");
     Ok(report)
+}
+
+/// The statements that give a table `table`'s owner and grants, read from
+/// the live table before the swap drops it, so that whoever runs a rebuild
+/// (an operator as the owner, the console as a runtime role) leaves the read
+/// model to the same roles as before: the next rebuild, by either, can swap
+/// it again, and the query API and analysts still read it.
+async fn owner_and_grants(
+    conn: &mut PgConnection,
+    table: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let live = format!("{LIVE_SCHEMA}.{table}");
+    let owner: String = sqlx::query_scalar(
+        "SELECT quote_ident(pg_get_userbyid(relowner)) FROM pg_class WHERE oid = $1::regclass",
+    )
+    .bind(&live)
+    .fetch_one(&mut *conn)
+    .await?;
+    let grants: Vec<(String, String)> = sqlx::query_as(
+        "SELECT a.privilege_type, \
+                CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END \
+         FROM pg_class c, aclexplode(c.relacl) a \
+         WHERE c.oid = $1::regclass AND a.grantee <> c.relowner",
+    )
+    .bind(&live)
+    .fetch_all(&mut *conn)
+    .await?;
+    // The owner first: it is the new owner that grants.
+    Ok(
+        std::iter::once(format!("ALTER TABLE {live} OWNER TO {owner}"))
+            .chain(
+                grants.into_iter().map(|(privilege, grantee)| {
+                    format!("GRANT {privilege} ON {live} TO {grantee}")
+                }),
+            )
+            .collect(),
+    )
 }
 
 /// Creates empty copies of the projection's tables in `schema`.

@@ -91,6 +91,12 @@ pub fn connect(config: &DbConfig) -> Result<PgPool, StoreError> {
 #[tracing::instrument(skip_all)]
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     sqlx::migrate!("../../migrations").run(pool).await?;
+    // Ownership and database grants, which a restore with `--no-owner`
+    // loses, and the read models' grants to the processes
+    // (migrations/20261203000001_least_privilege.sql, …02_process_roles.sql).
+    sqlx::query("SELECT grant_runtime_roles(), grant_process_roles()")
+        .execute(pool)
+        .await?;
     let rebased: i64 = sqlx::query_scalar("SELECT rebase_restored_log()")
         .fetch_one(pool)
         .await?;
