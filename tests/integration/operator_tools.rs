@@ -172,10 +172,15 @@ async fn orders_are_decided_promptly_while_operator_tools_run_on_a_large_log() {
 
     // A wave: 300 orders confirmed at once, expired at once a payment
     // timeout later, while the steady orders go on.
+    // Fifty at a time on one client: more connections from one address
+    // than the per-client cap would be refused.
     let mut wave = JoinSet::new();
+    let (client, permits) = (sys.client(), Arc::new(tokio::sync::Semaphore::new(50)));
     for _ in 0..300 {
-        let (client, url) = (sys.client(), sys.command_url().to_owned());
+        let (client, url) = (client.clone(), sys.command_url().to_owned());
+        let permits = permits.clone();
         wave.spawn(async move {
+            let _permit = permits.acquire_owned().await.unwrap();
             let body = json!({"customer_id": uuid::Uuid::new_v4(), "lines": [{"sku": "TOOLS-WAVE", "quantity": 1}]});
             client.post(format!("{url}/v1/orders")).json(&body).send().await.unwrap().status()
         });

@@ -73,9 +73,11 @@ impl TestDb {
             .expect("create database");
         let url = with_database(&admin, &name);
         let app_url = with_database(&app_admin_url(), &name);
+        // With the settings every Stockroom connection pins, so the tests'
+        // own leases and followers pass the session check.
         let pool = PgPoolOptions::new()
             .max_connections(20)
-            .connect(&url)
+            .connect_with(store::db::connect_options(&url).expect("a database URL"))
             .await
             .expect("connect to test database");
         store::migrate(&pool).await.expect("migrate");
@@ -93,7 +95,7 @@ impl TestDb {
     pub async fn existing(url: &str) -> Self {
         let pool = PgPoolOptions::new()
             .max_connections(20)
-            .connect(url)
+            .connect_with(store::db::connect_options(url).expect("a database URL"))
             .await
             .expect("connect to the database");
         Self {
