@@ -25,18 +25,23 @@ pub const SERIES_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// they do not pile up in memory while nobody scrapes.
 pub const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
+/// The recorder's settings, with counter and histogram series expiring
+/// after `idle`.
+fn builder(idle: Duration) -> PrometheusBuilder {
+    PrometheusBuilder::new()
+        .set_buckets(&LATENCY_BUCKETS)
+        .expect("the bucket list is not empty")
+        .idle_timeout(
+            MetricKindMask::COUNTER | MetricKindMask::HISTOGRAM,
+            Some(idle),
+        )
+}
+
 /// Installs the recorder once per process and returns its handle.
 pub fn prometheus() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new()
-                .set_buckets(&LATENCY_BUCKETS)
-                .expect("the bucket list is not empty")
-                .idle_timeout(
-                    MetricKindMask::COUNTER | MetricKindMask::HISTOGRAM,
-                    Some(SERIES_IDLE_TIMEOUT),
-                )
-                .build_recorder();
+            let recorder = builder(SERIES_IDLE_TIMEOUT).build_recorder();
             let handle = recorder.handle();
             // A thread, not a task: the recorder outlives any one runtime
             // (tests start several).
@@ -59,4 +64,32 @@ pub fn prometheus() -> PrometheusHandle {
 /// Prometheus text of everything recorded so far.
 pub fn render() -> String {
     prometheus().render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Given a series that stops being touched, when its idle time has
+    /// passed, then upkeep (which runs whether or not anybody scrapes)
+    /// drops it, while a gauge stays.
+    #[test]
+    fn idle_counters_and_histograms_leave_and_gauges_stay() {
+        let recorder = builder(Duration::from_millis(50)).build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::counter!("probe_total", "method" => "M00001").increment(1);
+            metrics::histogram!("probe_seconds", "method" => "M00001").record(0.01);
+            metrics::gauge!("probe_active").set(1.0);
+        });
+        handle.run_upkeep();
+        let before = handle.render();
+        assert!(before.contains("probe_total") && before.contains("probe_seconds_bucket"));
+        std::thread::sleep(Duration::from_millis(120));
+        handle.run_upkeep();
+        let after = handle.render();
+        assert!(!after.contains("probe_total"), "{after}");
+        assert!(!after.contains("probe_seconds"), "{after}");
+        assert!(after.contains("probe_active"), "{after}");
+    }
 }
