@@ -1,8 +1,8 @@
 //! Serialising fault tests and reaching the infrastructure scripts/test started.
 
-use std::process::Command;
-
 use tokio::sync::{Mutex, MutexGuard};
+
+use crate::support::process::as_postgres_user;
 
 static SERIAL: Mutex<()> = Mutex::const_new(());
 
@@ -52,15 +52,6 @@ fn pg_ctl(action: &[&str]) {
     let (data, log) = (var("STOCKROOM_TEST_PG_DATA"), var("STOCKROOM_TEST_PG_LOG"));
     let mut args = vec!["-D", data.as_str(), "-l", log.as_str()];
     args.extend_from_slice(action);
-    let is_root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
-    let status = if is_root {
-        Command::new("runuser")
-            .args(["-u", "postgres", "--", &pg_ctl])
-            .args(&args)
-            .status()
-    } else {
-        Command::new(&pg_ctl).args(&args).status()
-    }
-    .unwrap();
+    let status = as_postgres_user(&pg_ctl).args(&args).status().unwrap();
     assert!(status.success(), "pg_ctl {action:?} failed");
 }

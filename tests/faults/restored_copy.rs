@@ -12,7 +12,7 @@ use sqlx::{Connection, PgConnection};
 
 use crate::infra::exclusive;
 use crate::support::db::admin_url;
-use crate::support::process::run_tool;
+use crate::support::process::{as_postgres_user, is_root, run_tool};
 use crate::support::shop::{place, wait_decided, wait_status};
 use crate::support::system::env_for;
 use crate::support::{eventually, System, TestDb};
@@ -22,23 +22,12 @@ fn pg_tool(name: &str) -> PathBuf {
     PathBuf::from(pg_ctl).with_file_name(name)
 }
 
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().unwrap().stdout == b"0\n"
-}
-
 /// Runs a Postgres server program as the cluster's owner (they refuse root).
 fn as_owner(program: &str, args: &[&str]) {
-    let tool = pg_tool(program);
-    let status = if is_root() {
-        Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(&tool)
-            .args(args)
-            .status()
-    } else {
-        Command::new(&tool).args(args).status()
-    }
-    .unwrap();
+    let status = as_postgres_user(pg_tool(program))
+        .args(args)
+        .status()
+        .unwrap();
     assert!(status.success(), "{program} {args:?} failed");
 }
 

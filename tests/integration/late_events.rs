@@ -4,20 +4,18 @@
 //! events before a late placement are applied once it arrives.
 
 use bus::Delivered;
-use domain::order::{Order, OrderCommand, PricedLine};
+use domain::order::{OrderCommand, PricedLine};
 use domain::{Currency, CustomerId, Money, OrderId, Quantity, Sku};
 use projector::orders::OrdersProjection;
 use projector::projection::{scope_batch, LIVE_SCHEMA};
 use projector::sales::SalesProjection;
 use projector::Projection;
-use store::{execute, EventMetadata, RetryPolicy};
 
 use crate::support::TestDb;
 
 /// Places, confirms, pays and ships an order; returns its events.
 async fn shipped_order(db: &TestDb, sku: &str) -> Vec<Delivered> {
     let order_id = OrderId::generate();
-    let metadata = EventMetadata::new_correlation(Some("system:test".into()));
     let eur = Currency::parse("EUR").unwrap();
     let commands = [
         OrderCommand::Place {
@@ -40,17 +38,7 @@ async fn shipped_order(db: &TestDb, sku: &str) -> Vec<Delivered> {
             tracking_number: None,
         },
     ];
-    for command in commands {
-        execute::<Order>(
-            &db.pool,
-            &order_id.to_string(),
-            command,
-            &metadata,
-            RetryPolicy::default(),
-        )
-        .await
-        .unwrap();
-    }
+    db.run_order_commands(order_id, commands.into()).await;
     let mut conn = db.pool.acquire().await.unwrap();
     store::read_stream(&mut conn, &format!("order-{order_id}"), None)
         .await

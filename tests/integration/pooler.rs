@@ -9,13 +9,9 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::process::run_tool;
+use crate::support::process::{as_postgres_user, is_root, run_tool};
 use crate::support::system::env_for;
 use crate::support::{Proc, TestDb};
-
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().unwrap().stdout == b"0\n"
-}
 
 /// A transaction-mode PgBouncer in front of one database, stopped on drop.
 struct Pooler {
@@ -53,20 +49,15 @@ impl Pooler {
             ),
         )
         .unwrap();
-        let mut command = if is_root() {
-            // PgBouncer refuses to run as root.
+        if is_root() {
+            // PgBouncer runs as postgres, and reads and writes its files.
             Command::new("chown")
                 .args(["-R", "postgres"])
                 .arg(&dir)
                 .status()
                 .unwrap();
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--", "pgbouncer"]);
-            c
-        } else {
-            Command::new("pgbouncer")
-        };
-        let child = command
+        }
+        let child = as_postgres_user("pgbouncer")
             .arg(&ini)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -2,18 +2,17 @@
 //! expirer never lets one order block the others, and the catalogue counts
 //! a stock event applied late (parked, then retried).
 
-use domain::order::{Order, OrderCommand, PricedLine};
+use domain::order::{OrderCommand, PricedLine};
 use domain::{Currency, CustomerId, Money, OrderId, Quantity, Sku};
 use projector::catalogue::CatalogueProjection;
 use projector::projection::{scope_batch, LIVE_SCHEMA};
 use projector::Projection;
-use store::{execute, EventMetadata, RetryPolicy};
+use store::RetryPolicy;
 
 use crate::support::TestDb;
 
 async fn confirmed_order(db: &TestDb) -> OrderId {
     let order_id = OrderId::generate();
-    let metadata = EventMetadata::new_correlation(Some("system:test".into()));
     let place = OrderCommand::Place {
         order_id,
         customer_id: CustomerId(uuid::Uuid::new_v4()),
@@ -24,17 +23,8 @@ async fn confirmed_order(db: &TestDb) -> OrderId {
         }],
         channel: None,
     };
-    for command in [place, OrderCommand::Confirm] {
-        execute::<Order>(
-            &db.pool,
-            &order_id.to_string(),
-            command,
-            &metadata,
-            RetryPolicy::default(),
-        )
-        .await
-        .unwrap();
-    }
+    db.run_order_commands(order_id, vec![place, OrderCommand::Confirm])
+        .await;
     order_id
 }
 

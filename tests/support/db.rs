@@ -156,6 +156,27 @@ impl TestDb {
         tx.commit().await.unwrap();
     }
 
+    /// Decides `commands` on order `order_id` one after another, in process
+    /// (no API), as `system:test`.
+    pub async fn run_order_commands(
+        &self,
+        order_id: domain::OrderId,
+        commands: Vec<domain::order::OrderCommand>,
+    ) {
+        let metadata = store::EventMetadata::new_correlation(Some("system:test".into()));
+        for command in commands {
+            store::execute::<domain::order::Order>(
+                &self.pool,
+                &order_id.to_string(),
+                command,
+                &metadata,
+                store::RetryPolicy::default(),
+            )
+            .await
+            .unwrap();
+        }
+    }
+
     /// Number of events in the log.
     pub async fn event_count(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM events")

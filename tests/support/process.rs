@@ -156,3 +156,25 @@ pub async fn run_tool_with_input(
         String::from_utf8_lossy(&output.stdout).into_owned(),
     )
 }
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .unwrap()
+        .stdout
+        == b"0\n"
+}
+
+/// A command running `program` as the `postgres` user when the tests run
+/// as root (Postgres's server programs and PgBouncer refuse root).
+pub fn as_postgres_user(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    if is_root() {
+        let mut command = std::process::Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(program);
+        command
+    } else {
+        std::process::Command::new(program)
+    }
+}

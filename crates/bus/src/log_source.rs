@@ -157,7 +157,8 @@ impl LogSource {
             None => self.connect.connect().await?,
         };
         if self.reload {
-            store::db::check_session(&mut conn).await?;
+            // (The session itself was checked when the lease was taken:
+            // both connections are made with the same options.)
             store::db::check_cluster_ids(&mut conn).await?;
             let checkpoint = subscription::load(&mut conn, &self.name).await?;
             self.follower.reset(checkpoint.cursor, checkpoint.settled);

@@ -22,8 +22,8 @@ use crate::handler::HandlerError;
 use crate::log_source::{LogSettings, LogSource};
 use crate::producer::{idempotent_producer, ProducerSettings};
 use crate::run::pause_unless_stopped;
-use crate::source::EventSource;
-use crate::{BusError, Envelope, KafkaConfig};
+use crate::source::{Batch, EventSource};
+use crate::{BusError, KafkaConfig};
 
 /// The relay's subscription: its checkpoint row and its lease.
 pub const RELAY_SUBSCRIPTION: &str = "relay";
@@ -176,7 +176,7 @@ impl Relay {
             };
             let mut stop = shutdown.clone();
             tokio::select! {
-                published = self.publish(producer, source.in_flight_events()) => published?,
+                published = self.publish(producer, source.in_flight_events(), &batch) => published?,
                 // Nothing recorded: whoever continues publishes it again.
                 _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
             }
@@ -211,15 +211,17 @@ impl Relay {
     }
 
     /// Hands every event to the producer in order, then waits until the
-    /// broker acknowledged all of them.
-    #[tracing::instrument(skip_all, fields(count = batch.len(), first_position = batch.first().map(|e| e.position)))]
+    /// broker acknowledged all of them. `batch` holds the envelopes the
+    /// source made of `events`, one each, in the same order.
+    #[tracing::instrument(skip_all, fields(count = events.len(), first_position = events.first().map(|e| e.position)))]
     async fn publish(
         &self,
         producer: &FutureProducer,
-        batch: &[RecordedEvent],
+        events: &[RecordedEvent],
+        batch: &Batch,
     ) -> Result<(), BusError> {
-        let mut deliveries = Vec::with_capacity(batch.len());
-        for event in batch {
+        let mut deliveries = Vec::with_capacity(events.len());
+        for (event, delivered) in events.iter().zip(&batch.messages) {
             let category = StreamCategory::parse(&event.category).ok_or_else(|| {
                 BusError::UnknownCategory {
                     category: event.category.clone(),
@@ -227,7 +229,7 @@ impl Relay {
                 }
             })?;
             let topic = self.kafka.topic(category);
-            let envelope = Envelope::from(event);
+            let envelope = &delivered.envelope;
             let payload = envelope.to_json().map_err(|source| BusError::BadEnvelope {
                 topic: topic.clone(),
                 partition: -1,

@@ -77,17 +77,7 @@ pub async fn read_stream(
     stream_id: &str,
     up_to: Option<i64>,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM stream_events(ARRAY[$1]) \
-         WHERE stream_version <= coalesce($2, stream_version) \
-         ORDER BY stream_version"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(stream_id)
-        .bind(up_to)
-        .fetch_all(conn)
-        .await?;
-    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    read_stream_between(conn, stream_id, 0, up_to.unwrap_or(i64::MAX)).await
 }
 
 /// A place in commit order: everything at or before it has been read.
