@@ -3,8 +3,9 @@
 //! feed below it is final. Followed by one [`LogFollower::horizon`] per
 //! process, woken by the log's commit notifications and polled as a fallback.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use bus::wake::wait_for_commits;
 use sqlx::postgres::PgListener;
 use sqlx::{ConnectOptions, PgPool};
 use store::LogFollower;
@@ -75,10 +76,7 @@ async fn follow(pool: PgPool, tx: watch::Sender<i64>, mut shutdown: watch::Recei
     let mut follower = LogFollower::horizon();
     let mut listener: Option<PgListener> = None;
     let mut conn = None;
-    // Whether positions handed out wait to be settled: a later round settles
-    // them once their transactions end, so the next one comes soon.
-    let mut pending = true;
-    loop {
+    while !*shutdown.borrow() {
         if listener.is_none() {
             listener = match PgListener::connect_with(&pool).await {
                 Ok(mut l) => l
@@ -92,6 +90,10 @@ async fn follow(pool: PgPool, tx: watch::Sender<i64>, mut shutdown: watch::Recei
         if conn.is_none() {
             conn = options.connect().await.ok();
         }
+        // Positions handed out and waiting to be settled are settled by a
+        // later round once their transactions end: it comes soon.
+        let mut pending = false;
+        let last_read = Instant::now();
         if let Some(c) = conn.as_mut() {
             match follower.read(c).await {
                 Ok(read) => {
@@ -109,31 +111,7 @@ async fn follow(pool: PgPool, tx: watch::Sender<i64>, mut shutdown: watch::Recei
                 }
             }
         }
-        let notification = async {
-            match listener.as_mut() {
-                Some(l) => l.try_recv().await.map(|_| ()),
-                None => std::future::pending().await,
-            }
-        };
-        let pause = if pending && conn.is_some() {
-            LINGER * 4
-        } else {
-            POLL
-        };
-        let woken = tokio::select! {
-            received = notification => Some(received.is_ok()),
-            _ = tokio::time::sleep(pause) => None,
-            _ = shutdown.wait_for(|stopped| *stopped) => return,
-        };
-        if woken == Some(false) {
-            listener = None;
-        }
-        if woken.is_some() {
-            // Commits that arrive meanwhile are read by the same round.
-            tokio::time::sleep(LINGER).await;
-            if let Some(l) = listener.as_mut() {
-                while l.next_buffered().is_some() {}
-            }
-        }
+        let poll = if pending { LINGER * 4 } else { POLL };
+        wait_for_commits(listener.as_mut(), poll, LINGER, last_read, &mut shutdown).await;
     }
 }
