@@ -5,10 +5,14 @@ use bus::producer::ProducerSettings;
 use bus::run::RunSettings;
 use bus::{KafkaConfig, LogSettings, RelayConfig, SourceKind};
 use clap::Args;
-use command_api::channel_limits::ChannelLimits;
 use store::retention::Retention;
 use store::{DbConfig, RetryPolicy};
-use web::layers::HttpLimits;
+
+mod console;
+mod http;
+
+pub use console::ConsoleArgs;
+pub use http::{ApiArgs, ListenerArgs};
 
 /// Settings every process needs.
 #[derive(Debug, Clone, Args)]
@@ -86,88 +90,6 @@ impl Common {
     /// How commands that lose a race are retried.
     pub fn retry(&self) -> RetryPolicy {
         RetryPolicy::with_attempts(self.conflict_attempts)
-    }
-}
-
-/// Limits of every HTTP listener: the APIs, the console and the workers'
-/// endpoints (defaults: [`HttpLimits::default`]).
-#[derive(Debug, Clone, Args)]
-pub struct ListenerArgs {
-    /// Longest a request may run before it is answered 503.
-    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_REQUEST_TIMEOUT", default_value_t = HttpLimits::default().request_timeout.into())]
-    pub request_timeout: humantime::Duration,
-    /// Longest a client may take to send a request's head (counted from when
-    /// the connection starts waiting for one).
-    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_HEADER_READ_TIMEOUT", default_value_t = HttpLimits::default().header_read_timeout.into())]
-    pub header_read_timeout: humantime::Duration,
-    /// A connection idle this long with no request in flight is closed.
-    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_KEEP_ALIVE_TIMEOUT", default_value_t = HttpLimits::default().keep_alive_timeout.into())]
-    pub keep_alive_timeout: humantime::Duration,
-    /// Longest wait for the next piece of a request body.
-    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_BODY_READ_TIMEOUT", default_value_t = HttpLimits::default().body_read_timeout.into())]
-    pub body_read_timeout: humantime::Duration,
-    /// Open connections per listener; more are accepted and closed at once.
-    #[arg(value_parser = usize_in(1..=1_000_000), long, env = "STOCKROOM_MAX_CONNECTIONS", default_value_t = HttpLimits::default().max_connections)]
-    pub max_connections: usize,
-    /// Open connections per client address (an IPv6 /64 as one); behind a
-    /// reverse proxy, set it to `--max-connections`.
-    #[arg(value_parser = usize_in(1..=1_000_000), long, env = "STOCKROOM_MAX_CONNECTIONS_PER_CLIENT", default_value_t = HttpLimits::default().max_connections_per_client)]
-    pub max_connections_per_client: usize,
-}
-
-impl ListenerArgs {
-    /// The limits, with bodies of at most `max_body_bytes`.
-    pub fn limits(&self, max_body_bytes: usize) -> HttpLimits {
-        HttpLimits {
-            request_timeout: self.request_timeout.into(),
-            max_body_bytes,
-            header_read_timeout: self.header_read_timeout.into(),
-            keep_alive_timeout: self.keep_alive_timeout.into(),
-            body_read_timeout: self.body_read_timeout.into(),
-            max_connections: self.max_connections,
-            max_connections_per_client: self.max_connections_per_client,
-        }
-    }
-
-    /// The limits with the default body size (the console's and the
-    /// workers', whose bodies are small forms or nothing).
-    pub fn default_body(&self) -> HttpLimits {
-        self.limits(HttpLimits::default().max_body_bytes)
-    }
-}
-
-/// HTTP settings of both APIs.
-#[derive(Debug, Clone, Args)]
-pub struct ApiArgs {
-    /// Listener limits.
-    #[command(flatten)]
-    pub listener: ListenerArgs,
-    /// Largest accepted request body in bytes.
-    #[arg(value_parser = usize_in(1..=64 * 1024 * 1024), long, env = "STOCKROOM_MAX_BODY_BYTES", default_value_t = HttpLimits::default().max_body_bytes)]
-    pub max_body_bytes: usize,
-    /// Longest a query waits for `X-Min-Position`.
-    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_MAX_WAIT", default_value_t = query_api::DEFAULT_MAX_WAIT.into())]
-    pub max_wait: humantime::Duration,
-    /// Most units in all in one order placed with a storefront key.
-    #[arg(value_parser = clap::value_parser!(i64).range(1..=1_000_000_000), long, env = "STOCKROOM_CHANNEL_MAX_UNITS_PER_ORDER", default_value_t = ChannelLimits::default().max_units_per_order)]
-    pub channel_max_units_per_order: i64,
-    /// Most open unpaid orders (placed or confirmed) of one sales channel.
-    #[arg(value_parser = clap::value_parser!(i64).range(1..=1_000_000_000), long, env = "STOCKROOM_CHANNEL_MAX_OPEN_ORDERS", default_value_t = ChannelLimits::default().max_open_orders)]
-    pub channel_max_open_orders: i64,
-}
-
-impl ApiArgs {
-    /// The HTTP limits.
-    pub fn limits(&self) -> HttpLimits {
-        self.listener.limits(self.max_body_bytes)
-    }
-
-    /// What one sales channel may hold unpaid.
-    pub fn channel_limits(&self) -> ChannelLimits {
-        ChannelLimits {
-            max_units_per_order: self.channel_max_units_per_order,
-            max_open_orders: self.channel_max_open_orders,
-        }
     }
 }
 
@@ -326,72 +248,6 @@ impl ProjectorArgs {
             run: worker.run(),
             only: projector::registry::select(&self.projections).map_err(anyhow::Error::msg)?,
         })
-    }
-}
-
-/// Console settings.
-#[derive(Debug, Clone, Args)]
-pub struct ConsoleArgs {
-    /// A console session unused this long ends.
-    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_CONSOLE_IDLE_TIMEOUT", default_value_t = console::ConsoleSettings::default().idle_timeout.into())]
-    pub idle_timeout: humantime::Duration,
-    /// Send cookies without `Secure` (only behind plain HTTP that is not
-    /// localhost; browsers send `Secure` cookies to localhost anyway).
-    #[arg(long, env = "STOCKROOM_CONSOLE_INSECURE_COOKIES")]
-    pub insecure_cookies: bool,
-    /// A console session ends this long after signing in, however busy.
-    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_CONSOLE_SESSION_LIFETIME", default_value_t = console::ConsoleSettings::default().session_lifetime.into())]
-    pub session_lifetime: humantime::Duration,
-    /// Failed sign-ins one account may have from one client before each
-    /// further attempt of that pair waits (1 s, doubling, at most 15 min).
-    #[arg(value_parser = clap::value_parser!(u32).range(1..=1_000), long, env = "STOCKROOM_CONSOLE_SIGN_IN_FAILURES", default_value_t = console::ConsoleSettings::default().sign_in_free_failures)]
-    pub sign_in_failures: u32,
-    /// Reverse proxies (addresses or networks, comma-separated) whose
-    /// `X-Forwarded-For` names the client; nobody else's is believed.
-    #[arg(long, env = "STOCKROOM_CONSOLE_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<TrustedProxy>,
-    /// Password hashes the console computes at once (each ~19 MiB); a
-    /// sign-in that finds none free within 250 ms gets a 503.
-    #[arg(value_parser = usize_in(1..=256), long, env = "STOCKROOM_CONSOLE_MAX_CONCURRENT_HASHES", default_value_t = console::ConsoleSettings::default().max_concurrent_hashes)]
-    pub max_concurrent_hashes: usize,
-}
-
-/// A trusted proxy: one address, or a network such as `10.0.0.0/8`.
-#[derive(Debug, Clone, Copy)]
-pub struct TrustedProxy(pub ipnet::IpNet);
-
-impl std::str::FromStr for TrustedProxy {
-    type Err = String;
-
-    fn from_str(raw: &str) -> Result<Self, String> {
-        let raw = raw.trim();
-        raw.parse::<ipnet::IpNet>()
-            .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-            .map(Self)
-            .map_err(|_| format!("{raw:?} is neither an address nor a network"))
-    }
-}
-
-impl ConsoleArgs {
-    /// The console settings.
-    pub fn settings(
-        &self,
-        reserver: &ReserverArgs,
-        max_wait: std::time::Duration,
-        http: HttpLimits,
-    ) -> console::ConsoleSettings {
-        console::ConsoleSettings {
-            http,
-            idle_timeout: self.idle_timeout.into(),
-            session_lifetime: self.session_lifetime.into(),
-            secure_cookies: !self.insecure_cookies,
-            sign_in_free_failures: self.sign_in_failures,
-            trusted_proxies: self.trusted_proxies.iter().map(|p| p.0).collect(),
-            max_concurrent_hashes: self.max_concurrent_hashes,
-            hash_wait: console::ConsoleSettings::default().hash_wait,
-            payment_timeout: reserver.payment_timeout.into(),
-            max_wait,
-        }
     }
 }
 
