@@ -40,6 +40,7 @@ async fn a_relay_killed_mid_backlog_loses_nothing_after_restart() {
                     sku: domain::Sku::parse(&sku).unwrap(),
                     quantity: domain::Quantity::new(1).unwrap(),
                     reference: Some(format!("{i}")),
+                    location: domain::LocationCode::default_location(),
                 })
                 .unwrap()
             })

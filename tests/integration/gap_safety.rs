@@ -35,6 +35,7 @@ async fn every_event_is_published_exactly_once_even_when_commits_arrive_late() {
                     sku: domain::Sku::parse(&sku).unwrap(),
                     quantity: domain::Quantity::new(1).unwrap(),
                     reference: Some(format!("{w}/{i}")),
+                    location: domain::LocationCode::default_location(),
                 })
                 .unwrap();
                 let mut tx = pool.begin().await.unwrap();

@@ -25,15 +25,22 @@ async fn shipped_order(db: &TestDb, sku: &str) -> Vec<Delivered> {
                 sku: Sku::parse(sku).unwrap(),
                 quantity: Quantity::new(3).unwrap(),
                 unit_price: Money::new(100, eur).unwrap(),
+                location: None,
             }],
             channel: None,
+            pickup_location: None,
         },
-        OrderCommand::Confirm,
+        OrderCommand::Confirm {
+            allocations: vec![],
+        },
         OrderCommand::Pay {
             amount: Money::new(300, eur).unwrap(),
             reference: None,
         },
         OrderCommand::Ship {
+            shipment_id: uuid::Uuid::now_v7(),
+            location: None,
+            lines: None,
             carrier: None,
             tracking_number: None,
         },

@@ -42,6 +42,7 @@ async fn concurrent_reservations_releases_and_commits_leave_the_row_equal_to_the
             sku: sku(),
             quantity: Quantity::new(100).unwrap(),
             reference: None,
+            location: domain::LocationCode::default_location(),
         },
     )
     .await
@@ -56,7 +57,7 @@ async fn concurrent_reservations_releases_and_commits_leave_the_row_equal_to_the
                 StockCommand::Reserve {
                     sku: sku(),
                     order_id: order(n),
-                    quantity: Quantity::new(3).unwrap(),
+                    at: vec![(domain::LocationCode::default_location(), Quantity::new(3).unwrap())],
                 },
             )
             .await
@@ -85,6 +86,8 @@ async fn concurrent_reservations_releases_and_commits_leave_the_row_equal_to_the
                 StockCommand::Commit {
                     sku: sku(),
                     order_id: order(n),
+                    units: None,
+                    shipment_id: None,
                 }
             };
             run(db, command).await
@@ -102,7 +105,7 @@ async fn concurrent_reservations_releases_and_commits_leave_the_row_equal_to_the
         StockCommand::Reserve {
             sku: sku(),
             order_id: order(released),
-            quantity: Quantity::new(3).unwrap(),
+            at: vec![(domain::LocationCode::default_location(), Quantity::new(3).unwrap())],
         },
     )
     .await;
@@ -112,10 +115,12 @@ async fn concurrent_reservations_releases_and_commits_leave_the_row_equal_to_the
     );
     assert_row_equals_fold(&db).await;
 
-    let (_, on_hand, reserved, _) = stored(&mut db.pool.acquire().await.unwrap(), SKU)
+    let (_, units, _) = stored(&mut db.pool.acquire().await.unwrap(), SKU)
         .await
         .unwrap()
         .unwrap();
+    let here = &units[&domain::LocationCode::default_location()];
+    let (on_hand, reserved) = (here.on_hand, here.reserved);
     let shipped = winners.iter().filter(|n| **n <= 20 && **n % 2 == 1).count() as i64;
     let holding = winners.iter().filter(|n| **n > 20).count() as i64;
     assert_eq!((on_hand, reserved), (100 - 3 * shipped, 3 * holding));
@@ -130,12 +135,13 @@ async fn a_stream_without_a_row_is_folded_and_its_row_written_with_the_next_even
                 sku: sku(),
                 quantity: Quantity::new(10).unwrap(),
                 reference: None,
+                location: domain::LocationCode::default_location(),
             }
         } else {
             StockCommand::Reserve {
                 sku: sku(),
                 order_id: order(n),
-                quantity: Quantity::new(2).unwrap(),
+                at: vec![(domain::LocationCode::default_location(), Quantity::new(2).unwrap())],
             }
         };
         run(&db, command).await.unwrap();
@@ -164,7 +170,7 @@ async fn a_stream_without_a_row_is_folded_and_its_row_written_with_the_next_even
         StockCommand::Reserve {
             sku: sku(),
             order_id: order(2),
-            quantity: Quantity::new(2).unwrap(),
+            at: vec![(domain::LocationCode::default_location(), Quantity::new(2).unwrap())],
         },
     )
     .await;
@@ -187,6 +193,7 @@ async fn a_page_of_movements_folds_from_the_snapshot_before_it_and_agrees_with_t
                 sku: sku(),
                 quantity: quantity(3),
                 reference: None,
+                location: domain::LocationCode::default_location(),
             },
         )
         .await
@@ -198,7 +205,7 @@ async fn a_page_of_movements_folds_from_the_snapshot_before_it_and_agrees_with_t
             StockCommand::Reserve {
                 sku: sku(),
                 order_id: order(i),
-                quantity: quantity(2),
+                at: vec![(domain::LocationCode::default_location(), quantity(2))],
             },
         )
         .await

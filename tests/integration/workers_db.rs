@@ -20,10 +20,15 @@ async fn confirmed_order(db: &TestDb) -> OrderId {
             sku: Sku::parse("EXP-1").unwrap(),
             quantity: Quantity::new(1).unwrap(),
             unit_price: Money::new(100, Currency::parse("EUR").unwrap()).unwrap(),
+            location: None,
         }],
         channel: None,
+        pickup_location: None,
     };
-    db.run_order_commands(order_id, vec![place, OrderCommand::Confirm])
+    let confirm = OrderCommand::Confirm {
+        allocations: vec![],
+    };
+    db.run_order_commands(order_id, vec![place, confirm])
         .await;
     order_id
 }

@@ -120,6 +120,14 @@ impl ApiError {
                 (RejectionKind::Conflict, DomainError::InsufficientStock { .. }) => {
                     Problem::new(S::CONFLICT, "insufficient-stock", e.to_string())
                 }
+                (
+                    RejectionKind::Conflict,
+                    DomainError::StaleQuantity {
+                        location, actual, ..
+                    },
+                ) => Problem::new(S::CONFLICT, "stale-quantity", e.to_string())
+                    .with("location", location.as_str())
+                    .with("current_on_hand", *actual),
                 (RejectionKind::Conflict, _) => {
                     Problem::new(S::CONFLICT, "conflict", e.to_string())
                 }

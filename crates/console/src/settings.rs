@@ -32,6 +32,9 @@ pub struct ConsoleSettings {
     /// Payment deadline given to reservations retried from the parked list
     /// (the reservation process's own setting).
     pub payment_timeout: Duration,
+    /// How a retried placement is spread over locations, as the reservation
+    /// process would.
+    pub allocation: domain::allocation::Strategy,
     /// Longest a page waits for the read models to show a change just made.
     pub max_wait: Duration,
     /// Time limits of each request and the listener's connection limits.
@@ -59,6 +62,7 @@ impl Default for ConsoleSettings {
             max_concurrent_hashes: 4,
             hash_wait: Duration::from_millis(250),
             payment_timeout: reserver::ReserverConfig::default().payment_timeout,
+            allocation: reserver::ReserverConfig::default().allocation,
             max_wait: Duration::from_secs(5),
             http: web::layers::HttpLimits::default(),
         }

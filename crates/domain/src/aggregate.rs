@@ -4,7 +4,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::DomainError;
 
-/// The three kinds of stream Stockroom keeps; each maps to one Kafka topic.
+/// The kinds of stream Stockroom keeps; each maps to one Kafka topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StreamCategory {
     /// `product-{sku}`: the catalogue entry.
@@ -13,11 +13,13 @@ pub enum StreamCategory {
     Stock,
     /// `order-{uuid}`: one customer order.
     Order,
+    /// `location-{code}`: one place that keeps stock.
+    Location,
 }
 
 impl StreamCategory {
     /// Every category, in a stable order.
-    pub const ALL: [StreamCategory; 3] = [Self::Product, Self::Stock, Self::Order];
+    pub const ALL: [StreamCategory; 4] = [Self::Product, Self::Stock, Self::Order, Self::Location];
 
     /// The prefix of stream ids and the suffix of topic names.
     pub fn as_str(self) -> &'static str {
@@ -25,6 +27,7 @@ impl StreamCategory {
             Self::Product => "product",
             Self::Stock => "stock",
             Self::Order => "order",
+            Self::Location => "location",
         }
     }
 
@@ -34,6 +37,7 @@ impl StreamCategory {
             Self::Product => "products",
             Self::Stock => "stock",
             Self::Order => "orders",
+            Self::Location => "locations",
         }
     }
 

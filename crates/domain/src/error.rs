@@ -3,7 +3,7 @@
 
 use thiserror::Error;
 
-use crate::values::{Sku, ValueError};
+use crate::values::{LocationCode, Sku, ValueError};
 
 /// A command the domain refuses. Never an infrastructure failure.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -46,6 +46,18 @@ pub enum DomainError {
         /// Units free now.
         available: i64,
     },
+    /// A compare-and-set on on-hand units found another value (409
+    /// `stale-quantity`): someone counted or moved stock since the caller
+    /// looked.
+    #[error("on hand at {location} is {actual}, not the expected {expected}")]
+    StaleQuantity {
+        /// The location.
+        location: LocationCode,
+        /// What the caller expected.
+        expected: i64,
+        /// What it is.
+        actual: i64,
+    },
 }
 
 /// How a rejection reads to a client, independent of transport.
@@ -67,7 +79,8 @@ impl DomainError {
             Self::NotFound { .. } => RejectionKind::NotFound,
             Self::AlreadyExists { .. }
             | Self::Forbidden { .. }
-            | Self::InsufficientStock { .. } => RejectionKind::Conflict,
+            | Self::InsufficientStock { .. }
+            | Self::StaleQuantity { .. } => RejectionKind::Conflict,
         }
     }
 

@@ -4,7 +4,9 @@
 //! given / when / then.
 
 pub mod aggregate;
+pub mod allocation;
 pub mod error;
+pub mod location;
 pub mod order;
 pub mod product;
 pub mod schema;
@@ -13,4 +15,6 @@ pub mod values;
 
 pub use aggregate::{Aggregate, StreamCategory};
 pub use error::{DomainError, RejectionKind};
-pub use values::{Currency, CustomerId, Money, OrderId, Quantity, Sku, ValueError};
+pub use values::{
+    Currency, CustomerId, LocationCode, Money, OrderId, Quantity, Sku, ValueError,
+};

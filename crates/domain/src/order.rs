@@ -1,14 +1,20 @@
 //! One customer order and its lifecycle:
-//! placed → confirmed | rejected; confirmed → paid → shipped;
-//! placed | confirmed | paid → cancelled; confirmed → expired.
+//! placed → confirmed | rejected; confirmed → paid → (partially shipped →)
+//! shipped; placed | confirmed | paid | partially shipped → cancelled;
+//! confirmed → expired.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use uuid::Uuid;
+
+use crate::allocation::{Allocation, Demand};
 use crate::{
-    Aggregate, Currency, CustomerId, DomainError, Money, OrderId, Quantity, Sku, StreamCategory,
+    Aggregate, Currency, CustomerId, DomainError, LocationCode, Money, OrderId, Quantity, Sku,
+    StreamCategory,
 };
 
 /// One line of a placed order, priced from the catalogue at placement.
@@ -22,6 +28,20 @@ pub struct OrderLine {
     pub unit_price: i64,
     /// `quantity × unit_price`.
     pub line_total: i64,
+    /// The only location this line may ship from, if the shopper chose one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<LocationCode>,
+}
+
+/// Units of one SKU that left one location in a shipment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ShippedLine {
+    /// The SKU.
+    pub sku: Sku,
+    /// Where from.
+    pub location: LocationCode,
+    /// Units.
+    pub quantity: Quantity,
 }
 
 /// Events of the `order-{uuid}` stream.
@@ -44,11 +64,18 @@ pub enum OrderEvent {
         /// for orders placed otherwise, and in events from before channels.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         channel: Option<String>,
+        /// Every line from this location, never split (a pickup order).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pickup_location: Option<LocationCode>,
     },
     /// Every line is reserved; the order awaits payment.
     OrderConfirmed {
         /// The order.
         order_id: OrderId,
+        /// Where each SKU's units are reserved; absent in events from before
+        /// locations (everything at `default`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        allocations: Vec<Allocation>,
     },
     /// A line could not be reserved; nothing stays reserved.
     OrderRejected {
@@ -70,7 +97,8 @@ pub enum OrderEvent {
         /// Payment provider's reference.
         reference: Option<String>,
     },
-    /// The order left the warehouse; its reserved stock is committed.
+    /// Units left a location (all of them, or some: a partial shipment);
+    /// their reserved stock is committed.
     OrderShipped {
         /// The order.
         order_id: OrderId,
@@ -78,6 +106,21 @@ pub enum OrderEvent {
         carrier: Option<String>,
         /// Carrier's tracking number.
         tracking_number: Option<String>,
+        /// The shipment; absent in events from before shipments had ids.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shipment_id: Option<Uuid>,
+        /// Where it left from, when every line left from one place.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        location: Option<LocationCode>,
+        /// What it took; absent in events from before partial shipments
+        /// (the whole order).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        lines: Vec<ShippedLine>,
+        /// Whether nothing is left to ship after it (`shipped`), or some is
+        /// (`partially_shipped`); events from before partial shipments
+        /// shipped everything.
+        #[serde(default = "everything")]
+        complete: bool,
     },
     /// The order was cancelled; reserved stock is released.
     OrderCancelled {
@@ -100,7 +143,7 @@ impl OrderEvent {
     pub fn order_id(&self) -> OrderId {
         match self {
             Self::OrderPlaced { order_id, .. }
-            | Self::OrderConfirmed { order_id }
+            | Self::OrderConfirmed { order_id, .. }
             | Self::OrderRejected { order_id, .. }
             | Self::OrderPaid { order_id, .. }
             | Self::OrderShipped { order_id, .. }
@@ -108,6 +151,10 @@ impl OrderEvent {
             | Self::OrderExpired { order_id } => *order_id,
         }
     }
+}
+
+fn everything() -> bool {
+    true
 }
 
 /// Where an order is in its lifecycle.
@@ -122,6 +169,8 @@ pub enum OrderStatus {
     Rejected,
     /// Paid, waiting for shipment.
     Paid,
+    /// Some units shipped, some still to ship.
+    PartiallyShipped,
     /// Shipped.
     Shipped,
     /// Cancelled by request.
@@ -132,19 +181,20 @@ pub enum OrderStatus {
 
 impl OrderStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [OrderStatus; 7] = [
+    pub const ALL: [OrderStatus; 8] = [
         Self::Placed,
         Self::Confirmed,
         Self::Rejected,
         Self::Paid,
+        Self::PartiallyShipped,
         Self::Shipped,
         Self::Cancelled,
         Self::Expired,
     ];
 
     /// Every status as the API spells it, in lifecycle order.
-    pub const NAMES: [&'static str; 7] = {
-        let mut names = [""; 7];
+    pub const NAMES: [&'static str; 8] = {
+        let mut names = [""; 8];
         let mut i = 0;
         while i < names.len() {
             names[i] = Self::ALL[i].as_str();
@@ -160,6 +210,7 @@ impl OrderStatus {
             Self::Confirmed => "confirmed",
             Self::Rejected => "rejected",
             Self::Paid => "paid",
+            Self::PartiallyShipped => "partially_shipped",
             Self::Shipped => "shipped",
             Self::Cancelled => "cancelled",
             Self::Expired => "expired",
@@ -187,6 +238,8 @@ pub struct PricedLine {
     pub quantity: Quantity,
     /// Catalogue price per unit at placement.
     pub unit_price: Money,
+    /// The only location it may ship from, if any.
+    pub location: Option<LocationCode>,
 }
 
 /// Commands on an order.
@@ -202,9 +255,14 @@ pub enum OrderCommand {
         lines: Vec<PricedLine>,
         /// The sales channel it is placed through, if any.
         channel: Option<String>,
+        /// Every line from here, never split.
+        pickup_location: Option<LocationCode>,
     },
-    /// Every line is reserved.
-    Confirm,
+    /// Every line is reserved, where allocation decided.
+    Confirm {
+        /// Where each SKU's units are reserved.
+        allocations: Vec<Allocation>,
+    },
     /// A line could not be reserved.
     Reject {
         /// The SKU that failed.
@@ -219,8 +277,14 @@ pub enum OrderCommand {
         /// Payment reference.
         reference: Option<String>,
     },
-    /// Record the shipment.
+    /// Record a shipment of some or all of what is not yet shipped.
     Ship {
+        /// The new shipment's id.
+        shipment_id: Uuid,
+        /// Ship only from here; `None`: from wherever the units are.
+        location: Option<LocationCode>,
+        /// Units per SKU; `None`: everything not yet shipped (there).
+        lines: Option<Vec<(Sku, Quantity)>>,
         /// Carrier.
         carrier: Option<String>,
         /// Tracking number.
@@ -254,6 +318,12 @@ pub struct PlacedOrder {
     pub status: OrderStatus,
     /// The sales channel it was placed through, if any.
     pub channel: Option<String>,
+    /// Every line from here, never split, if a pickup order.
+    pub pickup_location: Option<LocationCode>,
+    /// Where its units are reserved, once confirmed.
+    pub allocations: Vec<Allocation>,
+    /// Units shipped so far, per SKU and location.
+    pub shipped: BTreeMap<(Sku, LocationCode), i64>,
 }
 
 /// An order's units per SKU exceed what one reservation may hold (only
@@ -278,6 +348,48 @@ impl PlacedOrder {
                 Err(_) => Err(UnitsOverflow { sku, units }),
             })
             .collect()
+    }
+
+    /// The lines as allocation reads them.
+    pub fn demands(&self) -> Vec<Demand> {
+        self.lines
+            .iter()
+            .map(|l| Demand {
+                sku: l.sku.clone(),
+                quantity: l.quantity,
+                pin: l.location.clone(),
+            })
+            .collect()
+    }
+
+    /// Units reserved per SKU and location: the recorded allocations, or for
+    /// an order confirmed before locations every unit at `default`.
+    pub fn allocated(&self) -> BTreeMap<(Sku, LocationCode), i64> {
+        let mut units = BTreeMap::new();
+        if self.allocations.is_empty() {
+            for (sku, total) in sum_by_sku(self.lines.iter().map(|l| (&l.sku, l.quantity))) {
+                units.insert((sku, LocationCode::default_location()), total);
+            }
+        } else {
+            for a in &self.allocations {
+                *units
+                    .entry((a.sku.clone(), a.location.clone()))
+                    .or_default() += a.quantity.get();
+            }
+        }
+        units
+    }
+
+    /// Units reserved and not yet shipped, per SKU and location.
+    pub fn unshipped(&self) -> BTreeMap<(Sku, LocationCode), i64> {
+        let mut left = self.allocated();
+        for (key, shipped) in &self.shipped {
+            if let Some(units) = left.get_mut(key) {
+                *units -= shipped;
+            }
+        }
+        left.retain(|_, units| *units > 0);
+        left
     }
 
     /// The distinct SKUs of the lines, in SKU order.
@@ -320,6 +432,77 @@ fn check_units_per_sku(lines: &[PricedLine]) -> Result<(), DomainError> {
     Ok(())
 }
 
+/// Refuses a line pinned to a location other than the order's pickup
+/// location.
+fn check_pins(lines: &[PricedLine], pickup: Option<&LocationCode>) -> Result<(), DomainError> {
+    let Some(pickup) = pickup else { return Ok(()) };
+    for (i, line) in lines.iter().enumerate() {
+        if line.location.as_ref().is_some_and(|l| l != pickup) {
+            return Err(DomainError::invalid(
+                format!("lines[{i}].location"),
+                format!("a pickup order ships every line from {pickup}; leave it out or name {pickup}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Which units a shipment takes: `lines` (or everything unshipped) from the
+/// unshipped units, at `location` only if given, nearest location code
+/// first.
+fn pick_shipment(
+    order: &PlacedOrder,
+    location: Option<&LocationCode>,
+    lines: Option<Vec<(Sku, Quantity)>>,
+) -> Result<Vec<ShippedLine>, DomainError> {
+    let unshipped: Vec<((Sku, LocationCode), i64)> = order
+        .unshipped()
+        .into_iter()
+        .filter(|((_, at), _)| location.is_none_or(|l| l == at))
+        .collect();
+    let wanted: Vec<(Sku, i64)> = match lines {
+        None => sum_by_sku(
+            unshipped
+                .iter()
+                .filter_map(|((sku, _), units)| Quantity::new(*units).ok().map(|q| (sku, q))),
+        ),
+        Some(lines) => sum_by_sku(lines.iter().map(|(sku, q)| (sku, *q))),
+    };
+    let where_ = location.map_or(String::new(), |l| format!(" at {l}"));
+    if wanted.is_empty() {
+        return Err(DomainError::Forbidden {
+            action: "ship the order",
+            why: format!("nothing of order {} is left to ship{where_}", order.order_id),
+        });
+    }
+    let mut picked = Vec::new();
+    for (sku, mut units) in wanted {
+        let have: i64 = unshipped
+            .iter()
+            .filter(|((s, _), _)| *s == sku)
+            .map(|(_, u)| u)
+            .sum();
+        if have < units {
+            return Err(DomainError::Forbidden {
+                action: "ship the order",
+                why: format!("{have} units of {sku} are left to ship{where_}, not {units}"),
+            });
+        }
+        for ((_, at), left) in unshipped.iter().filter(|((s, _), _)| *s == sku) {
+            let take = units.min(*left);
+            if let Ok(quantity) = Quantity::new(take) {
+                picked.push(ShippedLine {
+                    sku: sku.clone(),
+                    location: at.clone(),
+                    quantity,
+                });
+                units -= take;
+            }
+        }
+    }
+    Ok(picked)
+}
+
 impl Order {
     /// The order, if it has been placed.
     pub fn placed(&self) -> Option<&PlacedOrder> {
@@ -359,9 +542,24 @@ fn price_lines(lines: &[PricedLine]) -> Result<(Vec<OrderLine>, Money), DomainEr
             quantity: line.quantity,
             unit_price: line.unit_price.minor(),
             line_total: line_total.0.minor(),
+            location: line.location.clone(),
         });
     }
     Ok((priced, total))
+}
+
+/// Refuses allocations that do not add up to the order's units per SKU, so
+/// a confirmed order is always reserved whole.
+fn check_allocations(order: &PlacedOrder, allocations: &[Allocation]) -> Result<(), DomainError> {
+    let wanted = sum_by_sku(order.lines.iter().map(|l| (&l.sku, l.quantity)));
+    let given = sum_by_sku(allocations.iter().map(|a| (&a.sku, a.quantity)));
+    if !allocations.is_empty() && wanted != given {
+        return Err(DomainError::invalid(
+            "allocations",
+            "must give every SKU of the order exactly its units",
+        ));
+    }
+    Ok(())
 }
 
 impl Aggregate for Order {
@@ -376,6 +574,7 @@ impl Aggregate for Order {
             customer_id,
             lines,
             channel,
+            pickup_location,
         } = command
         {
             if self.0.is_some() {
@@ -384,6 +583,7 @@ impl Aggregate for Order {
                 });
             }
             check_units_per_sku(&lines)?;
+            check_pins(&lines, pickup_location.as_ref())?;
             let (lines, total) = price_lines(&lines)?;
             return Ok(vec![OrderEvent::OrderPlaced {
                 order_id,
@@ -392,15 +592,22 @@ impl Aggregate for Order {
                 total: total.minor(),
                 currency: total.currency(),
                 channel,
+                pickup_location,
             }]);
         }
         let order = self.require()?;
         let order_id = order.order_id;
         match (command, order.status) {
             (OrderCommand::Place { .. }, _) => unreachable!("handled above"),
-            (OrderCommand::Confirm, Placed) => Ok(vec![OrderEvent::OrderConfirmed { order_id }]),
-            (OrderCommand::Confirm, Confirmed) => Ok(vec![]),
-            (OrderCommand::Confirm, _) => Err(Self::forbidden("confirm the order", order)),
+            (OrderCommand::Confirm { allocations }, Placed) => {
+                check_allocations(order, &allocations)?;
+                Ok(vec![OrderEvent::OrderConfirmed {
+                    order_id,
+                    allocations,
+                }])
+            }
+            (OrderCommand::Confirm { .. }, Confirmed) => Ok(vec![]),
+            (OrderCommand::Confirm { .. }, _) => Err(Self::forbidden("confirm the order", order)),
             (OrderCommand::Reject { sku, reason }, Placed) => Ok(vec![OrderEvent::OrderRejected {
                 order_id,
                 sku,
@@ -431,17 +638,37 @@ impl Aggregate for Order {
             (OrderCommand::Pay { .. }, _) => Err(Self::forbidden("pay the order", order)),
             (
                 OrderCommand::Ship {
+                    shipment_id,
+                    location,
+                    lines,
                     carrier,
                     tracking_number,
                 },
-                Paid,
-            ) => Ok(vec![OrderEvent::OrderShipped {
-                order_id,
-                carrier,
-                tracking_number,
-            }]),
+                Paid | PartiallyShipped,
+            ) => {
+                let lines = pick_shipment(order, location.as_ref(), lines)?;
+                let shipping: i64 = lines.iter().map(|l| l.quantity.get()).sum();
+                let left: i64 = order.unshipped().values().sum();
+                let first = &lines[0].location;
+                let location = lines
+                    .iter()
+                    .all(|l| &l.location == first)
+                    .then(|| first.clone());
+                Ok(vec![OrderEvent::OrderShipped {
+                    order_id,
+                    carrier,
+                    tracking_number,
+                    shipment_id: Some(shipment_id),
+                    location,
+                    lines,
+                    complete: shipping == left,
+                }])
+            }
             (OrderCommand::Ship { .. }, _) => Err(Self::forbidden("ship the order", order)),
-            (OrderCommand::Cancel { reason }, status @ (Placed | Confirmed | Paid)) => {
+            (
+                OrderCommand::Cancel { reason },
+                status @ (Placed | Confirmed | Paid | PartiallyShipped),
+            ) => {
                 if reason.trim().is_empty() || reason.chars().count() > 500 {
                     return Err(DomainError::invalid(
                         "reason",
@@ -470,6 +697,7 @@ impl Aggregate for Order {
                 total,
                 currency,
                 channel,
+                pickup_location,
             } => {
                 return Self(Some(PlacedOrder {
                     order_id: *order_id,
@@ -478,12 +706,38 @@ impl Aggregate for Order {
                     total: Money::new(*total, *currency).unwrap_or(Money::zero(*currency)),
                     status: OrderStatus::Placed,
                     channel: channel.clone(),
+                    pickup_location: pickup_location.clone(),
+                    allocations: Vec::new(),
+                    shipped: BTreeMap::new(),
                 }))
             }
-            OrderEvent::OrderConfirmed { .. } => OrderStatus::Confirmed,
+            OrderEvent::OrderConfirmed { allocations, .. } => {
+                return Self(self.0.map(|o| PlacedOrder {
+                    status: OrderStatus::Confirmed,
+                    allocations: allocations.clone(),
+                    ..o
+                }))
+            }
+            OrderEvent::OrderShipped { lines, .. } => {
+                return Self(self.0.map(|mut o| {
+                    if lines.is_empty() {
+                        o.shipped = o.allocated();
+                    }
+                    for line in lines {
+                        *o.shipped
+                            .entry((line.sku.clone(), line.location.clone()))
+                            .or_default() += line.quantity.get();
+                    }
+                    o.status = if o.unshipped().is_empty() {
+                        OrderStatus::Shipped
+                    } else {
+                        OrderStatus::PartiallyShipped
+                    };
+                    o
+                }))
+            }
             OrderEvent::OrderRejected { .. } => OrderStatus::Rejected,
             OrderEvent::OrderPaid { .. } => OrderStatus::Paid,
-            OrderEvent::OrderShipped { .. } => OrderStatus::Shipped,
             OrderEvent::OrderCancelled { .. } => OrderStatus::Cancelled,
             OrderEvent::OrderExpired { .. } => OrderStatus::Expired,
         };

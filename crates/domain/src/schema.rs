@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use crate::location::LocationEvent;
 use crate::order::OrderEvent;
 use crate::product::ProductEvent;
 use crate::stock::StockEvent;
@@ -13,7 +14,7 @@ use crate::stock::StockEvent;
 pub const CURRENT_SCHEMA_VERSION: i32 = 1;
 
 /// Every event type name, as stored and published.
-pub const EVENT_TYPES: [&str; 15] = [
+pub const EVENT_TYPES: [&str; 17] = [
     "ProductRegistered",
     "ProductPriceChanged",
     "ProductDiscontinued",
@@ -29,6 +30,8 @@ pub const EVENT_TYPES: [&str; 15] = [
     "OrderShipped",
     "OrderCancelled",
     "OrderExpired",
+    "LocationRegistered",
+    "LocationDeactivated",
 ];
 
 /// Brings a stored payload from `schema_version` to [`CURRENT_SCHEMA_VERSION`].
@@ -65,6 +68,7 @@ pub fn data_schemas() -> BTreeMap<String, Value> {
         schemars::schema_for!(ProductEvent).to_value(),
         schemars::schema_for!(StockEvent).to_value(),
         schemars::schema_for!(OrderEvent).to_value(),
+        schemars::schema_for!(LocationEvent).to_value(),
     ];
     let mut schemas = BTreeMap::new();
     for root in roots {

@@ -1,18 +1,77 @@
-//! Units of one SKU: on hand, reserved per order, and the invariant that
-//! available = on hand − reserved never drops below zero.
+//! Units of one SKU at every location that keeps it: on hand, reserved per
+//! order and location, and the invariant that at each location
+//! available = on hand − reserved − held never drops below zero.
 
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
-use crate::{Aggregate, DomainError, OrderId, Quantity, Sku, StreamCategory};
+use crate::{Aggregate, DomainError, LocationCode, OrderId, Quantity, Sku, StreamCategory};
 
-/// Events of the `stock-{sku}` stream.
+/// Why on-hand units were corrected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonCode {
+    /// A mistake put right (the default of an adjustment without a code).
+    #[default]
+    Correction,
+    /// A count of the shelf.
+    CycleCount,
+    /// Broken, spoilt, unsellable.
+    Damaged,
+    /// Lost or stolen.
+    Shrinkage,
+    /// Units turned up.
+    Found,
+    /// Anything else; the free-text reason says what.
+    Other,
+}
+
+impl ReasonCode {
+    /// Every code, as the API spells it.
+    pub const NAMES: [&'static str; 6] = [
+        "correction",
+        "cycle_count",
+        "damaged",
+        "shrinkage",
+        "found",
+        "other",
+    ];
+
+    /// Parses the API spelling.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "correction" => Self::Correction,
+            "cycle_count" => Self::CycleCount,
+            "damaged" => Self::Damaged,
+            "shrinkage" => Self::Shrinkage,
+            "found" => Self::Found,
+            "other" => Self::Other,
+            _ => return None,
+        })
+    }
+
+    /// The API spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Correction => "correction",
+            Self::CycleCount => "cycle_count",
+            Self::Damaged => "damaged",
+            Self::Shrinkage => "shrinkage",
+            Self::Found => "found",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// Events of the `stock-{sku}` stream. An event without `location` (from
+/// before locations) is about the location `default`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "event_type", content = "data")]
 pub enum StockEvent {
-    /// Units arrived.
+    /// Units arrived at a location.
     StockReceived {
         /// The SKU.
         sku: Sku,
@@ -20,17 +79,26 @@ pub enum StockEvent {
         quantity: Quantity,
         /// Delivery note or purchase order, if given.
         reference: Option<String>,
+        /// Where they arrived.
+        #[serde(default = "LocationCode::default_location")]
+        location: LocationCode,
     },
-    /// A stock count corrected on-hand units.
+    /// A correction of on-hand units at a location.
     StockAdjusted {
         /// The SKU.
         sku: Sku,
         /// Change in on-hand units, positive or negative, never zero.
         delta: i64,
-        /// Why (damage, count, theft, …).
+        /// Why, in words.
         reason: String,
+        /// Why, as a code; absent in events from before codes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason_code: Option<ReasonCode>,
+        /// Where.
+        #[serde(default = "LocationCode::default_location")]
+        location: LocationCode,
     },
-    /// Units were set aside for an order.
+    /// Units at a location were set aside for an order.
     StockReserved {
         /// The SKU.
         sku: Sku,
@@ -38,8 +106,11 @@ pub enum StockEvent {
         order_id: OrderId,
         /// Units reserved.
         quantity: Quantity,
+        /// Where.
+        #[serde(default = "LocationCode::default_location")]
+        location: LocationCode,
     },
-    /// An order's reservation was given back.
+    /// An order's reservation at a location was given back.
     StockReleased {
         /// The SKU.
         sku: Sku,
@@ -49,8 +120,11 @@ pub enum StockEvent {
         quantity: Quantity,
         /// Why (cancelled, expired, rejected).
         reason: String,
+        /// Where.
+        #[serde(default = "LocationCode::default_location")]
+        location: LocationCode,
     },
-    /// An order's reserved units left the warehouse.
+    /// Reserved units of an order left a location.
     StockCommitted {
         /// The SKU.
         sku: Sku,
@@ -58,13 +132,20 @@ pub enum StockEvent {
         order_id: OrderId,
         /// Units shipped.
         quantity: Quantity,
+        /// Where from.
+        #[serde(default = "LocationCode::default_location")]
+        location: LocationCode,
+        /// The shipment that took them; absent in events from before
+        /// shipments had ids.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shipment_id: Option<Uuid>,
     },
 }
 
 /// Commands on a stock item.
 #[derive(Debug, Clone)]
 pub enum StockCommand {
-    /// Book incoming units.
+    /// Book incoming units at a location.
     Receive {
         /// The SKU.
         sku: Sku,
@@ -72,26 +153,46 @@ pub enum StockCommand {
         quantity: Quantity,
         /// Delivery note or purchase order.
         reference: Option<String>,
+        /// Where.
+        location: LocationCode,
     },
-    /// Correct on-hand units after a count.
+    /// Correct on-hand units at a location.
     Adjust {
         /// The SKU.
         sku: Sku,
         /// Change in on-hand units.
         delta: i64,
-        /// Why.
+        /// Why, in words.
         reason: String,
+        /// Why, as a code.
+        reason_code: ReasonCode,
+        /// Where.
+        location: LocationCode,
+        /// Refuse unless on hand there is this now (compare and set).
+        expected_on_hand: Option<i64>,
     },
-    /// Hold units for an order; a no-op if this order already holds them.
+    /// Set on-hand units at a location to what a count found.
+    Count {
+        /// The SKU.
+        sku: Sku,
+        /// Where.
+        location: LocationCode,
+        /// Units counted.
+        counted: i64,
+        /// The count sheet, for the record.
+        reference: Option<String>,
+    },
+    /// Hold units for an order where allocation decided; a no-op if this
+    /// order already holds them.
     Reserve {
         /// The SKU.
         sku: Sku,
         /// The order.
         order_id: OrderId,
-        /// Units wanted.
-        quantity: Quantity,
+        /// Units per location, at least one.
+        at: Vec<(LocationCode, Quantity)>,
     },
-    /// Give an order's units back; a no-op if it holds none.
+    /// Give an order's units back at every location; a no-op if it holds none.
     Release {
         /// The SKU.
         sku: Sku,
@@ -100,88 +201,132 @@ pub enum StockCommand {
         /// Why.
         reason: String,
     },
-    /// Ship an order's reserved units; a no-op if it holds none.
+    /// Ship an order's reserved units; a no-op if it holds none there.
     Commit {
         /// The SKU.
         sku: Sku,
         /// The order.
         order_id: OrderId,
+        /// Units at one location, or `None`: everything the order holds.
+        units: Option<(LocationCode, Quantity)>,
+        /// The shipment taking them.
+        shipment_id: Option<Uuid>,
     },
 }
 
+/// Units of one SKU at one location.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Units {
+    /// Physically there.
+    pub on_hand: i64,
+    /// Set aside for orders.
+    pub reserved: i64,
+    /// Set aside for cart holds.
+    pub held: i64,
+}
+
+impl Units {
+    /// Free to reserve or hold.
+    pub fn available(&self) -> i64 {
+        self.on_hand - self.reserved - self.held
+    }
+}
+
 /// What one order holds of one SKU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Hold {
-    /// Units set aside and not yet released or shipped.
-    Open(Quantity),
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// Units set aside per location and not yet released or shipped.
+    Open(BTreeMap<LocationCode, Quantity>),
     /// Released or shipped. Reserving for this order again would resurrect
     /// stock its order no longer owns, so the record outlives the units.
     Settled,
 }
 
+impl Reservation {
+    /// Units still set aside, over every location.
+    pub fn units(&self) -> i64 {
+        match self {
+            Self::Open(at) => at.values().map(|q| q.get()).sum(),
+            Self::Settled => 0,
+        }
+    }
+}
+
 /// The state of one SKU's stock.
 ///
-/// The totals are kept as running sums rather than recomputed from the holds,
-/// so a state that knows only the holds a command is about (see
-/// [`StockItem::from_parts`]) decides exactly as the full fold would: the
-/// store keeps such a current-state row beside the stream, and a command's
-/// cost no longer grows with the SKU's history.
+/// A state built by [`StockItem::from_parts`] from every location's units
+/// and the reservations of the orders a command is about decides exactly as
+/// the full fold would: the store keeps such current-state rows beside the
+/// stream, so a command's cost does not grow with the SKU's history.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StockItem {
-    on_hand: i64,
-    reserved: i64,
-    holds: BTreeMap<OrderId, Hold>,
+    locations: BTreeMap<LocationCode, Units>,
+    reservations: BTreeMap<OrderId, Reservation>,
 }
 
 /// Longest accepted reason or reference text.
 const MAX_TEXT_CHARS: usize = 500;
 
 impl StockItem {
-    /// Units physically in stock.
+    /// Units physically in stock, over every location.
     pub fn on_hand(&self) -> i64 {
-        self.on_hand
+        self.locations.values().map(|u| u.on_hand).sum()
     }
 
-    /// Units held by open orders.
+    /// Units held by open orders, over every location.
     pub fn reserved(&self) -> i64 {
-        self.reserved
+        self.locations.values().map(|u| u.reserved).sum()
     }
 
-    /// Units free to reserve.
+    /// Units held by cart holds, over every location.
+    pub fn held(&self) -> i64 {
+        self.locations.values().map(|u| u.held).sum()
+    }
+
+    /// Units free to reserve, over every location.
     pub fn available(&self) -> i64 {
-        self.on_hand - self.reserved
+        self.locations.values().map(Units::available).sum()
     }
 
-    /// What `order_id` holds here, if anything.
+    /// The units at `location` (zero where it keeps none).
+    pub fn at(&self, location: &LocationCode) -> Units {
+        self.locations.get(location).copied().unwrap_or_default()
+    }
+
+    /// Every location that ever kept this SKU, with its units.
+    pub fn locations(&self) -> impl Iterator<Item = (&LocationCode, &Units)> + '_ {
+        self.locations.iter()
+    }
+
+    /// Units `order_id` holds here over every location, if any.
     pub fn reservation(&self, order_id: OrderId) -> Option<Quantity> {
-        match self.holds.get(&order_id) {
-            Some(Hold::Open(quantity)) => Some(*quantity),
+        match self.reservations.get(&order_id) {
+            Some(r @ Reservation::Open(_)) => Quantity::new(r.units()).ok(),
             _ => None,
         }
     }
 
-    /// Whether `order_id` ever held units here, and whether it still does.
-    pub fn hold(&self, order_id: OrderId) -> Option<Hold> {
-        self.holds.get(&order_id).copied()
+    /// Whether `order_id` ever held units here, and what it still holds.
+    pub fn reservation_of(&self, order_id: OrderId) -> Option<&Reservation> {
+        self.reservations.get(&order_id)
     }
 
-    /// The holds this state knows, by order.
-    pub fn holds(&self) -> impl Iterator<Item = (OrderId, Hold)> + '_ {
-        self.holds.iter().map(|(order, hold)| (*order, *hold))
+    /// The reservations this state knows, by order.
+    pub fn reservations(&self) -> impl Iterator<Item = (OrderId, &Reservation)> + '_ {
+        self.reservations.iter().map(|(order, r)| (*order, r))
     }
 
-    /// A state from stored totals and some of the holds: it decides every
-    /// command about the orders in `holds` (and every receipt or adjustment)
-    /// exactly as the full history would.
+    /// A state from every location's stored units and some of the
+    /// reservations: it decides every command about the orders in
+    /// `reservations` (and every receipt, adjustment or count) exactly as
+    /// the full history would.
     pub fn from_parts(
-        on_hand: i64,
-        reserved: i64,
-        holds: impl IntoIterator<Item = (OrderId, Hold)>,
+        locations: impl IntoIterator<Item = (LocationCode, Units)>,
+        reservations: impl IntoIterator<Item = (OrderId, Reservation)>,
     ) -> Self {
         Self {
-            on_hand,
-            reserved,
-            holds: holds.into_iter().collect(),
+            locations: locations.into_iter().collect(),
+            reservations: reservations.into_iter().collect(),
         }
     }
 
@@ -196,6 +341,31 @@ impl StockItem {
         }
         Ok(())
     }
+
+    fn adjust(
+        &self,
+        sku: Sku,
+        delta: i64,
+        reason: String,
+        reason_code: ReasonCode,
+        location: LocationCode,
+    ) -> Result<Vec<StockEvent>, DomainError> {
+        let units = self.at(&location);
+        if delta < 0 && -delta > units.available() {
+            return Err(DomainError::InsufficientStock {
+                sku,
+                requested: -delta,
+                available: units.available(),
+            });
+        }
+        Ok(vec![StockEvent::StockAdjusted {
+            sku,
+            delta,
+            reason,
+            reason_code: Some(reason_code),
+            location,
+        }])
+    }
 }
 
 impl Aggregate for StockItem {
@@ -209,6 +379,7 @@ impl Aggregate for StockItem {
                 sku,
                 quantity,
                 reference,
+                location,
             } => {
                 if let Some(reference) = &reference {
                     Self::check_text("reference", reference, false)?;
@@ -217,9 +388,17 @@ impl Aggregate for StockItem {
                     sku,
                     quantity,
                     reference,
+                    location,
                 }])
             }
-            StockCommand::Adjust { sku, delta, reason } => {
+            StockCommand::Adjust {
+                sku,
+                delta,
+                reason,
+                reason_code,
+                location,
+                expected_on_hand,
+            } => {
                 if delta == 0 || delta.unsigned_abs() > u64::from(Quantity::MAX) {
                     return Err(DomainError::invalid(
                         "delta",
@@ -227,23 +406,45 @@ impl Aggregate for StockItem {
                     ));
                 }
                 Self::check_text("reason", &reason, true)?;
-                if delta < 0 && -delta > self.available() {
-                    return Err(DomainError::InsufficientStock {
-                        sku,
-                        requested: -delta,
-                        available: self.available(),
+                let on_hand = self.at(&location).on_hand;
+                if let Some(expected) = expected_on_hand.filter(|e| *e != on_hand) {
+                    return Err(DomainError::StaleQuantity {
+                        location,
+                        expected,
+                        actual: on_hand,
                     });
                 }
-                Ok(vec![StockEvent::StockAdjusted { sku, delta, reason }])
+                self.adjust(sku, delta, reason, reason_code, location)
             }
-            StockCommand::Reserve {
+            StockCommand::Count {
                 sku,
-                order_id,
-                quantity,
+                location,
+                counted,
+                reference,
             } => {
-                match self.hold(order_id) {
-                    Some(Hold::Open(_)) => return Ok(vec![]),
-                    Some(Hold::Settled) => {
+                if !(0..=i64::from(Quantity::MAX)).contains(&counted) {
+                    return Err(DomainError::invalid(
+                        "counted",
+                        format!("must be a whole number from 0 to {}", Quantity::MAX),
+                    ));
+                }
+                if let Some(reference) = &reference {
+                    Self::check_text("reference", reference, false)?;
+                }
+                let delta = counted - self.at(&location).on_hand;
+                if delta == 0 {
+                    return Ok(vec![]);
+                }
+                let reason = match reference {
+                    Some(r) if !r.trim().is_empty() => format!("counted {counted} ({})", r.trim()),
+                    _ => format!("counted {counted}"),
+                };
+                self.adjust(sku, delta, reason, ReasonCode::CycleCount, location)
+            }
+            StockCommand::Reserve { sku, order_id, at } => {
+                match self.reservations.get(&order_id) {
+                    Some(Reservation::Open(_)) => return Ok(vec![]),
+                    Some(Reservation::Settled) => {
                         return Err(DomainError::Forbidden {
                             action: "reserve stock",
                             why: format!(
@@ -253,70 +454,166 @@ impl Aggregate for StockItem {
                     }
                     None => {}
                 }
-                if quantity.get() > self.available() {
-                    return Err(DomainError::InsufficientStock {
-                        sku,
-                        requested: quantity.get(),
-                        available: self.available(),
-                    });
+                if at.is_empty() {
+                    return Err(DomainError::invalid("at", "must name at least one location"));
                 }
-                Ok(vec![StockEvent::StockReserved {
-                    sku,
-                    order_id,
-                    quantity,
-                }])
+                let mut wanted: BTreeMap<&LocationCode, i64> = BTreeMap::new();
+                for (location, quantity) in &at {
+                    *wanted.entry(location).or_default() += quantity.get();
+                }
+                for (location, units) in &wanted {
+                    let available = self.at(location).available();
+                    if *units > available {
+                        return Err(DomainError::InsufficientStock {
+                            sku,
+                            requested: *units,
+                            available,
+                        });
+                    }
+                }
+                Ok(wanted
+                    .into_iter()
+                    .filter_map(|(location, units)| {
+                        Quantity::new(units).ok().map(|quantity| StockEvent::StockReserved {
+                            sku: sku.clone(),
+                            order_id,
+                            quantity,
+                            location: location.clone(),
+                        })
+                    })
+                    .collect())
             }
             StockCommand::Release {
                 sku,
                 order_id,
                 reason,
             } => Ok(self
-                .reservation(order_id)
-                .map(|quantity| StockEvent::StockReleased {
-                    sku,
+                .open_at(order_id)
+                .map(|(location, quantity)| StockEvent::StockReleased {
+                    sku: sku.clone(),
                     order_id,
                     quantity,
-                    reason,
+                    reason: reason.clone(),
+                    location,
                 })
-                .into_iter()
                 .collect()),
-            StockCommand::Commit { sku, order_id } => Ok(self
-                .reservation(order_id)
-                .map(|quantity| StockEvent::StockCommitted {
-                    sku,
+            StockCommand::Commit {
+                sku,
+                order_id,
+                units,
+                shipment_id,
+            } => {
+                let committed = |(location, quantity)| StockEvent::StockCommitted {
+                    sku: sku.clone(),
                     order_id,
                     quantity,
+                    location,
+                    shipment_id,
+                };
+                Ok(match units {
+                    None => self.open_at(order_id).map(committed).collect(),
+                    Some((location, wanted)) => self
+                        .open_at(order_id)
+                        .find(|(at, _)| *at == location)
+                        .and_then(|(at, open)| Quantity::new(open.get().min(wanted.get())).ok().map(|q| (at, q)))
+                        .map(committed)
+                        .into_iter()
+                        .collect(),
                 })
-                .into_iter()
-                .collect()),
+            }
         }
     }
 
     fn evolve(mut self, event: &StockEvent) -> Self {
         match event {
-            StockEvent::StockReceived { quantity, .. } => self.on_hand += quantity.get(),
-            StockEvent::StockAdjusted { delta, .. } => self.on_hand += delta,
+            StockEvent::StockReceived {
+                quantity, location, ..
+            } => self.units_mut(location).on_hand += quantity.get(),
+            StockEvent::StockAdjusted {
+                delta, location, ..
+            } => self.units_mut(location).on_hand += delta,
             StockEvent::StockReserved {
-                order_id, quantity, ..
+                order_id,
+                quantity,
+                location,
+                ..
             } => {
-                self.reserved += quantity.get();
-                self.holds.insert(*order_id, Hold::Open(*quantity));
+                self.units_mut(location).reserved += quantity.get();
+                let reservation = self
+                    .reservations
+                    .entry(*order_id)
+                    .or_insert_with(|| Reservation::Open(BTreeMap::new()));
+                if let Reservation::Settled = reservation {
+                    *reservation = Reservation::Open(BTreeMap::new());
+                }
+                if let Reservation::Open(at) = reservation {
+                    let before = at.get(location).map_or(0, |q| q.get());
+                    if let Ok(q) = Quantity::new(before + quantity.get()) {
+                        at.insert(location.clone(), q);
+                    }
+                }
             }
             StockEvent::StockReleased {
-                order_id, quantity, ..
+                order_id,
+                quantity,
+                location,
+                ..
             } => {
-                self.reserved -= quantity.get();
-                self.holds.insert(*order_id, Hold::Settled);
+                self.units_mut(location).reserved -= quantity.get();
+                self.take_from(*order_id, location, quantity.get());
             }
             StockEvent::StockCommitted {
-                order_id, quantity, ..
+                order_id,
+                quantity,
+                location,
+                ..
             } => {
-                self.reserved -= quantity.get();
-                self.on_hand -= quantity.get();
-                self.holds.insert(*order_id, Hold::Settled);
+                let units = self.units_mut(location);
+                units.reserved -= quantity.get();
+                units.on_hand -= quantity.get();
+                self.take_from(*order_id, location, quantity.get());
             }
         }
         self
+    }
+}
+
+impl StockItem {
+    fn units_mut(&mut self, location: &LocationCode) -> &mut Units {
+        self.locations.entry(location.clone()).or_default()
+    }
+
+    /// Where `order_id` still holds units, and how many.
+    fn open_at(&self, order_id: OrderId) -> impl Iterator<Item = (LocationCode, Quantity)> + '_ {
+        let open = match self.reservations.get(&order_id) {
+            Some(Reservation::Open(at)) => Some(at),
+            _ => None,
+        };
+        open.into_iter()
+            .flat_map(|at| at.iter().map(|(l, q)| (l.clone(), *q)))
+    }
+
+    /// Takes units out of an order's reservation at a location; the
+    /// reservation is settled once it holds nothing anywhere.
+    fn take_from(&mut self, order_id: OrderId, location: &LocationCode, units: i64) {
+        let entry = self
+            .reservations
+            .entry(order_id)
+            .or_insert(Reservation::Settled);
+        if let Reservation::Open(at) = entry {
+            let left = at.get(location).map_or(0, |q| q.get()) - units;
+            match Quantity::new(left) {
+                Ok(q) => {
+                    at.insert(location.clone(), q);
+                }
+                Err(_) => {
+                    at.remove(location);
+                }
+            }
+            if at.is_empty() {
+                *entry = Reservation::Settled;
+            }
+        }
     }
 }
 
@@ -327,7 +624,7 @@ impl StockCommand {
             Self::Reserve { order_id, .. }
             | Self::Release { order_id, .. }
             | Self::Commit { order_id, .. } => Some(*order_id),
-            Self::Receive { .. } | Self::Adjust { .. } => None,
+            Self::Receive { .. } | Self::Adjust { .. } | Self::Count { .. } => None,
         }
     }
 }
@@ -340,6 +637,28 @@ impl StockEvent {
             | Self::StockReleased { order_id, .. }
             | Self::StockCommitted { order_id, .. } => Some(*order_id),
             Self::StockReceived { .. } | Self::StockAdjusted { .. } => None,
+        }
+    }
+
+    /// The location the event is about.
+    pub fn location(&self) -> &LocationCode {
+        match self {
+            Self::StockReceived { location, .. }
+            | Self::StockAdjusted { location, .. }
+            | Self::StockReserved { location, .. }
+            | Self::StockReleased { location, .. }
+            | Self::StockCommitted { location, .. } => location,
+        }
+    }
+
+    /// What the event does to its location's units, as (on hand, reserved).
+    pub fn deltas(&self) -> (i64, i64) {
+        match self {
+            Self::StockReceived { quantity, .. } => (quantity.get(), 0),
+            Self::StockAdjusted { delta, .. } => (*delta, 0),
+            Self::StockReserved { quantity, .. } => (0, quantity.get()),
+            Self::StockReleased { quantity, .. } => (0, -quantity.get()),
+            Self::StockCommitted { quantity, .. } => (-quantity.get(), -quantity.get()),
         }
     }
 }

@@ -27,6 +27,9 @@ pub enum ValueError {
     /// Two amounts in different currencies were combined.
     #[error("currencies differ: {0} and {1}")]
     CurrencyMismatch(Currency, Currency),
+    /// A location code outside `[a-z0-9-]{1,32}`.
+    #[error("must be 1 to 32 characters of a-z, 0-9 or '-'")]
+    Location,
 }
 
 /// A stock-keeping unit: the product's public identifier.
@@ -68,6 +71,65 @@ impl From<Sku> for String {
 }
 
 impl fmt::Display for Sku {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A stock location's code, `[a-z0-9-]{1,32}`. The location
+/// [`LocationCode::DEFAULT`] always exists and holds everything recorded
+/// without a location.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct LocationCode(String);
+
+impl LocationCode {
+    /// The code of the location every shop starts with.
+    pub const DEFAULT: &'static str = "default";
+
+    /// Validates a location code.
+    pub fn parse(raw: &str) -> Result<Self, ValueError> {
+        let ok = (1..=32).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ValueError::Location)
+        }
+    }
+
+    /// The location `default`.
+    pub fn default_location() -> Self {
+        Self(Self::DEFAULT.to_owned())
+    }
+
+    /// Whether this is the location `default`.
+    pub fn is_default(&self) -> bool {
+        self.0 == Self::DEFAULT
+    }
+
+    /// The code as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for LocationCode {
+    type Error = ValueError;
+    fn try_from(raw: String) -> Result<Self, ValueError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<LocationCode> for String {
+    fn from(code: LocationCode) -> String {
+        code.0
+    }
+}
+
+impl fmt::Display for LocationCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
@@ -263,6 +325,19 @@ impl JsonSchema for Sku {
     }
 }
 
+impl JsonSchema for LocationCode {
+    fn schema_name() -> Cow<'static, str> {
+        "LocationCode".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "pattern": "^[a-z0-9-]{1,32}$",
+            "description": "A stock location's code; `default` always exists"
+        })
+    }
+}
+
 impl JsonSchema for Quantity {
     fn schema_name() -> Cow<'static, str> {
         "Quantity".into()
@@ -300,6 +375,16 @@ mod tests {
         assert_eq!(Sku::parse(""), Err(ValueError::Sku));
         assert_eq!(Sku::parse("has space"), Err(ValueError::Sku));
         assert_eq!(Sku::parse(&"x".repeat(65)), Err(ValueError::Sku));
+    }
+
+    #[test]
+    fn location_codes_are_lower_case_digits_and_dashes() {
+        assert!(LocationCode::parse("berlin-2").is_ok());
+        assert!(LocationCode::parse("default").unwrap().is_default());
+        assert_eq!(LocationCode::parse(""), Err(ValueError::Location));
+        assert_eq!(LocationCode::parse("Berlin"), Err(ValueError::Location));
+        assert_eq!(LocationCode::parse("a_b"), Err(ValueError::Location));
+        assert_eq!(LocationCode::parse(&"x".repeat(33)), Err(ValueError::Location));
     }
 
     #[test]

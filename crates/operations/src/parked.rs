@@ -41,11 +41,11 @@ pub struct Retried {
 }
 
 /// Retries parked event `id`. The reservation process's events are applied
-/// with `payment_timeout` as their payment deadline.
+/// with its `policy`.
 pub async fn retry(
     pool: &PgPool,
     id: i64,
-    payment_timeout: chrono::Duration,
+    policy: reserver::Policy,
 ) -> Result<Retried, RetryError> {
     let mut tx = pool.begin().await?;
     let Some((consumer, delivered)) = parking::unpark(&mut tx, id).await? else {
@@ -54,7 +54,7 @@ pub async fn retry(
     let one = std::slice::from_ref(&delivered);
     let applied = if consumer == CONSUMER {
         let handler = ReservationHandler {
-            payment_timeout,
+            policy,
             notifier: Notifier::disabled(),
         };
         retry_with(&handler, &mut tx, one).await

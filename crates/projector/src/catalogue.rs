@@ -19,7 +19,7 @@ pub struct CatalogueProjection;
 impl Projection for CatalogueProjection {
     const NAME: &'static str = "catalogue";
     const CATEGORIES: &'static [StreamCategory] = &[StreamCategory::Product, StreamCategory::Stock];
-    const TABLES: &'static [&'static str] = &["products", "stock"];
+    const TABLES: &'static [&'static str] = &["products", "stock", "stock_locations"];
     /// Stock levels on product pages may trail a sale by a few tens of
     /// milliseconds.
     const READ_LINGER: Duration = Duration::from_millis(40);
@@ -55,9 +55,11 @@ impl Projection for CatalogueProjection {
 #[derive(Default)]
 struct StockDeltas {
     by_sku: BTreeMap<String, Delta>,
+    /// The same, per SKU and location.
+    by_location: BTreeMap<(String, String), Delta>,
 }
 
-/// One SKU's summed change.
+/// One SKU's (or one SKU's at one location) summed change.
 struct Delta {
     on_hand: i64,
     reserved: i64,
@@ -65,27 +67,37 @@ struct Delta {
     updated_at: DateTime<Utc>,
 }
 
-impl StockDeltas {
-    fn add(&mut self, e: &Envelope, event: &StockEvent) {
-        let (sku, on_hand, reserved) = match event {
-            StockEvent::StockReceived { sku, quantity, .. } => (sku, quantity.get(), 0),
-            StockEvent::StockAdjusted { sku, delta, .. } => (sku, *delta, 0),
-            StockEvent::StockReserved { sku, quantity, .. } => (sku, 0, quantity.get()),
-            StockEvent::StockReleased { sku, quantity, .. } => (sku, 0, -quantity.get()),
-            StockEvent::StockCommitted { sku, quantity, .. } => {
-                (sku, -quantity.get(), -quantity.get())
-            }
-        };
-        let delta = self.by_sku.entry(sku.as_str().to_owned()).or_insert(Delta {
+impl Delta {
+    fn at(e: &Envelope) -> Self {
+        Self {
             on_hand: 0,
             reserved: 0,
             version: e.stream_version,
             updated_at: e.occurred_at,
-        });
-        delta.on_hand += on_hand;
-        delta.reserved += reserved;
-        delta.version = delta.version.max(e.stream_version);
-        delta.updated_at = delta.updated_at.max(e.occurred_at);
+        }
+    }
+}
+
+impl StockDeltas {
+    fn add(&mut self, e: &Envelope, event: &StockEvent) {
+        let sku = match event {
+            StockEvent::StockReceived { sku, .. }
+            | StockEvent::StockAdjusted { sku, .. }
+            | StockEvent::StockReserved { sku, .. }
+            | StockEvent::StockReleased { sku, .. }
+            | StockEvent::StockCommitted { sku, .. } => sku.as_str().to_owned(),
+        };
+        let (on_hand, reserved) = event.deltas();
+        let at = (sku.clone(), event.location().as_str().to_owned());
+        for delta in [
+            self.by_sku.entry(sku).or_insert_with(|| Delta::at(e)),
+            self.by_location.entry(at).or_insert_with(|| Delta::at(e)),
+        ] {
+            delta.on_hand += on_hand;
+            delta.reserved += reserved;
+            delta.version = delta.version.max(e.stream_version);
+            delta.updated_at = delta.updated_at.max(e.occurred_at);
+        }
     }
 
     /// One upsert for every SKU, in SKU order.
@@ -93,6 +105,29 @@ impl StockDeltas {
         if self.by_sku.is_empty() {
             return Ok(());
         }
+        let mut at = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((sku, location), d) in self.by_location {
+            at.0.push(sku);
+            at.1.push(location);
+            at.2.push(d.on_hand);
+            at.3.push(d.reserved);
+            at.4.push(d.updated_at);
+        }
+        sqlx::query(
+            "INSERT INTO stock_locations (sku, location, on_hand, reserved, updated_at) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[]) \
+             ON CONFLICT (sku, location) DO UPDATE SET \
+                 on_hand = stock_locations.on_hand + EXCLUDED.on_hand, \
+                 reserved = stock_locations.reserved + EXCLUDED.reserved, \
+                 updated_at = GREATEST(stock_locations.updated_at, EXCLUDED.updated_at)",
+        )
+        .bind(&at.0)
+        .bind(&at.1)
+        .bind(&at.2)
+        .bind(&at.3)
+        .bind(&at.4)
+        .execute(&mut *conn)
+        .await?;
         let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (sku, d) in self.by_sku {
             columns.0.push(sku);

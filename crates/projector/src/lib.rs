@@ -4,6 +4,7 @@
 //! checkpoint, the processed event ids and its published position.
 
 pub mod catalogue;
+mod fulfilment;
 pub mod orders;
 pub mod pace;
 pub mod position;

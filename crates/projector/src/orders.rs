@@ -1,4 +1,5 @@
-//! The orders read model: one row per order with lines, status and rejection.
+//! The orders read model: one row per order with lines, status and
+//! rejection, with its allocations and shipments beside it.
 
 use std::collections::btree_map::{BTreeMap, Entry};
 use std::time::Duration;
@@ -19,7 +20,12 @@ pub struct OrdersProjection;
 impl Projection for OrdersProjection {
     const NAME: &'static str = "orders";
     const CATEGORIES: &'static [StreamCategory] = &[StreamCategory::Order];
-    const TABLES: &'static [&'static str] = &["orders", "orders_pending_moves"];
+    const TABLES: &'static [&'static str] = &[
+        "orders",
+        "orders_pending_moves",
+        "order_allocations",
+        "order_shipments",
+    ];
     /// A frontend reads its order right after placing it
     /// (`X-Min-Position`), so orders follow the log as eagerly as the
     /// reservation process and the relay do by default.
@@ -42,14 +48,17 @@ impl Projection for OrdersProjection {
             .map_err(poison)?;
         let mut placed = Placements::default();
         let mut moved = Moves::default();
+        let mut fulfilment = crate::fulfilment::Fulfilment::default();
         for (envelope, event) in &decoded {
             match event {
                 OrderEvent::OrderPlaced { .. } => placed.push(envelope, event)?,
                 _ => moved.push(envelope, event)?,
             }
+            fulfilment.push(envelope, event)?;
         }
         placed.flush(conn).await?;
-        moved.flush(conn).await
+        moved.flush(conn).await?;
+        fulfilment.flush(conn).await
     }
 }
 
@@ -65,6 +74,7 @@ struct Placements {
     versions: Vec<i64>,
     positions: Vec<i64>,
     channels: Vec<Option<String>>,
+    pickups: Vec<Option<String>>,
 }
 
 impl Placements {
@@ -76,6 +86,7 @@ impl Placements {
             total,
             currency,
             channel,
+            pickup_location,
         } = event
         else {
             return Ok(());
@@ -90,6 +101,8 @@ impl Placements {
         self.versions.push(e.stream_version);
         self.positions.push(e.global_position);
         self.channels.push(channel.clone());
+        self.pickups
+            .push(pickup_location.as_ref().map(|l| l.as_str().to_owned()));
         Ok(())
     }
 
@@ -104,17 +117,18 @@ impl Placements {
                  DELETE FROM orders_pending_moves p WHERE p.order_id = ANY($1) RETURNING p.* \
              ) \
              INSERT INTO orders (order_id, customer_id, status, lines, total, currency, \
-                     placed_at, updated_at, version, position, channel, rejection, paid_at) \
+                     placed_at, updated_at, version, position, channel, rejection, paid_at, \
+                     pickup_location) \
              SELECT o.id, o.customer, \
                     CASE WHEN p.version > o.version THEN p.status ELSE 'placed' END, \
                     o.lines, o.total, o.currency, o.at, \
                     CASE WHEN p.version > o.version THEN p.updated_at ELSE o.at END, \
                     GREATEST(o.version, p.version), \
                     CASE WHEN p.version > o.version THEN p.position ELSE o.position END, \
-                    o.channel, p.rejection, p.paid_at \
+                    o.channel, p.rejection, p.paid_at, o.pickup \
              FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[], $4::bigint[], $5::text[], \
-                         $6::timestamptz[], $7::bigint[], $8::bigint[], $9::text[]) \
-                  AS o(id, customer, lines, total, currency, at, version, position, channel) \
+                         $6::timestamptz[], $7::bigint[], $8::bigint[], $9::text[], $10::text[]) \
+                  AS o(id, customer, lines, total, currency, at, version, position, channel, pickup) \
              LEFT JOIN pending p ON p.order_id = o.id \
              ON CONFLICT (order_id) DO NOTHING",
         )
@@ -127,6 +141,7 @@ impl Placements {
         .bind(&self.versions)
         .bind(&self.positions)
         .bind(&self.channels)
+        .bind(&self.pickups)
         .execute(conn)
         .await?;
         Ok(())
@@ -159,7 +174,8 @@ impl Moves {
                 ("rejected", Some(json!({ "sku": sku, "reason": reason })))
             }
             OrderEvent::OrderPaid { .. } => ("paid", None),
-            OrderEvent::OrderShipped { .. } => ("shipped", None),
+            OrderEvent::OrderShipped { complete: true, .. } => ("shipped", None),
+            OrderEvent::OrderShipped { .. } => ("partially_shipped", None),
             OrderEvent::OrderCancelled { .. } => ("cancelled", None),
             OrderEvent::OrderExpired { .. } => ("expired", None),
         };
@@ -322,10 +338,18 @@ mod tests {
             order_id,
             carrier: None,
             tracking_number: None,
+            shipment_id: None,
+            location: None,
+            lines: vec![],
+            complete: true,
         };
         let mut moves = Moves::default();
         moves
-            .push(&at(2), &OrderEvent::OrderConfirmed { order_id })
+            .push(&at(2), &OrderEvent::OrderConfirmed {
+                    order_id,
+                    allocations: vec![],
+                },
+            )
             .unwrap();
         moves.push(&at(3), &paid).unwrap();
         moves.push(&at(4), &shipped).unwrap();
@@ -359,6 +383,10 @@ mod tests {
             order_id,
             carrier: None,
             tracking_number: None,
+            shipment_id: None,
+            location: None,
+            lines: vec![],
+            complete: true,
         };
         let paid = OrderEvent::OrderPaid {
             order_id,

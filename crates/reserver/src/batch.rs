@@ -4,14 +4,16 @@
 //! made on those states in log order, and all resulting events go out in one
 //! append. A hundred orders cost about as many statements as one.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bus::handler::is_transient;
 use bus::{Delivered, HandlerError};
 use chrono::{DateTime, Utc};
+use domain::allocation::{allocate, Request, Strategy};
+use domain::location::Site;
 use domain::order::{Order, OrderCommand, OrderEvent, OrderStatus, PlacedOrder};
 use domain::stock::{StockCommand, StockItem};
-use domain::{Aggregate, DomainError, OrderId, Sku, StreamCategory};
+use domain::{Aggregate, DomainError, LocationCode, OrderId, Quantity, Sku, StreamCategory};
 use sqlx::PgConnection;
 use store::stock_levels::{lock_many, record_many};
 use store::trace::TraceParent;
@@ -25,21 +27,29 @@ use crate::deadlines;
 /// The actor of every event the reservation process appends.
 pub const ACTOR: &str = "system:reserver";
 
-/// Decides and writes one batch; `payment_timeout` dates the deadlines of
-/// confirmed orders.
+/// What the reservation process decides with.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// How long a confirmed order may stay unpaid.
+    pub payment_timeout: chrono::Duration,
+    /// How an order's lines are spread over locations.
+    pub allocation: Strategy,
+}
+
+/// Decides and writes one batch.
 pub async fn apply(
     conn: &mut PgConnection,
     events: &[Delivered],
-    payment_timeout: chrono::Duration,
+    policy: Policy,
 ) -> Result<(), HandlerError> {
     let decoded = events
         .iter()
         .map(|d| Ok((d, d.envelope.decode::<OrderEvent>()?)))
         .collect::<Result<Vec<_>, serde_json::Error>>()
         .map_err(poison)?;
-    let mut work = Work::load(conn, &decoded).await?;
+    let mut work = Work::load(conn, &decoded, policy.allocation).await?;
     for (delivered, event) in &decoded {
-        work.react(delivered, event, payment_timeout)?;
+        work.react(delivered, event, policy.payment_timeout)?;
     }
     work.write(conn).await
 }
@@ -50,6 +60,9 @@ struct Work {
     stock: HashMap<Sku, Stream<StockItem>>,
     /// Each order's last deadline instruction: `Some` sets, `None` clears.
     deadlines: HashMap<Uuid, Option<DateTime<Utc>>>,
+    /// The locations, read once for the batch's placements.
+    sites: Vec<Site>,
+    allocation: Strategy,
 }
 
 /// One stream's state and the events decided on it, not yet written.
@@ -90,6 +103,7 @@ impl Work {
     async fn load(
         conn: &mut PgConnection,
         decoded: &[(&Delivered, OrderEvent)],
+        allocation: Strategy,
     ) -> Result<Self, HandlerError> {
         let wanted: BTreeSet<String> = decoded
             .iter()
@@ -120,10 +134,22 @@ impl Work {
                 stock.insert(sku, Stream::new(locked));
             }
         }
+        let places = decoded
+            .iter()
+            .any(|(_, e)| matches!(e, OrderEvent::OrderPlaced { .. }));
+        let sites = if places {
+            store::locations::all_for_allocation(conn)
+                .await
+                .map_err(store_error)?
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             orders,
             stock,
             deadlines: HashMap::new(),
+            sites,
+            allocation,
         })
     }
 
@@ -148,7 +174,7 @@ impl Work {
         };
         match event {
             OrderEvent::OrderPlaced { order_id, .. } => self.reserve(*order_id, &metadata),
-            OrderEvent::OrderConfirmed { order_id } => {
+            OrderEvent::OrderConfirmed { order_id, .. } => {
                 let due = envelope.occurred_at + payment_timeout;
                 self.deadlines.insert(order_id.0, Some(due));
                 Ok(())
@@ -177,12 +203,38 @@ impl Work {
                     }
                 })
             }
-            OrderEvent::OrderShipped { order_id, .. } => {
-                self.on_every_line(*order_id, &metadata, |sku, order_id| StockCommand::Commit {
-                    sku,
-                    order_id,
-                })
+            OrderEvent::OrderShipped {
+                order_id,
+                lines,
+                shipment_id,
+                ..
+            } if !lines.is_empty() => {
+                for line in lines {
+                    let stream = self
+                        .stock
+                        .get_mut(&line.sku)
+                        .ok_or_else(|| missing_stock(&line.sku))?;
+                    let command = StockCommand::Commit {
+                        sku: line.sku.clone(),
+                        order_id: *order_id,
+                        units: Some((line.location.clone(), line.quantity)),
+                        shipment_id: *shipment_id,
+                    };
+                    stream.decide(command, &metadata).map_err(poison)?;
+                }
+                Ok(())
             }
+            // From before partial shipments: the whole order left.
+            OrderEvent::OrderShipped {
+                order_id,
+                shipment_id,
+                ..
+            } => self.on_every_line(*order_id, &metadata, |sku, order_id| StockCommand::Commit {
+                sku,
+                order_id,
+                units: None,
+                shipment_id: *shipment_id,
+            }),
             OrderEvent::OrderRejected { .. } => Ok(()),
         }
     }
@@ -205,9 +257,9 @@ impl Work {
                 ),
                 sku: overflow.sku,
             },
-            Ok(units) => match self.try_reserve(order_id, &units, metadata)? {
-                None => OrderCommand::Confirm,
-                Some((sku, why)) => {
+            Ok(_) => match self.try_reserve(&order, metadata)? {
+                Ok(allocations) => OrderCommand::Confirm { allocations },
+                Err((sku, why)) => {
                     tracing::info!(%order_id, %sku, reason = %why, "line cannot be reserved; rejecting order");
                     OrderCommand::Reject {
                         sku,
@@ -221,33 +273,68 @@ impl Work {
             .map_err(poison)
     }
 
-    /// Decides a reservation of every line (one per SKU) and keeps the
-    /// events only if every line fits; otherwise returns the first refused
-    /// line, and no state has moved.
+    /// Allocates the order over the locations, decides the reservation of
+    /// every SKU where allocation put it, and keeps the events only if every
+    /// one fits; otherwise returns the first refused SKU, and no state has
+    /// moved.
     fn try_reserve(
         &mut self,
-        order_id: OrderId,
-        units: &[(Sku, domain::Quantity)],
+        order: &PlacedOrder,
         metadata: &EventMetadata,
-    ) -> Result<Option<(Sku, DomainError)>, HandlerError> {
-        let mut decided = Vec::with_capacity(units.len());
-        for (sku, quantity) in units {
+    ) -> Result<Result<Vec<domain::allocation::Allocation>, (Sku, DomainError)>, HandlerError>
+    {
+        for sku in order.skus() {
+            if !self.stock.contains_key(&sku) {
+                return Err(missing_stock(&sku));
+            }
+        }
+        let demands = order.demands();
+        let request = Request {
+            lines: &demands,
+            pickup: order.pickup_location.as_ref(),
+            channel: order.channel.as_deref(),
+        };
+        let stock = &self.stock;
+        let allocations = match allocate(self.allocation, &request, &self.sites, |sku, at| {
+            stock
+                .get(sku)
+                .map_or(0, |s| s.loaded.state.at(at).available())
+        }) {
+            Ok(allocations) => allocations,
+            Err(short) => {
+                let why = DomainError::InsufficientStock {
+                    sku: short.sku.clone(),
+                    requested: short.requested,
+                    available: short.available,
+                };
+                return Ok(Err((short.sku, why)));
+            }
+        };
+        let mut per_sku: BTreeMap<&Sku, Vec<(LocationCode, Quantity)>> = BTreeMap::new();
+        for a in &allocations {
+            per_sku
+                .entry(&a.sku)
+                .or_default()
+                .push((a.location.clone(), a.quantity));
+        }
+        let mut decided = Vec::with_capacity(per_sku.len());
+        for (sku, at) in per_sku {
             let stream = self.stock.get(sku).ok_or_else(|| missing_stock(sku))?;
             let command = StockCommand::Reserve {
                 sku: sku.clone(),
-                order_id,
-                quantity: *quantity,
+                order_id: order.order_id,
+                at,
             };
             match stream.loaded.state.decide(command) {
-                Ok(events) => decided.push((sku, events)),
-                Err(why) => return Ok(Some((sku.clone(), why))),
+                Ok(events) => decided.push((sku.clone(), events)),
+                Err(why) => return Ok(Err((sku.clone(), why))),
             }
         }
         for (sku, events) in decided {
-            let stream = self.stock.get_mut(sku).ok_or_else(|| missing_stock(sku))?;
+            let stream = self.stock.get_mut(&sku).ok_or_else(|| missing_stock(&sku))?;
             stream.keep(events, metadata);
         }
-        Ok(None)
+        Ok(Ok(allocations))
     }
 
     /// Runs a stock command on every SKU of an order.

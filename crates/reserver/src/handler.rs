@@ -5,12 +5,12 @@ use sqlx::PgConnection;
 
 use crate::batch;
 
-pub use crate::batch::ACTOR;
+pub use crate::batch::{Policy, ACTOR};
 
 /// The reservation process's reactions to the order events of the log.
 pub struct ReservationHandler {
-    /// How long a confirmed order may stay unpaid.
-    pub payment_timeout: chrono::Duration,
+    /// Payment deadlines and allocation.
+    pub policy: Policy,
     /// Announces the events each batch appended.
     pub notifier: store::Notifier,
 }
@@ -32,7 +32,7 @@ impl BatchHandler for ReservationHandler {
         conn: &mut PgConnection,
         events: &[Delivered],
     ) -> Result<(), HandlerError> {
-        batch::apply(conn, events, self.payment_timeout).await
+        batch::apply(conn, events, self.policy).await
     }
 
     fn committed(&self, _: Option<&bus::Progress>) {

@@ -12,4 +12,5 @@ pub mod handler;
 pub mod janitor;
 pub mod worker;
 
+pub use batch::Policy;
 pub use worker::{run, ReserverConfig};

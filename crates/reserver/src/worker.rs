@@ -27,6 +27,8 @@ pub struct ReserverConfig {
     pub group: String,
     /// How long a confirmed order may stay unpaid (`STOCKROOM_PAYMENT_TIMEOUT`).
     pub payment_timeout: Duration,
+    /// How orders are spread over locations (`STOCKROOM_ALLOCATION`).
+    pub allocation: domain::allocation::Strategy,
     /// How often the expirer looks for due orders.
     pub expiry_interval: Duration,
     /// Batch size and linger, Kafka only.
@@ -51,6 +53,7 @@ impl Default for ReserverConfig {
             },
             group: "stockroom-reserver".to_owned(),
             payment_timeout: Duration::from_secs(15 * 60),
+            allocation: domain::allocation::Strategy::default(),
             expiry_interval: Duration::from_secs(1),
             batch: BatchSettings {
                 max_messages: 100,
@@ -107,8 +110,11 @@ async fn reserve(
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), BusError> {
     let handler = ReservationHandler {
-        payment_timeout: chrono::Duration::from_std(config.payment_timeout)
-            .unwrap_or(chrono::Duration::MAX),
+        policy: crate::Policy {
+            payment_timeout: chrono::Duration::from_std(config.payment_timeout)
+                .unwrap_or(chrono::Duration::MAX),
+            allocation: config.allocation,
+        },
         notifier,
     };
     tracing::info!(source = %config.source, "reserver started");

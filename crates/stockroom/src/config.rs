@@ -261,6 +261,10 @@ pub struct ReserverArgs {
     /// How long a confirmed order may stay unpaid before it expires.
     #[arg(value_parser = duration_setting, long, env = "STOCKROOM_PAYMENT_TIMEOUT", default_value_t = reserver::ReserverConfig::default().payment_timeout.into())]
     pub payment_timeout: humantime::Duration,
+    /// How an order's lines are spread over locations: `priority` (by
+    /// location priority), `most_available` or `fewest_locations`.
+    #[arg(long, env = "STOCKROOM_ALLOCATION", default_value_t = AllocationSetting(reserver::ReserverConfig::default().allocation))]
+    pub allocation: AllocationSetting,
     /// How often due payment deadlines are checked.
     #[arg(value_parser = duration_setting, long, env = "STOCKROOM_EXPIRY_INTERVAL", default_value_t = reserver::ReserverConfig::default().expiry_interval.into())]
     pub expiry_interval: humantime::Duration,
@@ -279,6 +283,15 @@ pub struct ReserverArgs {
 }
 
 impl ReserverArgs {
+    /// What the reservation process decides with, for tools that apply its
+    /// events themselves (a parked retry).
+    pub fn policy(&self) -> anyhow::Result<reserver::Policy> {
+        Ok(reserver::Policy {
+            payment_timeout: chrono::Duration::from_std(self.payment_timeout.into())?,
+            allocation: self.allocation.0,
+        })
+    }
+
     /// The reserver settings.
     pub fn config(&self, common: &Common, worker: &WorkerArgs) -> reserver::ReserverConfig {
         let defaults = reserver::ReserverConfig::default();
@@ -290,6 +303,7 @@ impl ReserverArgs {
             },
             group: format!("{}-reserver", common.groups()),
             payment_timeout: self.payment_timeout.into(),
+            allocation: self.allocation.0,
             expiry_interval: self.expiry_interval.into(),
             run: worker.run(),
             retry: common.retry(),
@@ -335,6 +349,30 @@ fn host_name() -> Option<String> {
 /// far below where date arithmetic overflows: `STOCKROOM_PAYMENT_TIMEOUT=300000y`
 /// once parsed, then panicked inside chrono on every reservation batch.
 const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(366 * 24 * 3600);
+
+/// `STOCKROOM_ALLOCATION`, as clap parses and prints it.
+#[derive(Debug, Clone, Copy)]
+pub struct AllocationSetting(pub domain::allocation::Strategy);
+
+impl std::str::FromStr for AllocationSetting {
+    type Err = String;
+    fn from_str(raw: &str) -> Result<Self, String> {
+        domain::allocation::Strategy::parse(raw)
+            .map(Self)
+            .ok_or_else(|| {
+                format!(
+                    "unknown allocation strategy {raw:?}; one of {}",
+                    domain::allocation::Strategy::NAMES.join(", ")
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for AllocationSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
 
 /// A duration setting (`500ms`, `15m`, `7d`), refused at start when past
 /// [`MAX_DURATION`].

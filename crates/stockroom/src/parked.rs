@@ -34,8 +34,8 @@ pub async fn run(action: ParkedAction) -> anyhow::Result<()> {
             id,
         } => {
             let pool = store::connect(&common.db())?;
-            let timeout = chrono::Duration::from_std(reserver.payment_timeout.into())?;
-            let retried = operations::parked::retry(&pool, id, timeout)
+            let policy = reserver.policy()?;
+            let retried = operations::parked::retry(&pool, id, policy)
                 .await
                 .map_err(|e| anyhow::anyhow!(store::error_chain(&e)))?;
             println!("retried parked event {id} ({}): applied", retried.consumer);

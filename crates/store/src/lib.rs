@@ -13,6 +13,7 @@ pub mod group_append;
 pub mod health;
 pub mod idempotency;
 pub mod keys;
+pub mod locations;
 pub mod log;
 pub mod notify;
 pub mod origin;

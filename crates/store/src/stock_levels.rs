@@ -1,12 +1,14 @@
-//! The current state of stock streams: one `stock_levels` row per SKU and one
-//! `stock_holds` row per order that ever held units of it, written in the
+//! The current state of stock streams: one `stock_levels` row per SKU (its
+//! stream version and totals), one `stock_location_levels` row per SKU and
+//! location (whose `CHECK` is the invariant), and one `stock_holds` row per
+//! order and location that ever held units of it, all written in the
 //! transaction of the events. A reservation on a SKU with a million sales
-//! reads two rows, as on a fresh one.
+//! reads a row per location and the order's own holds, as on a fresh one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use domain::stock::{Hold, StockCommand, StockItem};
-use domain::{OrderId, Quantity};
+use domain::stock::{Reservation, StockCommand, StockItem, Units};
+use domain::{LocationCode, OrderId, Quantity};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
@@ -40,10 +42,19 @@ impl CurrentState for StockItem {
     }
 }
 
-/// Locks the SKUs of `pairs` and loads each with the holds of its orders
-/// (an order of `None`: no hold wanted, as for a receipt). A SKU without a
-/// row, such as one written before the table existed, is folded from its
-/// stream instead; its row is written with its next events.
+/// What one SKU's rows say, gathered from `lock_stock`.
+#[derive(Default)]
+struct Rows {
+    level: Option<(i64, i64, bool)>,
+    units: Vec<(LocationCode, Units)>,
+    holds: BTreeMap<OrderId, Vec<(LocationCode, Option<i64>)>>,
+}
+
+/// Locks the SKUs of `pairs` and loads each with every location's units and
+/// the reservations of its orders (an order of `None`: none wanted, as for
+/// a receipt). A SKU without a row, such as one written before the table
+/// existed, is folded from its stream instead; its rows are written with
+/// its next events.
 pub async fn lock_many(
     conn: &mut PgConnection,
     pairs: &[(String, Option<OrderId>)],
@@ -51,39 +62,60 @@ pub async fn lock_many(
     let skus: Vec<&str> = pairs.iter().map(|(sku, _)| sku.as_str()).collect();
     let orders: Vec<Option<Uuid>> = pairs.iter().map(|(_, o)| o.map(|o| o.0)).collect();
     let rows = sqlx::query(
-        "SELECT sku, order_id, version, last_position, in_commit_order, on_hand, reserved, \
-                held, hold_quantity \
-         FROM lock_stock_levels($1, $2)",
+        "SELECT kind, sku, order_id, location, version, last_position, in_commit_order, \
+                on_hand, reserved, held, quantity \
+         FROM lock_stock($1, $2)",
     )
     .bind(&skus)
     .bind(&orders)
     .fetch_all(&mut *conn)
     .await?;
-    let mut locked: HashMap<String, Locked> = HashMap::new();
-    let mut holds: HashMap<String, Vec<(OrderId, Hold)>> = HashMap::new();
+    let mut by_sku: HashMap<String, Rows> = HashMap::new();
     for row in &rows {
         let sku: String = row.try_get("sku")?;
-        if row.try_get::<bool, _>("held")? {
-            let order: Uuid = row.try_get("order_id")?;
-            let hold = stored_hold(row.try_get("hold_quantity")?)?;
-            holds
-                .entry(sku.clone())
+        let entry = by_sku.entry(sku).or_default();
+        match row.try_get::<&str, _>("kind")? {
+            "level" => {
+                entry.level = Some((
+                    row.try_get("version")?,
+                    row.try_get("last_position")?,
+                    row.try_get("in_commit_order")?,
+                ))
+            }
+            "units" => entry.units.push((
+                stored_location(row.try_get("location")?)?,
+                Units {
+                    on_hand: row.try_get("on_hand")?,
+                    reserved: row.try_get("reserved")?,
+                    held: row.try_get("held")?,
+                },
+            )),
+            _ => entry
+                .holds
+                .entry(OrderId(row.try_get("order_id")?))
                 .or_default()
-                .push((OrderId(order), hold));
-        }
-        if let std::collections::hash_map::Entry::Vacant(entry) = locked.entry(sku) {
-            let loaded = Loaded {
-                state: StockItem::from_parts(row.try_get("on_hand")?, row.try_get("reserved")?, []),
-                version: row.try_get("version")?,
-                last_position: row.try_get("last_position")?,
-            };
-            entry.insert((loaded, row.try_get("in_commit_order")?));
+                .push((
+                    stored_location(row.try_get("location")?)?,
+                    row.try_get("quantity")?,
+                )),
         }
     }
-    for (sku, (loaded, _)) in locked.iter_mut() {
-        let state = &loaded.state;
-        let known = holds.remove(sku).unwrap_or_default();
-        loaded.state = StockItem::from_parts(state.on_hand(), state.reserved(), known);
+    let mut locked: HashMap<String, Locked> = HashMap::new();
+    for (sku, rows) in by_sku {
+        let Some((version, last_position, in_commit_order)) = rows.level else {
+            continue;
+        };
+        let reservations = rows
+            .holds
+            .into_iter()
+            .map(|(order, at)| Ok((order, stored_reservation(at)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let loaded = Loaded {
+            state: StockItem::from_parts(rows.units, reservations),
+            version,
+            last_position,
+        };
+        locked.insert(sku, (loaded, in_commit_order));
     }
     for (sku, _) in pairs {
         if !locked.contains_key(sku) {
@@ -115,30 +147,59 @@ pub async fn units_at_or_before(
     .await?)
 }
 
-/// Upserts the rows of several SKUs in one statement, with every hold each
-/// state knows: the ones its commands were about, or all of them right
-/// after a fold.
-/// Every [`SNAPSHOT_EVERY`] versions or so it also keeps the SKU's units.
+/// Upserts the rows of several SKUs in one statement: the SKU's row, a
+/// row per location it keeps, and a row per location of every reservation
+/// each state knows (the ones its commands were about, or all of them right
+/// after a fold). Every [`SNAPSHOT_EVERY`] versions or so it also keeps the
+/// SKU's units. A location row that would break `on hand − reserved − held
+/// ≥ 0` fails the statement, and with it the append.
 pub async fn record_many(
     conn: &mut PgConnection,
     states: &[(&str, &Loaded<StockItem>)],
 ) -> Result<(), StoreError> {
     let (mut skus, mut versions, mut positions, mut on_hand, mut reserved) =
         (vec![], vec![], vec![], vec![], vec![]);
-    let (mut hold_skus, mut hold_orders, mut hold_quantities) = (vec![], vec![], vec![]);
+    let (mut unit_skus, mut unit_locations, mut unit_on_hand, mut unit_reserved, mut unit_held) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut hold_skus, mut hold_orders, mut hold_locations, mut hold_quantities) =
+        (vec![], vec![], vec![], vec![]);
     for (sku, after) in states {
         skus.push(*sku);
         versions.push(after.version);
         positions.push(after.last_position);
         on_hand.push(after.state.on_hand());
         reserved.push(after.state.reserved());
-        for (order, hold) in after.state.holds() {
-            hold_skus.push(*sku);
-            hold_orders.push(order.0);
-            hold_quantities.push(match hold {
-                Hold::Open(quantity) => Some(quantity.get()),
-                Hold::Settled => None,
-            });
+        for (location, units) in after.state.locations() {
+            unit_skus.push(*sku);
+            unit_locations.push(location.as_str());
+            unit_on_hand.push(units.on_hand);
+            unit_reserved.push(units.reserved);
+            unit_held.push(units.held);
+        }
+        for (order, reservation) in after.state.reservations() {
+            // Open locations are written with their units; every other row
+            // of the order is settled (NULL) by the `settled` step, which
+            // never touches a row this statement inserts. A settled
+            // reservation writes one NULL row, so a SKU folded for the
+            // first time records it.
+            let open: BTreeMap<&LocationCode, i64> = match reservation {
+                Reservation::Open(at) => at.iter().map(|(l, q)| (l, q.get())).collect(),
+                Reservation::Settled => BTreeMap::new(),
+            };
+            let mut places: Vec<&str> = open.keys().map(|l| l.as_str()).collect();
+            if places.is_empty() {
+                places.push(LocationCode::DEFAULT);
+            }
+            for place in places {
+                hold_skus.push(*sku);
+                hold_orders.push(order.0);
+                hold_locations.push(place.to_owned());
+                hold_quantities.push(
+                    open.iter()
+                        .find(|(l, _)| l.as_str() == place)
+                        .map(|(_, units)| *units),
+                );
+            }
         }
     }
     sqlx::query(
@@ -160,10 +221,23 @@ pub async fn record_many(
              WHERE NOT EXISTS (SELECT 1 FROM stock_unit_snapshots p \
                                WHERE p.sku = s.sku AND p.version > s.version - $9) \
              ON CONFLICT DO NOTHING \
+         ), units AS ( \
+             INSERT INTO stock_location_levels (sku, location, on_hand, reserved, held) \
+             SELECT * FROM unnest($10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[]) \
+             ON CONFLICT (sku, location) DO UPDATE SET \
+                 on_hand = excluded.on_hand, reserved = excluded.reserved, held = excluded.held \
+         ), settled AS ( \
+             UPDATE stock_holds h SET quantity = NULL \
+             FROM unnest($6::text[], $7::uuid[]) AS t(sku, order_id) \
+             WHERE h.sku = t.sku AND h.order_id = t.order_id AND h.quantity IS NOT NULL \
+               AND NOT EXISTS (SELECT 1 FROM unnest($6::text[], $7::uuid[], $8::text[], $15::bigint[]) \
+                                   AS k(sku, order_id, location, quantity) \
+                               WHERE k.sku = h.sku AND k.order_id = h.order_id \
+                                 AND k.location = h.location) \
          ) \
-         INSERT INTO stock_holds (sku, order_id, quantity) \
-         SELECT * FROM unnest($6::text[], $7::uuid[], $8::bigint[]) \
-         ON CONFLICT (sku, order_id) DO UPDATE SET quantity = excluded.quantity",
+         INSERT INTO stock_holds (sku, order_id, location, quantity) \
+         SELECT * FROM unnest($6::text[], $7::uuid[], $8::text[], $15::bigint[]) \
+         ON CONFLICT (sku, order_id, location) DO UPDATE SET quantity = excluded.quantity",
     )
     .bind(&skus)
     .bind(&versions)
@@ -172,62 +246,108 @@ pub async fn record_many(
     .bind(&reserved)
     .bind(&hold_skus)
     .bind(&hold_orders)
-    .bind(&hold_quantities)
+    .bind(&hold_locations)
     .bind(SNAPSHOT_EVERY)
+    .bind(&unit_skus)
+    .bind(&unit_locations)
+    .bind(&unit_on_hand)
+    .bind(&unit_reserved)
+    .bind(&unit_held)
+    .bind(&hold_quantities)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-fn stored_hold(quantity: Option<i64>) -> Result<Hold, StoreError> {
-    match quantity {
-        None => Ok(Hold::Settled),
-        Some(units) => Quantity::new(units)
-            .map(Hold::Open)
-            .map_err(|e| StoreError::InvalidState(format!("stock hold of {units} units: {e}"))),
-    }
+fn stored_location(raw: Option<String>) -> Result<LocationCode, StoreError> {
+    let raw = raw.unwrap_or_else(|| LocationCode::DEFAULT.to_owned());
+    LocationCode::parse(&raw)
+        .map_err(|e| StoreError::InvalidState(format!("stock location {raw:?}: {e}")))
 }
 
-/// A SKU's row as (version, on hand, reserved, holds by order).
-pub type LevelRow = (i64, i64, i64, Vec<(OrderId, Hold)>);
+/// An order's reservation from its rows: open where a row has units,
+/// settled when none has.
+fn stored_reservation(
+    rows: Vec<(LocationCode, Option<i64>)>,
+) -> Result<Reservation, StoreError> {
+    let mut open = BTreeMap::new();
+    for (location, quantity) in rows {
+        if let Some(units) = quantity {
+            let q = Quantity::new(units).map_err(|e| {
+                StoreError::InvalidState(format!("stock hold of {units} units: {e}"))
+            })?;
+            open.insert(location, q);
+        }
+    }
+    Ok(if open.is_empty() {
+        Reservation::Settled
+    } else {
+        Reservation::Open(open)
+    })
+}
 
-/// The row of a SKU as the full fold of its stream computes it. For checks
-/// and tests.
+/// A SKU's rows as (version, units per location, reservations by order).
+pub type LevelRow = (i64, BTreeMap<LocationCode, Units>, Vec<(OrderId, Reservation)>);
+
+/// The rows of a SKU as the full fold of its stream computes them. For
+/// checks and tests.
 pub async fn folded(conn: &mut PgConnection, sku: &str) -> Result<LevelRow, StoreError> {
     let (loaded, _) = fold_stream::<StockItem>(conn, sku, false).await?;
-    let holds = loaded.state.holds().collect();
-    Ok((
-        loaded.version,
-        loaded.state.on_hand(),
-        loaded.state.reserved(),
-        holds,
-    ))
+    let units = loaded
+        .state
+        .locations()
+        .map(|(l, u)| (l.clone(), *u))
+        .collect();
+    let holds = loaded
+        .state
+        .reservations()
+        .map(|(o, r)| (o, r.clone()))
+        .collect();
+    Ok((loaded.version, units, holds))
 }
 
-/// The row of a SKU as stored, or `None` when the SKU has none.
+/// The rows of a SKU as stored, or `None` when the SKU has none.
 pub async fn stored(conn: &mut PgConnection, sku: &str) -> Result<Option<LevelRow>, StoreError> {
-    let Some(level) =
-        sqlx::query("SELECT version, on_hand, reserved FROM stock_levels WHERE sku = $1")
-            .bind(sku)
-            .fetch_optional(&mut *conn)
-            .await?
+    let Some(version) = sqlx::query_scalar::<_, i64>("SELECT version FROM stock_levels WHERE sku = $1")
+        .bind(sku)
+        .fetch_optional(&mut *conn)
+        .await?
     else {
         return Ok(None);
     };
-    let rows =
-        sqlx::query("SELECT order_id, quantity FROM stock_holds WHERE sku = $1 ORDER BY order_id")
-            .bind(sku)
-            .fetch_all(&mut *conn)
-            .await?;
-    let mut holds = Vec::with_capacity(rows.len());
-    for row in rows {
-        let order: Uuid = row.try_get("order_id")?;
-        holds.push((OrderId(order), stored_hold(row.try_get("quantity")?)?));
+    let mut units = BTreeMap::new();
+    for row in sqlx::query(
+        "SELECT location, on_hand, reserved, held FROM stock_location_levels WHERE sku = $1",
+    )
+    .bind(sku)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        units.insert(
+            stored_location(row.try_get("location")?)?,
+            Units {
+                on_hand: row.try_get("on_hand")?,
+                reserved: row.try_get("reserved")?,
+                held: row.try_get("held")?,
+            },
+        );
     }
-    Ok(Some((
-        level.try_get("version")?,
-        level.try_get("on_hand")?,
-        level.try_get("reserved")?,
-        holds,
-    )))
+    let mut by_order: BTreeMap<OrderId, Vec<(LocationCode, Option<i64>)>> = BTreeMap::new();
+    for row in sqlx::query(
+        "SELECT order_id, location, quantity FROM stock_holds WHERE sku = $1 ORDER BY order_id",
+    )
+    .bind(sku)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        by_order
+            .entry(OrderId(row.try_get("order_id")?))
+            .or_default()
+            .push((stored_location(row.try_get("location")?)?, row.try_get("quantity")?));
+    }
+    let holds = by_order
+        .into_iter()
+        .map(|(o, rows)| Ok((o, stored_reservation(rows)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Some((version, units, holds)))
 }

@@ -37,6 +37,10 @@ pub enum Permission {
     OperationsWrite,
     /// Read the event feed and single streams (every event of the log).
     EventsRead,
+    /// Register and deactivate locations.
+    LocationsWrite,
+    /// Read locations.
+    LocationsRead,
 }
 
 impl Permission {
@@ -56,6 +60,8 @@ impl Permission {
             Self::OperationsRead => "operations:read",
             Self::OperationsWrite => "operations:write",
             Self::EventsRead => "events:read",
+            Self::LocationsWrite => "locations:write",
+            Self::LocationsRead => "locations:read",
         }
     }
 }
@@ -71,8 +77,10 @@ impl fmt::Display for Permission {
 pub enum Role {
     /// A shop frontend bound to one sales channel.
     Storefront,
-    /// Warehouse and shop staff.
+    /// Shop staff.
     Staff,
+    /// Warehouse people: stock and shipments.
+    Warehouse,
     /// The payment provider's integration.
     Payments,
     /// Analysts.
@@ -87,9 +95,10 @@ pub enum Role {
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Self::Storefront,
         Self::Staff,
+        Self::Warehouse,
         Self::Payments,
         Self::Analyst,
         Self::Operator,
@@ -102,6 +111,7 @@ impl Role {
         match self {
             Self::Storefront => "storefront",
             Self::Staff => "staff",
+            Self::Warehouse => "warehouse",
             Self::Payments => "payments",
             Self::Analyst => "analyst",
             Self::Operator => "operator",
@@ -129,6 +139,12 @@ impl Role {
                     | OrdersRead
                     | CatalogueRead
                     | StockHistoryRead
+                    | LocationsWrite
+                    | LocationsRead
+            ),
+            Self::Warehouse => matches!(
+                permission,
+                StockWrite | OrdersShip | OrdersRead | CatalogueRead | LocationsRead
             ),
             Self::Payments => matches!(permission, OrdersPay | OrdersRead),
             Self::Analyst => matches!(permission, AnalyticsRead | CatalogueRead),
@@ -142,7 +158,7 @@ impl Role {
     pub fn default_rate(self) -> u32 {
         match self {
             Self::Storefront | Self::Payments => 100,
-            Self::Staff => 50,
+            Self::Staff | Self::Warehouse => 50,
             Self::Analyst | Self::Operator => 20,
             Self::Subscriber => 50,
             Self::Admin => 1000,

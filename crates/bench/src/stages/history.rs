@@ -88,6 +88,7 @@ async fn seed_history(db: &BenchDb, count: usize) -> anyhow::Result<()> {
         sku: sku.clone(),
         quantity: Quantity::new(1_000_000)?,
         reference: None,
+        location: domain::LocationCode::default_location(),
     }];
     for n in 1..count {
         let order_id = OrderId(uuid::Uuid::from_u128(n as u128 / 2 + 1));
@@ -96,6 +97,7 @@ async fn seed_history(db: &BenchDb, count: usize) -> anyhow::Result<()> {
                 sku: sku.clone(),
                 order_id,
                 quantity: one,
+                location: domain::LocationCode::default_location(),
             }
         } else {
             StockEvent::StockReleased {
@@ -103,6 +105,7 @@ async fn seed_history(db: &BenchDb, count: usize) -> anyhow::Result<()> {
                 order_id,
                 quantity: one,
                 reason: "cancelled".into(),
+                location: domain::LocationCode::default_location(),
             }
         });
     }

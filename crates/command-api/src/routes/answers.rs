@@ -56,10 +56,29 @@ pub struct StockAnswer {
     pub reserved: i64,
     /// Units that can still be reserved.
     pub available: i64,
+    /// Units held by carts.
+    pub held: i64,
+    /// The same per location that keeps the SKU.
+    pub locations: Vec<LocationStock>,
     /// Log position of the command's last event.
     pub position: i64,
     /// The stream's version.
     pub version: i64,
+}
+
+/// A SKU's units at one location.
+#[derive(Serialize, JsonSchema)]
+pub struct LocationStock {
+    /// The location's code.
+    pub location: String,
+    /// Units there.
+    pub on_hand: i64,
+    /// Units there held for orders.
+    pub reserved: i64,
+    /// Units there held by carts.
+    pub held: i64,
+    /// `on_hand − reserved − held`, never below zero.
+    pub available: i64,
 }
 
 impl StockAnswer {
@@ -71,6 +90,17 @@ impl StockAnswer {
             on_hand: stock.on_hand(),
             reserved: stock.reserved(),
             available: stock.available(),
+            held: stock.held(),
+            locations: stock
+                .locations()
+                .map(|(location, units)| LocationStock {
+                    location: location.to_string(),
+                    on_hand: units.on_hand,
+                    reserved: units.reserved,
+                    held: units.held,
+                    available: units.available(),
+                })
+                .collect(),
             position: outcome.position,
             version: outcome.version,
         }
@@ -101,6 +131,9 @@ pub struct OrderAnswer {
     pub order_id: String,
     /// Where the order is now.
     pub status: Option<OrderStatus>,
+    /// The shipment just recorded, after a shipment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shipment_id: Option<Uuid>,
     /// Log position of the command's last event.
     pub position: i64,
     /// The stream's version.
@@ -113,6 +146,7 @@ impl OrderAnswer {
         Self {
             order_id: id.to_owned(),
             status: outcome.state.placed().map(|o| o.status),
+            shipment_id: None,
             position: outcome.position,
             version: outcome.version,
         }

@@ -2,6 +2,7 @@
 //! each needs.
 
 mod answers;
+mod locations;
 mod orders;
 mod probes;
 mod products;
@@ -12,14 +13,19 @@ mod stock;
 /// people), each with the body type its route takes.
 pub mod commands {
     pub use super::answers::{OrderAnswer, PlacedAnswer, ProductAnswer, StockAnswer};
+    pub use super::locations::{
+        deactivate_location_command, register_location_command, DeactivationBody, LocationBody,
+    };
     pub use super::orders::{
         cancel_command, pay_command, place_command, ship_command, CancellationBody, LineBody,
-        PaymentBody, PlaceBody, ShipmentBody,
+        PaymentBody, PlaceBody, ShipmentBody, ShipmentLineBody,
     };
     pub use super::products::{
         change_price_command, discontinue_command, register_command, PriceBody, RegisterBody,
     };
-    pub use super::stock::{adjust_command, receive_command, AdjustmentBody, ReceiptBody};
+    pub use super::stock::{
+        adjust_command, count_command, receive_command, AdjustmentBody, CountBody, ReceiptBody,
+    };
 }
 
 use axum::http::Method;
@@ -32,7 +38,7 @@ use crate::AppState;
 
 /// Every route of the command API and what it needs (api.md, Access v1.1).
 /// A route missing here cannot be mounted.
-pub static ACCESS: [RouteRule; 13] = [
+pub static ACCESS: [RouteRule; 16] = [
     rule(
         Method::POST,
         "/v1/products",
@@ -57,6 +63,21 @@ pub static ACCESS: [RouteRule; 13] = [
         Method::POST,
         "/v1/stock/{sku}/adjustments",
         Access::Requires(Permission::StockWrite),
+    ),
+    rule(
+        Method::POST,
+        "/v1/stock/{sku}/counts",
+        Access::Requires(Permission::StockWrite),
+    ),
+    rule(
+        Method::POST,
+        "/v1/locations",
+        Access::Requires(Permission::LocationsWrite),
+    ),
+    rule(
+        Method::POST,
+        "/v1/locations/{code}/deactivate",
+        Access::Requires(Permission::LocationsWrite),
     ),
     rule(
         Method::POST,
@@ -90,6 +111,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     let mut routes = SecureRouter::new(&ACCESS);
     routes = products::routes(routes);
     routes = stock::routes(routes);
+    routes = locations::routes(routes);
     routes = orders::routes(routes);
     routes = self::probes::routes(routes, state.pool.clone());
     routes = routes.openapi("Stockroom command API");

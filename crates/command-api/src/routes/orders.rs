@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use domain::order::{Order, OrderCommand, OrderStatus, PricedLine};
 use domain::product::{Product, ProductStatus};
-use domain::{Currency, CustomerId, Money, OrderId, Quantity, Sku};
+use domain::{Currency, CustomerId, LocationCode, Money, OrderId, Quantity, Sku};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -59,12 +59,17 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
         .post(
             "/v1/orders/{id}/shipments",
             ship,
-            Operation::new("ship a paid order")
-                .command::<ShipmentBody>(
-                    json!({"carrier": "DHL", "tracking_number": "JD0146000033"}),
-                    false,
-                )
-                .answers::<OrderAnswer>(200, "shipped"),
+            Operation::new(
+                "ship a paid order, whole or in part: `lines` (default: everything not yet \
+                 shipped) from `location` (default: wherever the units are reserved); the \
+                 order is `partially_shipped` until every unit has shipped",
+            )
+            .command::<ShipmentBody>(
+                json!({"carrier": "DHL", "tracking_number": "JD0146000033",
+                       "location": "default", "lines": [{"sku": "TEA-GREEN-100G", "quantity": 1}]}),
+                false,
+            )
+            .answers::<OrderAnswer>(200, "shipped, with the new `shipment_id`"),
         )
         .post(
             "/v1/orders/{id}/cancellations",
@@ -87,6 +92,9 @@ pub struct PlaceBody {
     /// 1 to 100 lines.
     #[schemars(length(min = 1, max = 100))]
     pub lines: Vec<LineBody>,
+    /// Ship every line from this location, never split (a pickup order).
+    #[schemars(regex(pattern = r"^[a-z0-9-]{1,32}$"))]
+    pub pickup_location: Option<String>,
 }
 
 /// One line of an order.
@@ -99,6 +107,9 @@ pub struct LineBody {
     /// Units wanted.
     #[schemars(range(min = 1))]
     pub quantity: i64,
+    /// Ship this line only from this location.
+    #[schemars(regex(pattern = r"^[a-z0-9-]{1,32}$"))]
+    pub location: Option<String>,
 }
 
 /// A payment received.
@@ -122,6 +133,24 @@ pub struct ShipmentBody {
     pub carrier: Option<String>,
     /// The carrier's tracking number.
     pub tracking_number: Option<String>,
+    /// Ship only from this location.
+    #[schemars(regex(pattern = r"^[a-z0-9-]{1,32}$"))]
+    pub location: Option<String>,
+    /// What to ship; default: everything not yet shipped (at `location`).
+    #[schemars(length(min = 1, max = 100))]
+    pub lines: Option<Vec<ShipmentLineBody>>,
+}
+
+/// Units of one SKU in a shipment.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShipmentLineBody {
+    /// A SKU of the order.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
+    pub sku: String,
+    /// Units to ship.
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub quantity: i64,
 }
 
 /// Why the order is cancelled.
@@ -141,14 +170,15 @@ fn answer(id: &str, outcome: &Outcome<Order>) -> (StatusCode, Value) {
 struct Place {
     order_id: OrderId,
     customer_id: CustomerId,
-    lines: Vec<(Sku, Quantity)>,
+    lines: Vec<(Sku, Quantity, Option<LocationCode>)>,
     channel: Option<String>,
+    pickup_location: Option<LocationCode>,
 }
 
 impl Place {
     /// The order's SKUs, each once.
     fn skus(&self) -> Vec<&str> {
-        let mut skus: Vec<&str> = self.lines.iter().map(|(sku, _)| sku.as_str()).collect();
+        let mut skus: Vec<&str> = self.lines.iter().map(|(sku, ..)| sku.as_str()).collect();
         skus.sort_unstable();
         skus.dedup();
         skus
@@ -162,7 +192,7 @@ impl Place {
     ) -> Result<OrderCommand, ApiError> {
         let mut fields = Fields::default();
         let mut priced = Vec::with_capacity(self.lines.len());
-        for (i, (sku, quantity)) in self.lines.iter().enumerate() {
+        for (i, (sku, quantity, location)) in self.lines.iter().enumerate() {
             let registered = catalogue
                 .get(sku.as_str())
                 .and_then(|product| product.state.registered());
@@ -176,6 +206,7 @@ impl Place {
                     sku: sku.clone(),
                     quantity: *quantity,
                     unit_price: p.price,
+                    location: location.clone(),
                 }),
             }
         }
@@ -185,6 +216,7 @@ impl Place {
             customer_id: self.customer_id,
             lines: priced,
             channel: self.channel.clone(),
+            pickup_location: self.pickup_location.clone(),
         })
     }
 
@@ -279,19 +311,49 @@ pub async fn place_command(
         fields.reject("lines", format!("must have 1 to {MAX_LINES} lines"));
     }
     let mut lines = Vec::with_capacity(body.lines.len());
+    let mut named = Vec::new();
     for (i, line) in body.lines.iter().enumerate() {
         let sku = fields.check(&format!("lines[{i}].sku"), Sku::parse(&line.sku));
         let quantity = fields.check(
             &format!("lines[{i}].quantity"),
             Quantity::new(line.quantity),
         );
-        if let (Some(sku), Some(quantity)) = (sku, quantity) {
-            lines.push((sku, quantity));
+        let location = line.location.as_deref().map(|raw| {
+            let field = format!("lines[{i}].location");
+            let code = fields.check(&field, LocationCode::parse(raw));
+            if let Some(code) = &code {
+                named.push((field, code.clone()));
+            }
+            code
+        });
+        // Not given: no pin; given but malformed: the line is refused.
+        let pin = match location {
+            None => Some(None),
+            Some(code) => code.map(Some),
+        };
+        if let (Some(sku), Some(quantity), Some(pin)) = (sku, quantity, pin) {
+            lines.push((sku, quantity, pin));
+        }
+    }
+    let pickup_location = body.pickup_location.as_deref().and_then(|raw| {
+        let code = fields.check("pickup_location", LocationCode::parse(raw));
+        if let Some(code) = &code {
+            named.push(("pickup_location".to_owned(), code.clone()));
+        }
+        code
+    });
+    if !named.is_empty() {
+        // Only orders that name a location pay for this read.
+        let known = store::locations::all(&state.pool).await?;
+        for (field, code) in named {
+            if !known.iter().any(|site| site.code == code) {
+                fields.reject(field, format!("no location {code} is registered"));
+            }
         }
     }
     let channel = headers.principal.channel.as_deref();
     let limits = state.channel_limits;
-    let units: i64 = lines.iter().map(|(_, quantity)| quantity.get()).sum();
+    let units: i64 = lines.iter().map(|(_, quantity, _)| quantity.get()).sum();
     if channel.is_some() && units > limits.max_units_per_order {
         fields.reject(
             "lines",
@@ -303,14 +365,14 @@ pub async fn place_command(
     }
     fields.finish()?;
     let Some(channel) = channel else {
-        return place_checked(state, headers, fingerprint, body.customer_id, lines).await;
+        return place_checked(state, headers, fingerprint, body.customer_id, lines, pickup_location.clone()).await;
     };
     // A retry of an order already accepted replays its answer, whatever
     // the channel holds now.
     if let Some(key) = &headers.idempotency_key {
         let scope = headers.principal.idempotency_scope();
         if store::idempotency::answered(&state.pool, &scope, key).await? {
-            return place_checked(state, headers, fingerprint, body.customer_id, lines).await;
+            return place_checked(state, headers, fingerprint, body.customer_id, lines, pickup_location.clone()).await;
         }
     }
     let admission = state
@@ -320,7 +382,7 @@ pub async fn place_command(
         .ok_or(ApiError::ChannelFull {
             limit: limits.max_open_orders,
         })?;
-    let placed = place_checked(state, headers, fingerprint, body.customer_id, lines).await;
+    let placed = place_checked(state, headers, fingerprint, body.customer_id, lines, pickup_location.clone()).await;
     if placed.as_ref().map_or(true, |answer| answer.replayed) {
         admission.cancel().await;
     }
@@ -333,7 +395,8 @@ async fn place_checked(
     headers: &CommandHeaders,
     fingerprint: &[u8],
     customer_id: Uuid,
-    lines: Vec<(Sku, Quantity)>,
+    lines: Vec<(Sku, Quantity, Option<LocationCode>)>,
+    pickup_location: Option<LocationCode>,
 ) -> Result<Answer, ApiError> {
     let command = Place {
         order_id: OrderId::generate(),
@@ -342,6 +405,7 @@ async fn place_checked(
         // The key's channel, never the body's: a storefront places orders
         // only through the channel it is bound to.
         channel: headers.principal.channel.clone(),
+        pickup_location,
     };
     if headers.idempotency_key.is_none() {
         return command.at_once(state, headers).await;
@@ -374,6 +438,10 @@ async fn on_order(
     fingerprint: &[u8],
     command: OrderCommand,
 ) -> Result<Answer, ApiError> {
+    let shipment_id = match &command {
+        OrderCommand::Ship { shipment_id, .. } => Some(*shipment_id),
+        _ => None,
+    };
     let order = InChannel {
         inner: Simple::<Order> {
             id: path_order(id)?.to_string(),
@@ -381,6 +449,7 @@ async fn on_order(
             respond: answer,
         },
         channel: headers.principal.channel.clone(),
+        shipment_id,
     };
     run(state, headers, fingerprint, order).await
 }
@@ -390,6 +459,8 @@ async fn on_order(
 struct InChannel {
     inner: Simple<Order>,
     channel: Option<String>,
+    /// The shipment a `ship` command records, for its answer.
+    shipment_id: Option<Uuid>,
 }
 
 impl HttpCommand for InChannel {
@@ -414,7 +485,11 @@ impl HttpCommand for InChannel {
     }
 
     fn respond(&self, outcome: &Outcome<Order>) -> (StatusCode, Value) {
-        self.inner.respond(outcome)
+        let (status, mut body) = self.inner.respond(outcome);
+        if let (Some(id), Some(map)) = (self.shipment_id, body.as_object_mut()) {
+            map.insert("shipment_id".to_owned(), json!(id));
+        }
+        (status, body)
     }
 }
 
@@ -458,7 +533,37 @@ pub async fn ship_command(
     id: &str,
     body: &ShipmentBody,
 ) -> Result<Answer, ApiError> {
+    let mut fields = Fields::default();
+    let location = body
+        .location
+        .as_deref()
+        .and_then(|raw| fields.check("location", LocationCode::parse(raw)));
+    let lines = body.lines.as_ref().map(|lines| {
+        lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, line)| {
+                let sku = fields.check(&format!("lines[{i}].sku"), Sku::parse(&line.sku));
+                let quantity = fields.check(
+                    &format!("lines[{i}].quantity"),
+                    Quantity::new(line.quantity),
+                );
+                sku.zip(quantity)
+            })
+            .collect::<Vec<_>>()
+    });
+    if body
+        .lines
+        .as_ref()
+        .is_some_and(|l| l.is_empty() || l.len() > MAX_LINES)
+    {
+        fields.reject("lines", format!("must have 1 to {MAX_LINES} lines, or be left out"));
+    }
+    fields.finish()?;
     let command = OrderCommand::Ship {
+        shipment_id: Uuid::now_v7(),
+        location,
+        lines,
         carrier: body.carrier.clone(),
         tracking_number: body.tracking_number.clone(),
     };

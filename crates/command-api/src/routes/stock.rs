@@ -1,10 +1,11 @@
-//! Stock commands: receipts and adjustments, for registered products only.
+//! Stock commands: receipts, adjustments and counts at a location, for
+//! registered products and known locations only.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use domain::product::Product;
-use domain::stock::{StockCommand, StockItem};
-use domain::{Quantity, Sku};
+use domain::stock::{ReasonCode, StockCommand, StockItem};
+use domain::{LocationCode, Quantity, Sku};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -32,13 +33,39 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
         .post(
             "/v1/stock/{sku}/adjustments",
             adjust,
-            Operation::new("correct the stock count (a stocktake, breakage), with a reason")
-                .command::<AdjustmentBody>(
-                    json!({"delta": -2, "reason": "damaged in storage"}),
-                    false,
-                )
-                .answers::<StockAnswer>(200, "the SKU's stock after the adjustment"),
+            Operation::new(
+                "correct on-hand units at a location, with a reason; `expected_on_hand` makes it \
+                 a compare-and-set (409 `stale-quantity` with the current value)",
+            )
+            .command::<AdjustmentBody>(
+                json!({"delta": -2, "reason": "damaged in storage", "reason_code": "damaged",
+                       "location": "default", "expected_on_hand": 40}),
+                false,
+            )
+            .answers::<StockAnswer>(200, "the SKU's stock after the adjustment"),
         )
+        .post(
+            "/v1/stock/{sku}/counts",
+            count,
+            Operation::new(
+                "set on-hand units at a location to what a count found (an adjustment with \
+                 `reason_code: cycle_count`; nothing is recorded when they already agree)",
+            )
+            .command::<CountBody>(
+                json!({"location": "default", "counted": 38, "reference": "count sheet 12"}),
+                false,
+            )
+            .answers::<StockAnswer>(200, "the SKU's stock after the count"),
+        )
+}
+
+/// The location a body names, `default` when it names none; 422 when it
+/// names one that is malformed.
+fn body_location(fields: &mut Fields, raw: Option<&str>) -> Option<LocationCode> {
+    match raw {
+        None => Some(LocationCode::default_location()),
+        Some(raw) => fields.check("location", LocationCode::parse(raw)),
+    }
 }
 
 /// Units received.
@@ -50,6 +77,9 @@ pub struct ReceiptBody {
     pub quantity: i64,
     /// The delivery's reference, for the record.
     pub reference: Option<String>,
+    /// Where the units arrived (default `default`).
+    #[schemars(regex(pattern = r"^[a-z0-9-]{1,32}$"))]
+    pub location: Option<String>,
 }
 
 /// A correction of the count.
@@ -61,11 +91,35 @@ pub struct AdjustmentBody {
     /// Why, for the movements history.
     #[schemars(length(min = 1))]
     pub reason: String,
+    /// Why, as a code (default `correction`).
+    pub reason_code: Option<ReasonCode>,
+    /// Where (default `default`).
+    #[schemars(regex(pattern = r"^[a-z0-9-]{1,32}$"))]
+    pub location: Option<String>,
+    /// Refuse (409 `stale-quantity`) unless on hand at the location is this.
+    #[schemars(range(min = 0))]
+    pub expected_on_hand: Option<i64>,
 }
 
-/// A stock command on a SKU that must be in the catalogue.
+/// What a count of one location's shelf found.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountBody {
+    /// Where the count was made (default `default`).
+    #[schemars(regex(pattern = r"^[a-z0-9-]{1,32}$"))]
+    pub location: Option<String>,
+    /// Units counted.
+    #[schemars(range(min = 0, max = 1_000_000))]
+    pub counted: i64,
+    /// The count sheet, for the record.
+    pub reference: Option<String>,
+}
+
+/// A stock command on a SKU that must be in the catalogue, at a location
+/// that must exist.
 struct OnRegisteredSku {
     sku: Sku,
+    location: LocationCode,
     command: StockCommand,
 }
 
@@ -80,6 +134,12 @@ impl HttpCommand for OnRegisteredSku {
         let product = store::load::<Product>(conn, self.sku.as_str()).await?;
         if product.state.registered().is_none() {
             return Err(ApiError::NotFound(format!("product {}", self.sku)));
+        }
+        if store::locations::find(&mut *conn, &self.location).await?.is_none() {
+            return Err(ApiError::Rejected(domain::DomainError::invalid(
+                "location",
+                format!("no location {} is registered", self.location),
+            )));
         }
         Ok(self.command.clone())
     }
@@ -103,20 +163,26 @@ pub async fn receive_command(
     let sku = path_sku(sku)?;
     let mut fields = Fields::default();
     let quantity = fields.check("quantity", Quantity::new(body.quantity));
+    let location = body_location(&mut fields, body.location.as_deref());
     fields.finish()?;
-    let Some(quantity) = quantity else {
+    let (Some(quantity), Some(location)) = (quantity, location) else {
         unreachable!("fields.finish() fails when a value is missing")
     };
     let command = StockCommand::Receive {
         sku: sku.clone(),
         quantity,
         reference: body.reference.clone(),
+        location: location.clone(),
     };
     run(
         state,
         headers,
         fingerprint,
-        OnRegisteredSku { sku, command },
+        OnRegisteredSku {
+            sku,
+            location,
+            command,
+        },
     )
     .await
 }
@@ -139,16 +205,29 @@ pub async fn adjust_command(
     body: &AdjustmentBody,
 ) -> Result<Answer, ApiError> {
     let sku = path_sku(sku)?;
+    let mut fields = Fields::default();
+    let location = body_location(&mut fields, body.location.as_deref());
+    fields.finish()?;
+    let Some(location) = location else {
+        unreachable!("fields.finish() fails when a value is missing")
+    };
     let command = StockCommand::Adjust {
         sku: sku.clone(),
         delta: body.delta,
         reason: body.reason.clone(),
+        reason_code: body.reason_code.unwrap_or_default(),
+        location: location.clone(),
+        expected_on_hand: body.expected_on_hand,
     };
     run(
         state,
         headers,
         fingerprint,
-        OnRegisteredSku { sku, command },
+        OnRegisteredSku {
+            sku,
+            location,
+            command,
+        },
     )
     .await
 }
@@ -160,4 +239,47 @@ async fn adjust(
     body: JsonBody<AdjustmentBody>,
 ) -> Result<Answer, ApiError> {
     adjust_command(&state, &headers, &body.fingerprint, &sku, &body.value).await
+}
+
+/// The `count` command, as the HTTP route and the console run it.
+pub async fn count_command(
+    state: &AppState,
+    headers: &CommandHeaders,
+    fingerprint: &[u8],
+    sku: &str,
+    body: &CountBody,
+) -> Result<Answer, ApiError> {
+    let sku = path_sku(sku)?;
+    let mut fields = Fields::default();
+    let location = body_location(&mut fields, body.location.as_deref());
+    fields.finish()?;
+    let Some(location) = location else {
+        unreachable!("fields.finish() fails when a value is missing")
+    };
+    let command = StockCommand::Count {
+        sku: sku.clone(),
+        location: location.clone(),
+        counted: body.counted,
+        reference: body.reference.clone(),
+    };
+    run(
+        state,
+        headers,
+        fingerprint,
+        OnRegisteredSku {
+            sku,
+            location,
+            command,
+        },
+    )
+    .await
+}
+
+async fn count(
+    State(state): State<AppState>,
+    Path(sku): Path<String>,
+    headers: CommandHeaders,
+    body: JsonBody<CountBody>,
+) -> Result<Answer, ApiError> {
+    count_command(&state, &headers, &body.fingerprint, &sku, &body.value).await
 }

@@ -263,6 +263,8 @@ pub async fn ship(
     let body = ShipmentBody {
         carrier: given(&form.carrier),
         tracking_number: given(&form.tracking_number),
+        location: None,
+        lines: None,
     };
     let result = ship_command(
         &console.commands,

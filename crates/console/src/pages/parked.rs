@@ -73,9 +73,12 @@ pub async fn retry(
     Path(id): Path<i64>,
     CsrfForm { who, .. }: CsrfForm<Nothing>,
 ) -> Result<Response, ConsoleError> {
-    let timeout = chrono::Duration::from_std(console.settings.payment_timeout)
-        .unwrap_or(chrono::Duration::MAX);
-    match operations::parked::retry(&console.pool, id, timeout).await {
+    let policy = reserver::Policy {
+        payment_timeout: chrono::Duration::from_std(console.settings.payment_timeout)
+            .unwrap_or(chrono::Duration::MAX),
+        allocation: console.settings.allocation,
+    };
+    match operations::parked::retry(&console.pool, id, policy).await {
         Ok(retried) => {
             tracing::info!(parked = id, consumer = %retried.consumer, user = %who.user.id, "parked event retried from the console");
             Ok(Redirect::to("/parked?done=retried").into_response())

@@ -228,6 +228,7 @@ pub async fn receive(
         let body = ReceiptBody {
             quantity,
             reference: given(&form.reference),
+            location: None,
         };
         outcome(receive_command(&console.commands, &acting(&who), &[], &sku, &body).await)?
     } else {
@@ -248,6 +249,9 @@ pub async fn adjust(
         let body = AdjustmentBody {
             delta,
             reason: form.reason.clone(),
+            reason_code: None,
+            location: None,
+            expected_on_hand: None,
         };
         outcome(adjust_command(&console.commands, &acting(&who), &[], &sku, &body).await)?
     } else {

@@ -14,6 +14,7 @@ fn line(sku: &str, quantity: i64, price: i64) -> PricedLine {
         sku: Sku::parse(sku).unwrap(),
         quantity: Quantity::new(quantity).unwrap(),
         unit_price: eur(price),
+        location: None,
     }
 }
 fn place(lines: Vec<PricedLine>) -> OrderCommand {
@@ -22,6 +23,7 @@ fn place(lines: Vec<PricedLine>) -> OrderCommand {
         customer_id: CustomerId(Uuid::from_u128(1)),
         lines,
         channel: Some("web".into()),
+        pickup_location: None,
     }
 }
 fn placed() -> Vec<OrderEvent> {
@@ -41,6 +43,7 @@ fn confirmed() -> Vec<OrderEvent> {
         placed(),
         &[OrderEvent::OrderConfirmed {
             order_id: order_id(),
+            allocations: vec![],
         }],
     )
 }
@@ -62,6 +65,10 @@ fn shipped() -> Vec<OrderEvent> {
             order_id: order_id(),
             carrier: None,
             tracking_number: None,
+            shipment_id: None,
+            location: None,
+            lines: vec![],
+            complete: true,
         }],
     )
 }
@@ -126,13 +133,17 @@ fn given_nothing_when_paying_then_not_found() {
 
 #[test]
 fn given_placed_when_confirming_then_confirmed_and_again_is_a_no_op() {
-    let events = given(&placed()).decide(OrderCommand::Confirm).unwrap();
+    let events = given(&placed()).decide(OrderCommand::Confirm {
+            allocations: vec![],
+        }).unwrap();
     assert_eq!(
         status_after(&with(placed(), &events)),
         OrderStatus::Confirmed
     );
     assert!(given(&confirmed())
-        .decide(OrderCommand::Confirm)
+        .decide(OrderCommand::Confirm {
+            allocations: vec![],
+        })
         .unwrap()
         .is_empty());
 }
@@ -151,7 +162,9 @@ fn given_placed_when_rejecting_then_rejected_naming_the_sku() {
 #[test]
 fn given_cancelled_when_confirming_then_forbidden() {
     let history = with(placed(), &given(&placed()).decide(cancel()).unwrap());
-    assert!(is_forbidden(given(&history).decide(OrderCommand::Confirm)));
+    assert!(is_forbidden(given(&history).decide(OrderCommand::Confirm {
+            allocations: vec![],
+        })));
 }
 
 #[test]
@@ -179,6 +192,9 @@ fn given_paid_when_paying_again_then_forbidden() {
 #[test]
 fn given_confirmed_when_shipping_then_forbidden_because_unpaid() {
     let ship = OrderCommand::Ship {
+        shipment_id: Uuid::from_u128(50),
+        location: None,
+        lines: None,
         carrier: None,
         tracking_number: None,
     };
@@ -188,6 +204,9 @@ fn given_confirmed_when_shipping_then_forbidden_because_unpaid() {
 #[test]
 fn given_paid_when_shipping_then_shipped() {
     let ship = OrderCommand::Ship {
+        shipment_id: Uuid::from_u128(50),
+        location: None,
+        lines: None,
         carrier: Some("DHL".into()),
         tracking_number: Some("123".into()),
     };
@@ -305,12 +324,14 @@ fn given_an_order_placed_over_the_maximum_before_the_rule_then_its_units_do_not_
                 quantity: Quantity::new(600_000).unwrap(),
                 unit_price: 100,
                 line_total: 60_000_000,
+                location: None,
             };
             2
         ],
         total: 120_000_000,
         currency: Currency::parse("EUR").unwrap(),
         channel: None,
+        pickup_location: None,
     }];
     let overflow = given(&events).placed().unwrap().units_by_sku().unwrap_err();
     assert_eq!(overflow.sku.as_str(), "A");
@@ -337,4 +358,143 @@ fn an_order_placed_event_from_before_channels_still_decodes() {
         event,
         OrderEvent::OrderPlaced { channel: None, .. }
     ));
+}
+
+fn loc(raw: &str) -> LocationCode {
+    LocationCode::parse(raw).unwrap()
+}
+
+fn allocation(sku: &str, at: &str, units: i64) -> Allocation {
+    Allocation {
+        sku: Sku::parse(sku).unwrap(),
+        location: loc(at),
+        quantity: Quantity::new(units).unwrap(),
+    }
+}
+
+/// Placed with 2 × A and 1 × B, confirmed with A split over two locations.
+fn paid_split() -> Vec<OrderEvent> {
+    let mut history = placed();
+    history.push(OrderEvent::OrderConfirmed {
+        order_id: order_id(),
+        allocations: vec![
+            allocation("A", "north", 1),
+            allocation("A", "south", 1),
+            allocation("B", "south", 1),
+        ],
+    });
+    history.push(OrderEvent::OrderPaid {
+        order_id: order_id(),
+        amount: 1500,
+        currency: Currency::parse("EUR").unwrap(),
+        reference: None,
+    });
+    history
+}
+
+fn ship(n: u128, location: Option<&str>, lines: Option<Vec<(&str, i64)>>) -> OrderCommand {
+    OrderCommand::Ship {
+        shipment_id: Uuid::from_u128(n),
+        location: location.map(loc),
+        lines: lines.map(|lines| {
+            lines
+                .into_iter()
+                .map(|(s, q)| (Sku::parse(s).unwrap(), Quantity::new(q).unwrap()))
+                .collect()
+        }),
+        carrier: None,
+        tracking_number: None,
+    }
+}
+
+#[test]
+fn given_a_split_order_when_shipping_one_location_then_partially_shipped_until_the_rest_ships() {
+    let history = paid_split();
+    let first = given(&history).decide(ship(1, Some("south"), None)).unwrap();
+    assert!(matches!(
+        &first[..],
+        [OrderEvent::OrderShipped { location: Some(l), lines, .. }] if l.as_str() == "south" && lines.len() == 2
+    ));
+    let history = with(history, &first);
+    assert_eq!(status_after(&history), OrderStatus::PartiallyShipped);
+    let second = given(&history).decide(ship(2, None, None)).unwrap();
+    let history = with(history, &second);
+    assert_eq!(status_after(&history), OrderStatus::Shipped);
+    assert!(is_forbidden(given(&history).decide(ship(3, None, None))));
+}
+
+#[test]
+fn a_shipment_of_named_lines_takes_only_what_is_unshipped_and_refuses_more() {
+    let history = paid_split();
+    let events = given(&history)
+        .decide(ship(1, None, Some(vec![("A", 2)])))
+        .unwrap();
+    let OrderEvent::OrderShipped { lines, location, .. } = &events[0] else {
+        panic!("a shipment")
+    };
+    assert_eq!(location, &None, "two locations: the shipment names none");
+    assert_eq!(lines.iter().map(|l| l.quantity.get()).sum::<i64>(), 2);
+    let history = with(history, &events);
+    assert_eq!(status_after(&history), OrderStatus::PartiallyShipped);
+    assert!(is_forbidden(
+        given(&history).decide(ship(2, None, Some(vec![("A", 1)])))
+    ));
+    assert!(is_forbidden(
+        given(&history).decide(ship(2, Some("north"), Some(vec![("B", 1)])))
+    ));
+}
+
+#[test]
+fn given_a_partial_shipment_when_cancelling_then_cancelled_from_partially_shipped() {
+    let history = paid_split();
+    let events = given(&history).decide(ship(1, Some("north"), None)).unwrap();
+    let history = with(history, &events);
+    let cancelled = given(&history)
+        .decide(OrderCommand::Cancel {
+            reason: "customer asked".into(),
+        })
+        .unwrap();
+    assert!(matches!(
+        &cancelled[..],
+        [OrderEvent::OrderCancelled {
+            previous_status: OrderStatus::PartiallyShipped,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn allocations_that_do_not_add_up_to_the_order_are_refused() {
+    let short = OrderCommand::Confirm {
+        allocations: vec![allocation("A", "north", 1), allocation("B", "north", 1)],
+    };
+    assert!(matches!(
+        given(&placed()).decide(short),
+        Err(DomainError::InvalidField { field, .. }) if field == "allocations"
+    ));
+}
+
+#[test]
+fn a_pickup_order_refuses_a_line_pinned_elsewhere() {
+    let mut pinned = line("A", 1, 100);
+    pinned.location = Some(loc("north"));
+    let command = OrderCommand::Place {
+        order_id: order_id(),
+        customer_id: CustomerId(Uuid::from_u128(1)),
+        lines: vec![line("B", 1, 100), pinned],
+        channel: None,
+        pickup_location: Some(loc("south")),
+    };
+    assert!(matches!(
+        Order::default().decide(command),
+        Err(DomainError::InvalidField { field, .. }) if field == "lines[1].location"
+    ));
+}
+
+#[test]
+fn a_shipment_from_before_partial_shipments_ships_the_whole_order() {
+    let old = serde_json::json!({"event_type": "OrderShipped", "data": {
+        "order_id": Uuid::from_u128(7), "carrier": null, "tracking_number": null}});
+    let event: OrderEvent = serde_json::from_value(old).unwrap();
+    assert_eq!(status_after(&with(paid_split(), &[event])), OrderStatus::Shipped);
 }

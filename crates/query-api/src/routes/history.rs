@@ -99,7 +99,9 @@ pub struct Movement {
     /// The event.
     #[serde(flatten)]
     pub event: HistoryEntry,
-    /// Units in stock after this movement.
+    /// The location it moved units at.
+    pub location: String,
+    /// Units in stock after this movement, over every location.
     pub on_hand: i64,
     /// Units held by open orders after this movement.
     pub reserved: i64,
@@ -198,9 +200,22 @@ pub async fn movements(
     // every decision on this SKU saw; it starts at the last snapshot of the
     // units before the page (see store::stock_levels), not at the first event.
     let (from, mut state) = match units_at_or_before(&mut conn, sku, after).await? {
-        Some((version, on_hand, reserved)) => {
-            (version, StockItem::from_parts(on_hand, reserved, []))
-        }
+        // A snapshot keeps the totals only; the page reports totals, so
+        // they are folded on as the units of one place.
+        Some((version, on_hand, reserved)) => (
+            version,
+            StockItem::from_parts(
+                [(
+                    domain::LocationCode::default_location(),
+                    domain::stock::Units {
+                        on_hand,
+                        reserved,
+                        held: 0,
+                    },
+                )],
+                [],
+            ),
+        ),
         None => (0, StockItem::default()),
     };
     let events = read_stream_between(&mut conn, &stream_id, from, up_to).await?;
@@ -213,6 +228,7 @@ pub async fn movements(
         state = state.evolve(&event);
         if recorded.stream_version > after {
             movements.push(Movement {
+                location: event.location().to_string(),
                 event: HistoryEntry::from(recorded),
                 on_hand: state.on_hand(),
                 reserved: state.reserved(),

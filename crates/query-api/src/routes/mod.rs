@@ -5,6 +5,7 @@ mod analytics;
 mod event_stream;
 mod events;
 pub mod history;
+mod locations;
 mod next_link;
 mod orders;
 mod page;
@@ -20,7 +21,11 @@ pub mod reads {
     pub use super::history::{movements, order_events, HistoryEntry, Movement};
     pub use super::orders::{decode_cursor, find_order, find_orders, OrderFilter, OrderView};
     pub use super::page::Page;
-    pub use super::products::{find_products, find_stock, ProductView, StockView};
+    pub use super::locations::LocationView;
+    pub use super::products::{
+        find_products, find_stock, find_stock_detail, LocationStockView, ProductView, StockDetail,
+        StockView,
+    };
     pub use super::projections::{projection_status, ProjectionView};
 }
 
@@ -34,7 +39,7 @@ use crate::AppState;
 
 /// Every route of the query API and what it needs (api.md, Access v1.1).
 /// A route missing here cannot be mounted.
-pub static ACCESS: [RouteRule; 19] = [
+pub static ACCESS: [RouteRule; 21] = [
     rule(
         Method::GET,
         "/v1/orders",
@@ -110,6 +115,16 @@ pub static ACCESS: [RouteRule; 19] = [
         "/v1/streams/{stream_id}",
         Access::Requires(Permission::EventsRead),
     ),
+    rule(
+        Method::GET,
+        "/v1/locations",
+        Access::Requires(Permission::LocationsRead),
+    ),
+    rule(
+        Method::GET,
+        "/v1/locations/{code}",
+        Access::Requires(Permission::LocationsRead),
+    ),
     web::probes::HEALTHZ,
     web::probes::READYZ,
     web::probes::METRICS,
@@ -122,6 +137,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     routes = orders::routes(routes);
     routes = history::routes(routes);
     routes = products::routes(routes);
+    routes = locations::routes(routes);
     routes = analytics::routes(routes);
     routes = projections::routes(routes);
     routes = events::routes(routes);

@@ -24,7 +24,18 @@ use domain::order::OrderStatus;
 const PROJECTIONS: &[&str] = &["orders"];
 
 const ORDER_COLUMNS: &str = "order_id, customer_id, status, lines, total, currency, placed_at, \
-     updated_at, version, rejection, channel";
+     updated_at, version, rejection, channel, pickup_location, \
+     coalesce((SELECT jsonb_agg(jsonb_build_object('sku', a.sku, 'location', a.location, \
+                                                   'quantity', a.quantity) ORDER BY a.sku, a.location) \
+               FROM read_models.order_allocations a WHERE a.order_id = orders.order_id), \
+              '[]') AS allocations, \
+     coalesce((SELECT jsonb_agg(jsonb_build_object('shipment_id', s.shipment_id, \
+                                                   'location', s.location, 'lines', s.lines, \
+                                                   'carrier', s.carrier, \
+                                                   'tracking_number', s.tracking_number, \
+                                                   'shipped_at', s.shipped_at) ORDER BY s.version) \
+               FROM read_models.order_shipments s WHERE s.order_id = orders.order_id), \
+              '[]') AS shipments";
 const DEFAULT_LIMIT: i64 = 50;
 
 /// One order plus the orders projection's position, in one round trip; built once.
@@ -99,6 +110,33 @@ pub struct OrderView {
     /// The sales channel it was placed through.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
+    /// Every line ships from here, if a pickup order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pickup_location: Option<String>,
+    /// Where its units are reserved, once confirmed: `[{sku, location, quantity}]`.
+    #[schemars(with = "Vec<domain::allocation::Allocation>")]
+    pub allocations: Value,
+    /// What left so far: `[{shipment_id, location, lines: [{sku, location,
+    /// quantity}], carrier, tracking_number, shipped_at}]`, oldest first.
+    #[schemars(with = "Vec<ShipmentView>")]
+    pub shipments: Value,
+}
+
+/// One shipment of an order (documentation of `shipments`).
+#[derive(Serialize, JsonSchema)]
+pub struct ShipmentView {
+    /// The shipment's id.
+    pub shipment_id: Uuid,
+    /// Where it left from, when every line left from one location.
+    pub location: Option<String>,
+    /// What it took.
+    pub lines: Vec<domain::order::ShippedLine>,
+    /// Carrier name.
+    pub carrier: Option<String>,
+    /// Carrier's tracking number.
+    pub tracking_number: Option<String>,
+    /// When it was recorded.
+    pub shipped_at: DateTime<Utc>,
 }
 
 impl OrderView {
@@ -115,6 +153,9 @@ impl OrderView {
             version: row.try_get("version")?,
             rejection: row.try_get("rejection")?,
             channel: row.try_get("channel")?,
+            pickup_location: row.try_get("pickup_location")?,
+            allocations: row.try_get("allocations")?,
+            shipments: row.try_get("shipments")?,
         })
     }
 }

@@ -46,9 +46,9 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
         .get(
             "/v1/stock/{sku}",
             get_stock,
-            Operation::new("stock of one SKU")
+            Operation::new("stock of one SKU, in all and per location")
                 .read(&[])
-                .answers::<StockView>(200, "the SKU's stock"),
+                .answers::<StockDetail>(200, "the SKU's stock"),
         )
 }
 
@@ -122,6 +122,33 @@ pub struct StockView {
     pub available: i64,
     /// The stock stream's version.
     pub version: i64,
+}
+
+/// Stock of one SKU with its units per location (`GET /v1/stock/{sku}`).
+#[derive(Serialize, JsonSchema)]
+pub struct StockDetail {
+    /// The totals, as v1 answers them.
+    #[serde(flatten)]
+    pub totals: StockView,
+    /// Units held by carts, over every location.
+    pub held: i64,
+    /// The same per location that keeps the SKU, by code.
+    pub locations: Vec<LocationStockView>,
+}
+
+/// A SKU's units at one location.
+#[derive(Serialize, JsonSchema)]
+pub struct LocationStockView {
+    /// The location's code.
+    pub location: String,
+    /// Units there.
+    pub on_hand: i64,
+    /// Units there held for orders.
+    pub reserved: i64,
+    /// Units there held by carts.
+    pub held: i64,
+    /// `on_hand − reserved − held`.
+    pub available: i64,
 }
 
 const PRODUCT_SELECT: &str =
@@ -235,15 +262,58 @@ async fn get_stock(
     State(state): State<AppState>,
     min: MinPosition,
     Path(sku): Path<String>,
-) -> Result<Fresh<Json<StockView>>, QueryError> {
+) -> Result<Fresh<Json<StockDetail>>, QueryError> {
     let position = await_position(&state.freshness, PROJECTIONS, min).await?;
-    let row =
-        sqlx::query("SELECT sku, on_hand, reserved, version FROM read_models.stock WHERE sku = $1")
-            .bind(&sku)
-            .fetch_optional(&state.pool)
-            .await?
-            .ok_or_else(|| QueryError::NotFound(format!("stock of {sku}")))?;
-    Ok(Fresh(position, Json(StockView::from_row(&row)?)))
+    Ok(Fresh(
+        position,
+        Json(
+            find_stock_detail(&state.pool, &sku)
+                .await?
+                .ok_or_else(|| QueryError::NotFound(format!("stock of {sku}")))?,
+        ),
+    ))
+}
+
+/// One SKU's stock with its locations, in one statement.
+pub async fn find_stock_detail(
+    pool: &PgPool,
+    sku: &str,
+) -> Result<Option<StockDetail>, QueryError> {
+    let Some(row) = sqlx::query(
+        "SELECT s.sku, s.on_hand, s.reserved, s.version, \
+                coalesce(jsonb_agg(jsonb_build_object('location', l.location, 'on_hand', l.on_hand, \
+                                   'reserved', l.reserved, 'held', l.held) ORDER BY l.location) \
+                         FILTER (WHERE l.location IS NOT NULL), '[]') AS locations \
+         FROM read_models.stock s LEFT JOIN read_models.stock_locations l USING (sku) \
+         WHERE s.sku = $1 GROUP BY s.sku",
+    )
+    .bind(sku)
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let totals = StockView::from_row(&row)?;
+    let raw: Vec<serde_json::Value> =
+        serde_json::from_value(row.try_get("locations")?).unwrap_or_default();
+    let locations: Vec<LocationStockView> = raw
+        .iter()
+        .map(|l| {
+            let n = |k: &str| l[k].as_i64().unwrap_or(0);
+            LocationStockView {
+                location: l["location"].as_str().unwrap_or_default().to_owned(),
+                on_hand: n("on_hand"),
+                reserved: n("reserved"),
+                held: n("held"),
+                available: n("on_hand") - n("reserved") - n("held"),
+            }
+        })
+        .collect();
+    Ok(Some(StockDetail {
+        held: locations.iter().map(|l| l.held).sum(),
+        totals,
+        locations,
+    }))
 }
 
 #[tracing::instrument(skip(state, min, params))]

@@ -66,6 +66,7 @@ impl ConsoleArgs {
             max_concurrent_hashes: self.max_concurrent_hashes,
             hash_wait: console::ConsoleSettings::default().hash_wait,
             payment_timeout: reserver.payment_timeout.into(),
+            allocation: reserver.allocation.0,
             max_wait,
         }
     }
