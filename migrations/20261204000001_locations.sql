@@ -123,3 +123,8 @@ ALTER TABLE api_keys DROP CONSTRAINT api_keys_role_check;
 ALTER TABLE api_keys ADD CONSTRAINT api_keys_role_check
     CHECK (role IN ('storefront', 'staff', 'warehouse', 'payments', 'analyst', 'operator',
                     'subscriber', 'admin'));
+
+-- Locations are streams of their own category (`location-{code}`).
+ALTER TABLE events DROP CONSTRAINT events_category_check;
+ALTER TABLE events ADD CONSTRAINT events_category_check
+    CHECK (category IN ('product', 'stock', 'order', 'location'));

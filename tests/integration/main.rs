@@ -33,6 +33,7 @@ mod idempotency;
 mod late_events;
 mod least_privilege;
 mod lifecycle;
+mod locations;
 mod log_reader;
 mod metrics;
 mod openapi;

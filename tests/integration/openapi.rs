@@ -111,11 +111,14 @@ struct Story<'a> {
 
 impl Story<'_> {
     /// Sends the operation's documented example to the path `template` names,
-    /// with `id` for its `{sku}` or `{id}`; the answer must be the
+    /// with `id` for its `{sku}`, `{id}` or `{code}`; the answer must be the
     /// operation's documented success.
     async fn send(&self, method: Method, template: &str, id: &str) -> Value {
         let example = self.doc.example(&method, template);
-        let path = template.replace("{sku}", id).replace("{id}", id);
+        let path = template
+            .replace("{sku}", id)
+            .replace("{id}", id)
+            .replace("{code}", id);
         let response = self
             .sys
             .client()
@@ -149,9 +152,14 @@ async fn the_documented_examples_are_accepted_and_every_answer_matches_its_schem
         (Method::PUT, "/v1/products/{sku}/price"),
         (Method::POST, "/v1/stock/{sku}/receipts"),
         (Method::POST, "/v1/stock/{sku}/adjustments"),
+        (Method::POST, "/v1/stock/{sku}/counts"),
     ] {
         story.send(method, template, &sku).await;
     }
+    story.send(Method::POST, "/v1/locations", "").await;
+    story
+        .send(Method::POST, "/v1/locations/{code}/deactivate", "berlin-1")
+        .await;
     let placed = story.send(Method::POST, "/v1/orders", "").await;
     let order = placed["order_id"].as_str().unwrap().to_owned();
     wait_status(&sys, &order, "confirmed", Duration::from_secs(60)).await;
@@ -202,6 +210,7 @@ async fn the_documented_examples_are_accepted_and_every_answer_matches_its_schem
                 .replace("{sku}", &sku)
                 .replace("{id}", &order)
                 .replace("{stream_id}", &format!("order-{order}"))
+                .replace("{code}", "default")
         ));
         let waits = operation["parameters"]
             .as_array()

@@ -57,7 +57,10 @@ async fn concurrent_reservations_releases_and_commits_leave_the_row_equal_to_the
                 StockCommand::Reserve {
                     sku: sku(),
                     order_id: order(n),
-                    at: vec![(domain::LocationCode::default_location(), Quantity::new(3).unwrap())],
+                    at: vec![(
+                        domain::LocationCode::default_location(),
+                        Quantity::new(3).unwrap(),
+                    )],
                 },
             )
             .await
@@ -105,7 +108,10 @@ async fn concurrent_reservations_releases_and_commits_leave_the_row_equal_to_the
         StockCommand::Reserve {
             sku: sku(),
             order_id: order(released),
-            at: vec![(domain::LocationCode::default_location(), Quantity::new(3).unwrap())],
+            at: vec![(
+                domain::LocationCode::default_location(),
+                Quantity::new(3).unwrap(),
+            )],
         },
     )
     .await;
@@ -141,7 +147,10 @@ async fn a_stream_without_a_row_is_folded_and_its_row_written_with_the_next_even
             StockCommand::Reserve {
                 sku: sku(),
                 order_id: order(n),
-                at: vec![(domain::LocationCode::default_location(), Quantity::new(2).unwrap())],
+                at: vec![(
+                    domain::LocationCode::default_location(),
+                    Quantity::new(2).unwrap(),
+                )],
             }
         };
         run(&db, command).await.unwrap();
@@ -170,7 +179,10 @@ async fn a_stream_without_a_row_is_folded_and_its_row_written_with_the_next_even
         StockCommand::Reserve {
             sku: sku(),
             order_id: order(2),
-            at: vec![(domain::LocationCode::default_location(), Quantity::new(2).unwrap())],
+            at: vec![(
+                domain::LocationCode::default_location(),
+                Quantity::new(2).unwrap(),
+            )],
         },
     )
     .await;

@@ -28,8 +28,7 @@ async fn confirmed_order(db: &TestDb) -> OrderId {
     let confirm = OrderCommand::Confirm {
         allocations: vec![],
     };
-    db.run_order_commands(order_id, vec![place, confirm])
-        .await;
+    db.run_order_commands(order_id, vec![place, confirm]).await;
     order_id
 }
 

@@ -104,10 +104,7 @@ pub fn allocate(
     sites: &[Site],
     available: impl Fn(&Sku, &LocationCode) -> i64,
 ) -> Result<Vec<Allocation>, Shortfall> {
-    let mut eligible: Vec<&Site> = sites
-        .iter()
-        .filter(|s| s.serves(request.channel))
-        .collect();
+    let mut eligible: Vec<&Site> = sites.iter().filter(|s| s.serves(request.channel)).collect();
     eligible.sort_by(|a, b| (a.priority, &a.code).cmp(&(b.priority, &b.code)));
     let eligible_codes: BTreeSet<&LocationCode> = eligible.iter().map(|s| &s.code).collect();
 
@@ -212,9 +209,7 @@ fn demands(request: &Request<'_>) -> (Pinned, Loose) {
     for line in request.lines {
         match request.pickup.or(line.pin.as_ref()) {
             Some(at) => {
-                *pinned
-                    .entry((line.sku.clone(), at.clone()))
-                    .or_default() += line.quantity.get()
+                *pinned.entry((line.sku.clone(), at.clone())).or_default() += line.quantity.get()
             }
             None => *loose.entry(line.sku.clone()).or_default() += line.quantity.get(),
         }
@@ -273,8 +268,7 @@ fn fewest_sites<'s>(
                 let gain: i64 = loose
                     .iter()
                     .map(|(sku, units)| {
-                        missing(sku, *units, &chosen)
-                            .min(left[&(sku.clone(), site.code.clone())])
+                        missing(sku, *units, &chosen).min(left[&(sku.clone(), site.code.clone())])
                     })
                     .sum();
                 (gain, std::cmp::Reverse(*i))

@@ -15,6 +15,4 @@ pub mod values;
 
 pub use aggregate::{Aggregate, StreamCategory};
 pub use error::{DomainError, RejectionKind};
-pub use values::{
-    Currency, CustomerId, LocationCode, Money, OrderId, Quantity, Sku, ValueError,
-};
+pub use values::{Currency, CustomerId, LocationCode, Money, OrderId, Quantity, Sku, ValueError};

@@ -219,13 +219,12 @@ impl Aggregate for Location {
                 channels: channels.clone(),
                 active: true,
             })),
-            LocationEvent::LocationDeactivated { code, .. } => Self(
-                self.resolved(code)
-                    .map(|site| Site {
-                        active: false,
-                        ..site
-                    }),
-            ),
+            LocationEvent::LocationDeactivated { code, .. } => {
+                Self(self.resolved(code).map(|site| Site {
+                    active: false,
+                    ..site
+                }))
+            }
         }
     }
 }

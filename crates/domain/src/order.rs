@@ -440,7 +440,9 @@ fn check_pins(lines: &[PricedLine], pickup: Option<&LocationCode>) -> Result<(),
         if line.location.as_ref().is_some_and(|l| l != pickup) {
             return Err(DomainError::invalid(
                 format!("lines[{i}].location"),
-                format!("a pickup order ships every line from {pickup}; leave it out or name {pickup}"),
+                format!(
+                    "a pickup order ships every line from {pickup}; leave it out or name {pickup}"
+                ),
             ));
         }
     }
@@ -472,7 +474,10 @@ fn pick_shipment(
     if wanted.is_empty() {
         return Err(DomainError::Forbidden {
             action: "ship the order",
-            why: format!("nothing of order {} is left to ship{where_}", order.order_id),
+            why: format!(
+                "nothing of order {} is left to ship{where_}",
+                order.order_id
+            ),
         });
     }
     let mut picked = Vec::new();

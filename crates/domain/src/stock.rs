@@ -455,7 +455,10 @@ impl Aggregate for StockItem {
                     None => {}
                 }
                 if at.is_empty() {
-                    return Err(DomainError::invalid("at", "must name at least one location"));
+                    return Err(DomainError::invalid(
+                        "at",
+                        "must name at least one location",
+                    ));
                 }
                 let mut wanted: BTreeMap<&LocationCode, i64> = BTreeMap::new();
                 for (location, quantity) in &at {
@@ -474,12 +477,14 @@ impl Aggregate for StockItem {
                 Ok(wanted
                     .into_iter()
                     .filter_map(|(location, units)| {
-                        Quantity::new(units).ok().map(|quantity| StockEvent::StockReserved {
-                            sku: sku.clone(),
-                            order_id,
-                            quantity,
-                            location: location.clone(),
-                        })
+                        Quantity::new(units)
+                            .ok()
+                            .map(|quantity| StockEvent::StockReserved {
+                                sku: sku.clone(),
+                                order_id,
+                                quantity,
+                                location: location.clone(),
+                            })
                     })
                     .collect())
             }
@@ -515,7 +520,11 @@ impl Aggregate for StockItem {
                     Some((location, wanted)) => self
                         .open_at(order_id)
                         .find(|(at, _)| *at == location)
-                        .and_then(|(at, open)| Quantity::new(open.get().min(wanted.get())).ok().map(|q| (at, q)))
+                        .and_then(|(at, open)| {
+                            Quantity::new(open.get().min(wanted.get()))
+                                .ok()
+                                .map(|q| (at, q))
+                        })
                         .map(committed)
                         .into_iter()
                         .collect(),

@@ -384,7 +384,10 @@ mod tests {
         assert_eq!(LocationCode::parse(""), Err(ValueError::Location));
         assert_eq!(LocationCode::parse("Berlin"), Err(ValueError::Location));
         assert_eq!(LocationCode::parse("a_b"), Err(ValueError::Location));
-        assert_eq!(LocationCode::parse(&"x".repeat(33)), Err(ValueError::Location));
+        assert_eq!(
+            LocationCode::parse(&"x".repeat(33)),
+            Err(ValueError::Location)
+        );
     }
 
     #[test]

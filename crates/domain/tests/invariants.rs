@@ -31,15 +31,42 @@ const CODES: [&str; 5] = ["default", "north", "south", "east", "west"];
 
 #[derive(Debug, Clone)]
 enum Step {
-    Receive { sku: usize, at: usize, quantity: i64 },
-    Adjust { sku: usize, at: usize, delta: i64 },
-    Count { sku: usize, at: usize, counted: i64 },
-    Place { lines: Vec<(usize, i64, Option<usize>)>, pickup: Option<usize> },
-    Cancel { order: usize },
-    Pay { order: usize },
-    ShipPart { order: usize, at: Option<usize>, units: Option<(usize, i64)> },
-    Expire { order: usize },
-    Deactivate { at: usize },
+    Receive {
+        sku: usize,
+        at: usize,
+        quantity: i64,
+    },
+    Adjust {
+        sku: usize,
+        at: usize,
+        delta: i64,
+    },
+    Count {
+        sku: usize,
+        at: usize,
+        counted: i64,
+    },
+    Place {
+        lines: Vec<(usize, i64, Option<usize>)>,
+        pickup: Option<usize>,
+    },
+    Cancel {
+        order: usize,
+    },
+    Pay {
+        order: usize,
+    },
+    ShipPart {
+        order: usize,
+        at: Option<usize>,
+        units: Option<(usize, i64)>,
+    },
+    Expire {
+        order: usize,
+    },
+    Deactivate {
+        at: usize,
+    },
 }
 
 /// Mostly small, so orders meet the stock received; rarely huge, so the
@@ -148,12 +175,19 @@ impl Shop {
         let partial = StockItem::from_parts(rows, reservation);
         let from_row = partial.decide(command.clone());
         let events = item.decide(command);
-        assert_eq!(from_row, events, "current-state rows and full fold disagree");
+        assert_eq!(
+            from_row, events,
+            "current-state rows and full fold disagree"
+        );
         let events = events?;
         let partial_after = events.iter().fold(partial, StockItem::evolve);
         *item = events.iter().fold(std::mem::take(item), StockItem::evolve);
         for (at, units) in item.locations() {
-            assert_eq!(partial_after.at(at), *units, "current-state rows drift from the fold");
+            assert_eq!(
+                partial_after.at(at),
+                *units,
+                "current-state rows drift from the fold"
+            );
         }
         for event in &events {
             let (on_hand, reserved) = event.deltas();
@@ -167,7 +201,11 @@ impl Shop {
         Ok(())
     }
 
-    fn order_command(&mut self, index: usize, command: OrderCommand) -> Result<Vec<domain::order::OrderEvent>, DomainError> {
+    fn order_command(
+        &mut self,
+        index: usize,
+        command: OrderCommand,
+    ) -> Result<Vec<domain::order::OrderEvent>, DomainError> {
         let order = &mut self.orders[index].1;
         let events = order.decide(command)?;
         *order = events.iter().fold(std::mem::take(order), Order::evolve);
@@ -264,7 +302,11 @@ impl Shop {
 
     fn apply(&mut self, step: Step) {
         match step {
-            Step::Receive { sku: i, at, quantity } => {
+            Step::Receive {
+                sku: i,
+                at,
+                quantity,
+            } => {
                 let location = self.at(at);
                 let _ = self.stock_command(StockCommand::Receive {
                     sku: sku(i),
@@ -284,7 +326,11 @@ impl Shop {
                     expected_on_hand: None,
                 });
             }
-            Step::Count { sku: i, at, counted } => {
+            Step::Count {
+                sku: i,
+                at,
+                counted,
+            } => {
                 let location = self.at(at);
                 let _ = self.stock_command(StockCommand::Count {
                     sku: sku(i),
@@ -364,7 +410,10 @@ impl Shop {
                 let order_id = self.orders[index].0;
                 if let Ok(events) = self.order_command(index, command) {
                     for event in events {
-                        let domain::order::OrderEvent::OrderShipped { lines, shipment_id, .. } = event else {
+                        let domain::order::OrderEvent::OrderShipped {
+                            lines, shipment_id, ..
+                        } = event
+                        else {
                             continue;
                         };
                         for line in lines {
@@ -389,11 +438,26 @@ impl Shop {
     fn check(&self) -> Result<(), TestCaseError> {
         for ((sku, at), (on_hand, reserved)) in &self.reference {
             let units = self.stock[sku].at(at);
-            prop_assert_eq!((units.on_hand, units.reserved), (*on_hand, *reserved), "{} at {}", sku, at);
-            prop_assert!(units.available() >= 0, "{} at {}: available {}", sku, at, units.available());
+            prop_assert_eq!(
+                (units.on_hand, units.reserved),
+                (*on_hand, *reserved),
+                "{} at {}",
+                sku,
+                at
+            );
+            prop_assert!(
+                units.available() >= 0,
+                "{} at {}: available {}",
+                sku,
+                at,
+                units.available()
+            );
         }
         for (sku, item) in &self.stock {
-            prop_assert_eq!(item.available(), item.on_hand() - item.reserved() - item.held());
+            prop_assert_eq!(
+                item.available(),
+                item.on_hand() - item.reserved() - item.held()
+            );
             for (at, units) in item.locations() {
                 let open: i64 = self
                     .orders
@@ -403,7 +467,13 @@ impl Shop {
                         _ => None,
                     })
                     .sum();
-                prop_assert_eq!(units.reserved, open, "{} at {}: reserved = its open reservations", sku, at);
+                prop_assert_eq!(
+                    units.reserved,
+                    open,
+                    "{} at {}: reserved = its open reservations",
+                    sku,
+                    at
+                );
             }
         }
         for (order_id, order) in &self.orders {
@@ -432,13 +502,26 @@ impl Shop {
                     }
                     prop_assert_eq!(&wanted, &allocated, "{} is allocated whole", order_id);
                     for ((sku, at), units) in placed.unshipped() {
-                        prop_assert_eq!(holds(&sku, &at), units, "{} holds its unshipped {} at {}", order_id, sku, at);
+                        prop_assert_eq!(
+                            holds(&sku, &at),
+                            units,
+                            "{} holds its unshipped {} at {}",
+                            order_id,
+                            sku,
+                            at
+                        );
                     }
                 }
                 _ => {
                     for sku in placed.skus() {
                         for i in 0..self.sites.len() {
-                            prop_assert_eq!(holds(&sku, &code(i)), 0, "{} is settled and holds nothing of {}", order_id, sku);
+                            prop_assert_eq!(
+                                holds(&sku, &code(i)),
+                                0,
+                                "{} is settled and holds nothing of {}",
+                                order_id,
+                                sku
+                            );
                         }
                     }
                 }

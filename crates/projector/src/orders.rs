@@ -345,7 +345,9 @@ mod tests {
         };
         let mut moves = Moves::default();
         moves
-            .push(&at(2), &OrderEvent::OrderConfirmed {
+            .push(
+                &at(2),
+                &OrderEvent::OrderConfirmed {
                     order_id,
                     allocations: vec![],
                 },

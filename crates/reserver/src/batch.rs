@@ -281,8 +281,7 @@ impl Work {
         &mut self,
         order: &PlacedOrder,
         metadata: &EventMetadata,
-    ) -> Result<Result<Vec<domain::allocation::Allocation>, (Sku, DomainError)>, HandlerError>
-    {
+    ) -> Result<Result<Vec<domain::allocation::Allocation>, (Sku, DomainError)>, HandlerError> {
         for sku in order.skus() {
             if !self.stock.contains_key(&sku) {
                 return Err(missing_stock(&sku));
@@ -331,7 +330,10 @@ impl Work {
             }
         }
         for (sku, events) in decided {
-            let stream = self.stock.get_mut(&sku).ok_or_else(|| missing_stock(&sku))?;
+            let stream = self
+                .stock
+                .get_mut(&sku)
+                .ok_or_else(|| missing_stock(&sku))?;
             stream.keep(events, metadata);
         }
         Ok(Ok(allocations))

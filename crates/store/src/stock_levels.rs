@@ -267,9 +267,7 @@ fn stored_location(raw: Option<String>) -> Result<LocationCode, StoreError> {
 
 /// An order's reservation from its rows: open where a row has units,
 /// settled when none has.
-fn stored_reservation(
-    rows: Vec<(LocationCode, Option<i64>)>,
-) -> Result<Reservation, StoreError> {
+fn stored_reservation(rows: Vec<(LocationCode, Option<i64>)>) -> Result<Reservation, StoreError> {
     let mut open = BTreeMap::new();
     for (location, quantity) in rows {
         if let Some(units) = quantity {
@@ -287,7 +285,11 @@ fn stored_reservation(
 }
 
 /// A SKU's rows as (version, units per location, reservations by order).
-pub type LevelRow = (i64, BTreeMap<LocationCode, Units>, Vec<(OrderId, Reservation)>);
+pub type LevelRow = (
+    i64,
+    BTreeMap<LocationCode, Units>,
+    Vec<(OrderId, Reservation)>,
+);
 
 /// The rows of a SKU as the full fold of its stream computes them. For
 /// checks and tests.
@@ -308,10 +310,11 @@ pub async fn folded(conn: &mut PgConnection, sku: &str) -> Result<LevelRow, Stor
 
 /// The rows of a SKU as stored, or `None` when the SKU has none.
 pub async fn stored(conn: &mut PgConnection, sku: &str) -> Result<Option<LevelRow>, StoreError> {
-    let Some(version) = sqlx::query_scalar::<_, i64>("SELECT version FROM stock_levels WHERE sku = $1")
-        .bind(sku)
-        .fetch_optional(&mut *conn)
-        .await?
+    let Some(version) =
+        sqlx::query_scalar::<_, i64>("SELECT version FROM stock_levels WHERE sku = $1")
+            .bind(sku)
+            .fetch_optional(&mut *conn)
+            .await?
     else {
         return Ok(None);
     };
@@ -343,7 +346,10 @@ pub async fn stored(conn: &mut PgConnection, sku: &str) -> Result<Option<LevelRo
         by_order
             .entry(OrderId(row.try_get("order_id")?))
             .or_default()
-            .push((stored_location(row.try_get("location")?)?, row.try_get("quantity")?));
+            .push((
+                stored_location(row.try_get("location")?)?,
+                row.try_get("quantity")?,
+            ));
     }
     let holds = by_order
         .into_iter()

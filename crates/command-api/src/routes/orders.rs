@@ -364,15 +364,20 @@ pub async fn place_command(
         );
     }
     fields.finish()?;
+    let checked = Checked {
+        customer_id: body.customer_id,
+        lines,
+        pickup_location,
+    };
     let Some(channel) = channel else {
-        return place_checked(state, headers, fingerprint, body.customer_id, lines, pickup_location.clone()).await;
+        return place_checked(state, headers, fingerprint, checked).await;
     };
     // A retry of an order already accepted replays its answer, whatever
     // the channel holds now.
     if let Some(key) = &headers.idempotency_key {
         let scope = headers.principal.idempotency_scope();
         if store::idempotency::answered(&state.pool, &scope, key).await? {
-            return place_checked(state, headers, fingerprint, body.customer_id, lines, pickup_location.clone()).await;
+            return place_checked(state, headers, fingerprint, checked).await;
         }
     }
     let admission = state
@@ -382,11 +387,18 @@ pub async fn place_command(
         .ok_or(ApiError::ChannelFull {
             limit: limits.max_open_orders,
         })?;
-    let placed = place_checked(state, headers, fingerprint, body.customer_id, lines, pickup_location.clone()).await;
+    let placed = place_checked(state, headers, fingerprint, checked).await;
     if placed.as_ref().map_or(true, |answer| answer.replayed) {
         admission.cancel().await;
     }
     placed
+}
+
+/// An order whose lines passed every check.
+struct Checked {
+    customer_id: Uuid,
+    lines: Vec<(Sku, Quantity, Option<LocationCode>)>,
+    pickup_location: Option<LocationCode>,
 }
 
 /// Places an order whose lines passed every check.
@@ -394,9 +406,11 @@ async fn place_checked(
     state: &AppState,
     headers: &CommandHeaders,
     fingerprint: &[u8],
-    customer_id: Uuid,
-    lines: Vec<(Sku, Quantity, Option<LocationCode>)>,
-    pickup_location: Option<LocationCode>,
+    Checked {
+        customer_id,
+        lines,
+        pickup_location,
+    }: Checked,
 ) -> Result<Answer, ApiError> {
     let command = Place {
         order_id: OrderId::generate(),
@@ -557,7 +571,10 @@ pub async fn ship_command(
         .as_ref()
         .is_some_and(|l| l.is_empty() || l.len() > MAX_LINES)
     {
-        fields.reject("lines", format!("must have 1 to {MAX_LINES} lines, or be left out"));
+        fields.reject(
+            "lines",
+            format!("must have 1 to {MAX_LINES} lines, or be left out"),
+        );
     }
     fields.finish()?;
     let command = OrderCommand::Ship {

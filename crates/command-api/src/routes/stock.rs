@@ -135,7 +135,10 @@ impl HttpCommand for OnRegisteredSku {
         if product.state.registered().is_none() {
             return Err(ApiError::NotFound(format!("product {}", self.sku)));
         }
-        if store::locations::find(&mut *conn, &self.location).await?.is_none() {
+        if store::locations::find(&mut *conn, &self.location)
+            .await?
+            .is_none()
+        {
             return Err(ApiError::Rejected(domain::DomainError::invalid(
                 "location",
                 format!("no location {} is registered", self.location),

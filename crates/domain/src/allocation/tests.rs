@@ -69,14 +69,28 @@ fn t(sku: &str, at: &str, units: i64) -> (String, String, i64) {
 #[test]
 fn given_stock_at_three_locations_when_allocating_by_priority_then_the_first_fills_first() {
     let stock = Stock::from([(("A", "north"), 3), (("A", "south"), 5), (("A", "east"), 9)]);
-    let got = run(Strategy::Priority, &[line("A", 6)], None, &three_sites(), &stock).unwrap();
+    let got = run(
+        Strategy::Priority,
+        &[line("A", 6)],
+        None,
+        &three_sites(),
+        &stock,
+    )
+    .unwrap();
     assert_eq!(got, vec![t("A", "north", 3), t("A", "south", 3)]);
 }
 
 #[test]
 fn given_stock_at_three_locations_when_allocating_by_most_available_then_the_fullest_gives() {
     let stock = Stock::from([(("A", "north"), 3), (("A", "south"), 5), (("A", "east"), 9)]);
-    let got = run(Strategy::MostAvailable, &[line("A", 6)], None, &three_sites(), &stock).unwrap();
+    let got = run(
+        Strategy::MostAvailable,
+        &[line("A", 6)],
+        None,
+        &three_sites(),
+        &stock,
+    )
+    .unwrap();
     assert_eq!(got, vec![t("A", "east", 6)]);
 }
 
@@ -89,7 +103,14 @@ fn given_one_location_can_serve_the_whole_order_when_allocating_fewest_then_it_a
         (("B", "east"), 2),
     ]);
     let lines = [line("A", 2), line("B", 2)];
-    let got = run(Strategy::FewestLocations, &lines, None, &three_sites(), &stock).unwrap();
+    let got = run(
+        Strategy::FewestLocations,
+        &lines,
+        None,
+        &three_sites(),
+        &stock,
+    )
+    .unwrap();
     assert_eq!(got, vec![t("A", "east", 2), t("B", "east", 2)]);
     // By priority the same order takes two locations.
     let got = run(Strategy::Priority, &lines, None, &three_sites(), &stock).unwrap();

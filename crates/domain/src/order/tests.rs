@@ -133,9 +133,11 @@ fn given_nothing_when_paying_then_not_found() {
 
 #[test]
 fn given_placed_when_confirming_then_confirmed_and_again_is_a_no_op() {
-    let events = given(&placed()).decide(OrderCommand::Confirm {
+    let events = given(&placed())
+        .decide(OrderCommand::Confirm {
             allocations: vec![],
-        }).unwrap();
+        })
+        .unwrap();
     assert_eq!(
         status_after(&with(placed(), &events)),
         OrderStatus::Confirmed
@@ -162,9 +164,11 @@ fn given_placed_when_rejecting_then_rejected_naming_the_sku() {
 #[test]
 fn given_cancelled_when_confirming_then_forbidden() {
     let history = with(placed(), &given(&placed()).decide(cancel()).unwrap());
-    assert!(is_forbidden(given(&history).decide(OrderCommand::Confirm {
+    assert!(is_forbidden(given(&history).decide(
+        OrderCommand::Confirm {
             allocations: vec![],
-        })));
+        }
+    )));
 }
 
 #[test]
@@ -410,7 +414,9 @@ fn ship(n: u128, location: Option<&str>, lines: Option<Vec<(&str, i64)>>) -> Ord
 #[test]
 fn given_a_split_order_when_shipping_one_location_then_partially_shipped_until_the_rest_ships() {
     let history = paid_split();
-    let first = given(&history).decide(ship(1, Some("south"), None)).unwrap();
+    let first = given(&history)
+        .decide(ship(1, Some("south"), None))
+        .unwrap();
     assert!(matches!(
         &first[..],
         [OrderEvent::OrderShipped { location: Some(l), lines, .. }] if l.as_str() == "south" && lines.len() == 2
@@ -429,25 +435,34 @@ fn a_shipment_of_named_lines_takes_only_what_is_unshipped_and_refuses_more() {
     let events = given(&history)
         .decide(ship(1, None, Some(vec![("A", 2)])))
         .unwrap();
-    let OrderEvent::OrderShipped { lines, location, .. } = &events[0] else {
+    let OrderEvent::OrderShipped {
+        lines, location, ..
+    } = &events[0]
+    else {
         panic!("a shipment")
     };
     assert_eq!(location, &None, "two locations: the shipment names none");
     assert_eq!(lines.iter().map(|l| l.quantity.get()).sum::<i64>(), 2);
     let history = with(history, &events);
     assert_eq!(status_after(&history), OrderStatus::PartiallyShipped);
-    assert!(is_forbidden(
-        given(&history).decide(ship(2, None, Some(vec![("A", 1)])))
-    ));
-    assert!(is_forbidden(
-        given(&history).decide(ship(2, Some("north"), Some(vec![("B", 1)])))
-    ));
+    assert!(is_forbidden(given(&history).decide(ship(
+        2,
+        None,
+        Some(vec![("A", 1)])
+    ))));
+    assert!(is_forbidden(given(&history).decide(ship(
+        2,
+        Some("north"),
+        Some(vec![("B", 1)])
+    ))));
 }
 
 #[test]
 fn given_a_partial_shipment_when_cancelling_then_cancelled_from_partially_shipped() {
     let history = paid_split();
-    let events = given(&history).decide(ship(1, Some("north"), None)).unwrap();
+    let events = given(&history)
+        .decide(ship(1, Some("north"), None))
+        .unwrap();
     let history = with(history, &events);
     let cancelled = given(&history)
         .decide(OrderCommand::Cancel {
@@ -496,5 +511,8 @@ fn a_shipment_from_before_partial_shipments_ships_the_whole_order() {
     let old = serde_json::json!({"event_type": "OrderShipped", "data": {
         "order_id": Uuid::from_u128(7), "carrier": null, "tracking_number": null}});
     let event: OrderEvent = serde_json::from_value(old).unwrap();
-    assert_eq!(status_after(&with(paid_split(), &[event])), OrderStatus::Shipped);
+    assert_eq!(
+        status_after(&with(paid_split(), &[event])),
+        OrderStatus::Shipped
+    );
 }

@@ -217,9 +217,7 @@ fn given_stock_at_two_locations_when_reserving_at_both_then_each_location_holds_
 #[test]
 fn units_at_one_location_never_cover_a_shortfall_at_another() {
     let state = given(&[received_at("north", 3), received_at("south", 40)]);
-    let err = state
-        .decide(reserve_at(1, &[("north", 4)]))
-        .unwrap_err();
+    let err = state.decide(reserve_at(1, &[("north", 4)])).unwrap_err();
     assert!(matches!(
         err,
         DomainError::InsufficientStock {
@@ -231,7 +229,10 @@ fn units_at_one_location_never_cover_a_shortfall_at_another() {
     let err = state
         .decide(adjust_at(loc("north"), -4, "broken", None))
         .unwrap_err();
-    assert!(matches!(err, DomainError::InsufficientStock { available: 3, .. }));
+    assert!(matches!(
+        err,
+        DomainError::InsufficientStock { available: 3, .. }
+    ));
 }
 
 #[test]
@@ -282,7 +283,10 @@ fn an_adjustment_with_a_stale_expected_on_hand_is_refused_naming_the_current_val
         }
     );
     let fresh = adjust_at(here(), -1, "dropped", Some(5));
-    assert_eq!(after(state.clone(), &state.decide(fresh).unwrap()).on_hand(), 4);
+    assert_eq!(
+        after(state.clone(), &state.decide(fresh).unwrap()).on_hand(),
+        4
+    );
 }
 
 #[test]

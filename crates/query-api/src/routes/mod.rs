@@ -19,9 +19,9 @@ pub use event_stream::StreamSlots;
 pub mod reads {
     pub use super::analytics::{summarize, Revenue, Summary};
     pub use super::history::{movements, order_events, HistoryEntry, Movement};
+    pub use super::locations::LocationView;
     pub use super::orders::{decode_cursor, find_order, find_orders, OrderFilter, OrderView};
     pub use super::page::Page;
-    pub use super::locations::LocationView;
     pub use super::products::{
         find_products, find_stock, find_stock_detail, LocationStockView, ProductView, StockDetail,
         StockView,
