@@ -61,6 +61,8 @@ pub enum Only {
     Scale,
     /// Reservations on a SKU with a long stream beside a fresh one.
     History,
+    /// Reservations on a SKU at eight locations beside one at a single one.
+    Locations,
 }
 
 impl BenchConfig {
@@ -124,6 +126,10 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
             stages::history(config, &mut report).await?;
             return Ok(report);
         }
+        Some(Only::Locations) => {
+            stages::locations(config, &mut report).await?;
+            return Ok(report);
+        }
         Some(Only::Placement) => {
             stages::place_order(config, &mut report).await?;
             return Ok(report);
@@ -155,6 +161,7 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
         let backlog_db = stages::relay_and_projector(config, &mut report).await?;
         stages::query(config, &backlog_db, &mut report).await?;
         stages::history(config, &mut report).await?;
+        stages::locations(config, &mut report).await?;
         stages::scale(config, &mut report).await?;
     }
     for (rate, duration, measured) in &steady {

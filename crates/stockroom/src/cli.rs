@@ -457,6 +457,10 @@ pub struct BenchArgs {
     /// stream beside a fresh one.
     #[arg(long, group = "only")]
     pub only_history: bool,
+    /// Only the locations stage: reservations on a SKU stocked at eight
+    /// locations beside one stocked at one.
+    #[arg(long, group = "only")]
+    pub only_locations: bool,
     /// Offer only this many orders per second end to end (default: 200
     /// for 30 s, then 500 for 60 s).
     #[arg(long)]

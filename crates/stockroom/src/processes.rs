@@ -80,6 +80,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 only_end_to_end,
                 only_scale,
                 only_history,
+                only_locations,
                 e2e_rate,
                 e2e_seconds,
                 out,
@@ -95,6 +96,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 (only_end_to_end, bench::Only::EndToEnd),
                 (only_scale, bench::Only::Scale),
                 (only_history, bench::Only::History),
+                (only_locations, bench::Only::Locations),
             ]
             .into_iter()
             .find_map(|(chosen, stage)| chosen.then_some(stage));

@@ -48,15 +48,15 @@ pub async fn history(config: &BenchConfig, report: &mut Report) -> anyhow::Resul
         .await?;
     anyhow::ensure!(r.status().is_success(), "receiving {FRESH} failed");
 
-    let first_fold = place_and_confirm(&db, &http, &base, HOT).await?;
-    place_and_confirm(&db, &http, &base, FRESH).await?;
+    let first_fold = place_and_confirm(&db, &http, &base, HOT, 1).await?;
+    place_and_confirm(&db, &http, &base, FRESH, 1).await?;
     let (mut hot, mut fresh) = (Vec::new(), Vec::new());
     for _ in 0..config.rounds {
         let (mut h, mut f) = (Vec::new(), Vec::new());
         let started = Instant::now();
         for _ in 0..ORDERS {
-            h.push(place_and_confirm(&db, &http, &base, HOT).await?);
-            f.push(place_and_confirm(&db, &http, &base, FRESH).await?);
+            h.push(place_and_confirm(&db, &http, &base, HOT, 1).await?);
+            f.push(place_and_confirm(&db, &http, &base, FRESH, 1).await?);
         }
         let elapsed = started.elapsed() / 2;
         hot.push(summarise(h, elapsed));
@@ -128,15 +128,17 @@ async fn seed_history(db: &BenchDb, count: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Places a one-line order of `sku` and waits until it is decided; returns
-/// placed → confirmed as the log's own timestamps tell it.
-async fn place_and_confirm(
+/// Places a one-line order of `units` of `sku` and waits until it is
+/// decided; returns placed → confirmed as the log's own timestamps tell it.
+pub(super) async fn place_and_confirm(
     db: &BenchDb,
     http: &reqwest::Client,
     base: &str,
     sku: &str,
+    units: i64,
 ) -> anyhow::Result<Duration> {
-    let body = json!({"customer_id": uuid::Uuid::new_v4(), "lines": [{"sku": sku, "quantity": 1}]});
+    let body =
+        json!({"customer_id": uuid::Uuid::new_v4(), "lines": [{"sku": sku, "quantity": units}]});
     let placed: serde_json::Value = http
         .post(format!("{base}/v1/orders"))
         .json(&body)

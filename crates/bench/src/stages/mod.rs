@@ -2,6 +2,7 @@
 
 mod end_to_end;
 mod history;
+mod locations;
 mod pipeline;
 mod place_order;
 mod query;
@@ -9,6 +10,7 @@ mod scale;
 
 pub use end_to_end::{end_to_end, highest_rate, ramp, steady_load, Measured, Ramp, Targets};
 pub use history::history;
+pub use locations::locations;
 pub use pipeline::relay_and_projector;
 pub use place_order::place_order;
 pub use query::query;
