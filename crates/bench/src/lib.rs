@@ -147,6 +147,20 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
         let measured = stages::steady_load(config, rate, duration, config.rounds).await?;
         steady.push((rate, duration, measured));
     }
+    // The same loads with two-line orders, the catalogue over three
+    // locations beside all of it at one.
+    let mut spread = Vec::new();
+    for &(rate, duration) in &config.e2e_rates {
+        let mut at = Vec::new();
+        for locations in [3, 1] {
+            children::settle(config).await?;
+            let catalogue = stages::Catalogue::TwoLines { locations };
+            at.push(
+                stages::steady_load_of(config, rate, duration, config.rounds, catalogue).await?,
+            );
+        }
+        spread.push((rate, duration, at[0], at[1]));
+    }
     let ramp = match config.ramp {
         Some((step, step_duration)) => {
             children::settle(config).await?;
@@ -166,6 +180,25 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
     }
     for (rate, duration, measured) in &steady {
         stages::end_to_end(&mut report, *rate, *duration, measured, targets(*rate));
+    }
+    for (rate, duration, three, one) in &spread {
+        let at = format!(
+            "end to end at {rate} two-line orders/s for {duration:?}, the catalogue over 3 \
+             locations (2 in 3 orders split) vs all at one"
+        );
+        let targets = targets(*rate);
+        report.latency(
+            &format!("{at}: placed → confirmed"),
+            three.confirmed,
+            one.confirmed,
+            targets.confirmed,
+        );
+        report.latency(
+            &format!("{at}: accepted → visible"),
+            three.visible,
+            one.visible,
+            targets.visible,
+        );
     }
     if let Some(ramp) = &ramp {
         stages::highest_rate(&mut report, ramp);

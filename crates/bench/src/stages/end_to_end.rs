@@ -16,6 +16,45 @@ const POLL: Duration = Duration::from_millis(10);
 /// SKUs the end-to-end orders are spread over.
 const SKUS: usize = 50;
 
+/// Where the catalogue's stock is, and what an order holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Catalogue {
+    /// One-line orders, every SKU's stock at `default` (the v1 shop).
+    OneLine,
+    /// Two-line orders of distinct SKUs, SKU `i` stocked at location
+    /// `i % locations` (`default` among them): with more than one location
+    /// an order is split whenever its SKUs are stocked apart, which is
+    /// `1 − 1/locations` of orders.
+    TwoLines {
+        /// Locations the catalogue is spread over.
+        locations: usize,
+    },
+}
+
+impl Catalogue {
+    fn location_of(self, sku: usize) -> String {
+        match self {
+            Self::TwoLines { locations } if sku % locations != 0 => {
+                format!("site-{}", sku % locations)
+            }
+            _ => "default".to_owned(),
+        }
+    }
+
+    fn lines(self) -> Value {
+        let pick = || uuid::Uuid::new_v4().as_u128() % SKUS as u128;
+        let first = pick();
+        match self {
+            Self::OneLine => json!([{"sku": format!("E2E-{first}"), "quantity": 1}]),
+            Self::TwoLines { .. } => {
+                let second = (first + 1 + pick() % (SKUS as u128 - 1)) % SKUS as u128;
+                json!([{"sku": format!("E2E-{first}"), "quantity": 1},
+                       {"sku": format!("E2E-{second}"), "quantity": 1}])
+            }
+        }
+    }
+}
+
 /// What one steady-load run measured (medians over rounds).
 #[derive(Debug, Clone, Copy)]
 pub struct Measured {
@@ -86,13 +125,24 @@ pub fn end_to_end(
     }
 }
 
-/// Offers `rate` orders/s for `duration`, `rounds` times, on a fresh
-/// database with every process running; medians over the rounds.
+/// Offers `rate` one-line orders/s for `duration`, `rounds` times, on a
+/// fresh database with every process running; medians over the rounds.
 pub async fn steady_load(
     config: &BenchConfig,
     rate: u32,
     duration: Duration,
     rounds: usize,
+) -> anyhow::Result<Measured> {
+    steady_load_of(config, rate, duration, rounds, Catalogue::OneLine).await
+}
+
+/// [`steady_load`] with the orders and stock of `catalogue`.
+pub async fn steady_load_of(
+    config: &BenchConfig,
+    rate: u32,
+    duration: Duration,
+    rounds: usize,
+    catalogue: Catalogue,
 ) -> anyhow::Result<Measured> {
     let db = BenchDb::create(config).await?;
     let command = start(config, &db, "command-api", &[]).await?;
@@ -104,6 +154,17 @@ pub async fn steady_load(
     ];
     let http = db.client()?;
     let (c, q) = (command.url().to_owned(), query.url().to_owned());
+    if let Catalogue::TwoLines { locations } = catalogue {
+        for n in 1..locations {
+            let body = json!({"code": format!("site-{n}"), "name": "E2E", "priority": n});
+            let r = http
+                .post(format!("{c}/v1/locations"))
+                .json(&body)
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().is_success(), "registering site-{n} failed");
+        }
+    }
     // Orders spread over a catalogue, as in a shop.
     for i in 0..SKUS {
         let sku = format!("E2E-{i}");
@@ -114,7 +175,7 @@ pub async fn steady_load(
             ),
             (
                 format!("/v1/stock/{sku}/receipts"),
-                json!({"quantity": 1_000_000}),
+                json!({"quantity": 1_000_000, "location": catalogue.location_of(i)}),
             ),
         ] {
             let r = http.post(format!("{c}{path}")).json(&body).send().await?;
@@ -124,9 +185,7 @@ pub async fn steady_load(
     // Returns the order id, how long the POST took and how long the order
     // took to become readable after it was accepted.
     let one = |http: reqwest::Client, c: String, q: String| async move {
-        let sku = format!("E2E-{}", uuid::Uuid::new_v4().as_u128() % SKUS as u128);
-        let body =
-            json!({"customer_id": uuid::Uuid::new_v4(), "lines": [{"sku": sku, "quantity": 1}]});
+        let body = json!({"customer_id": uuid::Uuid::new_v4(), "lines": catalogue.lines()});
         let sent = Instant::now();
         let placed: Value = http
             .post(format!("{c}/v1/orders"))

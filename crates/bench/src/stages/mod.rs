@@ -8,7 +8,9 @@ mod place_order;
 mod query;
 mod scale;
 
-pub use end_to_end::{end_to_end, highest_rate, ramp, steady_load, Measured, Ramp, Targets};
+pub use end_to_end::{
+    end_to_end, highest_rate, ramp, steady_load, steady_load_of, Catalogue, Measured, Ramp, Targets,
+};
 pub use history::history;
 pub use locations::locations;
 pub use pipeline::relay_and_projector;
