@@ -206,7 +206,9 @@ async fn follow_positions(
                 Err(_) => None,
             };
         }
-        if let Ok(positions) = all_positions(&pool).await {
+        let read = all_positions(&pool).await;
+        let answered = read.is_ok();
+        if let Ok(positions) = read {
             tx.send_modify(|known| {
                 for (name, position) in positions {
                     let entry = known.entry(name).or_insert(position);
@@ -234,17 +236,19 @@ async fn follow_positions(
                 // have been missed meanwhile.
                 Ok(None) | Err(_) => listener = None,
             },
-            _ = tokio::time::sleep(refresh(chase.as_deref())) => {}
+            _ = tokio::time::sleep(refresh(chase.as_deref(), answered)) => {}
             () = arrival(chase.as_deref()) => {}
             _ = shutdown.wait_for(|stopped| *stopped) => return,
         }
     }
 }
 
-/// How long until the positions are read again.
-fn refresh(chase: Option<&Chase>) -> Duration {
+/// How long until the positions are read again: soon while readers wait on
+/// a replica that answers, else [`REFRESH`] (a replica that is down is not
+/// asked hundreds of times a second).
+fn refresh(chase: Option<&Chase>, answered: bool) -> Duration {
     match chase {
-        Some(chase) if chase.waiting.load(Ordering::SeqCst) > 0 => CHASE,
+        Some(chase) if answered && chase.waiting.load(Ordering::SeqCst) > 0 => CHASE,
         _ => REFRESH,
     }
 }

@@ -182,28 +182,30 @@ async fn follow_replay(
     while !*shutdown.borrow() {
         let (settled, location) = *sampled.borrow_and_update();
         horizon.record(settled, location);
+        let mut failed = false;
         if horizon.waiting() {
             match store::replica::replayed_location(&replica).await {
                 // Not a standby (promoted, or the primary's own URL): it
                 // holds whatever the primary settled.
                 Ok(None) => {
-                    let _ = horizon.replayed_to(u64::MAX);
+                    horizon.replayed_to(u64::MAX);
                 }
                 Ok(Some(replayed)) => {
-                    let _ = horizon.replayed_to(replayed);
+                    horizon.replayed_to(replayed);
                 }
                 Err(e) => {
+                    failed = true;
                     tracing::warn!(error = %store::error_chain(&e), "reading the replica's replay location failed; retrying");
                 }
             }
             tx.send_if_modified(|served| {
-                let now = horizon.replayed_to(0);
-                let moved = now > *served;
-                *served = (*served).max(now);
+                let moved = horizon.replayed() > *served;
+                *served = (*served).max(horizon.replayed());
                 moved
             });
         }
-        let wait = if horizon.waiting() {
+        // A replica that does not answer is asked again only every second.
+        let wait = if horizon.waiting() && !failed {
             REPLAY_CHASE
         } else {
             REPLAY_IDLE

@@ -80,6 +80,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 only_end_to_end,
                 only_scale,
                 only_history,
+                only_replica,
+                replica_database_url,
                 e2e_rate,
                 e2e_seconds,
                 out,
@@ -95,10 +97,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 (only_end_to_end, bench::Only::EndToEnd),
                 (only_scale, bench::Only::Scale),
                 (only_history, bench::Only::History),
+                (only_replica, bench::Only::Replica),
             ]
             .into_iter()
             .find_map(|(chosen, stage)| chosen.then_some(stage));
-            if config.only.is_some() {
+            config.replica_admin_url = replica_database_url;
+            if config.only.is_some_and(|only| only != bench::Only::Replica) {
                 config.ramp = None;
             }
             if let Some(rate) = e2e_rate {

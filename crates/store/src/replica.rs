@@ -116,6 +116,11 @@ impl ReplayedHorizon {
         self.replayed
     }
 
+    /// The highest settled position the replica is known to hold.
+    pub fn replayed(&self) -> i64 {
+        self.replayed
+    }
+
     /// Whether settled positions wait for the replica.
     pub fn waiting(&self) -> bool {
         !self.samples.is_empty()

@@ -7,7 +7,9 @@ mod place_order;
 mod query;
 mod scale;
 
-pub use end_to_end::{end_to_end, highest_rate, ramp, steady_load, Measured, Ramp, Targets};
+pub use end_to_end::{
+    end_to_end, highest_rate, one_primary, ramp, steady_load, Measured, Ramp, Targets,
+};
 pub use history::history;
 pub use pipeline::relay_and_projector;
 pub use place_order::place_order;
