@@ -15,4 +15,5 @@ mod pipeline_under_faults;
 mod postgres_restart;
 mod relay_crash;
 mod relay_failover;
+mod replica_faults;
 mod restored_copy;

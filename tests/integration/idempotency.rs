@@ -3,6 +3,7 @@
 use futures::future::join_all;
 use serde_json::{json, Value};
 
+use crate::support::system::post_with_key;
 use crate::support::System;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -17,16 +18,7 @@ async fn ten_concurrent_posts_with_one_key_place_one_order_and_answer_identicall
     let responses = join_all((0..10).map(|_| {
         let client = sys.client();
         let (url, body) = (url.clone(), body.clone());
-        async move {
-            let r = client
-                .post(url)
-                .header("Idempotency-Key", "order-attempt-1")
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.json::<Value>().await.unwrap())
-        }
+        async move { post_with_key(&client, &url, "order-attempt-1", &body).await }
     }))
     .await;
 

@@ -12,7 +12,7 @@ use crate::support::System;
 
 /// The suite's load; `STOCKROOM_TEST_RYW_RATE` and `STOCKROOM_TEST_RYW_SECONDS`
 /// repeat the measurement at other rates (200/s for 20 s, 500/s for 30 s).
-fn load() -> (u64, u64) {
+pub fn load() -> (u64, u64) {
     let setting = |name: &str, default: u64| {
         std::env::var(name)
             .ok()
@@ -29,6 +29,12 @@ fn load() -> (u64, u64) {
 async fn every_order_read_back_at_its_position_is_found_under_open_loop_load() {
     let (rate, seconds) = load();
     let sys = System::start_with(&[], &["projector", "reserver"]).await;
+    every_order_is_read_back_at_its_position(&sys, rate, seconds).await;
+}
+
+/// Places `rate` orders a second for `seconds` (open loop) and reads each
+/// back at once at its position: every read must be a 200 that shows it.
+pub async fn every_order_is_read_back_at_its_position(sys: &System, rate: u64, seconds: u64) {
     sys.stock_product("RYW-1", 100, 1_000_000).await;
     let client = sys.client();
     let (command, query) = (sys.command_url().to_owned(), sys.query_url().to_owned());

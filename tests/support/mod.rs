@@ -3,7 +3,9 @@
 pub mod db;
 pub mod kafka;
 pub mod process;
+pub mod proxy;
 pub mod shop;
+pub mod standby;
 pub mod system;
 
 pub use db::TestDb;

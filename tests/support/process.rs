@@ -34,6 +34,9 @@ impl Proc {
             // Each process as its own database role, as deployed.
             .envs(env.iter().map(|(k, v)| match k.as_str() {
                 "DATABASE_URL" => (k.clone(), super::db::url_for_process(v, subcommand)),
+                "STOCKROOM_QUERY_DATABASE_URL" => {
+                    (k.clone(), super::standby::url_for_process(v, subcommand))
+                }
                 _ => (k.clone(), v.clone()),
             }))
             .env(

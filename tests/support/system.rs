@@ -176,6 +176,19 @@ impl System {
     }
 }
 
+/// `POST`s `body` to `url` with an `Idempotency-Key`: the status and the
+/// JSON answer.
+pub async fn post_with_key(client: &Client, url: &str, key: &str, body: &Value) -> (u16, Value) {
+    let r = client
+        .post(url)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json::<Value>().await.unwrap())
+}
+
 /// An HTTP client that sends `token` as its bearer credential.
 pub fn client_with(token: &str) -> Client {
     let mut headers = reqwest::header::HeaderMap::new();

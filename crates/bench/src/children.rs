@@ -129,6 +129,32 @@ impl BenchDb {
         })
     }
 
+    /// This database's URL on the replica whose admin URL is `admin`, once
+    /// the replica has replayed its creation, migrations and key.
+    pub async fn on_replica(&self, admin: &str) -> anyhow::Result<String> {
+        let (base, _) = admin
+            .rsplit_once('/')
+            .ok_or_else(|| anyhow!("the replica's URL names no database"))?;
+        let (_, name) = self.url.rsplit_once('/').unwrap_or_default();
+        let url = format!("{base}/{name}");
+        let written = store::replica::wal_insert_location(&self.pool).await?;
+        let replica = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy(admin)?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let replayed = store::replica::replayed_location(&replica).await?;
+            if replayed.is_none_or(|at| at >= written) {
+                return Ok(url);
+            }
+            anyhow::ensure!(
+                std::time::Instant::now() < deadline,
+                "the replica did not replay the bench's database within a minute"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// An HTTP client that sends the bench's key with every request.
     pub fn client(&self) -> anyhow::Result<reqwest::Client> {
         client_with(&self.token)

@@ -47,6 +47,12 @@ pub struct BenchConfig {
     pub scale_orders: usize,
     /// One stage alone, to iterate on it; `None` runs them all.
     pub only: Option<Only>,
+    /// The admin URL's twin on a streaming replica of its server: with it,
+    /// `Only::Replica` searches the highest rate with the query API reading
+    /// the replica too.
+    pub replica_admin_url: Option<String>,
+    /// Whether the steady loads start their query API on the replica.
+    pub query_on_replica: bool,
 }
 
 /// A stage that can run alone.
@@ -63,6 +69,9 @@ pub enum Only {
     History,
     /// Reservations on a SKU at eight locations beside one at a single one.
     Locations,
+    /// What one primary carries: the highest rate on one database, the same
+    /// with the query API on a replica, and pgbench's placement rate.
+    Replica,
 }
 
 impl BenchConfig {
@@ -85,6 +94,8 @@ impl BenchConfig {
             history: 100_000,
             scale_orders: 1_000_000,
             only: None,
+            replica_admin_url: None,
+            query_on_replica: false,
         }
     }
 
@@ -132,6 +143,10 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
         }
         Some(Only::Placement) => {
             stages::place_order(config, &mut report).await?;
+            return Ok(report);
+        }
+        Some(Only::Replica) => {
+            stages::one_primary(config, &mut report).await?;
             return Ok(report);
         }
         Some(Only::EndToEnd) | None => {}
@@ -201,7 +216,7 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
         );
     }
     if let Some(ramp) = &ramp {
-        stages::highest_rate(&mut report, ramp);
+        stages::highest_rate(&mut report, ramp, "");
     }
     Ok(report)
 }

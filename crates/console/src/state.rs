@@ -15,8 +15,12 @@ use crate::throttle::SignInThrottle;
 /// The console's shared state.
 #[derive(Clone)]
 pub struct Console {
-    /// The event store and read models.
+    /// The event store: accounts, sessions, parked events.
     pub(crate) pool: PgPool,
+    /// Where the read models are read: the primary or a replica of it.
+    pub(crate) reads: PgPool,
+    /// The replica `reads` points at, if it is one (its lag is shown).
+    pub(crate) replica: Option<PgPool>,
     /// The command API's state: commands run through its code.
     pub(crate) commands: command_api::AppState,
     /// Waiting for the read models to show a change just made.
@@ -38,9 +42,31 @@ impl Console {
         settings: ConsoleSettings,
         stop: watch::Receiver<bool>,
     ) -> Self {
+        Self::reading(commands, None, settings, stop)
+    }
+
+    /// The console over `commands`, reading the read models on `replica`
+    /// when there is one, until `stop`.
+    pub fn reading(
+        commands: command_api::AppState,
+        replica: Option<PgPool>,
+        settings: ConsoleSettings,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
         let pool = commands.pool.clone();
+        let freshness = match &replica {
+            Some(replica) => Freshness::on_replica(
+                replica.clone(),
+                pool.clone(),
+                settings.max_wait,
+                stop.clone(),
+            ),
+            None => Freshness::start(pool.clone(), settings.max_wait, stop.clone()),
+        };
         let console = Self {
-            freshness: Freshness::start(pool.clone(), settings.max_wait, stop.clone()),
+            freshness,
+            reads: replica.clone().unwrap_or_else(|| pool.clone()),
+            replica,
             pool,
             commands,
             throttle: Arc::new(SignInThrottle::new(settings.sign_in_free_failures)),

@@ -9,12 +9,13 @@ use axum::http::request::Parts;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use serde::Deserialize;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use crate::error::QueryError;
 
@@ -89,12 +90,17 @@ async fn log_end(pool: &PgPool) -> Result<i64, sqlx::Error> {
 /// published positions as they are announced, and the bound.
 #[derive(Clone)]
 pub struct Freshness {
-    /// The read models.
+    /// The read models (the primary, or a replica of it).
     pub pool: PgPool,
+    /// The primary: where positions are handed out and announced.
+    pub primary: PgPool,
     /// Published positions, by projection.
     pub positions: watch::Receiver<HashMap<String, i64>>,
     /// Longest a read waits.
     pub max_wait: Duration,
+    /// On a replica, the readers waiting, for whom its positions are read
+    /// again and again (no announcement says when the replica replayed one).
+    chase: Option<Arc<Chase>>,
 }
 
 use store::notify::POSITIONS_CHANNEL;
@@ -103,17 +109,76 @@ use store::notify::POSITIONS_CHANNEL;
 /// (while the listener reconnects).
 const REFRESH: Duration = Duration::from_secs(1);
 
+/// How often a replica's positions are read while a reader waits.
+const CHASE: Duration = Duration::from_millis(5);
+
+/// Readers waiting for a replica to replay their position.
+#[derive(Default)]
+struct Chase {
+    waiting: AtomicUsize,
+    arrived: Notify,
+}
+
+/// A reader counted in [`Chase::waiting`] until dropped.
+struct Waiting(Arc<Chase>);
+
+impl Waiting {
+    fn enter(chase: &Arc<Chase>) -> Self {
+        chase.waiting.fetch_add(1, Ordering::SeqCst);
+        chase.arrived.notify_one();
+        Self(chase.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 impl Freshness {
     /// Follows the published positions until `shutdown`: read from the table
     /// whenever a projection announces a change, and every second as a
     /// fallback.
     pub fn start(pool: PgPool, max_wait: Duration, shutdown: watch::Receiver<bool>) -> Self {
+        Self::follow(pool.clone(), pool, None, max_wait, shutdown)
+    }
+
+    /// The same for read models on `replica`: positions are read from the
+    /// replica (whatever it then serves is at least as new), woken by the
+    /// primary's announcements and, while a reader waits, every few
+    /// milliseconds.
+    pub fn on_replica(
+        replica: PgPool,
+        primary: PgPool,
+        max_wait: Duration,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        let chase = Some(Arc::new(Chase::default()));
+        Self::follow(replica, primary, chase, max_wait, shutdown)
+    }
+
+    fn follow(
+        pool: PgPool,
+        primary: PgPool,
+        chase: Option<Arc<Chase>>,
+        max_wait: Duration,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
         let (tx, rx) = watch::channel(HashMap::new());
-        tokio::spawn(follow_positions(pool.clone(), tx, shutdown));
+        tokio::spawn(follow_positions(
+            pool.clone(),
+            primary.clone(),
+            chase.clone(),
+            tx,
+            shutdown,
+        ));
         Self {
             pool,
+            primary,
             positions: rx,
             max_wait,
+            chase,
         }
     }
 }
@@ -128,18 +193,22 @@ async fn all_positions(pool: &PgPool) -> Result<HashMap<String, i64>, sqlx::Erro
 
 async fn follow_positions(
     pool: PgPool,
+    primary: PgPool,
+    chase: Option<Arc<Chase>>,
     tx: watch::Sender<HashMap<String, i64>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut listener: Option<PgListener> = None;
     loop {
         if listener.is_none() {
-            listener = match PgListener::connect_with(&pool).await {
+            listener = match PgListener::connect_with(&primary).await {
                 Ok(mut l) => l.listen(POSITIONS_CHANNEL).await.ok().map(|()| l),
                 Err(_) => None,
             };
         }
-        if let Ok(positions) = all_positions(&pool).await {
+        let read = all_positions(&pool).await;
+        let answered = read.is_ok();
+        if let Ok(positions) = read {
             tx.send_modify(|known| {
                 for (name, position) in positions {
                     let entry = known.entry(name).or_insert(position);
@@ -167,9 +236,28 @@ async fn follow_positions(
                 // have been missed meanwhile.
                 Ok(None) | Err(_) => listener = None,
             },
-            _ = tokio::time::sleep(REFRESH) => {}
+            _ = tokio::time::sleep(refresh(chase.as_deref(), answered)) => {}
+            () = arrival(chase.as_deref()) => {}
             _ = shutdown.wait_for(|stopped| *stopped) => return,
         }
+    }
+}
+
+/// How long until the positions are read again: soon while readers wait on
+/// a replica that answers, else [`REFRESH`] (a replica that is down is not
+/// asked hundreds of times a second).
+fn refresh(chase: Option<&Chase>, answered: bool) -> Duration {
+    match chase {
+        Some(chase) if answered && chase.waiting.load(Ordering::SeqCst) > 0 => CHASE,
+        _ => REFRESH,
+    }
+}
+
+/// Completes when a reader starts waiting on a replica.
+async fn arrival(chase: Option<&Chase>) {
+    match chase {
+        Some(chase) => chase.arrived.notified().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -232,11 +320,13 @@ pub async fn await_position(
         return Ok(at);
     }
     let started = tokio::time::Instant::now();
+    let _waiting = freshness.chase.as_ref().map(Waiting::enter);
     let grace = VALIDATE_AFTER.min(freshness.max_wait);
     if let Some(at) = announced_within(&mut positions, projections, wanted, grace).await {
         return Ok(at);
     }
-    let end = log_end(pool).await?;
+    // Asked of the primary: a replica's copy of the sequence lags it.
+    let end = log_end(&freshness.primary).await?;
     if wanted > end {
         return Err(QueryError::bad(
             "min_position",

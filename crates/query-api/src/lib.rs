@@ -7,6 +7,7 @@ pub mod error;
 pub mod freshness;
 pub mod horizon;
 pub mod params;
+pub mod replica;
 pub mod routes;
 pub mod state;
 

@@ -461,6 +461,15 @@ pub struct BenchArgs {
     /// locations beside one stocked at one.
     #[arg(long, group = "only")]
     pub only_locations: bool,
+    /// Only what one primary carries: the highest rate on one database,
+    /// the same with the query API on a replica, and pgbench's placement
+    /// rate (needs `--replica-database-url`).
+    #[arg(long, group = "only", requires = "replica_database_url")]
+    pub only_replica: bool,
+    /// The admin database URL's twin on a streaming replica of the same
+    /// server (`scripts/bench --only-replica` starts one).
+    #[arg(long, env = "STOCKROOM_BENCH_REPLICA_DATABASE_URL")]
+    pub replica_database_url: Option<String>,
     /// Offer only this many orders per second end to end (default: 200
     /// for 30 s, then 500 for 60 s).
     #[arg(long)]

@@ -24,6 +24,11 @@ pub struct Common {
         default_value = "postgres://stockroom@127.0.0.1:5432/stockroom"
     )]
     pub database_url: String,
+    /// Where the query API and the console read the read models and the
+    /// log: a streaming replica (hot standby) of `DATABASE_URL`'s server,
+    /// as the same role. Default: `DATABASE_URL` itself.
+    #[arg(long, env = "STOCKROOM_QUERY_DATABASE_URL")]
+    pub query_database_url: Option<String>,
     /// Kafka bootstrap servers.
     #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:9092")]
     pub kafka_brokers: String,
@@ -67,6 +72,23 @@ impl Common {
             max_connections: self.db_pool_size,
             ..DbConfig::new(&self.database_url)
         }
+    }
+
+    /// The replica's database settings, when reads go to one other than
+    /// the primary.
+    pub fn query_db(&self) -> Option<DbConfig> {
+        self.query_database_url
+            .as_deref()
+            .filter(|url| *url != self.database_url)
+            .map(|url| DbConfig {
+                max_connections: self.db_pool_size,
+                ..DbConfig::new(url)
+            })
+    }
+
+    /// A pool on the replica reads go to, if they go to one.
+    pub fn replica_pool(&self) -> anyhow::Result<Option<sqlx::PgPool>> {
+        Ok(self.query_db().as_ref().map(store::connect).transpose()?)
     }
 
     /// The prefix of this deployment's consumer groups.

@@ -95,6 +95,10 @@ pub async fn run(common: Common, strict: bool, keys_within: Duration) -> anyhow:
         ));
     }
 
+    if let Some(replica) = common.replica_pool()? {
+        findings.push(replica_finding(&pool, &replica).await);
+    }
+
     match oldest_transaction(&mut conn, BLOCKER_WARN_SECONDS).await? {
         Some(blocker) => findings.push((
             by_threshold(
@@ -176,6 +180,46 @@ pub async fn run(common: Common, strict: bool, keys_within: Duration) -> anyhow:
     }
 
     conclude(&findings, strict)
+}
+
+/// How far the replica the query API reads is behind: judged by seconds as
+/// the followers are; one that does not answer fails every read.
+async fn replica_finding(primary: &sqlx::PgPool, replica: &sqlx::PgPool) -> (Severity, String) {
+    match store::replica::replayed_location(replica).await {
+        Err(e) => {
+            return (
+                Severity::Fail,
+                format!(
+                    "the query replica does not answer: {}",
+                    store::error_chain(&e)
+                ),
+            )
+        }
+        Ok(None) => {
+            return (
+                Severity::Warn,
+                "STOCKROOM_QUERY_DATABASE_URL is not a standby (promoted, or another primary)"
+                    .to_owned(),
+            )
+        }
+        Ok(Some(_)) => {}
+    }
+    match store::replica::lag(primary, replica).await {
+        Ok(lag) => (
+            by_threshold(lag.seconds, LAG_WARN_SECONDS, LAG_FAIL_SECONDS),
+            format!(
+                "query replica: {} bytes of WAL behind ({:.1} s)",
+                lag.bytes, lag.seconds
+            ),
+        ),
+        Err(e) => (
+            Severity::Fail,
+            format!(
+                "the query replica's lag cannot be measured: {}",
+                store::error_chain(&e)
+            ),
+        ),
+    }
 }
 
 /// Prints the findings; fails when any needs a person (warnings too when

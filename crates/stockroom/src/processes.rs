@@ -81,6 +81,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 only_scale,
                 only_history,
                 only_locations,
+                only_replica,
+                replica_database_url,
                 e2e_rate,
                 e2e_seconds,
                 out,
@@ -97,10 +99,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 (only_scale, bench::Only::Scale),
                 (only_history, bench::Only::History),
                 (only_locations, bench::Only::Locations),
+                (only_replica, bench::Only::Replica),
             ]
             .into_iter()
             .find_map(|(chosen, stage)| chosen.then_some(stage));
-            if config.only.is_some() {
+            config.replica_admin_url = replica_database_url;
+            if config.only.is_some_and(|only| only != bench::Only::Replica) {
                 config.ramp = None;
             }
             if let Some(rate) = e2e_rate {
@@ -180,24 +184,45 @@ async fn query_api(
     addr: &str,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    let replica = common.replica_pool()?;
+    // Ready when the server that answers the reads does.
+    let replica_probes = replica
+        .as_ref()
+        .map(|replica| probes(replica, common))
+        .transpose()?;
     serve_api(
         "query-api",
         common,
         addr,
         api.limits(),
         stop.clone(),
-        |pool, probes, authenticator| {
+        |primary, probes, authenticator| {
+            let max_wait = api.max_wait.into();
+            let freshness = match &replica {
+                Some(replica) => {
+                    query_api::replica::watch_lag(primary.clone(), replica.clone(), stop.clone());
+                    query_api::freshness::Freshness::on_replica(
+                        replica.clone(),
+                        primary.clone(),
+                        max_wait,
+                        stop.clone(),
+                    )
+                }
+                None => {
+                    query_api::freshness::Freshness::start(primary.clone(), max_wait, stop.clone())
+                }
+            };
             let state = query_api::AppState {
-                horizon: query_api::horizon::LogHorizon::start(pool.clone(), stop.clone()),
-                event_streams: Default::default(),
-                max_long_poll: query_api::long_poll_within(api.limits().request_timeout),
-                freshness: query_api::freshness::Freshness::start(
-                    pool.clone(),
-                    api.max_wait.into(),
+                horizon: query_api::horizon::LogHorizon::start(
+                    primary.clone(),
+                    replica.clone(),
                     stop,
                 ),
-                pool,
-                probes,
+                event_streams: Default::default(),
+                max_long_poll: query_api::long_poll_within(api.limits().request_timeout),
+                freshness,
+                pool: replica.clone().unwrap_or(primary),
+                probes: replica_probes.unwrap_or(probes),
                 authenticator,
             };
             query_api::router(state, api.limits())
@@ -222,6 +247,7 @@ async fn serve_console(
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let retry = common.retry();
+    let replica = common.replica_pool()?;
     serve_api(
         "console",
         common,
@@ -231,7 +257,7 @@ async fn serve_console(
         |pool, probes, authenticator| {
             let notifier = store::Notifier::start(&pool, stop.clone());
             let commands = command_api::AppState::new(pool, probes, retry, authenticator, notifier);
-            console::router(console::Console::new(commands, settings, stop))
+            console::router(console::Console::reading(commands, replica, settings, stop))
         },
     )
     .await

@@ -18,6 +18,7 @@ pub mod log;
 pub mod notify;
 pub mod origin;
 pub mod read;
+pub mod replica;
 pub mod retention;
 pub mod state;
 pub mod stock_levels;

@@ -146,7 +146,15 @@ pub async fn steady_load_of(
 ) -> anyhow::Result<Measured> {
     let db = BenchDb::create(config).await?;
     let command = start(config, &db, "command-api", &[]).await?;
-    let query = start(config, &db, "query-api", &[("STOCKROOM_MAX_WAIT", "10s")]).await?;
+    let replica = match (&config.replica_admin_url, config.query_on_replica) {
+        (Some(admin), true) => Some(db.on_replica(admin).await?),
+        _ => None,
+    };
+    let mut query_env = vec![("STOCKROOM_MAX_WAIT", "10s")];
+    if let Some(replica) = &replica {
+        query_env.push(("STOCKROOM_QUERY_DATABASE_URL", replica));
+    }
+    let query = start(config, &db, "query-api", &query_env).await?;
     let workers = [
         start(config, &db, "relay", &[]).await?,
         start(config, &db, "projector", &[]).await?,
@@ -311,17 +319,20 @@ pub async fn ramp(
 }
 
 /// Writes the highest steady rate of `ramp` beside pgbench's transaction
-/// rate for the same appends on this machine, and the ramp's chart.
-pub fn highest_rate(report: &mut Report, ramp: &Ramp) {
-    report.charts.push((
-        "benchmarks-latency.svg".to_owned(),
-        latency_chart(&ramp.steps, ramp.step_duration),
-    ));
+/// rate for the same appends on this machine, and (for the layout that is
+/// not `layout`-qualified) the ramp's chart.
+pub fn highest_rate(report: &mut Report, ramp: &Ramp, layout: &str) {
+    if layout.is_empty() {
+        report.charts.push((
+            "benchmarks-latency.svg".to_owned(),
+            latency_chart(&ramp.steps, ramp.step_duration),
+        ));
+    }
     let pgbench = report.recall("pgbench-32");
     let (rate, confirmed) = ramp.best.unwrap_or((0, Summary::default()));
     report.rows.push(crate::report::Row {
         stage: format!(
-            "highest steady rate with placed → confirmed p99 < {} ms (steps of {} orders/s, {:?} each) vs pgbench running the placement's statements at 32 clients",
+            "highest steady rate with placed → confirmed p99 < {} ms{layout} (steps of {} orders/s, {:?} each) vs pgbench running the placement's statements at 32 clients",
             ramp.under.as_millis(),
             ramp.step,
             ramp.step_duration
@@ -395,4 +406,29 @@ fn latency_chart(steps: &[(u32, Measured)], step_duration: Duration) -> String {
         ],
         &[(50.0, "50 ms"), (100.0, "100 ms")],
     )
+}
+
+/// What one primary carries: the rate search on one database, then with
+/// every read of the query API on the replica, beside pgbench's rate for
+/// the placement on the primary.
+pub async fn one_primary(config: &BenchConfig, report: &mut Report) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        config.replica_admin_url.is_some(),
+        "--only-replica needs --replica-database-url (scripts/bench --only-replica starts a standby)"
+    );
+    let (step, step_duration) = config.ramp.unwrap_or((100, Duration::from_secs(10)));
+    let under = Duration::from_millis(100);
+    crate::children::settle(config).await?;
+    let one_database = ramp(config, step, step_duration, under).await?;
+    crate::children::settle(config).await?;
+    let on_replica = BenchConfig {
+        query_on_replica: true,
+        ..config.clone()
+    };
+    let with_replica = ramp(&on_replica, step, step_duration, under).await?;
+    crate::children::settle(config).await?;
+    super::place_order(config, report).await?;
+    highest_rate(report, &one_database, " on one database");
+    highest_rate(report, &with_replica, ", query API on a streaming replica");
+    Ok(())
 }

@@ -9,7 +9,8 @@ mod query;
 mod scale;
 
 pub use end_to_end::{
-    end_to_end, highest_rate, ramp, steady_load, steady_load_of, Catalogue, Measured, Ramp, Targets,
+    end_to_end, highest_rate, one_primary, ramp, steady_load, steady_load_of, Catalogue, Measured,
+    Ramp, Targets,
 };
 pub use history::history;
 pub use locations::locations;

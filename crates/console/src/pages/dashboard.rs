@@ -11,6 +11,7 @@ use domain::order::OrderStatus;
 use query_api::reads::summarize;
 use sqlx::Row;
 use store::health::Lag;
+use store::replica::ReplicaLag;
 use web::access::Permission;
 
 use super::render;
@@ -33,6 +34,15 @@ struct OrderFigures {
 struct Pipeline {
     lags: Vec<Lag>,
     parked: i64,
+    replica: Option<ReplicaState>,
+}
+
+/// The replica the console reads, as the dashboard shows it.
+enum ReplicaState {
+    /// It answered: this far behind.
+    Behind(ReplicaLag),
+    /// It did not answer (reads fail until it does).
+    Unreachable,
 }
 
 #[derive(Template)]
@@ -61,7 +71,21 @@ pub async fn show(
             .iter()
             .map(|(_, n)| n)
             .sum();
-        Some(Pipeline { lags, parked })
+        let replica = match &console.replica {
+            None => None,
+            Some(replica) => Some(match store::replica::lag(&console.pool, replica).await {
+                Ok(lag) => ReplicaState::Behind(lag),
+                Err(e) => {
+                    tracing::warn!(error = %store::error_chain(&e), "the replica's lag cannot be measured");
+                    ReplicaState::Unreachable
+                }
+            }),
+        };
+        Some(Pipeline {
+            lags,
+            parked,
+            replica,
+        })
     } else {
         None
     };
@@ -75,7 +99,7 @@ pub async fn show(
 
 async fn order_figures(console: &Console) -> Result<OrderFigures, ConsoleError> {
     let today = Utc::now().date_naive();
-    let summary = summarize(&console.pool, today, today).await?;
+    let summary = summarize(&console.reads, today, today).await?;
     // In lifecycle order, as people read it.
     let by_status = OrderStatus::NAMES
         .iter()
@@ -102,7 +126,7 @@ async fn order_figures(console: &Console) -> Result<OrderFigures, ConsoleError> 
         "SELECT date_trunc('hour', placed_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS hour, count(*) AS n \
          FROM read_models.orders WHERE placed_at > now() - interval '24 hours' GROUP BY 1",
     )
-    .fetch_all(&console.pool)
+    .fetch_all(&console.reads)
     .await?
     .iter()
     .map(|r| Ok((r.try_get("hour")?, r.try_get("n")?)))

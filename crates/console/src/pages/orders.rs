@@ -81,7 +81,7 @@ pub async fn list(
     };
     let mut error = None;
     if let Ok(id) = Uuid::parse_str(q) {
-        if find_order(&console.pool, id).await?.is_some() {
+        if find_order(&console.reads, id).await?.is_some() {
             return Ok(Redirect::to(&format!("/orders/{id}")).into_response());
         }
         // Not an order id: a customer's.
@@ -94,7 +94,7 @@ pub async fn list(
     }
     filter.after = decode_cursor(&search.cursor);
     let rows = if error.is_none() {
-        find_orders(&console.pool, &filter).await?
+        find_orders(&console.reads, &filter).await?
     } else {
         query_api::reads::Page {
             items: Vec::new(),
@@ -212,8 +212,8 @@ async fn order_page(
     typed: OrderForms,
     errors: FormErrors,
 ) -> Result<OrderPage, ConsoleError> {
-    let order = find_order(&console.pool, id).await?;
-    let history = order_events(&console.pool, id, None, HISTORY_LIMIT, 0).await?;
+    let order = find_order(&console.reads, id).await?;
+    let history = order_events(&console.reads, id, None, HISTORY_LIMIT, 0).await?;
     let status = order.as_ref().map(|o| o.status.as_str()).unwrap_or("");
     Ok(OrderPage {
         layout: Layout::new(who, "/orders", format!("Order {id}")).notice(notice),

@@ -88,7 +88,7 @@ async fn page(
     typed: ProductForm,
     errors: FormErrors,
 ) -> Result<ProductsPage, ConsoleError> {
-    let products = find_products(&console.pool, None, LIMIT, None).await?;
+    let products = find_products(&console.reads, None, LIMIT, None).await?;
     // Only a refused registration keeps what was typed.
     let keep = |value: String| {
         if failed.as_deref() == Some("") {

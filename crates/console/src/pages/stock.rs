@@ -54,10 +54,10 @@ pub async fn list(
     let page = StockPage {
         layout: Layout::new(&who, "/stock", "Stock"),
         below,
-        low: find_stock(&console.pool, Some(below), LIMIT, None)
+        low: find_stock(&console.reads, Some(below), LIMIT, None)
             .await?
             .items,
-        all: find_stock(&console.pool, None, LIMIT, None).await?.items,
+        all: find_stock(&console.reads, None, LIMIT, None).await?.items,
     };
     render(StatusCode::OK, &page)
 }
@@ -156,7 +156,7 @@ async fn sku_page(
     attempt: Attempt,
 ) -> Result<SkuPage, ConsoleError> {
     // A SKU that never moved has no movements yet, but can receive stock.
-    let page = match movements(&console.pool, &sku, MOVEMENTS_PER_PAGE, after).await {
+    let page = match movements(&console.reads, &sku, MOVEMENTS_PER_PAGE, after).await {
         Ok(page) => page,
         Err(QueryError::NotFound(_)) => query_api::reads::Page {
             items: Vec::new(),
