@@ -91,9 +91,11 @@ pub struct Shortfall {
     pub available: i64,
 }
 
-/// Above this many eligible locations `fewest_locations` searches greedily
-/// instead of exhaustively (2^16 subsets is the most it will look at).
-const EXACT_SEARCH_MAX_SITES: usize = 16;
+/// Most (subsets × SKUs) `fewest_locations` checks exhaustively; beyond it
+/// (many locations and many SKUs in one order) it searches greedily, so one
+/// order never costs the reservation process more than a few milliseconds
+/// while it holds stock locks.
+const EXACT_SEARCH_MAX_WORK: u64 = 1 << 16;
 
 /// Allocates every line or none. `available(sku, location)` is what the
 /// location can give now; the result is sorted by SKU, then location, one
@@ -239,7 +241,8 @@ fn fewest_sites<'s>(
     if serves(&already) {
         return already;
     }
-    if others.len() <= EXACT_SEARCH_MAX_SITES {
+    let subsets = 1u64.checked_shl(others.len() as u32).unwrap_or(u64::MAX);
+    if subsets.saturating_mul(loose.len().max(1) as u64) <= EXACT_SEARCH_MAX_WORK {
         for size in 1..=others.len() {
             if let Some(extra) = first_subset(&others, size, &mut |extra| {
                 let mut set = already.clone();

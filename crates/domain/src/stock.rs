@@ -439,6 +439,8 @@ impl Aggregate for StockItem {
                     Some(r) if !r.trim().is_empty() => format!("counted {counted} ({})", r.trim()),
                     _ => format!("counted {counted}"),
                 };
+                // The reference may fill the limit; the reason keeps to it.
+                let reason: String = reason.chars().take(MAX_TEXT_CHARS).collect();
                 self.adjust(sku, delta, reason, ReasonCode::CycleCount, location)
             }
             StockCommand::Reserve { sku, order_id, at } => {

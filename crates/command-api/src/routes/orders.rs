@@ -345,9 +345,15 @@ pub async fn place_command(
     if !named.is_empty() {
         // Only orders that name a location pay for this read.
         let known = store::locations::all(&state.pool).await?;
+        let channel = headers.principal.channel.as_deref();
         for (field, code) in named {
-            if !known.iter().any(|site| site.code == code) {
-                fields.reject(field, format!("no location {code} is registered"));
+            match known.iter().find(|site| site.code == code) {
+                None => fields.reject(field, format!("no location {code} is registered")),
+                Some(site) if !site.serves(channel) => fields.reject(
+                    field,
+                    format!("location {code} is inactive or does not serve this sales channel"),
+                ),
+                Some(_) => {}
             }
         }
     }

@@ -148,7 +148,7 @@ pub(super) fn feed_query(params: &Params) -> Result<FeedQuery, QueryError> {
     {
         p.reject(
             "categories",
-            &format!("unknown category {bad:?}: expected product, stock or order"),
+            &format!("unknown category {bad:?}: expected product, stock, order or location"),
         );
     }
     let wait = p.int(FEED_PARAMS[4]).unwrap_or(0);
