@@ -19,9 +19,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = QueryError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, QueryError> {
-        let Query(map) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
             .map_err(|e| QueryError::bad("query", e.body_text()))?;
+        let mut map = HashMap::with_capacity(pairs.len());
+        for (name, value) in pairs {
+            // Which of two values was meant cannot be known: refuse both.
+            if map.insert(name.clone(), value).is_some() {
+                return Err(QueryError::bad(&name, "given more than once"));
+            }
+        }
         Ok(Self(map))
     }
 }
