@@ -128,6 +128,27 @@ ensure_browser_installed() {
   fi
 }
 
+# The API fuzzer the tests run against both APIs (tests/integration/api_fuzzing.rs),
+# pinned, in a virtual environment of its own; exports its path.
+SCHEMATHESIS_VERSION="4.32.5"
+ensure_schemathesis_installed() {
+  local venv="$TOOLS_DIR/schemathesis-$SCHEMATHESIS_VERSION"
+  mkdir -p "$TOOLS_DIR"
+  # A virtual environment cannot be moved once made: build it in place,
+  # one script at a time, and mark it whole at the end.
+  (
+    flock 9
+    if [ ! -f "$venv/.complete" ]; then
+      say "installing schemathesis $SCHEMATHESIS_VERSION into $venv"
+      rm -rf "$venv"
+      python3 -m venv "$venv"
+      "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+      touch "$venv/.complete"
+    fi
+  ) 9>"$TOOLS_DIR/.schemathesis.lock"
+  export STOCKROOM_SCHEMATHESIS="$venv/bin/schemathesis"
+}
+
 # The tests put a real PgBouncer between a worker and Postgres, to prove it
 # is refused (tests/integration/pooler.rs); nothing else uses it.
 ensure_pgbouncer_installed() {

@@ -142,7 +142,7 @@ pub const fn limit(max: i64) -> QueryParam {
 /// `cursor`: where the next page starts.
 pub const CURSOR: QueryParam = QueryParam {
     name: "cursor",
-    description: "the `next_cursor` of the previous page",
+    description: "only the `next_cursor` of an earlier page (anything else is a 400)",
     kind: ParamType::Text,
 };
 
@@ -161,7 +161,8 @@ pub const DAYS: std::ops::RangeInclusive<NaiveDate> = {
 pub const FROM: QueryParam = QueryParam {
     name: "from",
     description:
-        "first day (UTC), inclusive, 1970-01-01 to 9999-12-31; 29 days before `to` by default",
+        "first day (UTC), inclusive, 1970-01-01 to 9999-12-31; 29 days before `to` by default; \
+         not after `to` and at most five years (1,830 days) before it, else a 400",
     kind: ParamType::Date,
 };
 

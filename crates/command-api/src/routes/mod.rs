@@ -2,6 +2,7 @@
 //! each needs.
 
 mod answers;
+mod bounds;
 mod orders;
 mod probes;
 mod products;
@@ -32,7 +33,7 @@ use crate::AppState;
 
 /// Every route of the command API and what it needs (api.md, Access v1.1).
 /// A route missing here cannot be mounted.
-pub static ACCESS: [RouteRule; 13] = [
+pub static ACCESS: [RouteRule; 17] = [
     rule(
         Method::POST,
         "/v1/products",
@@ -82,6 +83,10 @@ pub static ACCESS: [RouteRule; 13] = [
     web::probes::READYZ,
     web::probes::METRICS,
     web::openapi::RULE,
+    web::docs::PAGE,
+    web::docs::SCRIPT,
+    web::docs::STYLE,
+    web::docs::INIT,
 ];
 
 /// The whole command API.
@@ -92,6 +97,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     routes = stock::routes(routes);
     routes = orders::routes(routes);
     routes = self::probes::routes(routes, state.pool.clone());
+    routes = web::docs::routes(routes);
     routes = routes.openapi("Stockroom command API");
     let authenticator = state.authenticator.clone();
     routes.build(state, limits, authenticator)

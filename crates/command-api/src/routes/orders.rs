@@ -17,6 +17,7 @@ use web::openapi::Operation;
 use web::SecureRouter;
 
 use super::answers::{OrderAnswer, PlacedAnswer};
+use super::bounds::MinorUnits;
 use super::simple::Simple;
 use crate::error::ApiError;
 use crate::extract::{CommandHeaders, Fields, JsonBody};
@@ -94,10 +95,10 @@ pub struct PlaceBody {
 #[serde(deny_unknown_fields)]
 pub struct LineBody {
     /// A registered, active product.
-    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
+    #[schemars(with = "Sku")]
     pub sku: String,
     /// Units wanted.
-    #[schemars(range(min = 1))]
+    #[schemars(with = "Quantity")]
     pub quantity: i64,
 }
 
@@ -106,9 +107,10 @@ pub struct LineBody {
 #[serde(deny_unknown_fields)]
 pub struct PaymentBody {
     /// Must equal the order's total, in minor units.
+    #[schemars(with = "MinorUnits")]
     pub amount: i64,
     /// Must equal the order's currency.
-    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
+    #[schemars(with = "Currency")]
     pub currency: String,
     /// The payment provider's reference.
     pub reference: Option<String>,

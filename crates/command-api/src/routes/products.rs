@@ -12,6 +12,7 @@ use web::openapi::Operation;
 use web::SecureRouter;
 
 use super::answers::ProductAnswer;
+use super::bounds::MinorUnits;
 use super::simple::Simple;
 use crate::error::ApiError;
 use crate::extract::{CommandHeaders, Fields, JsonBody};
@@ -51,16 +52,16 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
     /// Letters, digits, `.`, `_`, `-`; 1 to 64 characters.
-    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
+    #[schemars(with = "Sku")]
     pub sku: String,
     /// What customers see.
     #[schemars(length(min = 1, max = 200))]
     pub name: String,
     /// Price per unit in minor units (cents).
-    #[schemars(range(min = 0))]
+    #[schemars(with = "MinorUnits")]
     pub unit_price: i64,
     /// ISO 4217 code.
-    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
+    #[schemars(with = "Currency")]
     pub currency: String,
 }
 
@@ -69,10 +70,10 @@ pub struct RegisterBody {
 #[serde(deny_unknown_fields)]
 pub struct PriceBody {
     /// Price per unit in minor units (cents).
-    #[schemars(range(min = 0))]
+    #[schemars(with = "MinorUnits")]
     pub unit_price: i64,
     /// ISO 4217 code.
-    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
+    #[schemars(with = "Currency")]
     pub currency: String,
 }
 

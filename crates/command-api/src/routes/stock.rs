@@ -14,6 +14,7 @@ use web::openapi::Operation;
 use web::SecureRouter;
 
 use super::answers::StockAnswer;
+use super::bounds::UnitsDelta;
 use super::products::path_sku;
 use crate::error::ApiError;
 use crate::extract::{CommandHeaders, Fields, JsonBody};
@@ -46,7 +47,7 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct ReceiptBody {
     /// How many units arrived.
-    #[schemars(range(min = 1))]
+    #[schemars(with = "Quantity")]
     pub quantity: i64,
     /// The delivery's reference, for the record.
     pub reference: Option<String>,
@@ -57,6 +58,7 @@ pub struct ReceiptBody {
 #[serde(deny_unknown_fields)]
 pub struct AdjustmentBody {
     /// Units to add (positive) or remove (negative); on hand cannot go below reserved.
+    #[schemars(with = "UnitsDelta")]
     pub delta: i64,
     /// Why, for the movements history.
     #[schemars(length(min = 1))]
