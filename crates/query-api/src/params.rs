@@ -208,6 +208,25 @@ mod tests {
         }
     }
 
+    async fn params_of(uri: &str) -> Result<Params, QueryError> {
+        let (mut parts, ()) = axum::http::Request::get(uri).body(()).unwrap().into_parts();
+        Params::from_request_parts(&mut parts, &()).await
+    }
+
+    #[tokio::test]
+    async fn a_parameter_given_twice_is_refused_by_name() {
+        match params_of("/v1/orders?limit=2&status=paid&limit=3").await {
+            Err(QueryError::BadQuery(errors)) => assert_eq!(errors[0].field, "limit"),
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("a repeated parameter was accepted"),
+        }
+        let once = params_of("/v1/orders?limit=2&status=paid")
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(once.0.len(), 2);
+    }
+
     #[test]
     fn years_outside_the_sane_range_are_errors_naming_the_parameter_not_panics() {
         for (query, field) in [
