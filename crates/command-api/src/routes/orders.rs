@@ -82,6 +82,7 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
 /// An order to place; prices come from the catalogue.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct PlaceBody {
     /// Who is buying.
     pub customer_id: Uuid,
@@ -93,6 +94,7 @@ pub struct PlaceBody {
 /// One line of an order.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct LineBody {
     /// A registered, active product.
     #[schemars(with = "Sku")]
@@ -105,6 +107,7 @@ pub struct LineBody {
 /// A payment received.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct PaymentBody {
     /// Must equal the order's total, in minor units.
     #[schemars(with = "MinorUnits")]
@@ -119,6 +122,7 @@ pub struct PaymentBody {
 /// A shipment sent.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct ShipmentBody {
     /// Who carries it.
     pub carrier: Option<String>,
@@ -129,6 +133,7 @@ pub struct ShipmentBody {
 /// Why the order is cancelled.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct CancellationBody {
     /// Shown in the order's history.
     #[schemars(length(min = 1))]

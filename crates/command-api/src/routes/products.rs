@@ -50,6 +50,7 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
 /// A product to register.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct RegisterBody {
     /// Letters, digits, `.`, `_`, `-`; 1 to 64 characters.
     #[schemars(with = "Sku")]
@@ -68,6 +69,7 @@ pub struct RegisterBody {
 /// A new price.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct PriceBody {
     /// Price per unit in minor units (cents).
     #[schemars(with = "MinorUnits")]
@@ -80,6 +82,7 @@ pub struct PriceBody {
 /// An empty object.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 struct EmptyBody {}
 
 /// A SKU taken from the path; one that cannot exist is a 404.

@@ -45,6 +45,7 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
 /// Units received.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct ReceiptBody {
     /// How many units arrived.
     #[schemars(with = "Quantity")]
@@ -56,6 +57,7 @@ pub struct ReceiptBody {
 /// A correction of the count.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct AdjustmentBody {
     /// Units to add (positive) or remove (negative); on hand cannot go below reserved.
     #[schemars(with = "UnitsDelta")]

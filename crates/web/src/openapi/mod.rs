@@ -14,6 +14,31 @@ use serde_json::{json, Map, Value};
 
 pub use operation::{schema_of, Header, Operation, ParamType, QueryParam, SchemaFn};
 
+/// For `#[schemars(transform = web::openapi::text_without_nul)]` on a
+/// request body: its free-text properties refuse NUL, as the command API
+/// does for every body (Postgres can store it in neither `text` nor `jsonb`).
+pub fn text_without_nul(schema: &mut schemars::Schema) {
+    let Some(Value::Object(properties)) = schema.get_mut("properties") else {
+        return;
+    };
+    for property in properties.values_mut() {
+        let Value::Object(property) = property else {
+            continue;
+        };
+        let text = match property.get("type") {
+            Some(Value::String(t)) => t == "string",
+            Some(Value::Array(types)) => types.iter().any(|t| t == "string"),
+            _ => false,
+        };
+        let shaped = ["pattern", "format", "enum", "const"]
+            .iter()
+            .any(|k| property.contains_key(*k));
+        if text && !shaped {
+            property.insert("pattern".into(), json!("^[^\\u0000]*$"));
+        }
+    }
+}
+
 /// Most digits of a stream version in `If-Match` (so any fits an `i64`).
 pub const IF_MATCH_MAX_DIGITS: usize = 18;
 
