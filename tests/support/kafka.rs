@@ -1,10 +1,15 @@
-//! An independent Kafka reader, as another team's worker would be.
+//! An independent Kafka reader, as another team's worker would be. It reads
+//! every partition by assignment, not through a consumer group: what a test
+//! asks is what was published, and the local broker takes up to half a
+//! minute to give a new group its first assignment (README, "The local
+//! broker"). Consumer groups are tested where Stockroom uses them
+//! (`--source kafka`).
 
 use std::time::Duration;
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
-use rdkafka::ClientConfig;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::Value;
 
 /// One message as read from the broker.
@@ -45,10 +50,31 @@ pub async fn read_until(
         .set("enable.auto.commit", "false")
         .create()
         .unwrap();
-    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-    consumer.subscribe(&names).unwrap();
-    let mut received = Vec::new();
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut partitions = TopicPartitionList::new();
+    for topic in topics {
+        // The topic may not exist yet: ask again until it has partitions.
+        let count = loop {
+            let metadata = consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(5))
+                .unwrap();
+            let count = metadata
+                .topics()
+                .first()
+                .map_or(0, |t| t.partitions().len());
+            if count > 0 || tokio::time::Instant::now() >= deadline {
+                break count;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        for partition in 0..count as i32 {
+            partitions
+                .add_partition_offset(topic, partition, Offset::Beginning)
+                .unwrap();
+        }
+    }
+    consumer.assign(&partitions).unwrap();
+    let mut received = Vec::new();
     while !done(&received) {
         let Ok(message) = tokio::time::timeout_at(deadline, consumer.recv()).await else {
             break;

@@ -57,8 +57,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 ApiError::MalformedJson(rejection.body_text())
             }
         })?;
-        let json: Value =
+        let mut json: Value =
             serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+        integral_numbers_as_integers(&mut json);
         if let Some(field) = path_of_nul(&json, &mut String::new()) {
             return Err(ApiError::Validation(vec![FieldError::new(
                 field,
@@ -74,6 +75,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             value,
             fingerprint: hasher.finalize().to_vec(),
         })
+    }
+}
+
+/// Writes every number with no fractional part (`2500.0`, `2.5e3`) as the
+/// integer it is. JSON Schema counts such a number as an `integer`, so a
+/// client generated from the document may send one; serde would refuse it
+/// where the body wants an `i64`. Numbers beyond `i64` stay as they are
+/// (and are refused as out of range).
+fn integral_numbers_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64() {
+                // `i64::MAX as f64` is 2^63, one past the largest i64.
+                if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 {
+                    *value = Value::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(integral_numbers_as_integers),
+        _ => {}
     }
 }
 
@@ -167,6 +189,17 @@ impl CommandHeaders {
 
 const MAX_KEY_LEN: usize = 255;
 
+/// A stream version as `If-Match` carries it: an entity tag, so in quotes,
+/// of at most [`web::openapi::IF_MATCH_MAX_DIGITS`] digits (the document's
+/// pattern says the same).
+fn parse_if_match(raw: &str) -> Option<i64> {
+    let digits = raw.strip_prefix('"')?.strip_suffix('"')?;
+    let plain = !digits.is_empty()
+        && digits.len() <= web::openapi::IF_MATCH_MAX_DIGITS
+        && digits.bytes().all(|b| b.is_ascii_digit());
+    plain.then(|| digits.parse().ok()).flatten()
+}
+
 fn text<'a>(parts: &'a Parts, name: &'static str) -> Result<Option<&'a str>, ApiError> {
     parts
         .headers
@@ -196,17 +229,15 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
                 }
             })
             .transpose()?;
+        // An empty list of entity tags states no condition (RFC 9110's
+        // list syntax admits it): the same as no header.
         let if_match = text(parts, "if-match")?
+            .filter(|raw| !raw.trim().is_empty())
             .map(|raw| {
-                raw.trim()
-                    .trim_matches('"')
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|v| *v >= 0)
-                    .ok_or(ApiError::BadHeader {
-                        name: "If-Match",
-                        message: "must be a stream version in quotes, such as \"3\"".into(),
-                    })
+                parse_if_match(raw).ok_or(ApiError::BadHeader {
+                    name: "If-Match",
+                    message: "must be a stream version in quotes, such as \"3\"".into(),
+                })
             })
             .transpose()?;
         let correlation_id = match text(parts, "x-correlation-id")? {
@@ -273,6 +304,46 @@ impl Fields {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn if_match_is_a_quoted_version_and_nothing_else() {
+        assert_eq!(parse_if_match("\"3\""), Some(3));
+        assert_eq!(parse_if_match("\"000000000000000042\""), Some(42));
+        for refused in [
+            "3",
+            "",
+            "\"\"",
+            "\"-1\"",
+            "\"+1\"",
+            " \"3\"",
+            "\"3",
+            "W/\"3\"",
+            "\"1000000000000000000\"",
+        ] {
+            assert_eq!(parse_if_match(refused), None, "{refused}");
+        }
+    }
+
+    #[test]
+    fn whole_numbers_written_as_floats_become_integers_and_fractions_stay() {
+        let mut body = serde_json::json!({
+            "amount": -4599.0,
+            "lines": [{"quantity": 2.5e3}, {"quantity": 1.5}],
+            "huge": 1e300,
+            "name": "4599.0",
+        });
+        integral_numbers_as_integers(&mut body);
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "amount": -4599,
+                "lines": [{"quantity": 2500}, {"quantity": 1.5}],
+                "huge": 1e300,
+                "name": "4599.0",
+            })
+        );
+        assert!(body["amount"].is_i64());
+    }
 
     #[test]
     fn a_nul_is_found_with_the_path_of_its_field() {

@@ -21,14 +21,12 @@ impl StreamCategory {
     /// Every category, in a stable order.
     pub const ALL: [StreamCategory; 4] = [Self::Product, Self::Stock, Self::Order, Self::Location];
 
+    /// Every category's name, in the order of [`Self::ALL`].
+    pub const NAMES: [&'static str; 4] = ["product", "stock", "order", "location"];
+
     /// The prefix of stream ids and the suffix of topic names.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Product => "product",
-            Self::Stock => "stock",
-            Self::Order => "order",
-            Self::Location => "location",
-        }
+        Self::NAMES[self as usize]
     }
 
     /// The Kafka topic suffix (plural, as in `stockroom.orders`).

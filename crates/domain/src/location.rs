@@ -118,6 +118,36 @@ impl Location {
     }
 }
 
+/// Refuses a registration's fields that break a rule, whatever the
+/// location's state: adapters check them before anything else (a version
+/// precondition included), so a bad request is a 422 first.
+pub fn check_registration(
+    name: &str,
+    priority: Option<i32>,
+    channels: &[String],
+) -> Result<(), DomainError> {
+    check_name(name)?;
+    if !(0..=MAX_PRIORITY).contains(&priority.unwrap_or(DEFAULT_PRIORITY)) {
+        return Err(DomainError::invalid(
+            "priority",
+            format!("must be from 0 to {MAX_PRIORITY}"),
+        ));
+    }
+    check_channels(channels)
+}
+
+/// Refuses a deactivation's reason that breaks a rule.
+pub fn check_reason(reason: &str) -> Result<(), DomainError> {
+    let chars = reason.trim().chars().count();
+    if chars == 0 || chars > 500 {
+        return Err(DomainError::invalid(
+            "reason",
+            "must be 1 to 500 characters",
+        ));
+    }
+    Ok(())
+}
+
 fn check_name(name: &str) -> Result<(), DomainError> {
     let chars = name.trim().chars().count();
     if chars == 0 || chars > 200 || name.chars().any(char::is_control) {
@@ -167,15 +197,8 @@ impl Aggregate for Location {
                         what: format!("location {code}"),
                     });
                 }
-                check_name(&name)?;
+                check_registration(&name, priority, &channels)?;
                 let priority = priority.unwrap_or(DEFAULT_PRIORITY);
-                if !(0..=MAX_PRIORITY).contains(&priority) {
-                    return Err(DomainError::invalid(
-                        "priority",
-                        format!("must be from 0 to {MAX_PRIORITY}"),
-                    ));
-                }
-                check_channels(&channels)?;
                 let mut channels = channels;
                 channels.sort();
                 channels.dedup();
@@ -190,13 +213,7 @@ impl Aggregate for Location {
                 let site = self.resolved(&code).ok_or_else(|| DomainError::NotFound {
                     what: format!("location {code}"),
                 })?;
-                let chars = reason.trim().chars().count();
-                if chars == 0 || chars > 500 {
-                    return Err(DomainError::invalid(
-                        "reason",
-                        "must be 1 to 500 characters",
-                    ));
-                }
+                check_reason(&reason)?;
                 if !site.active {
                     return Ok(vec![]);
                 }

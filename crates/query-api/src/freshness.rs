@@ -32,27 +32,30 @@ struct MinPositionParam {
 impl<S: Send + Sync> FromRequestParts<S> for MinPosition {
     type Rejection = QueryError;
 
+    /// Both spellings are checked whenever they are sent (a repeated
+    /// `min_position` is refused as serde's duplicate field); given both,
+    /// the read waits for the larger.
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, QueryError> {
         let invalid = || QueryError::bad("min_position", "must be a non-negative integer");
-        let raw = match parts.headers.get("x-min-position") {
-            Some(header) => Some(header.to_str().map_err(|_| invalid())?.to_owned()),
-            None => {
-                Query::<MinPositionParam>::try_from_uri(&parts.uri)
-                    .map_err(|_| invalid())?
-                    .0
-                    .min_position
-            }
-        };
-        match raw {
-            None => Ok(Self(None)),
-            Some(raw) => raw
-                .trim()
+        let parse = |raw: &str| {
+            raw.trim()
                 .parse::<i64>()
                 .ok()
                 .filter(|p| *p >= 0)
-                .map(|p| Self(Some(p)))
-                .ok_or_else(invalid),
-        }
+                .ok_or_else(invalid)
+        };
+        let header = parts
+            .headers
+            .get("x-min-position")
+            .map(|h| h.to_str().map_err(|_| invalid()).and_then(parse))
+            .transpose()?;
+        let query = Query::<MinPositionParam>::try_from_uri(&parts.uri)
+            .map_err(|_| invalid())?
+            .0
+            .min_position
+            .map(|raw| parse(&raw))
+            .transpose()?;
+        Ok(Self(header.max(query)))
     }
 }
 

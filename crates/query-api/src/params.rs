@@ -19,9 +19,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = QueryError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, QueryError> {
-        let Query(map) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+        let Query(pairs) = Query::<Vec<(String, String)>>::from_request_parts(parts, state)
             .await
             .map_err(|e| QueryError::bad("query", e.body_text()))?;
+        let mut map = HashMap::with_capacity(pairs.len());
+        for (name, value) in pairs {
+            // Which of two values was meant cannot be known: refuse both.
+            if map.insert(name.clone(), value).is_some() {
+                return Err(QueryError::bad(&name, "given more than once"));
+            }
+        }
         Ok(Self(map))
     }
 }
@@ -135,7 +142,7 @@ pub const fn limit(max: i64) -> QueryParam {
 /// `cursor`: where the next page starts.
 pub const CURSOR: QueryParam = QueryParam {
     name: "cursor",
-    description: "the `next_cursor` of the previous page",
+    description: "only the `next_cursor` of an earlier page (anything else is a 400)",
     kind: ParamType::Text,
 };
 
@@ -154,7 +161,8 @@ pub const DAYS: std::ops::RangeInclusive<NaiveDate> = {
 pub const FROM: QueryParam = QueryParam {
     name: "from",
     description:
-        "first day (UTC), inclusive, 1970-01-01 to 9999-12-31; 29 days before `to` by default",
+        "first day (UTC), inclusive, 1970-01-01 to 9999-12-31; 29 days before `to` by default; \
+         not after `to` and at most five years (1,830 days) before it, else a 400",
     kind: ParamType::Date,
 };
 
@@ -198,6 +206,25 @@ mod tests {
             }
             Err(other) => panic!("{other}"),
         }
+    }
+
+    async fn params_of(uri: &str) -> Result<Params, QueryError> {
+        let (mut parts, ()) = axum::http::Request::get(uri).body(()).unwrap().into_parts();
+        Params::from_request_parts(&mut parts, &()).await
+    }
+
+    #[tokio::test]
+    async fn a_parameter_given_twice_is_refused_by_name() {
+        match params_of("/v1/orders?limit=2&status=paid&limit=3").await {
+            Err(QueryError::BadQuery(errors)) => assert_eq!(errors[0].field, "limit"),
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("a repeated parameter was accepted"),
+        }
+        let once = params_of("/v1/orders?limit=2&status=paid")
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(once.0.len(), 2);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod access;
 pub mod auth;
 pub mod client_limit;
+pub mod docs;
 pub mod guards;
 mod idle;
 pub mod layers;

@@ -49,18 +49,27 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
 /// A location to register.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct LocationBody {
     /// Its code.
     #[schemars(regex(pattern = r"^[a-z0-9-]{1,32}$"))]
     pub code: String,
-    /// Its name, for people.
-    #[schemars(length(min = 1, max = 200))]
+    /// Its name, for people: not blank, no control characters.
+    #[schemars(
+        length(min = 1, max = 200),
+        regex(
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub name: String,
     /// Lower ships first.
     #[schemars(range(min = 0, max = 10_000))]
     pub priority: Option<i32>,
     /// Sales channels it may serve; empty or absent: all.
-    #[schemars(length(max = 64))]
+    #[schemars(
+        length(max = 64),
+        inner(regex(pattern = r"^[^\s\u0000-\u001F\u007F-\u009F]{1,64}$"))
+    )]
     pub channels: Option<Vec<String>>,
 }
 
@@ -68,8 +77,11 @@ pub struct LocationBody {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeactivationBody {
-    /// Why, for the record.
-    #[schemars(length(min = 1, max = 500))]
+    /// Why, for the record: not blank.
+    #[schemars(
+        length(min = 1, max = 500),
+        regex(pattern = r"^[^\u0000]*\S[^\u0000]*$")
+    )]
     pub reason: String,
 }
 
@@ -123,13 +135,15 @@ pub async fn register_location_command(
     body: &LocationBody,
 ) -> Result<Answer, ApiError> {
     let code = location_code("code", &body.code)?;
+    let channels = body.channels.clone().unwrap_or_default();
+    domain::location::check_registration(&body.name, body.priority, &channels)?;
     let command = Simple::<Location> {
         id: code.to_string(),
         command: LocationCommand::Register {
             code,
             name: body.name.clone(),
             priority: body.priority,
-            channels: body.channels.clone().unwrap_or_default(),
+            channels,
         },
         respond: |id, outcome| answer(StatusCode::CREATED, id, outcome),
     };
@@ -155,6 +169,7 @@ pub async fn deactivate_location_command(
     // A malformed code names no location, as an unknown one.
     let code =
         LocationCode::parse(code).map_err(|_| ApiError::NotFound(format!("location {code}")))?;
+    domain::location::check_reason(&body.reason)?;
     let command = Simple::<Location> {
         id: code.to_string(),
         command: LocationCommand::Deactivate {

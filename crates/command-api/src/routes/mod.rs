@@ -2,6 +2,7 @@
 //! each needs.
 
 mod answers;
+mod bounds;
 mod locations;
 mod orders;
 mod probes;
@@ -38,7 +39,7 @@ use crate::AppState;
 
 /// Every route of the command API and what it needs (api.md, Access v1.1).
 /// A route missing here cannot be mounted.
-pub static ACCESS: [RouteRule; 16] = [
+pub static ACCESS: [RouteRule; 20] = [
     rule(
         Method::POST,
         "/v1/products",
@@ -103,6 +104,10 @@ pub static ACCESS: [RouteRule; 16] = [
     web::probes::READYZ,
     web::probes::METRICS,
     web::openapi::RULE,
+    web::docs::PAGE,
+    web::docs::SCRIPT,
+    web::docs::STYLE,
+    web::docs::INIT,
 ];
 
 /// The whole command API.
@@ -114,6 +119,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     routes = locations::routes(routes);
     routes = orders::routes(routes);
     routes = self::probes::routes(routes, state.pool.clone());
+    routes = web::docs::routes(routes);
     routes = routes.openapi("Stockroom command API");
     let authenticator = state.authenticator.clone();
     routes.build(state, limits, authenticator)

@@ -17,6 +17,7 @@ use web::openapi::Operation;
 use web::SecureRouter;
 
 use super::answers::{OrderAnswer, PlacedAnswer};
+use super::bounds::MinorUnits;
 use super::simple::Simple;
 use crate::error::ApiError;
 use crate::extract::{CommandHeaders, Fields, JsonBody};
@@ -86,6 +87,7 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
 /// An order to place; prices come from the catalogue.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct PlaceBody {
     /// Who is buying.
     pub customer_id: Uuid,
@@ -100,12 +102,13 @@ pub struct PlaceBody {
 /// One line of an order.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct LineBody {
     /// A registered, active product.
-    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
+    #[schemars(with = "Sku")]
     pub sku: String,
     /// Units wanted.
-    #[schemars(range(min = 1))]
+    #[schemars(with = "Quantity")]
     pub quantity: i64,
     /// Ship this line only from this location.
     #[schemars(regex(pattern = r"^[a-z0-9-]{1,32}$"))]
@@ -115,11 +118,13 @@ pub struct LineBody {
 /// A payment received.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct PaymentBody {
     /// Must equal the order's total, in minor units.
+    #[schemars(with = "MinorUnits")]
     pub amount: i64,
     /// Must equal the order's currency.
-    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
+    #[schemars(with = "Currency")]
     pub currency: String,
     /// The payment provider's reference.
     pub reference: Option<String>,
@@ -128,6 +133,7 @@ pub struct PaymentBody {
 /// A shipment sent.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct ShipmentBody {
     /// Who carries it.
     pub carrier: Option<String>,
@@ -149,13 +155,14 @@ pub struct ShipmentLineBody {
     #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
     pub sku: String,
     /// Units to ship.
-    #[schemars(range(min = 1, max = 1_000_000))]
+    #[schemars(with = "Quantity")]
     pub quantity: i64,
 }
 
 /// Why the order is cancelled.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct CancellationBody {
     /// Shown in the order's history.
     #[schemars(length(min = 1))]

@@ -12,6 +12,7 @@ use web::openapi::Operation;
 use web::SecureRouter;
 
 use super::answers::ProductAnswer;
+use super::bounds::MinorUnits;
 use super::simple::Simple;
 use crate::error::ApiError;
 use crate::extract::{CommandHeaders, Fields, JsonBody};
@@ -49,36 +50,39 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
 /// A product to register.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct RegisterBody {
     /// Letters, digits, `.`, `_`, `-`; 1 to 64 characters.
-    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]{1,64}$"))]
+    #[schemars(with = "Sku")]
     pub sku: String,
     /// What customers see.
     #[schemars(length(min = 1, max = 200))]
     pub name: String,
     /// Price per unit in minor units (cents).
-    #[schemars(range(min = 0))]
+    #[schemars(with = "MinorUnits")]
     pub unit_price: i64,
     /// ISO 4217 code.
-    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
+    #[schemars(with = "Currency")]
     pub currency: String,
 }
 
 /// A new price.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct PriceBody {
     /// Price per unit in minor units (cents).
-    #[schemars(range(min = 0))]
+    #[schemars(with = "MinorUnits")]
     pub unit_price: i64,
     /// ISO 4217 code.
-    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
+    #[schemars(with = "Currency")]
     pub currency: String,
 }
 
 /// An empty object.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 struct EmptyBody {}
 
 /// A SKU taken from the path; one that cannot exist is a 404.

@@ -15,6 +15,7 @@ use web::openapi::Operation;
 use web::SecureRouter;
 
 use super::answers::StockAnswer;
+use super::bounds::UnitsDelta;
 use super::products::path_sku;
 use crate::error::ApiError;
 use crate::extract::{CommandHeaders, Fields, JsonBody};
@@ -71,9 +72,10 @@ fn body_location(fields: &mut Fields, raw: Option<&str>) -> Option<LocationCode>
 /// Units received.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct ReceiptBody {
     /// How many units arrived.
-    #[schemars(range(min = 1))]
+    #[schemars(with = "Quantity")]
     pub quantity: i64,
     /// The delivery's reference, for the record.
     pub reference: Option<String>,
@@ -85,8 +87,10 @@ pub struct ReceiptBody {
 /// A correction of the count.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct AdjustmentBody {
     /// Units to add (positive) or remove (negative); on hand cannot go below reserved.
+    #[schemars(with = "UnitsDelta")]
     pub delta: i64,
     /// Why, for the movements history.
     #[schemars(length(min = 1))]
@@ -104,6 +108,7 @@ pub struct AdjustmentBody {
 /// What a count of one location's shelf found.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = web::openapi::text_without_nul)]
 pub struct CountBody {
     /// Where the count was made (default `default`).
     #[schemars(regex(pattern = r"^[a-z0-9-]{1,32}$"))]

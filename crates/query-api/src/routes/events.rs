@@ -52,7 +52,7 @@ pub(super) const FEED_PARAMS: &[QueryParam] = &[
     QueryParam {
         name: "categories",
         description: "only these stream categories, comma-separated: `product`, `stock`, `order`",
-        kind: ParamType::Text,
+        kind: ParamType::ListOf(&StreamCategory::NAMES),
     },
     QueryParam {
         name: "wait",

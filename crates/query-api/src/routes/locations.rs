@@ -18,15 +18,16 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
         .get(
             "/v1/locations",
             list_locations,
+            // Always current (written with their events): nothing to wait for.
             Operation::new("every location, in allocation order (priority, then code)")
-                .read(&[])
+                .query(&[])
                 .answers::<LocationList>(200, "the locations"),
         )
         .get(
             "/v1/locations/{code}",
             get_location,
             Operation::new("one location")
-                .read(&[])
+                .query(&[])
                 .answers::<LocationView>(200, "the location"),
         )
 }

@@ -39,7 +39,7 @@ use crate::AppState;
 
 /// Every route of the query API and what it needs (api.md, Access v1.1).
 /// A route missing here cannot be mounted.
-pub static ACCESS: [RouteRule; 21] = [
+pub static ACCESS: [RouteRule; 25] = [
     rule(
         Method::GET,
         "/v1/orders",
@@ -129,6 +129,10 @@ pub static ACCESS: [RouteRule; 21] = [
     web::probes::READYZ,
     web::probes::METRICS,
     web::openapi::RULE,
+    web::docs::PAGE,
+    web::docs::SCRIPT,
+    web::docs::STYLE,
+    web::docs::INIT,
 ];
 
 /// The whole query API.
@@ -143,6 +147,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     routes = events::routes(routes);
     routes = event_stream::routes(routes);
     routes = web::probes::routes(routes, web::probes::NoRefresh);
+    routes = web::docs::routes(routes);
     routes = routes.openapi("Stockroom query API");
     let authenticator = state.authenticator.clone();
     routes.build(state, limits, authenticator)

@@ -14,6 +14,34 @@ use serde_json::{json, Map, Value};
 
 pub use operation::{schema_of, Header, Operation, ParamType, QueryParam, SchemaFn};
 
+/// For `#[schemars(transform = web::openapi::text_without_nul)]` on a
+/// request body: its free-text properties refuse NUL, as the command API
+/// does for every body (Postgres can store it in neither `text` nor `jsonb`).
+pub fn text_without_nul(schema: &mut schemars::Schema) {
+    let Some(Value::Object(properties)) = schema.get_mut("properties") else {
+        return;
+    };
+    for property in properties.values_mut() {
+        let Value::Object(property) = property else {
+            continue;
+        };
+        let text = match property.get("type") {
+            Some(Value::String(t)) => t == "string",
+            Some(Value::Array(types)) => types.iter().any(|t| t == "string"),
+            _ => false,
+        };
+        let shaped = ["pattern", "format", "enum", "const"]
+            .iter()
+            .any(|k| property.contains_key(*k));
+        if text && !shaped {
+            property.insert("pattern".into(), json!("^[^\\u0000]*$"));
+        }
+    }
+}
+
+/// Most digits of a stream version in `If-Match` (so any fits an `i64`).
+pub const IF_MATCH_MAX_DIGITS: usize = 18;
+
 use crate::access::{Access, RouteRule};
 
 /// The document's route row: anyone may read it.
@@ -100,13 +128,34 @@ fn problem(description: &str) -> Value {
 
 fn param_schema(kind: ParamType) -> Value {
     match kind {
-        ParamType::Text => json!({"type": "string"}),
+        ParamType::Text => json!({"type": "string", "pattern": NO_CONTROL_CHARACTERS}),
         ParamType::Uuid => json!({"type": "string", "format": "uuid"}),
-        ParamType::Date => json!({"type": "string", "format": "date"}),
+        // The years 1970 to 9999 (query_api::params::DAYS).
+        ParamType::Date => json!({"type": "string", "format": "date",
+                                  "pattern": "^(19[7-9][0-9]|[2-9][0-9]{3})-[0-9]{2}-[0-9]{2}$"}),
         ParamType::Integer { minimum, maximum } => {
             json!({"type": "integer", "minimum": minimum, "maximum": maximum})
         }
         ParamType::OneOf(values) => json!({"type": "string", "enum": values}),
+        ParamType::ListOf(values) => {
+            let item = format!("(({}) *)?", values.join("|"));
+            json!({"type": "string", "pattern": format!("^ *{item}(, *{item})*$")})
+        }
+    }
+}
+
+/// Text that the guards let through: no control character (those are a 400
+/// anywhere in a path or query, `guards::reject_control_characters`).
+const NO_CONTROL_CHARACTERS: &str = "^[^\\u0000-\\u001F\\u007F]*$";
+
+/// A path parameter's schema, by its name: a name means the same in every
+/// route of both APIs.
+fn path_param_schema(name: &str, generator: &mut SchemaGenerator) -> Value {
+    match name {
+        "sku" => generator.subschema_for::<domain::Sku>().to_value(),
+        "id" => json!({"type": "string", "format": "uuid"}),
+        "code" => generator.subschema_for::<domain::LocationCode>().to_value(),
+        _ => json!({"type": "string", "minLength": 1, "pattern": NO_CONTROL_CHARACTERS}),
     }
 }
 
@@ -120,12 +169,12 @@ fn header_parameter(header: Header) -> Value {
         Header::IfMatch => json!({
             "name": "If-Match", "in": "header", "required": false,
             "description": "The stream version the command expects, quoted: `\"3\"`. Another version answers 412.",
-            "schema": {"type": "string", "pattern": "^\"[0-9]+\"$"}
+            "schema": {"type": "string", "pattern": format!("^\"[0-9]{{1,{IF_MATCH_MAX_DIGITS}}}\"$")}
         }),
         Header::MinPosition => json!({
             "name": "X-Min-Position", "in": "header", "required": false,
-            "description": "Wait until the read model has applied this log position (a command's `position`); `?min_position=` does the same.",
-            "schema": {"type": "integer", "minimum": 0}
+            "description": "Wait until the read model has applied this log position (a command's `position`); `?min_position=` does the same. A position the log has not handed out yet is a 400.",
+            "schema": {"type": "integer", "minimum": 0, "maximum": i64::MAX}
         }),
     }
 }
@@ -138,7 +187,7 @@ fn operation(rule: &RouteRule, described: &Operation, generator: &mut SchemaGene
         .collect();
     let mut parameters: Vec<Value> = path_params
         .iter()
-        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": path_param_schema(name, generator)}))
         .collect();
     parameters.extend(described.query.iter().map(|p| {
         json!({"name": p.name, "in": "query", "required": false,
@@ -148,8 +197,8 @@ fn operation(rule: &RouteRule, described: &Operation, generator: &mut SchemaGene
     if reads_projections {
         parameters.push(json!({
             "name": "min_position", "in": "query", "required": false,
-            "description": "the same as `X-Min-Position`",
-            "schema": {"type": "integer", "minimum": 0}
+            "description": "the same as `X-Min-Position` (given both, the read waits for the larger)",
+            "schema": {"type": "integer", "minimum": 0, "maximum": i64::MAX}
         }));
     }
     parameters.extend(described.headers.iter().map(|h| header_parameter(*h)));
@@ -179,19 +228,31 @@ fn operation(rule: &RouteRule, described: &Operation, generator: &mut SchemaGene
             .or_insert_with(|| problem(description));
     };
     if described.body.is_some() {
-        problems(400, "the body is not JSON");
+        problems(
+            400,
+            "the body is not JSON, a header is malformed, or the path holds a control character",
+        );
         problems(413, "the body is over the size limit");
         problems(415, "the body is not declared as `application/json`");
         problems(
             422,
             "a field is missing, of the wrong type or refused (`errors` names each)",
         );
-    } else if !described.query.is_empty() || reads_projections {
+    } else if reads_projections {
         problems(
             400,
-            "a query parameter is unknown or invalid (`errors` names it)",
+            "a query parameter is unknown, given twice or invalid (`errors` names it), which \
+             includes what only the server can know: a `cursor` no earlier page returned, \
+             and an `X-Min-Position` or `min_position` the log has not handed out yet",
+        );
+    } else if !described.query.is_empty() {
+        problems(
+            400,
+            "a query parameter is unknown, given twice or invalid (`errors` names it)",
         );
     }
+    // The guards refuse a control character anywhere in a path or query.
+    problems(400, "the path or query holds a control character");
     if described.headers.contains(&Header::IdempotencyKey) {
         problems(409, "refused by the aggregate's rules in its current state, or the Idempotency-Key was used with another request");
     }

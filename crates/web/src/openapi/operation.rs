@@ -31,6 +31,8 @@ pub enum ParamType {
     },
     /// One of a fixed list.
     OneOf(&'static [&'static str]),
+    /// Any of a fixed list, comma-separated (spaces and empty items allowed).
+    ListOf(&'static [&'static str]),
 }
 
 /// One query-string parameter a route accepts: the one list that both the
