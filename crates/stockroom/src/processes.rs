@@ -59,6 +59,17 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             })
             .await
         }
+        Task::Webhooks(w) => match w.action {
+            Some(action) => crate::webhooks::run(action).await,
+            None => {
+                let pool = store::connect(&w.common.db())?;
+                let config = w.webhooks.config();
+                worker("webhooks", &w.common, &w.metrics, |stop| {
+                    webhooks::run(pool, config, stop)
+                })
+                .await
+            }
+        },
         Task::Republish { common, tail } => {
             let pool = store::connect(&common.db())?;
             let mut conn = pool.acquire().await?;
