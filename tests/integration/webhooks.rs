@@ -1,7 +1,8 @@
 //! Webhooks on the feed: real receivers on port 0, one that refuses (500s,
 //! then answers too late) and recovers, one that always accepts; each gets
 //! every event of its types once, in order, signed; the failing one only
-//! falls behind, visibly, and never holds the other back.
+//! falls behind, visibly, and never holds the other back; a second
+//! process stands by rather than sending every batch again.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -153,6 +154,8 @@ async fn endpoints_get_every_event_once_in_order_signed_and_a_failing_one_only_f
     );
     app.close().await.unwrap();
 
+    sys.spawn_worker("webhooks").await;
+    // A second instance stands by: each batch still arrives once.
     sys.spawn_worker("webhooks").await;
     // More events while it delivers.
     for i in 4..7 {

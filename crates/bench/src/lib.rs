@@ -61,6 +61,8 @@ pub enum Only {
     Scale,
     /// Reservations on a SKU with a long stream beside a fresh one.
     History,
+    /// The event feed: a large log read from position 0, long-poll delivery.
+    Feed,
 }
 
 impl BenchConfig {
@@ -128,6 +130,10 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
             stages::place_order(config, &mut report).await?;
             return Ok(report);
         }
+        Some(Only::Feed) => {
+            stages::feed(config, &mut report).await?;
+            return Ok(report);
+        }
         Some(Only::EndToEnd) | None => {}
     }
     // The latency stages run first, each after `settle`: the throughput
@@ -156,6 +162,7 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
         stages::query(config, &backlog_db, &mut report).await?;
         stages::history(config, &mut report).await?;
         stages::scale(config, &mut report).await?;
+        stages::feed(config, &mut report).await?;
     }
     for (rate, duration, measured) in &steady {
         stages::end_to_end(&mut report, *rate, *duration, measured, targets(*rate));

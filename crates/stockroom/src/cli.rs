@@ -527,6 +527,10 @@ pub struct BenchArgs {
     /// stream beside a fresh one.
     #[arg(long, group = "only")]
     pub only_history: bool,
+    /// Only the event feed's stage: the large log read from position 0,
+    /// and long-poll delivery at 500 commits/s.
+    #[arg(long, group = "only")]
+    pub only_feed: bool,
     /// Offer only this many orders per second end to end (default: 200
     /// for 30 s, then 500 for 60 s).
     #[arg(long)]

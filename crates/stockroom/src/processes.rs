@@ -91,6 +91,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 only_end_to_end,
                 only_scale,
                 only_history,
+                only_feed,
                 e2e_rate,
                 e2e_seconds,
                 out,
@@ -106,6 +107,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 (only_end_to_end, bench::Only::EndToEnd),
                 (only_scale, bench::Only::Scale),
                 (only_history, bench::Only::History),
+                (only_feed, bench::Only::Feed),
             ]
             .into_iter()
             .find_map(|(chosen, stage)| chosen.then_some(stage));
