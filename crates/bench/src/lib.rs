@@ -43,8 +43,10 @@ pub struct BenchConfig {
     pub ramp: Option<(u32, Duration)>,
     /// Stock events on the long-history SKU.
     pub history: usize,
-    /// Orders in the large log (rebuild and list stages).
+    /// Orders in the large log (rebuild, list and feed stages).
     pub scale_orders: usize,
+    /// Event streams held open beside the order path.
+    pub event_streams: usize,
     /// One stage alone, to iterate on it; `None` runs them all.
     pub only: Option<Only>,
 }
@@ -84,6 +86,7 @@ impl BenchConfig {
             ramp: Some((100, Duration::from_secs(10))),
             history: 100_000,
             scale_orders: 1_000_000,
+            event_streams: 200,
             only: None,
         }
     }
@@ -100,6 +103,7 @@ impl BenchConfig {
             ramp: None,
             history: 500,
             scale_orders: 2_000,
+            event_streams: 8,
             ..self
         }
     }
@@ -132,6 +136,7 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
         }
         Some(Only::Feed) => {
             stages::feed(config, &mut report).await?;
+            stages::event_streams(config, &mut report).await?;
             return Ok(report);
         }
         Some(Only::EndToEnd) | None => {}
@@ -144,7 +149,7 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
     let mut steady = Vec::new();
     for &(rate, duration) in &config.e2e_rates {
         children::settle(config).await?;
-        let measured = stages::steady_load(config, rate, duration, config.rounds).await?;
+        let measured = stages::steady_load(config, rate, duration, config.rounds, 0).await?;
         steady.push((rate, duration, measured));
     }
     let ramp = match config.ramp {
@@ -163,6 +168,8 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
         stages::history(config, &mut report).await?;
         stages::scale(config, &mut report).await?;
         stages::feed(config, &mut report).await?;
+        children::settle(config).await?;
+        stages::event_streams(config, &mut report).await?;
     }
     for (rate, duration, measured) in &steady {
         stages::end_to_end(&mut report, *rate, *duration, measured, targets(*rate));

@@ -109,3 +109,51 @@ pub async fn order_channel<'c>(
     .await?;
     Ok(channel.flatten())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(positions: &[i64], looked_to: i64) -> FeedPage {
+        let events = positions
+            .iter()
+            .map(|&position| RecordedEvent {
+                position,
+                transaction_id: 1,
+                event_id: uuid::Uuid::nil(),
+                stream_id: "product-A".into(),
+                category: "product".into(),
+                aggregate_id: "A".into(),
+                stream_version: 1,
+                event_type: "ProductDiscontinued".into(),
+                schema_version: 1,
+                data: serde_json::json!({}),
+                correlation_id: uuid::Uuid::nil(),
+                causation_id: None,
+                actor: None,
+                trace_parent: None,
+                occurred_at: chrono::Utc::now(),
+            })
+            .collect();
+        FeedPage { events, looked_to }
+    }
+
+    #[test]
+    fn a_full_page_resumes_after_its_last_event_a_short_one_after_all_it_looked_at() {
+        assert_eq!(
+            page(&[3, 5], 90).next_after(2),
+            5,
+            "more may match before 90"
+        );
+        assert_eq!(
+            page(&[3, 5], 90).next_after(3),
+            90,
+            "nothing else matched up to 90"
+        );
+        assert_eq!(
+            page(&[], 90).next_after(3),
+            90,
+            "filters skip, the cursor moves"
+        );
+    }
+}

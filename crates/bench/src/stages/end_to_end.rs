@@ -93,10 +93,12 @@ pub async fn steady_load(
     rate: u32,
     duration: Duration,
     rounds: usize,
+    event_streams: usize,
 ) -> anyhow::Result<Measured> {
     let db = BenchDb::create(config).await?;
     let command = start(config, &db, "command-api", &[]).await?;
     let query = start(config, &db, "query-api", &[("STOCKROOM_MAX_WAIT", "10s")]).await?;
+    let _streams = super::feed::follow_streams(&db, query.url(), event_streams).await?;
     let workers = [
         start(config, &db, "relay", &[]).await?,
         start(config, &db, "projector", &[]).await?,
@@ -232,7 +234,7 @@ pub async fn ramp(
     let mut steps = Vec::new();
     let mut rate = step;
     while rate <= step * 20 {
-        let measured = steady_load(config, rate, step_duration, 1).await?;
+        let measured = steady_load(config, rate, step_duration, 1, 0).await?;
         steps.push((rate, measured));
         // Every order offered must have been placed, not just the fast ones.
         let kept_up = measured.confirmed.per_second >= f64::from(rate) * 0.95;

@@ -1,7 +1,8 @@
 //! The event feed: reading a large log from position 0 through
-//! `GET /v1/events` against a plain keyset `SELECT` of the same rows, and
-//! how long a long poll takes to deliver a commit at a steady rate against
-//! a plain `LISTEN` on the same commits.
+//! `GET /v1/events` against a plain keyset `SELECT` of the same rows; how
+//! long a long poll takes to deliver a commit at a steady rate against a
+//! plain `LISTEN` on the same commits; and the order path at 500 orders/s
+//! with 200 server-sent event streams open against the same without.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -228,4 +229,88 @@ async fn long_poll(
         summarise(poll, config.duration),
         summarise(listen, config.duration),
     ))
+}
+
+/// The order path at [`RATE`] orders/s with `config.event_streams` event
+/// streams following the feed, against the same load without them.
+pub async fn event_streams(config: &BenchConfig, report: &mut Report) -> anyhow::Result<()> {
+    let duration = config
+        .e2e_rates
+        .first()
+        .map_or(config.duration, |(_, d)| *d);
+    let rate = RATE as u32;
+    let without = super::steady_load(config, rate, duration, config.rounds, 0).await?;
+    crate::children::settle(config).await?;
+    let streams = config.event_streams;
+    let with = super::steady_load(config, rate, duration, config.rounds, streams).await?;
+    for (what, ours, base) in [
+        ("POST /v1/orders", with.post, without.post),
+        ("placed → confirmed", with.confirmed, without.confirmed),
+    ] {
+        report.p99_ratio(
+            &format!(
+                "{what} at {rate} orders/s with {streams} event streams (GET /v1/events/stream) open vs without"
+            ),
+            ours,
+            base,
+            1.2,
+        );
+    }
+    Ok(())
+}
+
+/// Opens `count` event streams on the query API at `base` (four per key,
+/// as a key may hold), each reading and dropping what it is sent; they
+/// end when the returned handles are dropped.
+pub(super) async fn follow_streams(
+    db: &BenchDb,
+    base: &str,
+    count: usize,
+) -> anyhow::Result<Vec<AbortOnDrop>> {
+    let mut streams = Vec::with_capacity(count);
+    let mut client = None;
+    for i in 0..count {
+        if i % 4 == 0 {
+            let key = store::keys::NewKey {
+                name: format!("bench-stream-{i}"),
+                role: "subscriber".to_owned(),
+                channel: None,
+                expires_at: None,
+                rate_per_second: None,
+            };
+            let (_, token) = store::keys::create(&db.pool, &key, "system:bench").await?;
+            client = Some(crate::children::client_with(&token)?);
+        }
+        let client = client.clone().expect("made at the first stream");
+        let mut response = open_stream(&client, base).await?;
+        streams.push(AbortOnDrop(tokio::spawn(async move {
+            while let Ok(Some(_)) = response.chunk().await {}
+        })));
+    }
+    Ok(streams)
+}
+
+/// One event stream, asked again while the API refuses new keys' first
+/// requests (it bounds key lookups per client: a 429 with `Retry-After`).
+async fn open_stream(client: &reqwest::Client, base: &str) -> anyhow::Result<reqwest::Response> {
+    let give_up = Instant::now() + Duration::from_secs(60);
+    loop {
+        let response = client
+            .get(format!("{base}/v1/events/stream"))
+            .send()
+            .await?;
+        if response.status() != reqwest::StatusCode::TOO_MANY_REQUESTS || Instant::now() > give_up {
+            return Ok(response.error_for_status()?);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A task that ends when its handle is dropped.
+pub(super) struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

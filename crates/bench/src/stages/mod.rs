@@ -9,7 +9,7 @@ mod query;
 mod scale;
 
 pub use end_to_end::{end_to_end, highest_rate, ramp, steady_load, Measured, Ramp, Targets};
-pub use feed::feed;
+pub use feed::{event_streams, feed};
 pub use history::history;
 pub use pipeline::relay_and_projector;
 pub use place_order::place_order;
