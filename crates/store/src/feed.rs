@@ -22,8 +22,10 @@ pub struct FeedFilter {
     pub types: Vec<String>,
     /// Only these stream categories (all when empty).
     pub categories: Vec<String>,
-    /// Only this sales channel's orders (with every product and stock
-    /// event): a storefront key's view. `None` sees every order.
+    /// Only this sales channel's orders, with every product and stock
+    /// event and nothing of another category: a storefront key's view
+    /// (deny by default, so a category added later stays out of it).
+    /// `None` sees everything.
     pub channel: Option<String>,
 }
 
@@ -57,10 +59,11 @@ static PAGE: LazyLock<String> = LazyLock::new(|| {
          WHERE e.position > $1 AND e.position <= $2 \
            AND (cardinality($3::text[]) = 0 OR e.event_type = ANY($3)) \
            AND (cardinality($4::text[]) = 0 OR e.category = ANY($4)) \
-           AND ($6::text IS NULL OR e.category <> 'order' OR EXISTS ( \
-                SELECT 1 FROM events placed \
-                WHERE placed.stream_id = e.stream_id AND placed.stream_version = 1 \
-                  AND placed.data->>'channel' = $6)) \
+           AND ($6::text IS NULL OR e.category IN ('product', 'stock') \
+                OR (e.category = 'order' AND EXISTS ( \
+                    SELECT 1 FROM events placed \
+                    WHERE placed.stream_id = e.stream_id AND placed.stream_version = 1 \
+                      AND placed.data->>'channel' = $6))) \
          ORDER BY e.position LIMIT $5"
     )
 });
