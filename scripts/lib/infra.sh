@@ -35,7 +35,7 @@ DB_NAME="stockroom"
 DB_OWNER="stockroom"
 DB_RUNTIME_USER="stockroom_runtime"
 DB_ANALYST_USER="stockroom_analyst_user"
-DB_PROCESSES=(command-api query-api relay projector reserver)
+DB_PROCESSES=(command-api query-api relay projector reserver webhooks)
 
 say() { printf '%s\n' "$*" >&2; }
 
@@ -57,7 +57,7 @@ secret() {
 db_url() { printf 'postgres://%s:%s@127.0.0.1:%s/%s' "$1" "$(secret "$1")" "$PG_PORT" "$2"; }
 
 # The group role of a process (command-api → stockroom_command_api), and
-# the log-in role it connects as: its own for the five in DB_PROCESSES,
+# the log-in role it connects as: its own for each in DB_PROCESSES,
 # the runtime role for everything else (the console, the tools).
 process_group() { printf 'stockroom_%s' "${1//-/_}"; }
 process_login() {

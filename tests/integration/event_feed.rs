@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sqlx::Connection;
 
+use crate::support::shop::{place, place_through};
 use crate::support::system::client_with;
 use crate::support::{eventually, System};
 
@@ -221,9 +222,106 @@ async fn pages_say_when_they_are_final_filters_move_the_cursor_and_a_long_poll_w
         .await
         .unwrap();
     assert_eq!(bad["errors"][0]["field"], "categories", "{bad}");
-    let shop = client_with(&sys.db.create_key("storefront", Some("web")).await);
-    let refused = shop.get(format!("{base}/v1/events")).send().await.unwrap();
+    let staff = client_with(&sys.db.create_key("staff", None).await);
+    let refused = staff.get(format!("{base}/v1/events")).send().await.unwrap();
     assert_eq!(refused.status(), 403);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_storefront_reads_its_own_channels_orders_with_every_product_and_stock_event_privately() {
+    let sys = System::start_with(&[], &[]).await;
+    sys.stock_product("SHOP-1", 100, 10).await;
+    let web = client_with(&sys.db.create_key("storefront", Some("web")).await);
+    let app = client_with(&sys.db.create_key("storefront", Some("app")).await);
+    let subscriber = client_with(&sys.db.create_key("subscriber", None).await);
+    let customer = uuid::Uuid::new_v4();
+    let mine = place_through(&web, &sys, customer, &[("SHOP-1", 1)], &[]).await;
+    let theirs = place_through(&app, &sys, customer, &[("SHOP-1", 1)], &[]).await;
+    let unchanneled = place(&sys, customer, &[("SHOP-1", 1)]).await;
+    let base = sys.query_url().to_owned();
+    let everything = follow_feed(&subscriber, &base, "", 100, |_, seen| seen.len() >= 5).await;
+    assert_eq!(everything.len(), 5);
+
+    // The same URL, through the storefront's view: its order, and the
+    // catalogue and stock events, nothing of the other orders.
+    let url = format!("{base}/v1/events?after=0&limit=3");
+    let page = web.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let headers = page.headers().clone();
+    let page: Value = page.json().await.unwrap();
+    let streams: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["stream_id"].as_str().unwrap())
+        .collect();
+    let own_stream = format!("order-{}", mine["order_id"].as_str().unwrap());
+    assert_eq!(
+        streams,
+        vec!["product-SHOP-1", "stock-SHOP-1", own_stream.as_str()]
+    );
+    // Final, but for the key's own cache only: a shared cache must never
+    // give one channel's page to another.
+    let cache = headers["cache-control"].to_str().unwrap();
+    assert!(
+        cache.starts_with("private") && cache.contains("immutable"),
+        "{cache}"
+    );
+    assert_eq!(headers["vary"], "authorization");
+    let full = subscriber.get(&url).send().await.unwrap();
+    let full_cache = full.headers()["cache-control"].to_str().unwrap().to_owned();
+    assert!(
+        full_cache.starts_with("public") && full_cache.contains("immutable"),
+        "{full_cache}"
+    );
+    assert_eq!(full.headers()["vary"], "authorization");
+    assert_ne!(
+        full.headers()["etag"],
+        headers["etag"],
+        "two views, two validators"
+    );
+
+    // Past its last visible event the storefront's cursor still moves.
+    let rest: Value = web
+        .get(format!("{base}/v1/events?after={}", page["next_after"]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest["events"], serde_json::json!([]), "{rest}");
+    assert!(rest["next_after"].as_i64().unwrap() >= 5, "{rest}");
+
+    // One stream: its own order and the catalogue; another channel's order
+    // and an order of no channel are not found.
+    let stream = |client: reqwest::Client, id: String| {
+        let base = base.clone();
+        async move {
+            client
+                .get(format!("{base}/v1/streams/{id}"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(stream(web.clone(), own_stream.clone()).await, 200);
+    assert_eq!(stream(web.clone(), "stock-SHOP-1".into()).await, 200);
+    for other in [&theirs, &unchanneled] {
+        let id = format!("order-{}", other["order_id"].as_str().unwrap());
+        assert_eq!(stream(web.clone(), id.clone()).await, 404);
+        assert_eq!(stream(subscriber.clone(), id).await, 200);
+    }
+
+    // The server-sent stream holds the same view.
+    let sse = web
+        .get(format!("{base}/v1/events/stream"))
+        .send()
+        .await
+        .unwrap();
+    let own_position = mine["position"].as_i64().unwrap();
+    assert_eq!(sse_ids(sse, 3).await, vec![1, 2, own_position]);
 }
 
 /// Reads server-sent events from `response` until `count` `id:` lines came.

@@ -60,4 +60,5 @@ mod trace_context;
 mod unknown_keys;
 mod users;
 mod wake;
+mod webhooks;
 mod workers_db;

@@ -43,8 +43,10 @@ pub struct BenchConfig {
     pub ramp: Option<(u32, Duration)>,
     /// Stock events on the long-history SKU.
     pub history: usize,
-    /// Orders in the large log (rebuild and list stages).
+    /// Orders in the large log (rebuild, list and feed stages).
     pub scale_orders: usize,
+    /// Event streams held open beside the order path.
+    pub event_streams: usize,
     /// One stage alone, to iterate on it; `None` runs them all.
     pub only: Option<Only>,
     /// The admin URL's twin on a streaming replica of its server: with it,
@@ -72,6 +74,8 @@ pub enum Only {
     /// What one primary carries: the highest rate on one database, the same
     /// with the query API on a replica, and pgbench's placement rate.
     Replica,
+    /// The event feed: a large log read from position 0, long-poll delivery.
+    Feed,
 }
 
 impl BenchConfig {
@@ -93,6 +97,7 @@ impl BenchConfig {
             ramp: Some((100, Duration::from_secs(10))),
             history: 100_000,
             scale_orders: 1_000_000,
+            event_streams: 200,
             only: None,
             replica_admin_url: None,
             query_on_replica: false,
@@ -111,6 +116,7 @@ impl BenchConfig {
             ramp: None,
             history: 500,
             scale_orders: 2_000,
+            event_streams: 8,
             ..self
         }
     }
@@ -149,6 +155,11 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
             stages::one_primary(config, &mut report).await?;
             return Ok(report);
         }
+        Some(Only::Feed) => {
+            stages::feed(config, &mut report).await?;
+            stages::event_streams(config, &mut report).await?;
+            return Ok(report);
+        }
         Some(Only::EndToEnd) | None => {}
     }
     // The latency stages run first, each after `settle`: the throughput
@@ -159,7 +170,7 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
     let mut steady = Vec::new();
     for &(rate, duration) in &config.e2e_rates {
         children::settle(config).await?;
-        let measured = stages::steady_load(config, rate, duration, config.rounds).await?;
+        let measured = stages::steady_load(config, rate, duration, config.rounds, 0).await?;
         steady.push((rate, duration, measured));
     }
     // The same loads with two-line orders, the catalogue over three
@@ -171,7 +182,7 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
             children::settle(config).await?;
             let catalogue = stages::Catalogue::TwoLines { locations };
             at.push(
-                stages::steady_load_of(config, rate, duration, config.rounds, catalogue).await?,
+                stages::steady_load_of(config, rate, duration, config.rounds, catalogue, 0).await?,
             );
         }
         spread.push((rate, duration, at[0], at[1]));
@@ -192,6 +203,9 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
         stages::history(config, &mut report).await?;
         stages::locations(config, &mut report).await?;
         stages::scale(config, &mut report).await?;
+        stages::feed(config, &mut report).await?;
+        children::settle(config).await?;
+        stages::event_streams(config, &mut report).await?;
     }
     for (rate, duration, measured) in &steady {
         stages::end_to_end(&mut report, *rate, *duration, measured, targets(*rate));

@@ -160,6 +160,18 @@ impl Report {
         });
     }
 
+    /// Adds a latency comparison judged by the ratio of the p99s.
+    pub fn p99_ratio(&mut self, stage: &str, ours: Summary, base: Summary, at_most: f64) {
+        let ratio = ours.p99.as_secs_f64() / base.p99.as_secs_f64().max(1e-9);
+        self.rows.push(Row {
+            stage: stage.to_owned(),
+            ours: latency_cell(&ours),
+            baseline: latency_cell(&base),
+            ratio,
+            target: Some((Target::RatioAtMost(at_most), ratio <= at_most)),
+        });
+    }
+
     /// Adds a latency comparison judged by our p99 alone.
     pub fn latency_against(
         &mut self,

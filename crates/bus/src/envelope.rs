@@ -67,6 +67,26 @@ impl Envelope {
         serde_json::to_string(self)
     }
 
+    /// `{"events":[…],` followed by `rest` and `}`: a page of the feed or a
+    /// webhook batch, each event written exactly as the relay writes it.
+    /// `rest` holds the page's other members (`"next_after":P`).
+    pub fn page_json(
+        events: &[store::RecordedEvent],
+        rest: &str,
+    ) -> Result<String, serde_json::Error> {
+        let mut out = String::from("{\"events\":[");
+        for (i, event) in events.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&Envelope::from(event).to_json()?);
+        }
+        out.push_str("],");
+        out.push_str(rest);
+        out.push('}');
+        Ok(out)
+    }
+
     /// The Kafka headers duplicating the routing fields, and the trace
     /// context under its W3C name.
     pub fn headers(&self) -> OwnedHeaders {

@@ -9,6 +9,7 @@ pub mod consumer;
 pub mod envelope;
 pub mod error;
 pub mod handler;
+pub mod horizon;
 pub mod log_source;
 pub mod offsets;
 pub mod parking;

@@ -5,7 +5,7 @@ pub mod actors;
 pub mod csv;
 pub mod error;
 pub mod freshness;
-pub mod horizon;
+pub use bus::horizon;
 pub mod params;
 pub mod replica;
 pub mod routes;

@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::{
     ApiArgs, Common, ConsoleArgs, ListenerArgs, MetricsArgs, ProjectorArgs, RelayArgs,
-    ReserverArgs, WorkerArgs,
+    ReserverArgs, WebhooksArgs, WorkerArgs,
 };
 
 /// Where the command API listens unless told otherwise.
@@ -47,6 +47,9 @@ pub enum Task {
     Reserver(ReserverProcess),
     /// Serve the management console (sign in with `stockroom users create`).
     Console(ConsoleProcess),
+    /// Without an action, deliver the feed to every webhook endpoint;
+    /// with one, manage the endpoints.
+    Webhooks(Box<WebhooksCommand>),
     /// Publish the log again after the broker lost its data (an empty
     /// in-memory broker, a recreated cluster). Stockroom's own workers follow
     /// the log and are not affected; Kafka consumers skip what they already
@@ -288,6 +291,73 @@ pub enum KeysAction {
     },
 }
 
+/// `stockroom webhooks`: the process, or a tool.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct WebhooksCommand {
+    /// A tool to run instead of the process.
+    #[command(subcommand)]
+    pub action: Option<WebhooksAction>,
+    /// Shared settings.
+    #[command(flatten)]
+    pub common: Common,
+    /// Metrics endpoint.
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+    /// Delivery settings.
+    #[command(flatten)]
+    pub webhooks: WebhooksArgs,
+}
+
+/// Webhook endpoint tools.
+#[derive(Debug, Subcommand)]
+pub enum WebhooksAction {
+    /// Add an endpoint; prints its signing secret, once.
+    Create {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// Where batches are POSTed (http or https).
+        #[arg(long)]
+        url: String,
+        /// Only these event types, comma-separated (default: every event).
+        #[arg(long, value_delimiter = ',')]
+        types: Vec<String>,
+        /// Deliver the whole log from its first event, not only what
+        /// comes after now.
+        #[arg(long)]
+        from_start: bool,
+        /// Print `{id, url, types, position, secret}` as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every endpoint, with how far it has accepted the feed; never a secret.
+    List {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop delivering to an endpoint (its checkpoint is kept).
+    Disable {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// The endpoint's id.
+        id: uuid::Uuid,
+    },
+    /// Delete an endpoint with its checkpoint and secret.
+    Delete {
+        /// Shared settings.
+        #[command(flatten)]
+        common: Common,
+        /// The endpoint's id.
+        id: uuid::Uuid,
+    },
+}
+
 /// An API process.
 #[derive(Debug, Args)]
 pub struct ApiProcess {
@@ -470,6 +540,10 @@ pub struct BenchArgs {
     /// server (`scripts/bench --only-replica` starts one).
     #[arg(long, env = "STOCKROOM_BENCH_REPLICA_DATABASE_URL")]
     pub replica_database_url: Option<String>,
+    /// Only the event feed's stage: the large log read from position 0,
+    /// and long-poll delivery at 500 commits/s.
+    #[arg(long, group = "only")]
+    pub only_feed: bool,
     /// Offer only this many orders per second end to end (default: 200
     /// for 30 s, then 500 for 60 s).
     #[arg(long)]

@@ -10,9 +10,11 @@ use store::{DbConfig, RetryPolicy};
 
 mod console;
 mod http;
+mod webhooks;
 
 pub use console::ConsoleArgs;
 pub use http::{ApiArgs, ListenerArgs};
+pub use webhooks::WebhooksArgs;
 
 /// Settings every process needs.
 #[derive(Debug, Clone, Args)]
@@ -171,10 +173,11 @@ pub struct MetricsArgs {
 }
 
 /// Where each worker serves its metrics unless told otherwise.
-pub const WORKER_METRICS_ADDRS: [(&str, &str); 3] = [
+pub const WORKER_METRICS_ADDRS: [(&str, &str); 4] = [
     ("relay", "127.0.0.1:9101"),
     ("projector", "127.0.0.1:9102"),
     ("reserver", "127.0.0.1:9103"),
+    ("webhooks", "127.0.0.1:9104"),
 ];
 
 impl MetricsArgs {

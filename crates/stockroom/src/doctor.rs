@@ -99,6 +99,25 @@ pub async fn run(common: Common, strict: bool, keys_within: Duration) -> anyhow:
         findings.push(replica_finding(&pool, &replica).await);
     }
 
+    // A refusing endpoint only falls behind (its lag is above); why it
+    // refuses is for a person to see.
+    for lag in store::webhooks::lags(&mut conn).await? {
+        let endpoint = &lag.endpoint;
+        if let Some(since) = endpoint.failing_since {
+            findings.push((
+                Severity::Warn,
+                format!(
+                    "{} ({}) refuses deliveries since {}, {} attempts: {}",
+                    lag.name(),
+                    endpoint.url,
+                    since.format("%Y-%m-%d %H:%M:%S UTC"),
+                    endpoint.attempts,
+                    endpoint.last_error.as_deref().unwrap_or("-")
+                ),
+            ));
+        }
+    }
+
     match oldest_transaction(&mut conn, BLOCKER_WARN_SECONDS).await? {
         Some(blocker) => findings.push((
             by_threshold(

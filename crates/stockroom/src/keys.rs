@@ -9,7 +9,7 @@ use web::access::Role;
 use crate::cli::KeysAction;
 
 /// Who the audit trail names for a command-line action.
-fn cli_actor() -> String {
+pub(crate) fn cli_actor() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".to_owned());

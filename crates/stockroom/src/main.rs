@@ -12,6 +12,7 @@ mod schemas;
 mod shutdown;
 mod telemetry;
 mod users;
+mod webhooks;
 
 use clap::Parser;
 

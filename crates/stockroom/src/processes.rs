@@ -59,6 +59,17 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             })
             .await
         }
+        Task::Webhooks(w) => match w.action {
+            Some(action) => crate::webhooks::run(action).await,
+            None => {
+                let pool = store::connect(&w.common.db())?;
+                let config = w.webhooks.config();
+                worker("webhooks", &w.common, &w.metrics, |stop| {
+                    webhooks::run(pool, config, stop)
+                })
+                .await
+            }
+        },
         Task::Republish { common, tail } => {
             let pool = store::connect(&common.db())?;
             let mut conn = pool.acquire().await?;
@@ -83,6 +94,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 only_locations,
                 only_replica,
                 replica_database_url,
+                only_feed,
                 e2e_rate,
                 e2e_seconds,
                 out,
@@ -100,6 +112,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 (only_history, bench::Only::History),
                 (only_locations, bench::Only::Locations),
                 (only_replica, bench::Only::Replica),
+                (only_feed, bench::Only::Feed),
             ]
             .into_iter()
             .find_map(|(chosen, stage)| chosen.then_some(stage));

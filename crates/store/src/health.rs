@@ -85,9 +85,10 @@ pub struct Lag {
     pub seconds: f64,
 }
 
-/// The lag of the relay and of every subscription, by name. A projection's
-/// categories come from its published position; the reservation process
-/// follows orders; the relay, everything.
+/// The lag of the relay and of every subscription, by name, then of every
+/// enabled webhook endpoint (`webhook:<id>`). A projection's categories
+/// come from its published position; the reservation process follows
+/// orders; the relay, everything; an endpoint, its event types.
 pub async fn lags(conn: &mut PgConnection) -> Result<Vec<Lag>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT s.name, s.settled, lag.events, lag.seconds \
@@ -101,9 +102,10 @@ pub async fn lags(conn: &mut PgConnection) -> Result<Vec<Lag>, sqlx::Error> {
                          OR e.category = ANY (coalesce(p.categories, ARRAY['order'])))) lag \
          ORDER BY s.name",
     )
-    .fetch_all(conn)
+    .fetch_all(&mut *conn)
     .await?;
-    rows.iter()
+    let mut lags = rows
+        .iter()
         .map(|r| {
             Ok(Lag {
                 name: r.try_get("name")?,
@@ -112,7 +114,16 @@ pub async fn lags(conn: &mut PgConnection) -> Result<Vec<Lag>, sqlx::Error> {
                 seconds: r.try_get("seconds")?,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    for endpoint in crate::webhooks::lags(conn).await? {
+        lags.push(Lag {
+            name: endpoint.name(),
+            settled: endpoint.endpoint.position,
+            events: endpoint.events,
+            seconds: endpoint.seconds,
+        });
+    }
+    Ok(lags)
 }
 
 /// Parked events not yet retried, per consumer.

@@ -8,6 +8,7 @@ pub mod console_users;
 pub mod db;
 pub mod error;
 pub mod execute;
+pub mod feed;
 pub mod follow;
 pub mod group_append;
 pub mod health;
@@ -24,6 +25,7 @@ pub mod state;
 pub mod stock_levels;
 pub mod subscription;
 pub mod trace;
+pub mod webhooks;
 
 pub use catalogue::{catalogue_version, CatalogueVersion};
 pub use codec::{decode, encode, EventMetadata, NewEvent, RecordedEvent};

@@ -35,7 +35,9 @@ pub enum Permission {
     /// Rebuild and verify projections, retry parked events (the console;
     /// admins only).
     OperationsWrite,
-    /// Read the event feed and single streams (every event of the log).
+    /// Read the event feed and single streams: every event of the log, or,
+    /// for a storefront key, its own channel's orders' events with every
+    /// product and stock event.
     EventsRead,
     /// Register and deactivate locations.
     LocationsWrite,
@@ -128,7 +130,7 @@ impl Role {
             Self::Admin => true,
             Self::Storefront => matches!(
                 permission,
-                OrdersPlace | OrdersCancel | OrdersRead | CatalogueRead
+                OrdersPlace | OrdersCancel | OrdersRead | CatalogueRead | EventsRead
             ),
             Self::Staff => matches!(
                 permission,
@@ -255,13 +257,20 @@ mod tests {
             CatalogueRead,
             AnalyticsRead,
             OperationsRead,
+            EventsRead,
         ];
         let holds = |role: Role| -> Vec<Permission> {
             all.iter().copied().filter(|p| role.allows(*p)).collect()
         };
         assert_eq!(
             holds(Role::Storefront),
-            vec![OrdersPlace, OrdersCancel, OrdersRead, CatalogueRead]
+            vec![
+                OrdersPlace,
+                OrdersCancel,
+                OrdersRead,
+                CatalogueRead,
+                EventsRead
+            ]
         );
         assert_eq!(
             holds(Role::Staff),
@@ -277,6 +286,7 @@ mod tests {
         assert_eq!(holds(Role::Payments), vec![OrdersPay, OrdersRead]);
         assert_eq!(holds(Role::Analyst), vec![CatalogueRead, AnalyticsRead]);
         assert_eq!(holds(Role::Operator), vec![OperationsRead]);
+        assert_eq!(holds(Role::Subscriber), vec![EventsRead]);
         assert_eq!(holds(Role::Admin), all.to_vec());
     }
 

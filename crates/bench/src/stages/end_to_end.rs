@@ -132,8 +132,17 @@ pub async fn steady_load(
     rate: u32,
     duration: Duration,
     rounds: usize,
+    event_streams: usize,
 ) -> anyhow::Result<Measured> {
-    steady_load_of(config, rate, duration, rounds, Catalogue::OneLine).await
+    steady_load_of(
+        config,
+        rate,
+        duration,
+        rounds,
+        Catalogue::OneLine,
+        event_streams,
+    )
+    .await
 }
 
 /// [`steady_load`] with the orders and stock of `catalogue`.
@@ -143,6 +152,7 @@ pub async fn steady_load_of(
     duration: Duration,
     rounds: usize,
     catalogue: Catalogue,
+    event_streams: usize,
 ) -> anyhow::Result<Measured> {
     let db = BenchDb::create(config).await?;
     let command = start(config, &db, "command-api", &[]).await?;
@@ -155,6 +165,7 @@ pub async fn steady_load_of(
         query_env.push(("STOCKROOM_QUERY_DATABASE_URL", replica));
     }
     let query = start(config, &db, "query-api", &query_env).await?;
+    let _streams = super::feed::follow_streams(&db, query.url(), event_streams).await?;
     let workers = [
         start(config, &db, "relay", &[]).await?,
         start(config, &db, "projector", &[]).await?,
@@ -299,7 +310,7 @@ pub async fn ramp(
     let mut steps = Vec::new();
     let mut rate = step;
     while rate <= step * 20 {
-        let measured = steady_load(config, rate, step_duration, 1).await?;
+        let measured = steady_load(config, rate, step_duration, 1, 0).await?;
         steps.push((rate, measured));
         // Every order offered must have been placed, not just the fast ones.
         let kept_up = measured.confirmed.per_second >= f64::from(rate) * 0.95;

@@ -1,6 +1,7 @@
 //! The stages, each measured beside its raw baseline.
 
 mod end_to_end;
+mod feed;
 mod history;
 mod locations;
 mod pipeline;
@@ -12,6 +13,7 @@ pub use end_to_end::{
     end_to_end, highest_rate, one_primary, ramp, steady_load, steady_load_of, Catalogue, Measured,
     Ramp, Targets,
 };
+pub use feed::{event_streams, feed};
 pub use history::history;
 pub use locations::locations;
 pub use pipeline::relay_and_projector;

@@ -37,7 +37,9 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
         Operation::new(
             "the event feed as server-sent events: `id:` is the position, `event:` the \
              event type, `data:` the envelope; resumes after `Last-Event-ID` (else after \
-             `after`); heartbeats every 15 s; at most 4 open streams per key (else 429)",
+             `after`); heartbeats every 15 s; at most 4 open streams per key (else 429); \
+             a storefront key sees its own channel's orders' events and every product and \
+             stock event",
         )
         .query(FEED_PARAMS)
         .answers_text(200, "an endless stream of events", "text/event-stream"),
@@ -60,7 +62,7 @@ async fn stream_events(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, QueryError> {
-    let mut query = feed_query(&params)?;
+    let mut query = feed_query(&params, &principal)?;
     if let Some(last) = headers.get("last-event-id") {
         query.after = last
             .to_str()
@@ -100,12 +102,11 @@ fn events(
                         return None;
                     }
                 };
-                let (events, looked_to) = page;
-                let next = events.last().map_or(looked_to, |e| e.position);
+                let next = page.next_after(query.limit);
                 query.after = next;
-                if !events.is_empty() {
+                if !page.events.is_empty() {
                     let frames: Vec<Result<Event, Infallible>> =
-                        events.iter().filter_map(frame).map(Ok).collect();
+                        page.events.iter().filter_map(frame).map(Ok).collect();
                     return Some((stream::iter(frames), (state, query, slot, false)));
                 }
                 tokio::select! {

@@ -3,21 +3,24 @@
 //! position handed out later can never appear below a cursor already
 //! returned; and one stream's events, to reconcile one aggregate.
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use domain::StreamCategory;
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::Value;
-use store::read::{from_row, read_stream_between, EVENT_COLUMNS};
+use store::feed::{FeedFilter, FeedPage as LogPage};
+use store::read::read_stream_between;
 use store::RecordedEvent;
+use web::auth::Principal;
 use web::openapi::{Operation, ParamType, QueryParam};
 use web::SecureRouter;
 
+use super::next_link;
 use crate::error::QueryError;
 use crate::params::{limit, Params};
 use crate::AppState;
@@ -26,12 +29,14 @@ const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1_000;
 /// Longest a request may long-poll.
 const MAX_WAIT_SECONDS: i64 = 30;
-/// Most positions one page looks at: with selective filters, a page that
-/// matched nothing still ends, and `next_after` says how far it looked.
-const SCAN_WINDOW: i64 = 10_000;
-/// How long a final page may be cached: by the client only, since pages
-/// carry order data behind a key (a shared cache would serve them to anyone).
-const IMMUTABLE_FOR: &str = "private, max-age=31536000, immutable";
+/// How a final page of the whole feed may be cached: by shared caches too
+/// (proxies in front of many replicas of one consumer), each keeping one
+/// copy per `Authorization` (the answer varies on it), so a request without
+/// the key never gets it (docs/feed.md, "Caching").
+const FINAL_UNSCOPED: &str = "public, max-age=31536000, immutable";
+/// How a final page of one channel's view may be cached: by the client
+/// only, since the same URL answers each channel's keys differently.
+const FINAL_SCOPED: &str = "private, max-age=31536000, immutable";
 
 pub(super) const FEED_PARAMS: &[QueryParam] = &[
     QueryParam {
@@ -86,7 +91,10 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
                 "every event, as the Kafka envelopes, in position order after `after`; only \
                  positions below the settled horizon (never one a later commit could come \
                  before), so a cursor never skips an event; a page that ends below the \
-                 horizon never changes (Cache-Control: immutable, ETag)",
+                 horizon never changes (Cache-Control: immutable, ETag; `public` for the \
+                 whole feed, `private` for a channel's view, both `Vary: Authorization`); \
+                 a storefront key sees its own channel's orders' events and every product \
+                 and stock event",
             )
             .query(FEED_PARAMS)
             .answers::<FeedPage>(200, "a page of the feed"),
@@ -95,7 +103,8 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
             "/v1/streams/{stream_id}",
             stream,
             Operation::new(
-                "one stream's events (such as `order-<id>`), as envelopes, in version order",
+                "one stream's events (such as `order-<id>`), as envelopes, in version order; \
+                 another channel's order is not found, for a storefront key",
             )
             .query(STREAM_PARAMS)
             .answers::<FeedPage>(200, "a page of the stream"),
@@ -119,8 +128,9 @@ pub struct FeedPage {
 pub(super) struct FeedQuery {
     pub(super) after: i64,
     pub(super) limit: i64,
-    pub(super) types: Vec<String>,
-    pub(super) categories: Vec<String>,
+    /// The filters asked for, and the key's view (a storefront key sees
+    /// its own channel's orders only).
+    pub(super) filter: FeedFilter,
     pub(super) wait: Duration,
 }
 
@@ -136,7 +146,7 @@ fn list(p: &mut crate::params::Parser<'_>, name: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub(super) fn feed_query(params: &Params) -> Result<FeedQuery, QueryError> {
+pub(super) fn feed_query(params: &Params, principal: &Principal) -> Result<FeedQuery, QueryError> {
     let mut p = params.parser(FEED_PARAMS);
     let after = p.int(FEED_PARAMS[0]).unwrap_or(0);
     let limit = p.int(FEED_PARAMS[1]).unwrap_or(DEFAULT_LIMIT);
@@ -156,50 +166,48 @@ pub(super) fn feed_query(params: &Params) -> Result<FeedQuery, QueryError> {
     Ok(FeedQuery {
         after,
         limit,
-        types,
-        categories,
+        filter: FeedFilter {
+            types,
+            categories,
+            channel: principal.channel.clone(),
+        },
         wait: Duration::from_secs(wait as u64),
     })
 }
 
 async fn feed(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, QueryError> {
-    let query = feed_query(&params)?;
+    let query = feed_query(&params, &principal)?;
     // One deadline for the whole request, within its timeout.
     let deadline = tokio::time::Instant::now() + query.wait.min(state.max_long_poll);
     let mut head = state.horizon.settled();
-    let (mut events, mut looked_to) = page_below(&state, &query, head).await?;
+    let mut page = page_below(&state, &query, head).await?;
     // Long poll only at the horizon: a page its scan window stopped below
     // it answers at once (the next page looks further), so a filter that
     // matches nothing never walks the log within one request.
-    while events.is_empty() && looked_to >= head && tokio::time::Instant::now() < deadline {
+    while page.events.is_empty() && page.looked_to >= head && tokio::time::Instant::now() < deadline
+    {
         let left = deadline - tokio::time::Instant::now();
-        let moved = state.horizon.past(looked_to, left).await;
-        if moved <= looked_to {
+        let moved = state.horizon.past(page.looked_to, left).await;
+        if moved <= page.looked_to {
             break;
         }
         head = moved;
         let next = FeedQuery {
-            after: looked_to,
+            after: page.looked_to,
             ..query.clone()
         };
-        (events, looked_to) = page_below(&state, &next, head).await?;
+        page = page_below(&state, &next, head).await?;
     }
-    let next_after = events.last().map_or(looked_to, |e| e.position);
+    let next_after = page.next_after(query.limit);
     // Final when it did not run into the horizon: full, or stopped by the
     // scan window below it.
-    let settled_page = events.len() as i64 == query.limit || looked_to < head;
-    let etag = format!(
-        "\"{}-{}-{}-{}-{}\"",
-        query.after,
-        next_after,
-        query.limit,
-        query.types.join(","),
-        query.categories.join(",")
-    );
+    let settled_page = page.events.len() as i64 == query.limit || page.looked_to < head;
+    let etag = etag(&query, next_after);
     let not_modified = settled_page
         && headers
             .get(header::IF_NONE_MATCH)
@@ -209,16 +217,19 @@ async fn feed(
     } else {
         (
             [(header::CONTENT_TYPE, "application/json")],
-            body(&events, next_after, head)?,
+            body(&page.events, next_after, head)?,
         )
             .into_response()
     };
     let h = response.headers_mut();
     if settled_page {
-        h.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static(IMMUTABLE_FOR),
-        );
+        let cache = if query.filter.channel.is_some() {
+            FINAL_SCOPED
+        } else {
+            FINAL_UNSCOPED
+        };
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        h.insert(header::VARY, HeaderValue::from_static("authorization"));
         if let Ok(value) = HeaderValue::from_str(&etag) {
             h.insert(header::ETAG, value);
         }
@@ -228,54 +239,40 @@ async fn feed(
     Ok(response)
 }
 
-/// Up to `limit` matching events after `after` and at or below `head`,
-/// looking at most [`SCAN_WINDOW`] positions; and the position it looked to.
+/// A strong validator of the page's content: the range it covers and the
+/// view it was read through (a channel's page differs from the full one).
+fn etag(query: &FeedQuery, next_after: i64) -> String {
+    let channel = query.filter.channel.as_deref().map(next_link::to_hex);
+    format!(
+        "\"{}-{}-{}-{}-{}-{}\"",
+        query.after,
+        next_after,
+        query.limit,
+        query.filter.types.join(","),
+        query.filter.categories.join(","),
+        channel.unwrap_or_default(),
+    )
+}
+
+/// Up to `limit` matching events after `after` and at or below `head`.
 pub(super) async fn page_below(
     state: &AppState,
     query: &FeedQuery,
     head: i64,
-) -> Result<(Vec<RecordedEvent>, i64), QueryError> {
-    let looked_to = head.min(query.after.saturating_add(SCAN_WINDOW));
-    if looked_to <= query.after {
-        return Ok((Vec::new(), query.after.max(looked_to)));
-    }
-    let sql = format!(
-        "SELECT {EVENT_COLUMNS} FROM events \
-         WHERE position > $1 AND position <= $2 \
-           AND (cardinality($3::text[]) = 0 OR event_type = ANY($3)) \
-           AND (cardinality($4::text[]) = 0 OR category = ANY($4)) \
-         ORDER BY position LIMIT $5"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(query.after)
-        .bind(looked_to)
-        .bind(&query.types)
-        .bind(&query.categories)
-        .bind(query.limit)
-        .fetch_all(&state.pool)
-        .await?;
-    let events = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-    Ok((events, looked_to))
+) -> Result<LogPage, QueryError> {
+    Ok(store::feed::page_below(&state.pool, &query.filter, query.after, head, query.limit).await?)
 }
 
 /// The page's JSON, each event written exactly as the relay writes it.
 fn body(events: &[RecordedEvent], next_after: i64, head: i64) -> Result<String, QueryError> {
-    let mut out = String::from("{\"events\":[");
-    for (i, event) in events.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let envelope = bus::Envelope::from(event)
-            .to_json()
-            .map_err(|e| QueryError::Store(store::StoreError::Encode(e)))?;
-        out.push_str(&envelope);
-    }
-    let _ = write!(out, "],\"next_after\":{next_after},\"head\":{head}}}");
-    Ok(out)
+    let rest = format!("\"next_after\":{next_after},\"head\":{head}");
+    bus::Envelope::page_json(events, &rest)
+        .map_err(|e| QueryError::Store(store::StoreError::Encode(e)))
 }
 
 async fn stream(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(stream_id): Path<String>,
     params: Params,
 ) -> Result<Response, QueryError> {
@@ -284,10 +281,17 @@ async fn stream(
     let limit = p.int(STREAM_PARAMS[1]).unwrap_or(DEFAULT_LIMIT);
     p.finish()?;
     let category = stream_id.split_once('-').map(|(c, _)| c);
-    if category.and_then(StreamCategory::parse).is_none() {
+    let Some(category) = category.and_then(StreamCategory::parse) else {
         return Err(QueryError::NotFound(format!("stream {stream_id}")));
-    }
+    };
     let mut conn = state.pool.acquire().await?;
+    // Another channel's order is not found, exactly like a missing one.
+    if let (Some(own), StreamCategory::Order) = (&principal.channel, category) {
+        let placed_through = store::feed::order_channel(&mut *conn, &stream_id).await?;
+        if placed_through.as_ref() != Some(own) {
+            return Err(QueryError::NotFound(format!("stream {stream_id}")));
+        }
+    }
     let up_to = after.saturating_add(limit);
     let events = read_stream_between(&mut conn, &stream_id, after, up_to).await?;
     if events.is_empty() && after == 0 {

@@ -16,8 +16,11 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
     router.get(
         "/v1/projections",
         list,
-        Operation::new("where each projection is and how far behind the log")
-            .answers::<Vec<ProjectionView>>(200, "every projection"),
+        Operation::new(
+            "where each projection, and each webhook endpoint (`webhook:<id>`), is and how \
+             far behind the log",
+        )
+        .answers::<Vec<ProjectionView>>(200, "every projection"),
     )
 }
 
@@ -34,7 +37,8 @@ pub struct ProjectionView {
     pub lag_seconds: f64,
     /// Its parked events.
     pub parked: i64,
-    /// `live`, `catching_up` or `rebuilding`.
+    /// `live`, `catching_up` or `rebuilding`; a webhook endpoint whose
+    /// last attempt was refused is `failing`.
     pub status: &'static str,
 }
 
@@ -51,7 +55,8 @@ async fn list(
     Ok(Fresh(slowest, Json(views)))
 }
 
-/// Every projection's position, lag, parked events and status.
+/// Every projection's position, lag, parked events and status, then every
+/// enabled webhook endpoint's.
 pub async fn projection_status(pool: &PgPool) -> Result<Vec<ProjectionView>, QueryError> {
     let rows = sqlx::query(
         "SELECT p.name, p.position, p.rebuilding AND rebuild_running(p.name) AS rebuilding, lag.events, lag.seconds, \
@@ -83,5 +88,21 @@ pub async fn projection_status(pool: &PgPool) -> Result<Vec<ProjectionView>, Que
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    let mut views = views;
+    let mut conn = pool.acquire().await?;
+    for lag in store::webhooks::lags(&mut conn).await? {
+        views.push(ProjectionView {
+            name: lag.name(),
+            position: lag.endpoint.position,
+            lag_events: lag.events,
+            lag_seconds: lag.seconds,
+            parked: 0,
+            status: match (lag.endpoint.failing_since, lag.events) {
+                (Some(_), _) => "failing",
+                (None, 0) => "live",
+                (None, _) => "catching_up",
+            },
+        });
+    }
     Ok(views)
 }

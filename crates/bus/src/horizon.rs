@@ -1,4 +1,4 @@
-//! The log's settled position as the query API sees it: every position at
+//! The log's settled position as a feed reader sees it: every position at
 //! or below it is committed or rolled back for good, so a page of the event
 //! feed below it is final. Followed by one [`LogFollower::horizon`] per
 //! process, woken by the log's commit notifications and polled as a fallback.
@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use bus::wake::wait_for_commits;
+use crate::wake::wait_for_commits;
 use sqlx::postgres::PgListener;
 use sqlx::{ConnectOptions, PgPool};
 use store::LogFollower;
