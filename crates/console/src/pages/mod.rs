@@ -11,6 +11,7 @@ pub mod password;
 pub mod products;
 pub mod projections;
 pub mod stock;
+mod stock_movement;
 
 use askama::Template;
 use axum::http::StatusCode;

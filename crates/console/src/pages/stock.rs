@@ -13,11 +13,10 @@ use command_api::runner::Answer;
 use domain::location::Site;
 use domain::stock::ReasonCode;
 use query_api::error::QueryError;
-use query_api::reads::{
-    find_stock, find_stock_detail, movements, LocationStockView, Movement, StockView,
-};
+use query_api::reads::{find_stock, find_stock_detail, movements, LocationStockView, StockView};
 use serde::Deserialize;
 
+use super::stock_movement::Row;
 use super::{acting, after, render, Done};
 use crate::error::ConsoleError;
 use crate::forms::{given, outcome, FormErrors};
@@ -66,65 +65,6 @@ pub async fn list(
         all: find_stock(&console.reads, None, LIMIT, None).await?.items,
     };
     render(StatusCode::OK, &page)
-}
-
-/// A movement as a row.
-struct Row {
-    version: i64,
-    event_type: String,
-    at: String,
-    actor: String,
-    location: String,
-    what: String,
-    on_hand: i64,
-    reserved: i64,
-}
-
-impl From<&Movement> for Row {
-    fn from(m: &Movement) -> Self {
-        let data = &m.event.data;
-        let mut what: Vec<String> = [
-            "quantity",
-            "delta",
-            "reason_code",
-            "reason",
-            "reference",
-            "order_id",
-        ]
-        .iter()
-        .filter_map(|key| {
-            let value = &data[*key];
-            (!value.is_null()).then(|| {
-                format!(
-                    "{key}: {}",
-                    value
-                        .as_str()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| value.to_string())
-                )
-            })
-        })
-        .collect();
-        what.dedup();
-        Self {
-            version: m.event.version,
-            event_type: m.event.event_type.clone(),
-            at: m
-                .event
-                .occurred_at
-                .format("%Y-%m-%d %H:%M:%S UTC")
-                .to_string(),
-            actor: m.event.actor.clone().unwrap_or_default(),
-            // Events from before locations happened at the default one.
-            location: data["location"]
-                .as_str()
-                .unwrap_or(domain::LocationCode::DEFAULT)
-                .to_owned(),
-            what: what.join(", "),
-            on_hand: m.on_hand,
-            reserved: m.reserved,
-        }
-    }
 }
 
 /// What was typed into the SKU's forms.
