@@ -80,6 +80,17 @@ fn text(value: &Value, key: &str) -> String {
     value[key].as_str().unwrap_or("").to_owned()
 }
 
+/// An RFC 3339 time as the other pages show times; as it is otherwise.
+fn when(raw: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string()
+        })
+        .unwrap_or_else(|_| raw.to_owned())
+}
+
 fn units(value: &Value) -> i64 {
     value["quantity"].as_i64().unwrap_or(0)
 }
@@ -131,7 +142,7 @@ impl From<&OrderView> for Summary {
                     .join(", "),
                 carrier: text(s, "carrier"),
                 tracking_number: text(s, "tracking_number"),
-                shipped_at: text(s, "shipped_at"),
+                shipped_at: when(&text(s, "shipped_at")),
             })
             .collect();
         let mut unshipped: Vec<Unshipped> = Vec::new();
@@ -169,5 +180,71 @@ impl From<&OrderView> for Summary {
             shipments,
             unshipped,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipment_times_read_as_the_other_times_of_the_page() {
+        assert_eq!(
+            when("2026-12-02T05:46:27.664524+00:00"),
+            "2026-12-02 05:46:27 UTC"
+        );
+        assert_eq!(when("2026-12-02T06:46:27+01:00"), "2026-12-02 05:46:27 UTC");
+        assert_eq!(when("yesterday"), "yesterday");
+    }
+
+    #[test]
+    fn what_is_left_to_ship_is_what_was_ordered_less_every_shipment() {
+        let now = chrono::Utc::now();
+        let order = OrderView {
+            order_id: Uuid::nil(),
+            customer_id: Uuid::nil(),
+            status: "partially_shipped".to_owned(),
+            lines: serde_json::json!([
+                {"sku": "TEA-1", "quantity": 5, "unit_price": 100},
+                {"sku": "MUG-1", "quantity": 2, "unit_price": 800},
+                {"sku": "TEA-1", "quantity": 3, "unit_price": 100},
+            ]),
+            total: 2400,
+            currency: "EUR".to_owned(),
+            placed_at: now,
+            updated_at: now,
+            version: 5,
+            rejection: None,
+            channel: None,
+            pickup_location: None,
+            allocations: serde_json::json!([
+                {"sku": "MUG-1", "location": "default", "quantity": 2},
+                {"sku": "TEA-1", "location": "shop-1", "quantity": 2},
+                {"sku": "TEA-1", "location": "default", "quantity": 6},
+            ]),
+            shipments: serde_json::json!([
+                {"shipment_id": "a", "location": "shop-1", "shipped_at": "2026-12-02T05:00:00Z",
+                 "lines": [{"sku": "TEA-1", "location": "shop-1", "quantity": 2}]},
+                {"shipment_id": "b", "location": "default", "shipped_at": "2026-12-02T06:00:00Z",
+                 "lines": [{"sku": "MUG-1", "location": "default", "quantity": 2},
+                           {"sku": "TEA-1", "location": "default", "quantity": 1}]},
+            ]),
+        };
+        let summary = Summary::from(&order);
+        let left: Vec<(&str, i64)> = summary
+            .unshipped
+            .iter()
+            .map(|u| (u.sku.as_str(), u.left))
+            .collect();
+        assert_eq!(
+            left,
+            [("TEA-1", 5)],
+            "8 ordered in two lines, 3 shipped; the mugs all left"
+        );
+        assert_eq!(summary.allocated_locations(), ["default", "shop-1"]);
+        assert_eq!(
+            summary.shipments[1].lines,
+            "2 × MUG-1 from default, 1 × TEA-1 from default"
+        );
     }
 }
