@@ -84,6 +84,8 @@ async fn page(
     typed: LocationForm,
     errors: FormErrors,
 ) -> Result<LocationsPage, ConsoleError> {
+    // Read on the primary, where they are written with their events: a
+    // location just registered is on the list.
     let sites = store::locations::all(&console.pool).await?;
     Ok(LocationsPage {
         layout: Layout::new(who, "/locations", "Locations").notice(notice),

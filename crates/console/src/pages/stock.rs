@@ -150,7 +150,7 @@ async fn sku_page(
         },
         Err(e) => return Err(e.into()),
     };
-    let levels = find_stock_detail(&console.pool, &sku)
+    let levels = find_stock_detail(&console.reads, &sku)
         .await?
         .map(|detail| detail.locations)
         .unwrap_or_default();
