@@ -1,8 +1,9 @@
 // Drives the console in headless Chromium as a person would: signs in and
 // replaces the one-time password, registers a product, receives stock, sees
 // an order placed through the API on the dashboard and in its history,
-// cancels it and sees the stock come back; a wrong password and a forged
-// form are refused. Saves a screenshot of each page. Run by
+// cancels it and sees the stock come back; registers a second location,
+// receives stock there, and ships an order split over both locations in two
+// shipments; a wrong password and a forged form are refused. Saves a screenshot of each page. Run by
 // tests/integration/console.rs, which starts the system and passes where
 // everything is in the environment.
 import assert from "node:assert/strict";
@@ -39,6 +40,14 @@ const page = await (await browser.newContext({ viewport: { width: 1280, height: 
 page.setDefaultTimeout(15000);
 const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
 const step = (text) => console.log(`- ${text}`);
+
+// Calls the command API as the admin key.
+const command = (path, body) =>
+  fetch(`${commandUrl}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${apiKey}` },
+    body: JSON.stringify(body),
+  });
 
 async function reloadUntil(what, check, seconds = 30) {
   const deadline = Date.now() + seconds * 1000;
@@ -114,11 +123,7 @@ try {
   assert.equal(await page.locator("#movements tbody tr").count(), 1, "only the first receipt");
 
   step("an order placed through the API shows on the dashboard");
-  const placed = await fetch(`${commandUrl}/v1/orders`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${apiKey}` },
-    body: JSON.stringify({ customer_id: "0b6c1f7e-3c1d-4f7a-9f3e-2a5d8c4b1e90", lines: [{ sku, quantity: 3 }] }),
-  });
+  const placed = await command("/v1/orders", { customer_id: "0b6c1f7e-3c1d-4f7a-9f3e-2a5d8c4b1e90", lines: [{ sku, quantity: 3 }] });
   assert.equal(placed.status, 202);
   const { order_id: orderId } = await placed.json();
   await page.goto(`${consoleUrl}/`);
@@ -154,6 +159,61 @@ try {
   assert.equal((await last.locator(".on-hand").textContent()).trim(), "10");
   assert.equal((await last.locator(".reserved").textContent()).trim(), "0");
   await shot("stock");
+
+  step("a second location is registered");
+  await page.goto(`${consoleUrl}/locations`);
+  const newLocation = page.locator("form#register");
+  await newLocation.locator("input[name=code]").fill("shop-1");
+  await newLocation.locator("input[name=name]").fill("Corner shop");
+  await newLocation.locator("input[name=priority]").fill("200");
+  await Promise.all([page.waitForURL(/done=location-registered/), newLocation.locator("button[type=submit]").click()]);
+  assert.match(await page.textContent('#locations tr[data-location="shop-1"]'), /Corner shop\s*200\s*all\s*yes/);
+  await shot("locations");
+
+  step("stock is received there");
+  await page.goto(`${consoleUrl}/stock/${sku}`);
+  await page.selectOption("form#receive select[name=location]", "shop-1");
+  await page.fill("form#receive input[name=quantity]", "4");
+  await Promise.all([page.waitForURL(/done=received/), page.click("form#receive button[type=submit]")]);
+  assert.equal(await page.textContent("#movements tbody tr:last-child .location"), "shop-1");
+  await reloadUntil("the units at shop-1", async () => (await page.locator('#levels tr[data-location="shop-1"] .on-hand').count()) === 1);
+  assert.equal(await page.textContent('#levels tr[data-location="shop-1"] .on-hand'), "4");
+  assert.equal(await page.textContent('#levels tr[data-location="default"] .available'), "10");
+  await shot("stock-locations");
+
+  step("an order larger than either location is split over both, and paid");
+  const split = await command("/v1/orders", { customer_id: "0b6c1f7e-3c1d-4f7a-9f3e-2a5d8c4b1e90", lines: [{ sku, quantity: 12 }] });
+  assert.equal(split.status, 202);
+  const { order_id: splitId } = await split.json();
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    // Payment is refused until the order is confirmed.
+    const paid = await command(`/v1/orders/${splitId}/payments`, { amount: 15000, currency: "EUR" });
+    if (paid.ok) break;
+    if (Date.now() > deadline) throw new Error(`the order was never paid: ${paid.status} ${await paid.text()}`);
+    await page.waitForTimeout(300);
+  }
+  await page.goto(`${consoleUrl}/orders/${splitId}`);
+  await reloadUntil("the order to be paid", async () => (await page.textContent("#order-status")) === "paid");
+  assert.equal(await page.textContent(`#allocations tr[data-location="default"] td.n`), "10");
+  assert.equal(await page.textContent(`#allocations tr[data-location="shop-1"] td.n`), "2");
+
+  step("part of it ships from the shop");
+  await page.selectOption("form#ship select[name=location]", "shop-1");
+  await page.fill(`form#ship input[name="ship-${sku}"]`, "2");
+  await Promise.all([page.waitForURL(/done=partly-shipped/), page.click("form#ship button[type=submit]")]);
+  assert.equal(await page.textContent("#order-status"), "partially_shipped");
+  assert.equal(await page.textContent("#shipments tbody tr .location"), "shop-1");
+  assert.match(await page.textContent("form#ship"), /10 left/);
+  await shot("order-partly-shipped");
+
+  step("the rest ships from where it is allocated");
+  await Promise.all([page.waitForURL(/done=shipped/), page.click("form#ship button[type=submit]")]);
+  assert.equal(await page.textContent("#order-status"), "shipped");
+  assert.equal(await page.locator("#shipments tbody tr").count(), 2);
+  assert.equal(await page.textContent("#shipments tbody tr:last-child .location"), "default");
+  assert.equal(await page.locator("form#ship").count(), 0, "nothing left to ship");
+  await shot("order-shipped");
 
   step("operators' pages");
   await page.goto(`${consoleUrl}/projections`);

@@ -83,12 +83,34 @@ async fn a_person_runs_the_shop_from_the_console_in_a_browser() {
     by_person.dedup();
     assert_eq!(
         by_person,
-        ["ProductRegistered", "StockReceived", "OrderCancelled"],
+        [
+            "ProductRegistered",
+            "StockReceived",
+            "OrderCancelled",
+            "LocationRegistered",
+            "StockReceived",
+            "OrderShipped"
+        ],
         "the forged receipt and the refused forms appended nothing"
+    );
+    let shipped_from: Vec<String> = sqlx::query_scalar(
+        "SELECT data->>'location' FROM events \
+         WHERE actor = $1 AND event_type = 'OrderShipped' ORDER BY position",
+    )
+    .bind(&actor)
+    .fetch_all(&sys.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        shipped_from,
+        ["shop-1", "default"],
+        "part from the shop, the rest from where it was allocated"
     );
     for page in [
         "dashboard",
         "order",
+        "locations",
+        "order-partly-shipped",
         "products",
         "stock",
         "projections",

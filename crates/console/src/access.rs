@@ -49,7 +49,7 @@ use Need::{Anyone, Holds};
 use Permission as P;
 
 /// Every page and form of the console and what it needs.
-pub static PAGES: [PageRule; 25] = [
+pub static PAGES: [PageRule; 29] = [
     page(Method::GET, "/healthz", Anyone),
     page(Method::GET, "/login", Anyone),
     page(Method::POST, "/login", Anyone),
@@ -77,6 +77,14 @@ pub static PAGES: [PageRule; 25] = [
     page(Method::GET, "/stock/{sku}", Holds(P::StockHistoryRead)),
     page(Method::POST, "/stock/{sku}/receive", Holds(P::StockWrite)),
     page(Method::POST, "/stock/{sku}/adjust", Holds(P::StockWrite)),
+    page(Method::POST, "/stock/{sku}/count", Holds(P::StockWrite)),
+    page(Method::GET, "/locations", Holds(P::LocationsRead)),
+    page(Method::POST, "/locations", Holds(P::LocationsWrite)),
+    page(
+        Method::POST,
+        "/locations/{code}/deactivate",
+        Holds(P::LocationsWrite),
+    ),
     page(Method::GET, "/projections", Holds(P::OperationsRead)),
     page(
         Method::POST,
@@ -188,6 +196,10 @@ pub fn router(console: Console) -> Router {
     .get("/stock/{sku}", pages::stock::show)
     .post("/stock/{sku}/receive", pages::stock::receive)
     .post("/stock/{sku}/adjust", pages::stock::adjust)
+    .post("/stock/{sku}/count", pages::stock::count)
+    .get("/locations", pages::locations::list)
+    .post("/locations", pages::locations::register)
+    .post("/locations/{code}/deactivate", pages::locations::deactivate)
     .get("/projections", pages::projections::show)
     .post("/projections/{name}/rebuild", pages::projections::rebuild)
     .post("/projections/{name}/verify", pages::projections::verify)
@@ -243,6 +255,16 @@ mod tests {
             "/stock/{sku}/receive"
         ));
         assert!(allows(Role::Admin, &Method::POST, "/parked/{id}/retry"));
+        assert!(allows(Role::Staff, &Method::POST, "/locations"));
+        assert!(allows(Role::Warehouse, &Method::GET, "/locations"));
+        assert!(!allows(Role::Warehouse, &Method::POST, "/locations"));
+        assert!(!allows(
+            Role::Warehouse,
+            &Method::POST,
+            "/locations/{code}/deactivate"
+        ));
+        assert!(allows(Role::Warehouse, &Method::POST, "/stock/{sku}/count"));
+        assert!(!allows(Role::Analyst, &Method::GET, "/locations"));
         assert!(
             !allows(Role::Admin, &Method::DELETE, "/products"),
             "not in the table"

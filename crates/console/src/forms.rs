@@ -24,6 +24,19 @@ impl FormErrors {
         self.fields.get(field).map(String::as_str).unwrap_or("")
     }
 
+    /// The first message for `field` or any of its items (`field[0]`,
+    /// `field[1].sku`, …), empty when they are all fine.
+    pub fn on_any(&self, field: &str) -> &str {
+        self.fields
+            .iter()
+            .find(|(name, _)| {
+                name.strip_prefix(field)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('['))
+            })
+            .map(|(_, message)| message.as_str())
+            .unwrap_or("")
+    }
+
     /// Whether `field` has a message.
     pub fn has(&self, field: &str) -> bool {
         self.fields.contains_key(field)
@@ -93,6 +106,10 @@ pub fn outcome(
         Err(ApiError::Rejected(DomainError::InvalidField { field, message })) => {
             errors.add(&field, message);
         }
+        // Shown where the person typed what they expected, with what it is.
+        Err(ApiError::Rejected(e @ DomainError::StaleQuantity { .. })) => {
+            errors.add("expected_on_hand", e.to_string());
+        }
         Err(
             e @ (ApiError::Rejected(_)
             | ApiError::NotFound(_)
@@ -130,5 +147,14 @@ mod tests {
         errors.add("sku", "second");
         assert_eq!(errors.on("sku"), "first");
         assert_eq!(errors.on("name"), "");
+    }
+
+    #[test]
+    fn a_list_field_shows_the_message_of_any_of_its_items() {
+        let mut errors = FormErrors::default();
+        errors.add("channels_extra", "not this one");
+        errors.add("channels[1]", "too long");
+        assert_eq!(errors.on_any("channels"), "too long");
+        assert_eq!(errors.on_any("lines"), "");
     }
 }

@@ -7,11 +7,12 @@ use crate::access::allows;
 use crate::session::SignedIn;
 
 /// The navigation, in order: path and label.
-const NAV: [(&str, &str); 6] = [
+const NAV: [(&str, &str); 7] = [
     ("/", "Dashboard"),
     ("/orders", "Orders"),
     ("/products", "Products"),
     ("/stock", "Stock"),
+    ("/locations", "Locations"),
     ("/projections", "Projections"),
     ("/parked", "Parked events"),
 ];

@@ -21,6 +21,7 @@ use web::probes::Probes;
 use crate::support::TestDb;
 
 mod limits;
+mod locations;
 mod pages;
 mod password_change;
 mod sign_in;

@@ -3,12 +3,15 @@
 //! have it.
 
 pub mod dashboard;
+pub mod locations;
+mod order_summary;
 pub mod orders;
 pub mod parked;
 pub mod password;
 pub mod products;
 pub mod projections;
 pub mod stock;
+mod stock_movement;
 
 use askama::Template;
 use axum::http::StatusCode;
@@ -24,13 +27,23 @@ use crate::session::SignedIn;
 use crate::state::Console;
 
 /// What a page says after a change, by the code its redirect carries.
-const NOTICES: [(&str, &str); 10] = [
+const NOTICES: [(&str, &str); 14] = [
     ("registered", "Product registered."),
     ("priced", "Price changed."),
     ("discontinued", "Product discontinued."),
     ("received", "Stock received."),
     ("adjusted", "Stock adjusted."),
+    ("counted", "Count recorded."),
+    ("location-registered", "Location registered."),
+    (
+        "location-deactivated",
+        "Location deactivated; its stock stays.",
+    ),
     ("shipped", "Order shipped."),
+    (
+        "partly-shipped",
+        "Shipment recorded; the rest of the order is still to ship.",
+    ),
     ("cancelled", "Order cancelled; its stock is released."),
     ("retried", "The parked event was applied."),
     ("rebuild", "Rebuild started."),

@@ -1,11 +1,16 @@
-//! Orders: search, one order beside its event history, ship and cancel.
+//! Orders: search, one order beside its event history, ship all or part of
+//! it (from a chosen location), cancel.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
-use command_api::commands::{cancel_command, ship_command, CancellationBody, ShipmentBody};
+use std::collections::BTreeMap;
+
+use command_api::commands::{
+    cancel_command, ship_command, CancellationBody, ShipmentBody, ShipmentLineBody,
+};
 use domain::order::OrderStatus;
 use query_api::reads::{
     decode_cursor, find_order, find_orders, order_events, HistoryEntry, OrderFilter, OrderView,
@@ -13,6 +18,7 @@ use query_api::reads::{
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::order_summary::Summary;
 use super::{acting, after, render, Done};
 use crate::error::ConsoleError;
 use crate::forms::{given, outcome, FormErrors};
@@ -136,50 +142,6 @@ impl From<&HistoryEntry> for Entry {
     }
 }
 
-/// A line of the order.
-struct Line {
-    sku: String,
-    quantity: i64,
-    unit_price: String,
-}
-
-/// What the read model says about the order.
-struct Summary {
-    status: String,
-    customer: Uuid,
-    total: String,
-    channel: String,
-    placed_at: String,
-    lines: Vec<Line>,
-}
-
-impl From<&OrderView> for Summary {
-    fn from(o: &OrderView) -> Self {
-        let lines = o
-            .lines
-            .as_array()
-            .map(|lines| {
-                lines
-                    .iter()
-                    .map(|l| Line {
-                        sku: l["sku"].as_str().unwrap_or("").to_owned(),
-                        quantity: l["quantity"].as_i64().unwrap_or(0),
-                        unit_price: money(l["unit_price"].as_i64().unwrap_or(0), &o.currency),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        Self {
-            status: o.status.clone(),
-            customer: o.customer_id,
-            total: money(o.total, &o.currency),
-            channel: o.channel.clone().unwrap_or_else(|| "none".to_owned()),
-            placed_at: o.placed_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-            lines,
-        }
-    }
-}
-
 /// What was typed into the order's forms.
 #[derive(Debug, Default, Deserialize)]
 pub struct OrderForms {
@@ -189,6 +151,42 @@ pub struct OrderForms {
     tracking_number: String,
     #[serde(default)]
     reason: String,
+    /// Ship only from here; blank: wherever the units are.
+    #[serde(default)]
+    location: String,
+    /// `ship-<sku>`: units of that SKU to ship; every one blank: all
+    /// that is left.
+    #[serde(flatten)]
+    units: BTreeMap<String, String>,
+}
+
+/// The prefix of the ship form's field per SKU.
+const UNITS_FIELD: &str = "ship-";
+
+impl OrderForms {
+    /// What was typed as units of `sku` to ship.
+    fn units_of(&self, sku: &str) -> &str {
+        self.units
+            .get(&format!("{UNITS_FIELD}{sku}"))
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    /// The shipment's lines: `None` when every SKU's field is blank.
+    fn shipment_lines(&self, errors: &mut FormErrors) -> Option<Vec<ShipmentLineBody>> {
+        let lines: Vec<ShipmentLineBody> = self
+            .units
+            .iter()
+            .filter_map(|(field, raw)| {
+                let sku = field.strip_prefix(UNITS_FIELD)?;
+                given(raw).map(|raw| ShipmentLineBody {
+                    sku: sku.to_owned(),
+                    quantity: errors.whole(field, &raw),
+                })
+            })
+            .collect();
+        (!lines.is_empty()).then_some(lines)
+    }
 }
 
 #[derive(Template)]
@@ -215,12 +213,16 @@ async fn order_page(
     let order = find_order(&console.reads, id).await?;
     let history = order_events(&console.reads, id, None, HISTORY_LIMIT, 0).await?;
     let status = order.as_ref().map(|o| o.status.as_str()).unwrap_or("");
+    let shippable = matches!(status, "paid" | "partially_shipped");
     Ok(OrderPage {
         layout: Layout::new(who, "/orders", format!("Order {id}")).notice(notice),
         id,
-        can_ship: may(who, "/orders/{id}/ship") && status == "paid",
+        can_ship: may(who, "/orders/{id}/ship") && shippable,
         can_cancel: may(who, "/orders/{id}/cancel")
-            && matches!(status, "placed" | "confirmed" | "paid"),
+            && matches!(
+                status,
+                "placed" | "confirmed" | "paid" | "partially_shipped"
+            ),
         order: order.as_ref().map(Summary::from),
         history: history.items.iter().map(Entry::from).collect(),
         typed,
@@ -260,11 +262,16 @@ pub async fn ship(
     CsrfForm { who, form }: CsrfForm<OrderForms>,
 ) -> Result<Response, ConsoleError> {
     let id = order_id(&id)?;
+    let mut errors = FormErrors::default();
+    let lines = form.shipment_lines(&mut errors);
+    if !errors.is_empty() {
+        return respond(&console, &who, id, "shipped", form, Err(errors)).await;
+    }
     let body = ShipmentBody {
         carrier: given(&form.carrier),
         tracking_number: given(&form.tracking_number),
-        location: None,
-        lines: None,
+        location: given(&form.location),
+        lines,
     };
     let result = ship_command(
         &console.commands,
@@ -274,7 +281,12 @@ pub async fn ship(
         &body,
     )
     .await;
-    respond(&console, &who, id, "shipped", form, outcome(result)?).await
+    let result = outcome(result)?;
+    let done = match &result {
+        Ok(answer) if answer.body["status"] == "partially_shipped" => "partly-shipped",
+        _ => "shipped",
+    };
+    respond(&console, &who, id, done, form, result).await
 }
 
 /// `POST /orders/{id}/cancel`.

@@ -1,17 +1,22 @@
-//! Stock: every SKU with low stock first, one SKU's movements, receiving
-//! and adjusting.
+//! Stock: every SKU with low stock first, one SKU's units per location and
+//! movements, receiving, adjusting and counting at a location.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Extension;
-use command_api::commands::{adjust_command, receive_command, AdjustmentBody, ReceiptBody};
+use command_api::commands::{
+    adjust_command, count_command, receive_command, AdjustmentBody, CountBody, ReceiptBody,
+};
 use command_api::runner::Answer;
+use domain::location::Site;
+use domain::stock::ReasonCode;
 use query_api::error::QueryError;
-use query_api::reads::{find_stock, movements, Movement, StockView};
+use query_api::reads::{find_stock, find_stock_detail, movements, LocationStockView, StockView};
 use serde::Deserialize;
 
+use super::stock_movement::Row;
 use super::{acting, after, render, Done};
 use crate::error::ConsoleError;
 use crate::forms::{given, outcome, FormErrors};
@@ -62,52 +67,6 @@ pub async fn list(
     render(StatusCode::OK, &page)
 }
 
-/// A movement as a row.
-struct Row {
-    version: i64,
-    event_type: String,
-    at: String,
-    actor: String,
-    what: String,
-    on_hand: i64,
-    reserved: i64,
-}
-
-impl From<&Movement> for Row {
-    fn from(m: &Movement) -> Self {
-        let data = &m.event.data;
-        let mut what: Vec<String> = ["quantity", "delta", "reason", "reference", "order_id"]
-            .iter()
-            .filter_map(|key| {
-                let value = &data[*key];
-                (!value.is_null()).then(|| {
-                    format!(
-                        "{key}: {}",
-                        value
-                            .as_str()
-                            .map(str::to_owned)
-                            .unwrap_or_else(|| value.to_string())
-                    )
-                })
-            })
-            .collect();
-        what.dedup();
-        Self {
-            version: m.event.version,
-            event_type: m.event.event_type.clone(),
-            at: m
-                .event
-                .occurred_at
-                .format("%Y-%m-%d %H:%M:%S UTC")
-                .to_string(),
-            actor: m.event.actor.clone().unwrap_or_default(),
-            what: what.join(", "),
-            on_hand: m.on_hand,
-            reserved: m.reserved,
-        }
-    }
-}
-
 /// What was typed into the SKU's forms.
 #[derive(Debug, Default, Deserialize)]
 pub struct StockForms {
@@ -119,6 +78,28 @@ pub struct StockForms {
     delta: String,
     #[serde(default)]
     reason: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
+    reason_code: String,
+    /// Blank: adjust whatever is on hand now.
+    #[serde(default)]
+    expected_on_hand: String,
+    #[serde(default)]
+    counted: String,
+}
+
+impl StockForms {
+    /// What was typed into the number field `name`.
+    fn value(&self, name: &str) -> &str {
+        match name {
+            "quantity" => &self.quantity,
+            "delta" => &self.delta,
+            "expected_on_hand" => &self.expected_on_hand,
+            "counted" => &self.counted,
+            _ => "",
+        }
+    }
 }
 
 /// Which page of movements: those after this stream version.
@@ -130,7 +111,7 @@ pub struct After {
 /// A form that was sent and refused, to show again.
 #[derive(Default)]
 struct Attempt {
-    /// `receive` or `adjust`.
+    /// `receive`, `adjust` or `count`.
     failed: &'static str,
     typed: StockForms,
     errors: FormErrors,
@@ -141,6 +122,11 @@ struct Attempt {
 struct SkuPage {
     layout: Layout,
     sku: String,
+    /// Units per location that keeps the SKU.
+    levels: Vec<LocationStockView>,
+    /// Where stock can be received, adjusted and counted.
+    locations: Vec<Site>,
+    reason_codes: &'static [&'static str],
     rows: Vec<Row>,
     next: Option<String>,
     can_write: bool,
@@ -164,8 +150,15 @@ async fn sku_page(
         },
         Err(e) => return Err(e.into()),
     };
+    let levels = find_stock_detail(&console.reads, &sku)
+        .await?
+        .map(|detail| detail.locations)
+        .unwrap_or_default();
     Ok(SkuPage {
         layout: Layout::new(who, "/stock", format!("Stock of {sku}")).notice(notice),
+        levels,
+        locations: store::locations::all(&console.pool).await?,
+        reason_codes: &ReasonCode::NAMES,
         rows: page.items.iter().map(Row::from).collect(),
         next: page.next_cursor,
         can_write: may(who, "/stock/{sku}/receive"),
@@ -182,8 +175,9 @@ pub async fn show(
     Query(done): Query<Done>,
     Query(page): Query<After>,
 ) -> Result<Response, ConsoleError> {
-    // Movements are read from the log, which already has the change.
-    let notice = done.notice();
+    // Movements are read from the log, which already has the change; the
+    // units per location from the catalogue's read model.
+    let notice = done.settle(&console, &["catalogue"]).await;
     let after = page.after.unwrap_or(0).max(0);
     let page = sku_page(&console, &who, sku, after, notice, Attempt::default()).await?;
     render(StatusCode::OK, &page)
@@ -193,20 +187,15 @@ async fn respond(
     console: &Console,
     who: &SignedIn,
     sku: String,
-    done: &'static str,
+    (form, done): (&'static str, &'static str),
     typed: StockForms,
     result: Result<Answer, FormErrors>,
 ) -> Result<Response, ConsoleError> {
     match result {
         Ok(answer) => Ok(after(&format!("/stock/{sku}"), done, &answer)),
         Err(errors) => {
-            let failed = if done == "received" {
-                "receive"
-            } else {
-                "adjust"
-            };
             let attempt = Attempt {
-                failed,
+                failed: form,
                 typed,
                 errors,
             };
@@ -228,13 +217,13 @@ pub async fn receive(
         let body = ReceiptBody {
             quantity,
             reference: given(&form.reference),
-            location: None,
+            location: given(&form.location),
         };
         outcome(receive_command(&console.commands, &acting(&who), &[], &sku, &body).await)?
     } else {
         Err(errors)
     };
-    respond(&console, &who, sku, "received", form, result).await
+    respond(&console, &who, sku, ("receive", "received"), form, result).await
 }
 
 /// `POST /stock/{sku}/adjust`.
@@ -245,17 +234,47 @@ pub async fn adjust(
 ) -> Result<Response, ConsoleError> {
     let mut errors = FormErrors::default();
     let delta = errors.whole("delta", &form.delta);
+    let expected_on_hand =
+        given(&form.expected_on_hand).map(|raw| errors.whole("expected_on_hand", &raw));
+    let reason_code = given(&form.reason_code).and_then(|raw| {
+        let code = ReasonCode::parse(&raw);
+        if code.is_none() {
+            errors.add("reason_code", "is not one of the reason codes");
+        }
+        code
+    });
     let result = if errors.is_empty() {
         let body = AdjustmentBody {
             delta,
             reason: form.reason.clone(),
-            reason_code: None,
-            location: None,
-            expected_on_hand: None,
+            reason_code,
+            location: given(&form.location),
+            expected_on_hand,
         };
         outcome(adjust_command(&console.commands, &acting(&who), &[], &sku, &body).await)?
     } else {
         Err(errors)
     };
-    respond(&console, &who, sku, "adjusted", form, result).await
+    respond(&console, &who, sku, ("adjust", "adjusted"), form, result).await
+}
+
+/// `POST /stock/{sku}/count`.
+pub async fn count(
+    State(console): State<Console>,
+    Path(sku): Path<String>,
+    CsrfForm { who, form }: CsrfForm<StockForms>,
+) -> Result<Response, ConsoleError> {
+    let mut errors = FormErrors::default();
+    let counted = errors.whole("counted", &form.counted);
+    let result = if errors.is_empty() {
+        let body = CountBody {
+            location: given(&form.location),
+            counted,
+            reference: given(&form.reference),
+        };
+        outcome(count_command(&console.commands, &acting(&who), &[], &sku, &body).await)?
+    } else {
+        Err(errors)
+    };
+    respond(&console, &who, sku, ("count", "counted"), form, result).await
 }
