@@ -154,22 +154,21 @@ async fn lag_bytes(sys: &System) -> Option<f64> {
 
 /// Replay paused on the standby until dropped (even when the test fails:
 /// the standby serves every test after it).
-struct Paused(PgPool);
+struct Paused;
 
 impl Paused {
-    async fn start(replica: &PgPool) -> Self {
-        standby::pause_replay(replica, true).await;
-        Self(replica.clone())
+    async fn start() -> Self {
+        standby::pause_replay(true).await;
+        Self
     }
 }
 
 impl Drop for Paused {
     fn drop(&mut self) {
-        let replica = self.0.clone();
         std::thread::spawn(move || {
             tokio::runtime::Runtime::new()
                 .unwrap()
-                .block_on(standby::pause_replay(&replica, false));
+                .block_on(standby::pause_replay(false));
         })
         .join()
         .unwrap();
@@ -187,7 +186,7 @@ async fn a_replica_whose_replay_is_paused_answers_reads_past_it_503_after_the_bo
     fresh(&first);
     feed_reaches(&sys, first.wanted).await;
 
-    let paused = Paused::start(&replica).await;
+    let paused = Paused::start().await;
     let (second, at_second) = place(&sys).await;
     let read = read_at(&sys, &second, at_second).await;
     assert_eq!(

@@ -172,6 +172,7 @@ async fn a_dump_restored_into_a_new_cluster_works_after_migrate() {
         "CREATE ROLE stockroom_relay NOLOGIN".to_owned(),
         "CREATE ROLE stockroom_projector NOLOGIN".to_owned(),
         "CREATE ROLE stockroom_reserver NOLOGIN".to_owned(),
+        "CREATE ROLE stockroom_webhooks NOLOGIN".to_owned(),
         format!("CREATE ROLE {owner} LOGIN PASSWORD 'stockroom'"),
         format!("GRANT stockroom_app TO {owner}"),
         format!("CREATE DATABASE shop OWNER {owner}"),

@@ -80,14 +80,18 @@ pub async fn caught_up(db: &TestDb) {
 }
 
 /// Pauses (or resumes) the standby's replay: it keeps receiving WAL and
-/// answering reads, with what it had replayed.
-pub async fn pause_replay(replica: &PgPool, paused: bool) {
+/// answering reads, with what it had replayed. Asked in the standby's
+/// `postgres` database, the one where `scripts/test` lets the owner do it
+/// (a grant there stays out of every test database and its dumps).
+pub async fn pause_replay(paused: bool) {
     let sql = if paused {
         "SELECT pg_wal_replay_pause()"
     } else {
         "SELECT pg_wal_replay_resume()"
     };
-    sqlx::query(sql).execute(replica).await.unwrap();
+    let options = store::db::connect_options(&url(&super::db::admin_url())).unwrap();
+    let mut conn = sqlx::ConnectOptions::connect(&options).await.unwrap();
+    sqlx::query(sql).execute(&mut conn).await.unwrap();
 }
 
 /// Runs the standby's `pg_ctl` with `args`, as the cluster's owner.
