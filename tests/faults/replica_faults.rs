@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use sqlx::PgPool;
 
 use crate::infra::exclusive;
 use crate::support::process::run_tool;
@@ -180,7 +179,9 @@ async fn a_replica_whose_replay_is_paused_answers_reads_past_it_503_after_the_bo
 ) {
     let _serial = exclusive().await;
     let sys = standby::system(&[("STOCKROOM_MAX_WAIT", "1s")], &["projector", "reserver"]).await;
-    let replica = standby::pool(&sys.db).await;
+    // The standby has the database (its creation replayed) before its
+    // replay is paused.
+    standby::pool(&sys.db).await;
     sys.stock_product("FAIL-1", 100, 100).await;
     let first = place_and_read(&sys).await;
     fresh(&first);
