@@ -146,3 +146,9 @@ ALTER TABLE api_keys ADD CONSTRAINT api_keys_role_check
 ALTER TABLE events DROP CONSTRAINT events_category_check;
 ALTER TABLE events ADD CONSTRAINT events_category_check
     CHECK (category IN ('product', 'stock', 'order', 'location'));
+
+-- Warehouse people sign in to the console too (its access table says what
+-- they may do there).
+ALTER TABLE console_users DROP CONSTRAINT console_users_role_check;
+ALTER TABLE console_users ADD CONSTRAINT console_users_role_check
+    CHECK (role IN ('staff', 'warehouse', 'operator', 'admin'));

@@ -12,7 +12,7 @@ use crate::config::Common;
 use crate::one_time::NewPassword;
 
 /// The roles a person can have in the console.
-const CONSOLE_ROLES: [Role; 3] = [Role::Staff, Role::Operator, Role::Admin];
+const CONSOLE_ROLES: [Role; 4] = [Role::Staff, Role::Warehouse, Role::Operator, Role::Admin];
 
 /// Runs a users tool.
 pub async fn run(action: UsersAction) -> anyhow::Result<()> {
