@@ -629,6 +629,17 @@ impl StockItem {
 }
 
 impl StockCommand {
+    /// The location a receipt, adjustment or count names; `None` for the
+    /// order commands, whose locations come from their reservation.
+    pub fn location(&self) -> Option<&LocationCode> {
+        match self {
+            Self::Receive { location, .. }
+            | Self::Adjust { location, .. }
+            | Self::Count { location, .. } => Some(location),
+            Self::Reserve { .. } | Self::Release { .. } | Self::Commit { .. } => None,
+        }
+    }
+
     /// The order the command is about, if any.
     pub fn order_id(&self) -> Option<OrderId> {
         match self {

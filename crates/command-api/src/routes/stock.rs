@@ -121,11 +121,27 @@ pub struct CountBody {
 }
 
 /// A stock command on a SKU that must be in the catalogue, at a location
-/// that must exist.
+/// (the command's own) that must exist.
 struct OnRegisteredSku {
     sku: Sku,
-    location: LocationCode,
     command: StockCommand,
+}
+
+/// Runs a receipt, adjustment or count on `sku`.
+async fn run_on_sku(
+    state: &AppState,
+    headers: &CommandHeaders,
+    fingerprint: &[u8],
+    sku: Sku,
+    command: StockCommand,
+) -> Result<Answer, ApiError> {
+    run(
+        state,
+        headers,
+        fingerprint,
+        OnRegisteredSku { sku, command },
+    )
+    .await
 }
 
 impl HttpCommand for OnRegisteredSku {
@@ -140,14 +156,16 @@ impl HttpCommand for OnRegisteredSku {
         if product.state.registered().is_none() {
             return Err(ApiError::NotFound(format!("product {}", self.sku)));
         }
-        if store::locations::find(&mut *conn, &self.location)
-            .await?
-            .is_none()
-        {
-            return Err(ApiError::Rejected(domain::DomainError::invalid(
-                "location",
-                format!("no location {} is registered", self.location),
-            )));
+        if let Some(location) = self.command.location() {
+            if store::locations::find(&mut *conn, location)
+                .await?
+                .is_none()
+            {
+                return Err(ApiError::Rejected(domain::DomainError::invalid(
+                    "location",
+                    format!("no location {location} is registered"),
+                )));
+            }
         }
         Ok(self.command.clone())
     }
@@ -180,19 +198,9 @@ pub async fn receive_command(
         sku: sku.clone(),
         quantity,
         reference: body.reference.clone(),
-        location: location.clone(),
+        location,
     };
-    run(
-        state,
-        headers,
-        fingerprint,
-        OnRegisteredSku {
-            sku,
-            location,
-            command,
-        },
-    )
-    .await
+    run_on_sku(state, headers, fingerprint, sku, command).await
 }
 
 async fn receive(
@@ -224,20 +232,10 @@ pub async fn adjust_command(
         delta: body.delta,
         reason: body.reason.clone(),
         reason_code: body.reason_code.unwrap_or_default(),
-        location: location.clone(),
+        location,
         expected_on_hand: body.expected_on_hand,
     };
-    run(
-        state,
-        headers,
-        fingerprint,
-        OnRegisteredSku {
-            sku,
-            location,
-            command,
-        },
-    )
-    .await
+    run_on_sku(state, headers, fingerprint, sku, command).await
 }
 
 async fn adjust(
@@ -266,21 +264,11 @@ pub async fn count_command(
     };
     let command = StockCommand::Count {
         sku: sku.clone(),
-        location: location.clone(),
+        location,
         counted: body.counted,
         reference: body.reference.clone(),
     };
-    run(
-        state,
-        headers,
-        fingerprint,
-        OnRegisteredSku {
-            sku,
-            location,
-            command,
-        },
-    )
-    .await
+    run_on_sku(state, headers, fingerprint, sku, command).await
 }
 
 async fn count(
