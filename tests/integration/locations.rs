@@ -253,6 +253,22 @@ async fn an_order_split_over_two_locations_ships_in_parts_and_a_cancellation_rel
         .unwrap();
     assert_eq!(north["on_hand"], 0, "{stock}");
     check_every_version(&sys, "PART-1").await;
+
+    // Sales count as cancelled only what never left: 1 of PART-1's 3, and
+    // PART-2's 1; a rebuild from the log agrees.
+    shop::wait_caught_up(&sys).await;
+    let cancelled: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT sku, sum(units_confirmed)::bigint, sum(units_cancelled)::bigint \
+         FROM read_models.daily_sales GROUP BY sku ORDER BY sku",
+    )
+    .fetch_all(&sys.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        cancelled,
+        vec![("PART-1".to_owned(), 3, 1), ("PART-2".to_owned(), 1, 1)]
+    );
+    shop::assert_verified(&sys).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

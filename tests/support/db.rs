@@ -177,6 +177,25 @@ impl TestDb {
         }
     }
 
+    /// Waits until every event in the log is below the cluster's horizon
+    /// (the oldest transaction still open anywhere, as Postgres reports it).
+    /// Other tests share the cluster, so an old transaction of theirs can
+    /// hold the horizon back for a while; what this database wrote is
+    /// settled once it has passed.
+    pub async fn wait_below_horizon(&self) {
+        super::eventually("the log below the horizon", std::time::Duration::from_secs(60), || async {
+            let settled: bool = sqlx::query_scalar(
+                "SELECT coalesce(max(transaction_id) < pg_snapshot_xmin(pg_current_snapshot()), true) \
+                 FROM events",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
+            settled.then_some(())
+        })
+        .await;
+    }
+
     /// Number of events in the log.
     pub async fn event_count(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM events")

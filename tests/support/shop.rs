@@ -56,18 +56,43 @@ pub async fn wait_decided(sys: &System, orders: i64) {
 
 /// Waits until the relay published everything and every projection applied it.
 pub async fn wait_caught_up(sys: &System) {
-    eventually("projections to catch up", Duration::from_secs(120), || async {
-        let published: bool = sqlx::query_scalar(
-            "SELECT settled >= (SELECT coalesce(max(position), 0) FROM events) FROM subscriptions WHERE name = 'relay'",
+    wait_caught_up_within(sys, Duration::from_secs(120)).await;
+}
+
+/// [`wait_caught_up`] with its own bound; on timeout it says what lagged.
+pub async fn wait_caught_up_within(sys: &System, bound: Duration) {
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        let relay: (i64, i64) = sqlx::query_as(
+            "SELECT settled, (SELECT coalesce(max(position), 0) FROM events) \
+             FROM subscriptions WHERE name = 'relay'",
         )
         .fetch_one(&sys.db.pool)
         .await
         .unwrap();
-        let views: Value = sys.get("/v1/projections").await.json().await.ok()?;
-        let live = views.as_array()?.iter().all(|v| v["lag_events"] == 0 && v["status"] == "live");
-        (published && live).then_some(())
-    })
-    .await;
+        let views: Option<Value> = sys.get("/v1/projections").await.json().await.ok();
+        let live = views
+            .as_ref()
+            .and_then(Value::as_array)
+            .is_some_and(|views| {
+                views
+                    .iter()
+                    .all(|v| v["lag_events"] == 0 && v["status"] == "live")
+            });
+        if relay.0 >= relay.1 && live {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!(
+                "projections did not catch up within {bound:?}: relay settled {} of {}; \
+                 /v1/projections: {}",
+                relay.0,
+                relay.1,
+                views.map_or_else(|| "unreadable".to_owned(), |v| v.to_string())
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Runs `stockroom projections verify` and asserts no read model differs.

@@ -1,5 +1,6 @@
 //! The sales projection: units confirmed, cancelled and paid, and paid
-//! revenue, per day and SKU.
+//! revenue, per day and SKU. A cancellation after a partial shipment counts
+//! only the units that never left (`sales_shipped_units` keeps what did).
 
 use std::time::Duration;
 
@@ -23,6 +24,8 @@ pub struct SalesProjection;
 enum Counter {
     Confirmed,
     Cancelled,
+    /// Cancelled after part of the order shipped: the rest.
+    CancelledUnshipped,
     Paid,
 }
 
@@ -31,6 +34,7 @@ impl Counter {
         match self {
             Self::Confirmed => "confirmed",
             Self::Cancelled => "cancelled",
+            Self::CancelledUnshipped => "cancelled_unshipped",
             Self::Paid => "paid",
         }
     }
@@ -39,8 +43,12 @@ impl Counter {
 impl Projection for SalesProjection {
     const NAME: &'static str = "sales";
     const CATEGORIES: &'static [StreamCategory] = &[StreamCategory::Order];
-    const TABLES: &'static [&'static str] =
-        &["sales_order_lines", "daily_sales", "sales_pending_counters"];
+    const TABLES: &'static [&'static str] = &[
+        "sales_order_lines",
+        "daily_sales",
+        "sales_pending_counters",
+        "sales_shipped_units",
+    ];
     /// Analytics: nobody reads a sales report within 100 ms of a sale.
     const READ_LINGER: Duration = Duration::from_millis(100);
 
@@ -72,6 +80,9 @@ struct SalesBatch {
     line_quantities: Vec<i64>,
     line_totals: Vec<i64>,
     line_currencies: Vec<String>,
+    shipped_orders: Vec<Uuid>,
+    shipped_skus: Vec<String>,
+    shipped_quantities: Vec<i64>,
     counter_orders: Vec<Uuid>,
     counters: Vec<&'static str>,
     counted_at: Vec<DateTime<Utc>>,
@@ -96,6 +107,18 @@ impl SalesBatch {
                 }
                 return Ok(());
             }
+            // Shipments that name their lines (partial ones); one without
+            // lines shipped the whole order, which can no longer be cancelled.
+            OrderEvent::OrderShipped {
+                order_id, lines, ..
+            } => {
+                for line in lines {
+                    self.shipped_orders.push(order_id.0);
+                    self.shipped_skus.push(line.sku.to_string());
+                    self.shipped_quantities.push(line.quantity.get());
+                }
+                return Ok(());
+            }
             OrderEvent::OrderConfirmed { .. } => Counter::Confirmed,
             OrderEvent::OrderPaid { .. } => Counter::Paid,
             // Units count as cancelled only if they had been confirmed.
@@ -104,6 +127,10 @@ impl SalesBatch {
                 ..
             }
             | OrderEvent::OrderExpired { .. } => Counter::Cancelled,
+            OrderEvent::OrderCancelled {
+                previous_status: OrderStatus::PartiallyShipped,
+                ..
+            } => Counter::CancelledUnshipped,
             _ => return Ok(()),
         };
         self.counter_orders.push(order_id_of(e)?);
@@ -112,7 +139,8 @@ impl SalesBatch {
         Ok(())
     }
 
-    /// The lines first: a counter of the same batch sums them.
+    /// The lines and the shipped units first: a counter of the same batch
+    /// sums them.
     async fn write(self, conn: &mut PgConnection) -> Result<(), HandlerError> {
         if !self.line_orders.is_empty() {
             sqlx::query(
@@ -126,6 +154,23 @@ impl SalesBatch {
             .bind(&self.line_quantities)
             .bind(&self.line_totals)
             .bind(&self.line_currencies)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if !self.shipped_orders.is_empty() {
+            // Summed first: one statement may not update a row twice (a
+            // shipment's SKU from two locations, or two shipments).
+            sqlx::query(
+                "INSERT INTO sales_shipped_units (order_id, sku, quantity) \
+                 SELECT order_id, sku, sum(quantity) \
+                 FROM unnest($1::uuid[], $2::text[], $3::bigint[]) AS s(order_id, sku, quantity) \
+                 GROUP BY 1, 2 \
+                 ON CONFLICT (order_id, sku) DO UPDATE \
+                 SET quantity = sales_shipped_units.quantity + EXCLUDED.quantity",
+            )
+            .bind(&self.shipped_orders)
+            .bind(&self.shipped_skus)
+            .bind(&self.shipped_quantities)
             .execute(&mut *conn)
             .await?;
         }
@@ -149,15 +194,23 @@ impl SalesBatch {
                  RETURNING p.order_id, p.counter, p.at \
              ), counted AS ( \
                  SELECT * FROM c UNION ALL SELECT * FROM released \
+             ), per_sku AS ( \
+                 SELECT l.order_id, l.sku, min(l.currency) AS currency, \
+                        sum(l.quantity) AS quantity, sum(l.line_total) AS line_total \
+                 FROM sales_order_lines l WHERE l.order_id IN (SELECT order_id FROM counted) \
+                 GROUP BY 1, 2 \
              ) \
              INSERT INTO daily_sales (day, sku, currency, units_confirmed, units_cancelled, units_paid, revenue_paid) \
              SELECT (c.at AT TIME ZONE 'UTC')::date, l.sku, min(l.currency), \
                     coalesce(sum(l.quantity) FILTER (WHERE c.counter = 'confirmed'), 0), \
-                    coalesce(sum(l.quantity) FILTER (WHERE c.counter = 'cancelled'), 0), \
+                    coalesce(sum(l.quantity) FILTER (WHERE c.counter = 'cancelled'), 0) \
+                      + coalesce(sum(l.quantity - coalesce(s.quantity, 0)) \
+                                 FILTER (WHERE c.counter = 'cancelled_unshipped'), 0), \
                     coalesce(sum(l.quantity) FILTER (WHERE c.counter = 'paid'), 0), \
                     coalesce(sum(l.line_total) FILTER (WHERE c.counter = 'paid'), 0) \
              FROM counted c \
-             JOIN sales_order_lines l ON l.order_id = c.order_id \
+             JOIN per_sku l ON l.order_id = c.order_id \
+             LEFT JOIN sales_shipped_units s ON s.order_id = c.order_id AND s.sku = l.sku \
              GROUP BY 1, 2 \
              ON CONFLICT (day, sku) DO UPDATE SET \
                units_confirmed = daily_sales.units_confirmed + EXCLUDED.units_confirmed, \

@@ -242,7 +242,7 @@ pub enum KeysAction {
         /// What the key is for.
         #[arg(long)]
         name: String,
-        /// storefront, staff, payments, analyst, operator or admin.
+        /// One of the roles `stockroom keys roles` lists.
         #[arg(long)]
         role: String,
         /// The sales channel (storefront keys only, and required for them).
@@ -267,6 +267,8 @@ pub enum KeysAction {
         #[arg(long)]
         json: bool,
     },
+    /// Print every role a key may have, one a line (no database needed).
+    Roles,
     /// Revoke a key; every running process refuses it within a second.
     Revoke {
         /// Shared settings.

@@ -118,6 +118,12 @@ pub async fn run(action: KeysAction) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        KeysAction::Roles => {
+            for role in Role::ALL {
+                println!("{role}");
+            }
+            Ok(())
+        }
         KeysAction::Revoke { common, id } => {
             let pool = store::connect(&common.db())?;
             if !keys::revoke(&pool, id, &cli_actor()).await? {

@@ -98,6 +98,8 @@ struct DailySales {
     sku: String,
     currency: String,
     units_confirmed: i64,
+    /// Confirmed units given back by a cancellation or an expiry; after a
+    /// partial shipment only the units that never shipped.
     units_cancelled: i64,
     units_paid: i64,
     revenue_paid: i64,
