@@ -706,7 +706,7 @@ impl Aggregate for Order {
             } => {
                 return Self(Some(PlacedOrder {
                     order_id: *order_id,
-                    customer_id: *customer_id,
+                    customer_id: customer_id.clone(),
                     lines: lines.clone(),
                     total: Money::new(*total, *currency).unwrap_or(Money::zero(*currency)),
                     status: OrderStatus::Placed,

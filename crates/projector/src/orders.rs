@@ -66,7 +66,7 @@ impl Projection for OrdersProjection {
 #[derive(Default)]
 struct Placements {
     order_ids: Vec<uuid::Uuid>,
-    customer_ids: Vec<uuid::Uuid>,
+    customer_ids: Vec<String>,
     lines: Vec<serde_json::Value>,
     totals: Vec<i64>,
     currencies: Vec<String>,
@@ -92,7 +92,7 @@ impl Placements {
             return Ok(());
         };
         self.order_ids.push(order_id.0);
-        self.customer_ids.push(customer_id.0);
+        self.customer_ids.push(customer_id.as_str().to_owned());
         self.lines
             .push(serde_json::to_value(lines).map_err(poison)?);
         self.totals.push(*total);
@@ -126,7 +126,7 @@ impl Placements {
                     GREATEST(o.version, p.version), \
                     CASE WHEN p.version > o.version THEN p.position ELSE o.position END, \
                     o.channel, p.rejection, p.paid_at, o.pickup \
-             FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[], $4::bigint[], $5::text[], \
+             FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::bigint[], $5::text[], \
                          $6::timestamptz[], $7::bigint[], $8::bigint[], $9::text[], $10::text[]) \
                   AS o(id, customer, lines, total, currency, at, version, position, channel, pickup) \
              LEFT JOIN pending p ON p.order_id = o.id \

@@ -89,8 +89,9 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[schemars(transform = web::openapi::text_without_nul)]
 pub struct PlaceBody {
-    /// Who is buying.
-    pub customer_id: Uuid,
+    /// Who is buying: the shop's own id (a UUID is one).
+    #[schemars(with = "CustomerId")]
+    pub customer_id: String,
     /// 1 to 100 lines.
     #[schemars(length(min = 1, max = 100))]
     pub lines: Vec<LineBody>,
@@ -220,7 +221,7 @@ impl Place {
         fields.finish()?;
         Ok(OrderCommand::Place {
             order_id: self.order_id,
-            customer_id: self.customer_id,
+            customer_id: self.customer_id.clone(),
             lines: priced,
             channel: self.channel.clone(),
             pickup_location: self.pickup_location.clone(),
@@ -314,6 +315,7 @@ pub async fn place_command(
     body: &PlaceBody,
 ) -> Result<Answer, ApiError> {
     let mut fields = Fields::default();
+    let customer_id = fields.check("customer_id", CustomerId::parse(&body.customer_id));
     if body.lines.is_empty() || body.lines.len() > MAX_LINES {
         fields.reject("lines", format!("must have 1 to {MAX_LINES} lines"));
     }
@@ -377,8 +379,11 @@ pub async fn place_command(
         );
     }
     fields.finish()?;
+    let Some(customer_id) = customer_id else {
+        unreachable!("fields.finish() fails when a value is missing")
+    };
     let checked = Checked {
-        customer_id: body.customer_id,
+        customer_id,
         lines,
         pickup_location,
     };
@@ -409,7 +414,7 @@ pub async fn place_command(
 
 /// An order whose lines passed every check.
 struct Checked {
-    customer_id: Uuid,
+    customer_id: CustomerId,
     lines: Vec<(Sku, Quantity, Option<LocationCode>)>,
     pickup_location: Option<LocationCode>,
 }
@@ -427,7 +432,7 @@ async fn place_checked(
 ) -> Result<Answer, ApiError> {
     let command = Place {
         order_id: OrderId::generate(),
-        customer_id: CustomerId(customer_id),
+        customer_id,
         lines,
         // The key's channel, never the body's: a storefront places orders
         // only through the channel it is bound to.

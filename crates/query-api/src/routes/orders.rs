@@ -71,7 +71,7 @@ const FILTERS: &[QueryParam] = &[
     QueryParam {
         name: "customer_id",
         description: "only this customer's orders (required for storefront keys)",
-        kind: ParamType::Uuid,
+        kind: ParamType::CustomerId,
     },
     QueryParam {
         name: "status",
@@ -87,8 +87,9 @@ const FILTERS: &[QueryParam] = &[
 pub struct OrderView {
     /// The order's id.
     pub order_id: Uuid,
-    /// Who bought.
-    pub customer_id: Uuid,
+    /// Who bought: the shop's own id.
+    #[schemars(with = "domain::CustomerId")]
+    pub customer_id: String,
     /// Where it is in its lifecycle.
     #[schemars(with = "OrderStatus")]
     pub status: String,
@@ -211,7 +212,10 @@ async fn list_orders(
     params: Params,
 ) -> Result<Fresh<Json<Page<OrderView>>>, QueryError> {
     let mut p = params.parser(FILTERS);
-    let customer: Option<Uuid> = p.optional("customer_id", "a UUID");
+    let customer: Option<domain::CustomerId> = p.optional(
+        "customer_id",
+        "1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':', '@' or '-'",
+    );
     if principal.channel.is_some() && customer.is_none() {
         p.reject(
             "customer_id",
@@ -249,8 +253,8 @@ async fn list_orders(
 /// Which orders to list.
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
-    /// Only this customer's.
-    pub customer: Option<Uuid>,
+    /// Only this customer's (exactly this id).
+    pub customer: Option<domain::CustomerId>,
     /// Only orders in this status.
     pub status: Option<String>,
     /// Only orders placed through this channel.
@@ -271,8 +275,10 @@ pub async fn find_orders(
     let mut query = QueryBuilder::<Postgres>::new(format!(
         "SELECT {ORDER_COLUMNS} FROM read_models.orders WHERE true"
     ));
-    if let Some(customer) = filter.customer {
-        query.push(" AND customer_id = ").push_bind(customer);
+    if let Some(customer) = &filter.customer {
+        query
+            .push(" AND customer_id = ")
+            .push_bind(customer.as_str().to_owned());
     }
     if let Some(status) = &filter.status {
         query.push(" AND status = ").push_bind(status);
