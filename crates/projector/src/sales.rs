@@ -1,5 +1,5 @@
 //! The sales projection: units confirmed, cancelled and paid, and paid
-//! revenue, per day and SKU.
+//! revenue, per day and SKU; refunded revenue per day and currency.
 
 use std::time::Duration;
 
@@ -39,8 +39,12 @@ impl Counter {
 impl Projection for SalesProjection {
     const NAME: &'static str = "sales";
     const CATEGORIES: &'static [StreamCategory] = &[StreamCategory::Order];
-    const TABLES: &'static [&'static str] =
-        &["sales_order_lines", "daily_sales", "sales_pending_counters"];
+    const TABLES: &'static [&'static str] = &[
+        "sales_order_lines",
+        "daily_sales",
+        "sales_pending_counters",
+        "daily_refunds",
+    ];
     /// Analytics: nobody reads a sales report within 100 ms of a sale.
     const READ_LINGER: Duration = Duration::from_millis(100);
 
@@ -75,6 +79,9 @@ struct SalesBatch {
     counter_orders: Vec<Uuid>,
     counters: Vec<&'static str>,
     counted_at: Vec<DateTime<Utc>>,
+    refund_amounts: Vec<i64>,
+    refund_currencies: Vec<String>,
+    refunded_at: Vec<DateTime<Utc>>,
 }
 
 impl SalesBatch {
@@ -104,6 +111,16 @@ impl SalesBatch {
                 ..
             }
             | OrderEvent::OrderExpired { .. } => Counter::Cancelled,
+            // Money given back on the whole order: counted per day and
+            // currency, needing no lines.
+            OrderEvent::OrderRefunded {
+                amount, currency, ..
+            } => {
+                self.refund_amounts.push(*amount);
+                self.refund_currencies.push(currency.as_str().to_owned());
+                self.refunded_at.push(e.occurred_at);
+                return Ok(());
+            }
             _ => return Ok(()),
         };
         self.counter_orders.push(order_id_of(e)?);
@@ -114,6 +131,22 @@ impl SalesBatch {
 
     /// The lines first: a counter of the same batch sums them.
     async fn write(self, conn: &mut PgConnection) -> Result<(), HandlerError> {
+        if !self.refund_amounts.is_empty() {
+            sqlx::query(
+                "INSERT INTO daily_refunds (day, currency, refunds, revenue_refunded) \
+                 SELECT (r.at AT TIME ZONE 'UTC')::date, r.currency, count(*), sum(r.amount) \
+                 FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS r(amount, currency, at) \
+                 GROUP BY 1, 2 \
+                 ON CONFLICT (day, currency) DO UPDATE SET \
+                   refunds = daily_refunds.refunds + EXCLUDED.refunds, \
+                   revenue_refunded = daily_refunds.revenue_refunded + EXCLUDED.revenue_refunded",
+            )
+            .bind(&self.refund_amounts)
+            .bind(&self.refund_currencies)
+            .bind(&self.refunded_at)
+            .execute(&mut *conn)
+            .await?;
+        }
         if !self.line_orders.is_empty() {
             sqlx::query(
                 "INSERT INTO sales_order_lines (order_id, line_no, sku, quantity, line_total, currency) \

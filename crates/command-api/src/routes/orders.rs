@@ -454,7 +454,7 @@ async fn place(
 }
 
 /// An order id taken from the path; one that is not a UUID is a 404.
-fn path_order(raw: &str) -> Result<OrderId, ApiError> {
+pub(super) fn path_order(raw: &str) -> Result<OrderId, ApiError> {
     Uuid::parse_str(raw)
         .map(OrderId)
         .map_err(|_| ApiError::NotFound(format!("order {raw}")))
@@ -470,6 +470,18 @@ async fn on_order(
     fingerprint: &[u8],
     command: OrderCommand,
 ) -> Result<Answer, ApiError> {
+    on_order_answering(state, id, headers, fingerprint, command, answer).await
+}
+
+/// [`on_order`] with another success answer.
+pub(super) async fn on_order_answering(
+    state: &AppState,
+    id: &str,
+    headers: &CommandHeaders,
+    fingerprint: &[u8],
+    command: OrderCommand,
+    respond: fn(&str, &Outcome<Order>) -> (StatusCode, Value),
+) -> Result<Answer, ApiError> {
     let shipment_id = match &command {
         OrderCommand::Ship { shipment_id, .. } => Some(*shipment_id),
         _ => None,
@@ -478,7 +490,7 @@ async fn on_order(
         inner: Simple::<Order> {
             id: path_order(id)?.to_string(),
             command,
-            respond: answer,
+            respond,
         },
         channel: headers.principal.channel.clone(),
         shipment_id,
@@ -525,6 +537,16 @@ impl HttpCommand for InChannel {
     }
 }
 
+/// The amount a body's `amount` and `currency` give, or 422 naming them.
+pub(super) fn body_money(amount: i64, currency: &str) -> Result<Money, ApiError> {
+    let mut fields = Fields::default();
+    let money = fields
+        .check("currency", Currency::parse(currency))
+        .and_then(|c| fields.check("amount", Money::new(amount, c)));
+    fields.finish()?;
+    money.ok_or_else(|| unreachable!("fields.finish() fails when a value is missing"))
+}
+
 /// The `pay` command, as the HTTP route and the console run it.
 pub async fn pay_command(
     state: &AppState,
@@ -533,14 +555,7 @@ pub async fn pay_command(
     id: &str,
     body: &PaymentBody,
 ) -> Result<Answer, ApiError> {
-    let mut fields = Fields::default();
-    let amount = fields
-        .check("currency", Currency::parse(&body.currency))
-        .and_then(|c| fields.check("amount", Money::new(body.amount, c)));
-    fields.finish()?;
-    let Some(amount) = amount else {
-        unreachable!("fields.finish() fails when a value is missing")
-    };
+    let amount = body_money(body.amount, &body.currency)?;
     let command = OrderCommand::Pay {
         amount,
         reference: body.reference.clone(),

@@ -228,6 +228,9 @@ mod tests {
                  "lines": [{"sku": "MUG-1", "location": "default", "quantity": 2},
                            {"sku": "TEA-1", "location": "default", "quantity": 1}]},
             ]),
+            paid: 2400,
+            refunded: 0,
+            returns: serde_json::json!([]),
         };
         let summary = Summary::from(&order);
         let left: Vec<(&str, i64)> = summary
