@@ -23,9 +23,12 @@ RUN_TIME_PROBLEM_TYPES = {
 
 # 422s of the validation type: a field whose value is refused for what the
 # log holds (an unknown or discontinued SKU, a payment of another amount or
-# currency than the order's total, a location not registered, inactive or
-# not serving the key's channel). By field, `lines[0].sku` as `lines[].sku`.
+# currency than the order's total or a refund of another currency, a
+# location not registered, inactive or not serving the key's channel, a
+# refund naming a return its order does not have, a receipt naming a SKU
+# its return does not hold). By field, `lines[0].sku` as `lines[].sku`.
 RUN_TIME_BODY_FIELDS = {
+    "return_id",
     "lines[].sku",
     "lines",
     "amount",

@@ -51,6 +51,7 @@ mod readiness;
 mod replica;
 mod republish;
 mod reservation_batch;
+mod returns_refunds;
 mod router;
 mod sessions;
 mod settled_positions;

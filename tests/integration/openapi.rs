@@ -169,6 +169,16 @@ async fn the_documented_examples_are_accepted_and_every_answer_matches_its_schem
     story
         .send(Method::POST, "/v1/orders/{id}/shipments", &order)
         .await;
+    let requested = story
+        .send(Method::POST, "/v1/orders/{id}/returns", &order)
+        .await;
+    let return_id = requested["return_id"].as_str().unwrap().to_owned();
+    story
+        .send(Method::POST, "/v1/returns/{id}/receipts", &return_id)
+        .await;
+    story
+        .send(Method::POST, "/v1/orders/{id}/refunds", &order)
+        .await;
     let second = story.send(Method::POST, "/v1/orders", "").await;
     let second = second["order_id"].as_str().unwrap();
     story
@@ -203,12 +213,17 @@ async fn the_documented_examples_are_accepted_and_every_answer_matches_its_schem
         .collect();
     for template in paths {
         let operation = queries.operation(&Method::GET, &template);
+        let id = if template.starts_with("/v1/returns/") {
+            &return_id
+        } else {
+            &order
+        };
         let mut request = sys.client().get(format!(
             "{}{}",
             sys.query_url(),
             template
                 .replace("{sku}", &sku)
-                .replace("{id}", &order)
+                .replace("{id}", id)
                 .replace("{stream_id}", &format!("order-{order}"))
                 .replace("{code}", "default")
         ));
@@ -233,7 +248,15 @@ async fn the_documented_examples_are_accepted_and_every_answer_matches_its_schem
                 .collect();
             assert_eq!(
                 types,
-                ["OrderPlaced", "OrderConfirmed", "OrderPaid", "OrderShipped"]
+                [
+                    "OrderPlaced",
+                    "OrderConfirmed",
+                    "OrderPaid",
+                    "OrderShipped",
+                    "ReturnRequested",
+                    "ReturnReceived",
+                    "OrderRefunded"
+                ]
             );
         }
     }

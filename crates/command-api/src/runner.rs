@@ -36,6 +36,18 @@ pub trait HttpCommand: Send + Sync {
         false
     }
 
+    /// What else the command appends, in its transaction, once its own
+    /// events are in (a return receipt restocks units on their stock
+    /// streams); the global position of the last event it appended.
+    fn follow_up<'a>(
+        &'a self,
+        conn: &'a mut PgConnection,
+        outcome: &'a Outcome<Self::Aggregate>,
+    ) -> impl Future<Output = Result<Option<i64>, ApiError>> + Send + 'a {
+        let _ = (conn, outcome);
+        std::future::ready(Ok(None))
+    }
+
     /// The success status and body.
     fn respond(&self, outcome: &Outcome<Self::Aggregate>) -> (StatusCode, Value);
 }
@@ -90,7 +102,7 @@ pub async fn run<C: HttpCommand>(
         }
         let result = async {
             let domain_command = command.prepare(&mut tx).await?;
-            let outcome = if command.creates_stream() && headers.if_match.is_none() {
+            let mut outcome = if command.creates_stream() && headers.if_match.is_none() {
                 execute_new::<C::Aggregate>(
                     &mut tx,
                     &aggregate_id,
@@ -108,6 +120,9 @@ pub async fn run<C: HttpCommand>(
                 )
                 .await?
             };
+            if let Some(position) = command.follow_up(&mut tx, &outcome).await? {
+                outcome.position = outcome.position.max(position);
+            }
             Ok::<_, ApiError>(outcome)
         }
         .await;

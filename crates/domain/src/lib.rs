@@ -5,6 +5,7 @@
 
 pub mod aggregate;
 pub mod allocation;
+pub mod customer;
 pub mod error;
 pub mod location;
 pub mod order;
@@ -14,5 +15,6 @@ pub mod stock;
 pub mod values;
 
 pub use aggregate::{Aggregate, StreamCategory};
+pub use customer::CustomerId;
 pub use error::{DomainError, RejectionKind};
-pub use values::{Currency, CustomerId, LocationCode, Money, OrderId, Quantity, Sku, ValueError};
+pub use values::{Currency, LocationCode, Money, OrderId, Quantity, Sku, ValueError};

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use uuid::Uuid;
 
+pub use self::aftersales::{
+    AfterSales, Disposition, Receipt, ReceivedLine, Refund, ReturnLine, ReturnState, ReturnStatus,
+    MAX_REASON, REASON_PATTERN,
+};
 use crate::allocation::{Allocation, Demand};
 use crate::{
     Aggregate, Currency, CustomerId, DomainError, LocationCode, Money, OrderId, Quantity, Sku,
@@ -136,6 +140,46 @@ pub enum OrderEvent {
         /// The order.
         order_id: OrderId,
     },
+    /// The customer asked to send shipped units back.
+    ReturnRequested {
+        /// The order.
+        order_id: OrderId,
+        /// The new return.
+        return_id: Uuid,
+        /// What comes back, and why.
+        lines: Vec<ReturnLine>,
+    },
+    /// Units of a return arrived at a location; `restock` units are on hand
+    /// there from now on (the same transaction appends a `StockReceived`
+    /// with the reference `return:{return_id}` for them).
+    ReturnReceived {
+        /// The order.
+        order_id: OrderId,
+        /// The return.
+        return_id: Uuid,
+        /// This receipt.
+        receipt_id: Uuid,
+        /// Where they arrived.
+        location: LocationCode,
+        /// What arrived and what became of it.
+        lines: Vec<ReceivedLine>,
+    },
+    /// Money was given back: never more than paid less refunded.
+    OrderRefunded {
+        /// The order.
+        order_id: OrderId,
+        /// This refund.
+        refund_id: Uuid,
+        /// Minor units refunded.
+        amount: i64,
+        /// The order's currency.
+        currency: Currency,
+        /// Why.
+        reason: String,
+        /// The return it pays back, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        return_id: Option<Uuid>,
+    },
 }
 
 impl OrderEvent {
@@ -148,7 +192,10 @@ impl OrderEvent {
             | Self::OrderPaid { order_id, .. }
             | Self::OrderShipped { order_id, .. }
             | Self::OrderCancelled { order_id, .. }
-            | Self::OrderExpired { order_id } => *order_id,
+            | Self::OrderExpired { order_id }
+            | Self::ReturnRequested { order_id, .. }
+            | Self::ReturnReceived { order_id, .. }
+            | Self::OrderRefunded { order_id, .. } => *order_id,
         }
     }
 }
@@ -297,6 +344,17 @@ pub enum OrderCommand {
     },
     /// Expire an unpaid confirmed order.
     Expire,
+    /// Ask to return shipped units.
+    RequestReturn {
+        /// The new return's id.
+        return_id: Uuid,
+        /// What comes back.
+        lines: Vec<ReturnLine>,
+    },
+    /// Record units of a return that arrived.
+    ReceiveReturn(Receipt),
+    /// Give money back.
+    Refund(Refund),
 }
 
 /// An order's state; `None` inside until placed.
@@ -324,6 +382,8 @@ pub struct PlacedOrder {
     pub allocations: Vec<Allocation>,
     /// Units shipped so far, per SKU and location.
     pub shipped: BTreeMap<(Sku, LocationCode), i64>,
+    /// Payments, refunds and returns.
+    pub after_sales: AfterSales,
 }
 
 /// An order's units per SKU exceed what one reservation may hold (only
@@ -604,6 +664,12 @@ impl Aggregate for Order {
         let order_id = order.order_id;
         match (command, order.status) {
             (OrderCommand::Place { .. }, _) => unreachable!("handled above"),
+            // Whatever the status: only shipped units and paid money count.
+            (OrderCommand::RequestReturn { return_id, lines }, _) => {
+                aftersales::request_return(order, return_id, lines)
+            }
+            (OrderCommand::ReceiveReturn(receipt), _) => aftersales::receive_return(order, receipt),
+            (OrderCommand::Refund(refund), _) => aftersales::refund(order, refund),
             (OrderCommand::Confirm { allocations }, Placed) => {
                 check_allocations(order, &allocations)?;
                 Ok(vec![OrderEvent::OrderConfirmed {
@@ -706,7 +772,7 @@ impl Aggregate for Order {
             } => {
                 return Self(Some(PlacedOrder {
                     order_id: *order_id,
-                    customer_id: *customer_id,
+                    customer_id: customer_id.clone(),
                     lines: lines.clone(),
                     total: Money::new(*total, *currency).unwrap_or(Money::zero(*currency)),
                     status: OrderStatus::Placed,
@@ -714,6 +780,15 @@ impl Aggregate for Order {
                     pickup_location: pickup_location.clone(),
                     allocations: Vec::new(),
                     shipped: BTreeMap::new(),
+                    after_sales: AfterSales::default(),
+                }))
+            }
+            OrderEvent::ReturnRequested { .. }
+            | OrderEvent::ReturnReceived { .. }
+            | OrderEvent::OrderRefunded { .. } => {
+                return Self(self.0.map(|mut o| {
+                    o.after_sales.apply(event);
+                    o
                 }))
             }
             OrderEvent::OrderConfirmed { allocations, .. } => {
@@ -742,7 +817,13 @@ impl Aggregate for Order {
                 }))
             }
             OrderEvent::OrderRejected { .. } => OrderStatus::Rejected,
-            OrderEvent::OrderPaid { .. } => OrderStatus::Paid,
+            OrderEvent::OrderPaid { .. } => {
+                return Self(self.0.map(|mut o| {
+                    o.after_sales.apply(event);
+                    o.status = OrderStatus::Paid;
+                    o
+                }))
+            }
             OrderEvent::OrderCancelled { .. } => OrderStatus::Cancelled,
             OrderEvent::OrderExpired { .. } => OrderStatus::Expired,
         };
@@ -750,5 +831,6 @@ impl Aggregate for Order {
     }
 }
 
+mod aftersales;
 #[cfg(test)]
 mod tests;

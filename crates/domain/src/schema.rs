@@ -14,7 +14,7 @@ use crate::stock::StockEvent;
 pub const CURRENT_SCHEMA_VERSION: i32 = 1;
 
 /// Every event type name, as stored and published.
-pub const EVENT_TYPES: [&str; 17] = [
+pub const EVENT_TYPES: [&str; 20] = [
     "ProductRegistered",
     "ProductPriceChanged",
     "ProductDiscontinued",
@@ -30,6 +30,9 @@ pub const EVENT_TYPES: [&str; 17] = [
     "OrderShipped",
     "OrderCancelled",
     "OrderExpired",
+    "ReturnRequested",
+    "ReturnReceived",
+    "OrderRefunded",
     "LocationRegistered",
     "LocationDeactivated",
 ];

@@ -30,6 +30,9 @@ pub enum ValueError {
     /// A location code outside `[a-z0-9-]{1,32}`.
     #[error("must be 1 to 32 characters of a-z, 0-9 or '-'")]
     Location,
+    /// A customer id outside the allowed alphabet or length.
+    #[error("must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':', '@' or '-'")]
+    Customer,
 }
 
 /// A stock-keeping unit: the product's public identifier.
@@ -296,17 +299,6 @@ impl OrderId {
 }
 
 impl fmt::Display for OrderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-/// The id of the customer who places an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(transparent)]
-pub struct CustomerId(pub Uuid);
-
-impl fmt::Display for CustomerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }

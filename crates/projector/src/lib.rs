@@ -3,6 +3,7 @@
 //! schema, applying each batch in one transaction together with its
 //! checkpoint, the processed event ids and its published position.
 
+mod aftersales;
 pub mod catalogue;
 mod fulfilment;
 pub mod orders;

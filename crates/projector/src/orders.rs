@@ -1,5 +1,6 @@
 //! The orders read model: one row per order with lines, status and
-//! rejection, with its allocations and shipments beside it.
+//! rejection, with its allocations, shipments, returns and refunds beside
+//! it.
 
 use std::collections::btree_map::{BTreeMap, Entry};
 use std::time::Duration;
@@ -25,6 +26,9 @@ impl Projection for OrdersProjection {
         "orders_pending_moves",
         "order_allocations",
         "order_shipments",
+        "order_refunds",
+        "order_returns",
+        "return_receipts",
     ];
     /// A frontend reads its order right after placing it
     /// (`X-Min-Position`), so orders follow the log as eagerly as the
@@ -49,16 +53,19 @@ impl Projection for OrdersProjection {
         let mut placed = Placements::default();
         let mut moved = Moves::default();
         let mut fulfilment = crate::fulfilment::Fulfilment::default();
+        let mut after_sales = crate::aftersales::AfterSalesRows::default();
         for (envelope, event) in &decoded {
             match event {
                 OrderEvent::OrderPlaced { .. } => placed.push(envelope, event)?,
                 _ => moved.push(envelope, event)?,
             }
             fulfilment.push(envelope, event)?;
+            after_sales.push(envelope, event)?;
         }
         placed.flush(conn).await?;
         moved.flush(conn).await?;
-        fulfilment.flush(conn).await
+        fulfilment.flush(conn).await?;
+        after_sales.flush(conn).await
     }
 }
 
@@ -66,7 +73,7 @@ impl Projection for OrdersProjection {
 #[derive(Default)]
 struct Placements {
     order_ids: Vec<uuid::Uuid>,
-    customer_ids: Vec<uuid::Uuid>,
+    customer_ids: Vec<String>,
     lines: Vec<serde_json::Value>,
     totals: Vec<i64>,
     currencies: Vec<String>,
@@ -92,7 +99,7 @@ impl Placements {
             return Ok(());
         };
         self.order_ids.push(order_id.0);
-        self.customer_ids.push(customer_id.0);
+        self.customer_ids.push(customer_id.as_str().to_owned());
         self.lines
             .push(serde_json::to_value(lines).map_err(poison)?);
         self.totals.push(*total);
@@ -120,13 +127,14 @@ impl Placements {
                      placed_at, updated_at, version, position, channel, rejection, paid_at, \
                      pickup_location) \
              SELECT o.id, o.customer, \
-                    CASE WHEN p.version > o.version THEN p.status ELSE 'placed' END, \
+                    CASE WHEN p.version > o.version THEN coalesce(p.status, 'placed') \
+                         ELSE 'placed' END, \
                     o.lines, o.total, o.currency, o.at, \
                     CASE WHEN p.version > o.version THEN p.updated_at ELSE o.at END, \
                     GREATEST(o.version, p.version), \
                     CASE WHEN p.version > o.version THEN p.position ELSE o.position END, \
                     o.channel, p.rejection, p.paid_at, o.pickup \
-             FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[], $4::bigint[], $5::text[], \
+             FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::bigint[], $5::text[], \
                          $6::timestamptz[], $7::bigint[], $8::bigint[], $9::text[], $10::text[]) \
                   AS o(id, customer, lines, total, currency, at, version, position, channel, pickup) \
              LEFT JOIN pending p ON p.order_id = o.id \
@@ -157,7 +165,8 @@ struct Moves {
 }
 
 struct Move {
-    status: &'static str,
+    /// `None`: the event leaves the status as it is (returns, refunds).
+    status: Option<&'static str>,
     rejection: Option<serde_json::Value>,
     paid_at: Option<DateTime<Utc>>,
     updated_at: DateTime<Utc>,
@@ -169,17 +178,23 @@ impl Moves {
     fn push(&mut self, e: &bus::Envelope, event: &OrderEvent) -> Result<(), HandlerError> {
         let (status, rejection) = match event {
             OrderEvent::OrderPlaced { .. } => return Ok(()),
-            OrderEvent::OrderConfirmed { .. } => ("confirmed", None),
-            OrderEvent::OrderRejected { sku, reason, .. } => {
-                ("rejected", Some(json!({ "sku": sku, "reason": reason })))
-            }
-            OrderEvent::OrderPaid { .. } => ("paid", None),
-            OrderEvent::OrderShipped { complete: true, .. } => ("shipped", None),
-            OrderEvent::OrderShipped { .. } => ("partially_shipped", None),
-            OrderEvent::OrderCancelled { .. } => ("cancelled", None),
-            OrderEvent::OrderExpired { .. } => ("expired", None),
+            OrderEvent::OrderConfirmed { .. } => (Some("confirmed"), None),
+            OrderEvent::OrderRejected { sku, reason, .. } => (
+                Some("rejected"),
+                Some(json!({ "sku": sku, "reason": reason })),
+            ),
+            OrderEvent::OrderPaid { .. } => (Some("paid"), None),
+            OrderEvent::OrderShipped { complete: true, .. } => (Some("shipped"), None),
+            OrderEvent::OrderShipped { .. } => (Some("partially_shipped"), None),
+            OrderEvent::OrderCancelled { .. } => (Some("cancelled"), None),
+            OrderEvent::OrderExpired { .. } => (Some("expired"), None),
+            // After-sales events move the version only; their rows are
+            // crate::aftersales's.
+            OrderEvent::ReturnRequested { .. }
+            | OrderEvent::ReturnReceived { .. }
+            | OrderEvent::OrderRefunded { .. } => (None, None),
         };
-        let paid_at = (status == "paid").then_some(e.occurred_at);
+        let paid_at = (status == Some("paid")).then_some(e.occurred_at);
         let next = Move {
             status,
             rejection,
@@ -199,7 +214,7 @@ impl Moves {
                 // Otherwise an older event changes nothing, as in the table.
                 if next.version > before.version {
                     before.rejection = next.rejection.or(before.rejection.take());
-                    before.status = next.status;
+                    before.status = next.status.or(before.status);
                     before.updated_at = next.updated_at;
                     before.version = next.version;
                     before.position = next.position;
@@ -234,7 +249,8 @@ impl Moves {
                      AS m(id, status, rejection, paid_at, at, version, position) \
              ), moved AS ( \
                  UPDATE orders o SET \
-                     status = CASE WHEN o.version < m.version THEN m.status ELSE o.status END, \
+                     status = CASE WHEN o.version < m.version \
+                                   THEN coalesce(m.status, o.status) ELSE o.status END, \
                      rejection = CASE WHEN o.version < m.version \
                                       THEN coalesce(m.rejection, o.rejection) ELSE o.rejection END, \
                      paid_at = coalesce(o.paid_at, m.paid_at), \
@@ -250,7 +266,8 @@ impl Moves {
              SELECT m.id, m.status, m.rejection, m.paid_at, m.at, m.version, m.position FROM m \
              WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = m.id) \
              ON CONFLICT (order_id) DO UPDATE SET \
-                 status = CASE WHEN EXCLUDED.version > p.version THEN EXCLUDED.status ELSE p.status END, \
+                 status = CASE WHEN EXCLUDED.version > p.version \
+                               THEN coalesce(EXCLUDED.status, p.status) ELSE p.status END, \
                  rejection = coalesce(CASE WHEN EXCLUDED.version > p.version THEN EXCLUDED.rejection END, \
                                       p.rejection, EXCLUDED.rejection), \
                  paid_at = coalesce(p.paid_at, EXCLUDED.paid_at), \
@@ -277,7 +294,7 @@ impl Moves {
 #[derive(Default)]
 struct MoveColumns {
     order_ids: Vec<uuid::Uuid>,
-    statuses: Vec<&'static str>,
+    statuses: Vec<Option<&'static str>>,
     rejections: Vec<Option<serde_json::Value>>,
     paid_at: Vec<Option<DateTime<Utc>>>,
     updated_at: Vec<DateTime<Utc>>,
@@ -358,7 +375,7 @@ mod tests {
         moves.push(&at(3), &paid).unwrap();
 
         let row = &moves.by_order[&id];
-        assert_eq!(row.status, "shipped");
+        assert_eq!(row.status, Some("shipped"));
         assert_eq!((row.version, row.position), (4, 14));
         assert_eq!(row.updated_at, at(4).occurred_at);
         assert_eq!(
@@ -399,7 +416,7 @@ mod tests {
         moves.push(&shipped_at, &shipped).unwrap();
         moves.push(&paid_at, &paid).unwrap();
         let row = &moves.by_order[&id];
-        assert_eq!((row.status, row.version), ("shipped", 4));
+        assert_eq!((row.status, row.version), (Some("shipped"), 4));
         assert_eq!(row.paid_at, Some(paid_at.occurred_at));
     }
 

@@ -1,6 +1,7 @@
 //! The sales projection: units confirmed, cancelled and paid, and paid
-//! revenue, per day and SKU. A cancellation after a partial shipment counts
-//! only the units that never left (`sales_shipped_units` keeps what did).
+//! revenue, per day and SKU; refunded revenue per day and currency. A
+//! cancellation after a partial shipment counts only the units that never
+//! left (`sales_shipped_units` keeps what did).
 
 use std::time::Duration;
 
@@ -48,6 +49,7 @@ impl Projection for SalesProjection {
         "daily_sales",
         "sales_pending_counters",
         "sales_shipped_units",
+        "daily_refunds",
     ];
     /// Analytics: nobody reads a sales report within 100 ms of a sale.
     const READ_LINGER: Duration = Duration::from_millis(100);
@@ -86,6 +88,9 @@ struct SalesBatch {
     counter_orders: Vec<Uuid>,
     counters: Vec<&'static str>,
     counted_at: Vec<DateTime<Utc>>,
+    refund_amounts: Vec<i64>,
+    refund_currencies: Vec<String>,
+    refunded_at: Vec<DateTime<Utc>>,
 }
 
 impl SalesBatch {
@@ -131,6 +136,16 @@ impl SalesBatch {
                 previous_status: OrderStatus::PartiallyShipped,
                 ..
             } => Counter::CancelledUnshipped,
+            // Money given back on the whole order: counted per day and
+            // currency, needing no lines.
+            OrderEvent::OrderRefunded {
+                amount, currency, ..
+            } => {
+                self.refund_amounts.push(*amount);
+                self.refund_currencies.push(currency.as_str().to_owned());
+                self.refunded_at.push(e.occurred_at);
+                return Ok(());
+            }
             _ => return Ok(()),
         };
         self.counter_orders.push(order_id_of(e)?);
@@ -142,6 +157,22 @@ impl SalesBatch {
     /// The lines and the shipped units first: a counter of the same batch
     /// sums them.
     async fn write(self, conn: &mut PgConnection) -> Result<(), HandlerError> {
+        if !self.refund_amounts.is_empty() {
+            sqlx::query(
+                "INSERT INTO daily_refunds (day, currency, refunds, revenue_refunded) \
+                 SELECT (r.at AT TIME ZONE 'UTC')::date, r.currency, count(*), sum(r.amount) \
+                 FROM unnest($1::bigint[], $2::text[], $3::timestamptz[]) AS r(amount, currency, at) \
+                 GROUP BY 1, 2 \
+                 ON CONFLICT (day, currency) DO UPDATE SET \
+                   refunds = daily_refunds.refunds + EXCLUDED.refunds, \
+                   revenue_refunded = daily_refunds.revenue_refunded + EXCLUDED.revenue_refunded",
+            )
+            .bind(&self.refund_amounts)
+            .bind(&self.refund_currencies)
+            .bind(&self.refunded_at)
+            .execute(&mut *conn)
+            .await?;
+        }
         if !self.line_orders.is_empty() {
             sqlx::query(
                 "INSERT INTO sales_order_lines (order_id, line_no, sku, quantity, line_total, currency) \

@@ -236,6 +236,11 @@ impl Work {
                 shipment_id: *shipment_id,
             }),
             OrderEvent::OrderRejected { .. } => Ok(()),
+            // Restocked returns go on hand in the receipt's own transaction;
+            // refunds move no stock.
+            OrderEvent::ReturnRequested { .. }
+            | OrderEvent::ReturnReceived { .. }
+            | OrderEvent::OrderRefunded { .. } => Ok(()),
         }
     }
 

@@ -21,6 +21,7 @@ pub mod origin;
 pub mod read;
 pub mod replica;
 pub mod retention;
+pub mod returns;
 pub mod state;
 pub mod stock_levels;
 pub mod subscription;

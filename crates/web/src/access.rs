@@ -43,6 +43,12 @@ pub enum Permission {
     LocationsWrite,
     /// Read locations.
     LocationsRead,
+    /// Request returns of an order's shipped units.
+    ReturnsRequest,
+    /// Record receipts of returned units.
+    ReturnsReceive,
+    /// Refund orders.
+    OrdersRefund,
 }
 
 impl Permission {
@@ -64,6 +70,9 @@ impl Permission {
             Self::EventsRead => "events:read",
             Self::LocationsWrite => "locations:write",
             Self::LocationsRead => "locations:read",
+            Self::ReturnsRequest => "returns:request",
+            Self::ReturnsReceive => "returns:receive",
+            Self::OrdersRefund => "orders:refund",
         }
     }
 }
@@ -130,7 +139,12 @@ impl Role {
             Self::Admin => true,
             Self::Storefront => matches!(
                 permission,
-                OrdersPlace | OrdersCancel | OrdersRead | CatalogueRead | EventsRead
+                OrdersPlace
+                    | OrdersCancel
+                    | OrdersRead
+                    | CatalogueRead
+                    | EventsRead
+                    | ReturnsRequest
             ),
             Self::Staff => matches!(
                 permission,
@@ -143,12 +157,20 @@ impl Role {
                     | StockHistoryRead
                     | LocationsWrite
                     | LocationsRead
+                    | ReturnsRequest
+                    | ReturnsReceive
+                    | OrdersRefund
             ),
             Self::Warehouse => matches!(
                 permission,
-                StockWrite | OrdersShip | OrdersRead | CatalogueRead | LocationsRead
+                StockWrite
+                    | OrdersShip
+                    | OrdersRead
+                    | CatalogueRead
+                    | LocationsRead
+                    | ReturnsReceive
             ),
-            Self::Payments => matches!(permission, OrdersPay | OrdersRead),
+            Self::Payments => matches!(permission, OrdersPay | OrdersRead | OrdersRefund),
             Self::Analyst => matches!(permission, AnalyticsRead | CatalogueRead),
             Self::Operator => matches!(permission, OperationsRead),
             Self::Subscriber => matches!(permission, EventsRead),
@@ -288,6 +310,28 @@ mod tests {
         assert_eq!(holds(Role::Operator), vec![OperationsRead]);
         assert_eq!(holds(Role::Subscriber), vec![EventsRead]);
         assert_eq!(holds(Role::Admin), all.to_vec());
+    }
+
+    /// api.md, Roles (v1.2): who may request returns, record their
+    /// receipts and refund.
+    #[test]
+    fn the_returns_and_refunds_roles_of_api_md() {
+        use Permission::*;
+        let holders = |p: Permission| -> Vec<Role> {
+            Role::ALL.into_iter().filter(|r| r.allows(p)).collect()
+        };
+        assert_eq!(
+            holders(ReturnsRequest),
+            vec![Role::Storefront, Role::Staff, Role::Admin]
+        );
+        assert_eq!(
+            holders(ReturnsReceive),
+            vec![Role::Staff, Role::Warehouse, Role::Admin]
+        );
+        assert_eq!(
+            holders(OrdersRefund),
+            vec![Role::Staff, Role::Payments, Role::Admin]
+        );
     }
 
     #[test]

@@ -109,7 +109,7 @@ async fn list_orders(
     db: &BenchDb,
     report: &mut Report,
 ) -> anyhow::Result<()> {
-    let customers: Vec<uuid::Uuid> = sqlx::query_scalar(
+    let customers: Vec<String> = sqlx::query_scalar(
         // A spread of customers, the same in every run (one sort, once).
         "SELECT customer_id FROM read_models.orders ORDER BY md5(order_id::text) LIMIT $1",
     )
@@ -164,7 +164,7 @@ async fn list_orders(
 async fn raw_list(
     db: &BenchDb,
     filter: &str,
-    customers: &[uuid::Uuid],
+    customers: &[String],
     config: &BenchConfig,
 ) -> anyhow::Result<Summary> {
     let sql = format!(
@@ -190,7 +190,7 @@ async fn raw_list(
                 let began = Instant::now();
                 let query = sqlx::query(&sql);
                 let query = if by_customer {
-                    query.bind(customers[i % customers.len()])
+                    query.bind(customers[i % customers.len()].clone())
                 } else {
                     query.bind("placed")
                 };

@@ -1,7 +1,7 @@
 //! What a successful command answers: the typed bodies the OpenAPI document
 //! describes, with the log position to read one's own write at.
 
-use domain::order::{Order, OrderStatus};
+use domain::order::{Order, OrderEvent, OrderStatus, ReturnStatus};
 use domain::product::{Product, ProductStatus};
 use domain::stock::StockItem;
 use domain::Currency;
@@ -147,6 +147,91 @@ impl OrderAnswer {
             order_id: id.to_owned(),
             status: outcome.state.placed().map(|o| o.status),
             shipment_id: None,
+            position: outcome.position,
+            version: outcome.version,
+        }
+    }
+}
+
+/// An order after a refund.
+#[derive(Serialize, JsonSchema)]
+pub struct RefundAnswer {
+    /// The order's id.
+    pub order_id: String,
+    /// The refund just recorded.
+    pub refund_id: Option<Uuid>,
+    /// Minor units paid for the order.
+    pub paid: i64,
+    /// Minor units refunded so far, this refund included.
+    pub refunded: i64,
+    /// Log position of `OrderRefunded`.
+    pub position: i64,
+    /// The order stream's version.
+    pub version: i64,
+}
+
+impl RefundAnswer {
+    /// The answer for order `id` after `outcome`.
+    pub fn new(id: &str, outcome: &Outcome<Order>) -> Self {
+        let after = outcome.state.placed().map(|o| &o.after_sales);
+        Self {
+            order_id: id.to_owned(),
+            refund_id: outcome.events.iter().find_map(|e| match e {
+                OrderEvent::OrderRefunded { refund_id, .. } => Some(*refund_id),
+                _ => None,
+            }),
+            paid: after.map_or(0, |a| a.paid),
+            refunded: after.map_or(0, |a| a.refunded),
+            position: outcome.position,
+            version: outcome.version,
+        }
+    }
+}
+
+/// A return after it was requested or units of it arrived.
+#[derive(Serialize, JsonSchema)]
+pub struct ReturnAnswer {
+    /// The return's id.
+    pub return_id: Option<Uuid>,
+    /// The order it returns units of.
+    pub order_id: String,
+    /// The receipt just recorded, after a receipt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipt_id: Option<Uuid>,
+    /// Where the return is now.
+    pub status: Option<ReturnStatus>,
+    /// Log position of the command's last event (a receipt's restocked
+    /// units included).
+    pub position: i64,
+    /// The order stream's version.
+    pub version: i64,
+}
+
+impl ReturnAnswer {
+    /// The answer for order `id` after `outcome`.
+    pub fn new(id: &str, outcome: &Outcome<Order>) -> Self {
+        let (return_id, receipt_id) = outcome
+            .events
+            .iter()
+            .find_map(|e| match e {
+                OrderEvent::ReturnRequested { return_id, .. } => Some((*return_id, None)),
+                OrderEvent::ReturnReceived {
+                    return_id,
+                    receipt_id,
+                    ..
+                } => Some((*return_id, Some(*receipt_id))),
+                _ => None,
+            })
+            .unzip();
+        let status = return_id.and_then(|r| {
+            let order = outcome.state.placed()?;
+            Some(order.after_sales.returns.get(&r)?.status())
+        });
+        Self {
+            return_id,
+            order_id: id.to_owned(),
+            receipt_id: receipt_id.flatten(),
+            status,
             position: outcome.position,
             version: outcome.version,
         }

@@ -45,3 +45,41 @@ impl JsonSchema for MinorUnits {
         })
     }
 }
+
+/// An amount to refund in minor units: 1 to [`Money::MAX_MINOR`].
+pub struct RefundAmount;
+
+impl JsonSchema for RefundAmount {
+    fn schema_name() -> Cow<'static, str> {
+        "RefundAmount".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "integer",
+            "minimum": 1,
+            "maximum": Money::MAX_MINOR,
+            "description": "An amount in minor units of the order's currency; at most what was paid less what was refunded"
+        })
+    }
+}
+
+/// Why a return line or refund, for people: 1 to
+/// [`domain::order::MAX_REASON`] characters, not only blanks.
+pub struct Reason;
+
+impl JsonSchema for Reason {
+    fn schema_name() -> Cow<'static, str> {
+        "Reason".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": domain::order::MAX_REASON,
+            "pattern": domain::order::REASON_PATTERN,
+            "description": "Why, for people: not only spaces, tabs or line breaks"
+        })
+    }
+}

@@ -7,13 +7,17 @@ mod locations;
 mod orders;
 mod probes;
 mod products;
+mod refunds;
+mod returns;
 mod simple;
 mod stock;
 
 /// The commands, callable without HTTP (the console runs them for signed-in
 /// people), each with the body type its route takes.
 pub mod commands {
-    pub use super::answers::{OrderAnswer, PlacedAnswer, ProductAnswer, StockAnswer};
+    pub use super::answers::{
+        OrderAnswer, PlacedAnswer, ProductAnswer, RefundAnswer, ReturnAnswer, StockAnswer,
+    };
     pub use super::locations::{
         deactivate_location_command, register_location_command, DeactivationBody, LocationBody,
     };
@@ -23,6 +27,11 @@ pub mod commands {
     };
     pub use super::products::{
         change_price_command, discontinue_command, register_command, PriceBody, RegisterBody,
+    };
+    pub use super::refunds::{refund_command, RefundBody};
+    pub use super::returns::{
+        receive_return_command, request_return_command, ReceiptBody as ReturnReceiptBody,
+        ReceiptLineBody as ReturnReceiptLineBody, ReturnBody, ReturnLineBody,
     };
     pub use super::stock::{
         adjust_command, count_command, receive_command, AdjustmentBody, CountBody, ReceiptBody,
@@ -39,7 +48,7 @@ use crate::AppState;
 
 /// Every route of the command API and what it needs (api.md, Access v1.1).
 /// A route missing here cannot be mounted.
-pub static ACCESS: [RouteRule; 20] = [
+pub static ACCESS: [RouteRule; 23] = [
     rule(
         Method::POST,
         "/v1/products",
@@ -100,6 +109,21 @@ pub static ACCESS: [RouteRule; 20] = [
         "/v1/orders/{id}/cancellations",
         Access::Requires(Permission::OrdersCancel),
     ),
+    rule(
+        Method::POST,
+        "/v1/orders/{id}/returns",
+        Access::Requires(Permission::ReturnsRequest),
+    ),
+    rule(
+        Method::POST,
+        "/v1/returns/{id}/receipts",
+        Access::Requires(Permission::ReturnsReceive),
+    ),
+    rule(
+        Method::POST,
+        "/v1/orders/{id}/refunds",
+        Access::Requires(Permission::OrdersRefund),
+    ),
     web::probes::HEALTHZ,
     web::probes::READYZ,
     web::probes::METRICS,
@@ -118,6 +142,8 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     routes = stock::routes(routes);
     routes = locations::routes(routes);
     routes = orders::routes(routes);
+    routes = returns::routes(routes);
+    routes = refunds::routes(routes);
     routes = self::probes::routes(routes, state.pool.clone());
     routes = web::docs::routes(routes);
     routes = routes.openapi("Stockroom command API");

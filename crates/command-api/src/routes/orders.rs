@@ -89,8 +89,9 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
 #[serde(deny_unknown_fields)]
 #[schemars(transform = web::openapi::text_without_nul)]
 pub struct PlaceBody {
-    /// Who is buying.
-    pub customer_id: Uuid,
+    /// Who is buying: the shop's own id (a UUID is one).
+    #[schemars(with = "CustomerId")]
+    pub customer_id: String,
     /// 1 to 100 lines.
     #[schemars(length(min = 1, max = 100))]
     pub lines: Vec<LineBody>,
@@ -220,7 +221,7 @@ impl Place {
         fields.finish()?;
         Ok(OrderCommand::Place {
             order_id: self.order_id,
-            customer_id: self.customer_id,
+            customer_id: self.customer_id.clone(),
             lines: priced,
             channel: self.channel.clone(),
             pickup_location: self.pickup_location.clone(),
@@ -314,6 +315,7 @@ pub async fn place_command(
     body: &PlaceBody,
 ) -> Result<Answer, ApiError> {
     let mut fields = Fields::default();
+    let customer_id = fields.check("customer_id", CustomerId::parse(&body.customer_id));
     if body.lines.is_empty() || body.lines.len() > MAX_LINES {
         fields.reject("lines", format!("must have 1 to {MAX_LINES} lines"));
     }
@@ -377,8 +379,11 @@ pub async fn place_command(
         );
     }
     fields.finish()?;
+    let Some(customer_id) = customer_id else {
+        unreachable!("fields.finish() fails when a value is missing")
+    };
     let checked = Checked {
-        customer_id: body.customer_id,
+        customer_id,
         lines,
         pickup_location,
     };
@@ -409,7 +414,7 @@ pub async fn place_command(
 
 /// An order whose lines passed every check.
 struct Checked {
-    customer_id: Uuid,
+    customer_id: CustomerId,
     lines: Vec<(Sku, Quantity, Option<LocationCode>)>,
     pickup_location: Option<LocationCode>,
 }
@@ -427,7 +432,7 @@ async fn place_checked(
 ) -> Result<Answer, ApiError> {
     let command = Place {
         order_id: OrderId::generate(),
-        customer_id: CustomerId(customer_id),
+        customer_id,
         lines,
         // The key's channel, never the body's: a storefront places orders
         // only through the channel it is bound to.
@@ -449,7 +454,7 @@ async fn place(
 }
 
 /// An order id taken from the path; one that is not a UUID is a 404.
-fn path_order(raw: &str) -> Result<OrderId, ApiError> {
+pub(super) fn path_order(raw: &str) -> Result<OrderId, ApiError> {
     Uuid::parse_str(raw)
         .map(OrderId)
         .map_err(|_| ApiError::NotFound(format!("order {raw}")))
@@ -465,6 +470,18 @@ async fn on_order(
     fingerprint: &[u8],
     command: OrderCommand,
 ) -> Result<Answer, ApiError> {
+    on_order_answering(state, id, headers, fingerprint, command, answer).await
+}
+
+/// [`on_order`] with another success answer.
+pub(super) async fn on_order_answering(
+    state: &AppState,
+    id: &str,
+    headers: &CommandHeaders,
+    fingerprint: &[u8],
+    command: OrderCommand,
+    respond: fn(&str, &Outcome<Order>) -> (StatusCode, Value),
+) -> Result<Answer, ApiError> {
     let shipment_id = match &command {
         OrderCommand::Ship { shipment_id, .. } => Some(*shipment_id),
         _ => None,
@@ -473,7 +490,7 @@ async fn on_order(
         inner: Simple::<Order> {
             id: path_order(id)?.to_string(),
             command,
-            respond: answer,
+            respond,
         },
         channel: headers.principal.channel.clone(),
         shipment_id,
@@ -520,6 +537,16 @@ impl HttpCommand for InChannel {
     }
 }
 
+/// The amount a body's `amount` and `currency` give, or 422 naming them.
+pub(super) fn body_money(amount: i64, currency: &str) -> Result<Money, ApiError> {
+    let mut fields = Fields::default();
+    let money = fields
+        .check("currency", Currency::parse(currency))
+        .and_then(|c| fields.check("amount", Money::new(amount, c)));
+    fields.finish()?;
+    money.ok_or_else(|| unreachable!("fields.finish() fails when a value is missing"))
+}
+
 /// The `pay` command, as the HTTP route and the console run it.
 pub async fn pay_command(
     state: &AppState,
@@ -528,14 +555,7 @@ pub async fn pay_command(
     id: &str,
     body: &PaymentBody,
 ) -> Result<Answer, ApiError> {
-    let mut fields = Fields::default();
-    let amount = fields
-        .check("currency", Currency::parse(&body.currency))
-        .and_then(|c| fields.check("amount", Money::new(body.amount, c)));
-    fields.finish()?;
-    let Some(amount) = amount else {
-        unreachable!("fields.finish() fails when a value is missing")
-    };
+    let amount = body_money(body.amount, &body.currency)?;
     let command = OrderCommand::Pay {
         amount,
         reference: body.reference.clone(),

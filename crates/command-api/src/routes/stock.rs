@@ -60,9 +60,26 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
         )
 }
 
+/// Refuses (422 on `location`) a location that is not registered.
+pub(super) async fn registered_location(
+    conn: &mut PgConnection,
+    location: &LocationCode,
+) -> Result<(), ApiError> {
+    if store::locations::find(&mut *conn, location)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::Rejected(domain::DomainError::invalid(
+            "location",
+            format!("no location {location} is registered"),
+        )));
+    }
+    Ok(())
+}
+
 /// The location a body names, `default` when it names none; 422 when it
 /// names one that is malformed.
-fn body_location(fields: &mut Fields, raw: Option<&str>) -> Option<LocationCode> {
+pub(super) fn body_location(fields: &mut Fields, raw: Option<&str>) -> Option<LocationCode> {
     match raw {
         None => Some(LocationCode::default_location()),
         Some(raw) => fields.check("location", LocationCode::parse(raw)),
@@ -157,15 +174,7 @@ impl HttpCommand for OnRegisteredSku {
             return Err(ApiError::NotFound(format!("product {}", self.sku)));
         }
         if let Some(location) = self.command.location() {
-            if store::locations::find(&mut *conn, location)
-                .await?
-                .is_none()
-            {
-                return Err(ApiError::Rejected(domain::DomainError::invalid(
-                    "location",
-                    format!("no location {location} is registered"),
-                )));
-            }
+            registered_location(conn, location).await?;
         }
         Ok(self.command.clone())
     }

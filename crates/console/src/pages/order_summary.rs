@@ -4,7 +4,6 @@
 
 use query_api::reads::OrderView;
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::view::money;
 
@@ -57,7 +56,7 @@ pub struct Summary {
     /// Where it is in its lifecycle.
     pub(super) status: String,
     /// Who bought.
-    pub(super) customer: Uuid,
+    pub(super) customer: String,
     /// What it costs.
     pub(super) total: String,
     /// The sales channel, or `none`.
@@ -163,7 +162,7 @@ impl From<&OrderView> for Summary {
         unshipped.retain(|u| u.left > 0);
         Self {
             status: o.status.clone(),
-            customer: o.customer_id,
+            customer: o.customer_id.clone(),
             total: money(o.total, &o.currency),
             channel: o.channel.clone().unwrap_or_else(|| "none".to_owned()),
             pickup_location: o.pickup_location.clone(),
@@ -201,8 +200,8 @@ mod tests {
     fn what_is_left_to_ship_is_what_was_ordered_less_every_shipment() {
         let now = chrono::Utc::now();
         let order = OrderView {
-            order_id: Uuid::nil(),
-            customer_id: Uuid::nil(),
+            order_id: uuid::Uuid::nil(),
+            customer_id: "shop:cust-1".to_owned(),
             status: "partially_shipped".to_owned(),
             lines: serde_json::json!([
                 {"sku": "TEA-1", "quantity": 5, "unit_price": 100},
@@ -229,6 +228,9 @@ mod tests {
                  "lines": [{"sku": "MUG-1", "location": "default", "quantity": 2},
                            {"sku": "TEA-1", "location": "default", "quantity": 1}]},
             ]),
+            paid: 2400,
+            refunded: 0,
+            returns: serde_json::json!([]),
         };
         let summary = Summary::from(&order);
         let left: Vec<(&str, i64)> = summary

@@ -45,7 +45,7 @@ pub struct Search {
 /// An order as a row of the list.
 struct Row {
     id: Uuid,
-    customer: Uuid,
+    customer: String,
     status: String,
     total: String,
     placed_at: String,
@@ -55,7 +55,7 @@ impl From<&OrderView> for Row {
     fn from(o: &OrderView) -> Self {
         Self {
             id: o.order_id,
-            customer: o.customer_id,
+            customer: o.customer_id.clone(),
             status: o.status.clone(),
             total: money(o.total, &o.currency),
             placed_at: o.placed_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
@@ -91,7 +91,10 @@ pub async fn list(
             return Ok(Redirect::to(&format!("/orders/{id}")).into_response());
         }
         // Not an order id: a customer's.
-        filter.customer = Some(id);
+        filter.customer = Some(domain::CustomerId::from(id));
+    } else if let Ok(customer) = domain::CustomerId::parse(q) {
+        // Shops choose their own customer ids; a UUID is only one kind.
+        filter.customer = Some(customer);
     } else if !q.is_empty() {
         error = Some(format!("{q:?} is neither an order id nor a customer id"));
     }

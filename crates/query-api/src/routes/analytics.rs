@@ -44,10 +44,12 @@ pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
         .get(
             "/v1/analytics/summary",
             summary,
-            Operation::new("orders per status and paid revenue per currency over days")
-                .read(RANGE)
-                .answers::<Summary>(200, "the summary")
-                .answers_text(200, "the revenue rows with `Accept: text/csv`", "text/csv"),
+            Operation::new(
+                "orders per status, and paid and refunded revenue per currency, over days",
+            )
+            .read(RANGE)
+            .answers::<Summary>(200, "the summary")
+            .answers_text(200, "the revenue rows with `Accept: text/csv`", "text/csv"),
         )
 }
 
@@ -218,7 +220,7 @@ async fn top_products(
     ))
 }
 
-/// Paid revenue in one currency.
+/// Paid and refunded revenue in one currency.
 #[derive(Serialize, JsonSchema)]
 pub struct Revenue {
     /// ISO 4217 code.
@@ -229,6 +231,10 @@ pub struct Revenue {
     pub paid_revenue: i64,
     /// Mean per paid order, rounded half up.
     pub average_order_value: i64,
+    /// Refunds given in the range (of orders paid whenever).
+    pub refunds: i64,
+    /// Their sum in minor units.
+    pub refunded_revenue: i64,
 }
 
 /// Orders per status (by placement day) and paid revenue (by payment day).
@@ -264,6 +270,8 @@ async fn summary(
             "paid_orders",
             "paid_revenue",
             "average_order_value",
+            "refunds",
+            "refunded_revenue",
         ];
         return Ok(Fresh(position, respond(&body.revenue, &columns, true)));
     }
@@ -274,7 +282,7 @@ async fn summary(
 }
 
 /// Orders per status placed from `from` to `to` (inclusive, UTC days), and
-/// paid revenue per currency paid in those days.
+/// paid and refunded revenue per currency paid or refunded in those days.
 pub async fn summarize(
     pool: &PgPool,
     from: NaiveDate,
@@ -300,9 +308,19 @@ pub async fn summarize(
         orders_by_status.insert(r.try_get("status")?, n.into());
     }
     let revenue = sqlx::query(
-        "SELECT currency, count(*) AS paid_orders, sum(total)::bigint AS paid_revenue \
-         FROM read_models.orders WHERE paid_at >= ($1::date)::timestamp AT TIME ZONE 'UTC' AND paid_at < ($2::date)::timestamp AT TIME ZONE 'UTC' \
-         GROUP BY currency ORDER BY currency",
+        "WITH paid AS ( \
+             SELECT currency, count(*) AS paid_orders, sum(total)::bigint AS paid_revenue \
+             FROM read_models.orders WHERE paid_at >= ($1::date)::timestamp AT TIME ZONE 'UTC' AND paid_at < ($2::date)::timestamp AT TIME ZONE 'UTC' \
+             GROUP BY currency \
+         ), refunded AS ( \
+             SELECT currency, count(*) AS refunds, sum(amount)::bigint AS refunded_revenue \
+             FROM read_models.order_refunds WHERE refunded_at >= ($1::date)::timestamp AT TIME ZONE 'UTC' AND refunded_at < ($2::date)::timestamp AT TIME ZONE 'UTC' \
+             GROUP BY currency \
+         ) \
+         SELECT currency, coalesce(p.paid_orders, 0) AS paid_orders, \
+                coalesce(p.paid_revenue, 0) AS paid_revenue, coalesce(f.refunds, 0) AS refunds, \
+                coalesce(f.refunded_revenue, 0) AS refunded_revenue \
+         FROM paid p FULL JOIN refunded f USING (currency) ORDER BY currency",
     )
     .bind(from)
     .bind(day_after)
@@ -318,6 +336,8 @@ pub async fn summarize(
             paid_revenue,
             // Integer minor units, rounded half up.
             average_order_value: (paid_revenue * 2 + paid_orders) / (paid_orders * 2).max(1),
+            refunds: r.try_get("refunds")?,
+            refunded_revenue: r.try_get("refunded_revenue")?,
         })
     })
     .collect::<Result<Vec<_>, sqlx::Error>>()?;

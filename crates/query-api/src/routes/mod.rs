@@ -11,6 +11,7 @@ mod orders;
 mod page;
 mod products;
 mod projections;
+mod returns;
 
 pub use event_stream::StreamSlots;
 
@@ -27,6 +28,7 @@ pub mod reads {
         StockView,
     };
     pub use super::projections::{projection_status, ProjectionView};
+    pub use super::returns::{find_return, ReturnLineView, ReturnView};
 }
 
 use axum::http::Method;
@@ -39,7 +41,7 @@ use crate::AppState;
 
 /// Every route of the query API and what it needs (api.md, Access v1.1).
 /// A route missing here cannot be mounted.
-pub static ACCESS: [RouteRule; 25] = [
+pub static ACCESS: [RouteRule; 26] = [
     rule(
         Method::GET,
         "/v1/orders",
@@ -53,6 +55,11 @@ pub static ACCESS: [RouteRule; 25] = [
     rule(
         Method::GET,
         "/v1/orders/{id}/history",
+        Access::Requires(Permission::OrdersRead),
+    ),
+    rule(
+        Method::GET,
+        "/v1/returns/{id}",
         Access::Requires(Permission::OrdersRead),
     ),
     rule(
@@ -140,6 +147,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     let mut routes = SecureRouter::new(&ACCESS);
     routes = orders::routes(routes);
     routes = history::routes(routes);
+    routes = returns::routes(routes);
     routes = products::routes(routes);
     routes = locations::routes(routes);
     routes = analytics::routes(routes);

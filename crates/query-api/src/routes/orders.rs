@@ -23,7 +23,20 @@ use domain::order::OrderStatus;
 
 const PROJECTIONS: &[&str] = &["orders"];
 
-const ORDER_COLUMNS: &str = "order_id, customer_id, status, lines, total, currency, placed_at, \
+/// A return's status from its receipts (`r` is its `order_returns` row),
+/// by the rule of `domain::order::ReturnState::status`; a macro so that
+/// `concat!` can build constant SQL with it.
+macro_rules! return_status_sql {
+    () => {
+        "(SELECT CASE WHEN coalesce(sum(c.units), 0) = 0 THEN 'requested' \
+                      WHEN sum(c.units) < r.units THEN 'partially_received' \
+                      ELSE 'received' END \
+          FROM read_models.return_receipts c WHERE c.return_id = r.return_id)"
+    };
+}
+pub(super) use return_status_sql;
+
+const ORDER_COLUMNS: &str = concat!("order_id, customer_id, status, lines, total, currency, placed_at, \
      updated_at, version, rejection, channel, pickup_location, \
      coalesce((SELECT jsonb_agg(jsonb_build_object('sku', a.sku, 'location', a.location, \
                                                    'quantity', a.quantity) ORDER BY a.sku, a.location) \
@@ -35,7 +48,15 @@ const ORDER_COLUMNS: &str = "order_id, customer_id, status, lines, total, curren
                                                    'tracking_number', s.tracking_number, \
                                                    'shipped_at', s.shipped_at) ORDER BY s.version) \
                FROM read_models.order_shipments s WHERE s.order_id = orders.order_id), \
-              '[]') AS shipments";
+              '[]') AS shipments, \
+     CASE WHEN paid_at IS NULL THEN 0 ELSE total END AS paid, \
+     coalesce((SELECT sum(f.amount) FROM read_models.order_refunds f \
+               WHERE f.order_id = orders.order_id), 0)::bigint AS refunded, \
+     coalesce((SELECT jsonb_agg(jsonb_build_object('return_id', r.return_id, \
+                                                   'status', ", return_status_sql!(), ") \
+                                ORDER BY r.requested_at, r.return_id) \
+               FROM read_models.order_returns r WHERE r.order_id = orders.order_id), \
+              '[]') AS returns");
 const DEFAULT_LIMIT: i64 = 50;
 
 /// One order plus the orders projection's position, in one round trip; built once.
@@ -71,7 +92,7 @@ const FILTERS: &[QueryParam] = &[
     QueryParam {
         name: "customer_id",
         description: "only this customer's orders (required for storefront keys)",
-        kind: ParamType::Uuid,
+        kind: ParamType::CustomerId,
     },
     QueryParam {
         name: "status",
@@ -87,8 +108,9 @@ const FILTERS: &[QueryParam] = &[
 pub struct OrderView {
     /// The order's id.
     pub order_id: Uuid,
-    /// Who bought.
-    pub customer_id: Uuid,
+    /// Who bought: the shop's own id.
+    #[schemars(with = "domain::CustomerId")]
+    pub customer_id: String,
     /// Where it is in its lifecycle.
     #[schemars(with = "OrderStatus")]
     pub status: String,
@@ -120,6 +142,22 @@ pub struct OrderView {
     /// quantity}], carrier, tracking_number, shipped_at}]`, oldest first.
     #[schemars(with = "Vec<ShipmentView>")]
     pub shipments: Value,
+    /// Minor units paid.
+    pub paid: i64,
+    /// Minor units refunded so far.
+    pub refunded: i64,
+    /// Its returns, oldest first: `[{return_id, status}]`.
+    #[schemars(with = "Vec<ReturnSummary>")]
+    pub returns: Value,
+}
+
+/// One return of an order (documentation of `returns`).
+#[derive(Serialize, JsonSchema)]
+pub struct ReturnSummary {
+    /// The return's id (`GET /v1/returns/{id}`).
+    pub return_id: Uuid,
+    /// Where it is.
+    pub status: domain::order::ReturnStatus,
 }
 
 /// One shipment of an order (documentation of `shipments`).
@@ -156,6 +194,9 @@ impl OrderView {
             pickup_location: row.try_get("pickup_location")?,
             allocations: row.try_get("allocations")?,
             shipments: row.try_get("shipments")?,
+            paid: row.try_get("paid")?,
+            refunded: row.try_get("refunded")?,
+            returns: row.try_get("returns")?,
         })
     }
 }
@@ -211,7 +252,10 @@ async fn list_orders(
     params: Params,
 ) -> Result<Fresh<Json<Page<OrderView>>>, QueryError> {
     let mut p = params.parser(FILTERS);
-    let customer: Option<Uuid> = p.optional("customer_id", "a UUID");
+    let customer: Option<domain::CustomerId> = p.optional(
+        "customer_id",
+        "1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':', '@' or '-'",
+    );
     if principal.channel.is_some() && customer.is_none() {
         p.reject(
             "customer_id",
@@ -249,8 +293,8 @@ async fn list_orders(
 /// Which orders to list.
 #[derive(Debug, Clone, Default)]
 pub struct OrderFilter {
-    /// Only this customer's.
-    pub customer: Option<Uuid>,
+    /// Only this customer's (exactly this id).
+    pub customer: Option<domain::CustomerId>,
     /// Only orders in this status.
     pub status: Option<String>,
     /// Only orders placed through this channel.
@@ -271,8 +315,10 @@ pub async fn find_orders(
     let mut query = QueryBuilder::<Postgres>::new(format!(
         "SELECT {ORDER_COLUMNS} FROM read_models.orders WHERE true"
     ));
-    if let Some(customer) = filter.customer {
-        query.push(" AND customer_id = ").push_bind(customer);
+    if let Some(customer) = &filter.customer {
+        query
+            .push(" AND customer_id = ")
+            .push_bind(customer.as_str().to_owned());
     }
     if let Some(status) = &filter.status {
         query.push(" AND status = ").push_bind(status);

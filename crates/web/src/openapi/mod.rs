@@ -130,6 +130,9 @@ fn param_schema(kind: ParamType) -> Value {
     match kind {
         ParamType::Text => json!({"type": "string", "pattern": NO_CONTROL_CHARACTERS}),
         ParamType::Uuid => json!({"type": "string", "format": "uuid"}),
+        ParamType::CustomerId => json!({"type": "string", "minLength": 1,
+                                        "maxLength": domain::CustomerId::MAX_LEN,
+                                        "pattern": domain::CustomerId::PATTERN}),
         // The years 1970 to 9999 (query_api::params::DAYS).
         ParamType::Date => json!({"type": "string", "format": "date",
                                   "pattern": "^(19[7-9][0-9]|[2-9][0-9]{3})-[0-9]{2}-[0-9]{2}$"}),

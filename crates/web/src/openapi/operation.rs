@@ -20,6 +20,8 @@ pub enum ParamType {
     Text,
     /// A UUID.
     Uuid,
+    /// A shop's customer id (`domain::CustomerId`).
+    CustomerId,
     /// A calendar day, `YYYY-MM-DD`.
     Date,
     /// A whole number within bounds.
