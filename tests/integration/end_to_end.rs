@@ -8,9 +8,7 @@ use serde_json::{json, Value};
 use sqlx::Row;
 
 use crate::support::kafka::read_until;
-use crate::support::shop::{
-    assert_verified, place, wait_caught_up, wait_caught_up_within, wait_decided,
-};
+use crate::support::shop::{assert_verified, place, wait_caught_up_within, wait_decided};
 use crate::support::{eventually, Proc, System};
 
 #[tokio::test(flavor = "multi_thread")]
