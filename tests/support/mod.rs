@@ -21,13 +21,28 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
+    eventually_saying(what, timeout, || {
+        let polled = check();
+        async move { polled.await.ok_or_else(String::new) }
+    })
+    .await
+}
+
+/// [`eventually`] for a `check` that says why it is not there yet: the last
+/// such answer is in the panic.
+pub async fn eventually_saying<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        if let Some(value) = check().await {
-            return value;
-        }
+        let not_yet = match check().await {
+            Ok(value) => return value,
+            Err(not_yet) => not_yet,
+        };
         if tokio::time::Instant::now() > deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
+            panic!("timed out after {timeout:?} waiting for {what}{not_yet}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

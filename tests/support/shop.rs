@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::process::run_tool;
-use super::{eventually, System};
+use super::{eventually, eventually_saying, System};
 
 /// Places an order; returns the command's answer.
 pub async fn place(sys: &System, customer: uuid::Uuid, lines: &[(&str, i64)]) -> Value {
@@ -61,9 +61,8 @@ pub async fn wait_caught_up(sys: &System) {
 
 /// [`wait_caught_up`] with its own bound; on timeout it says what lagged.
 pub async fn wait_caught_up_within(sys: &System, bound: Duration) {
-    let deadline = tokio::time::Instant::now() + bound;
-    loop {
-        let relay: (i64, i64) = sqlx::query_as(
+    eventually_saying("projections to catch up", bound, || async {
+        let (settled, last): (i64, i64) = sqlx::query_as(
             "SELECT settled, (SELECT coalesce(max(position), 0) FROM events) \
              FROM subscriptions WHERE name = 'relay'",
         )
@@ -79,20 +78,15 @@ pub async fn wait_caught_up_within(sys: &System, bound: Duration) {
                     .iter()
                     .all(|v| v["lag_events"] == 0 && v["status"] == "live")
             });
-        if relay.0 >= relay.1 && live {
-            return;
+        if settled >= last && live {
+            return Ok(());
         }
-        if tokio::time::Instant::now() > deadline {
-            panic!(
-                "projections did not catch up within {bound:?}: relay settled {} of {}; \
-                 /v1/projections: {}",
-                relay.0,
-                relay.1,
-                views.map_or_else(|| "unreadable".to_owned(), |v| v.to_string())
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        Err(format!(
+            ": relay settled {settled} of {last}; /v1/projections: {}",
+            views.map_or_else(|| "unreadable".to_owned(), |v| v.to_string())
+        ))
+    })
+    .await;
 }
 
 /// Runs `stockroom projections verify` and asserts no read model differs.

@@ -24,9 +24,9 @@ pub struct SalesProjection;
 #[derive(Clone, Copy)]
 enum Counter {
     Confirmed,
+    /// Counts the units not shipped (all of them but after a partial
+    /// shipment).
     Cancelled,
-    /// Cancelled after part of the order shipped: the rest.
-    CancelledUnshipped,
     Paid,
 }
 
@@ -35,7 +35,6 @@ impl Counter {
         match self {
             Self::Confirmed => "confirmed",
             Self::Cancelled => "cancelled",
-            Self::CancelledUnshipped => "cancelled_unshipped",
             Self::Paid => "paid",
         }
     }
@@ -128,14 +127,11 @@ impl SalesBatch {
             OrderEvent::OrderPaid { .. } => Counter::Paid,
             // Units count as cancelled only if they had been confirmed.
             OrderEvent::OrderCancelled {
-                previous_status: OrderStatus::Confirmed | OrderStatus::Paid,
+                previous_status:
+                    OrderStatus::Confirmed | OrderStatus::Paid | OrderStatus::PartiallyShipped,
                 ..
             }
             | OrderEvent::OrderExpired { .. } => Counter::Cancelled,
-            OrderEvent::OrderCancelled {
-                previous_status: OrderStatus::PartiallyShipped,
-                ..
-            } => Counter::CancelledUnshipped,
             // Money given back on the whole order: counted per day and
             // currency, needing no lines.
             OrderEvent::OrderRefunded {
@@ -234,9 +230,8 @@ impl SalesBatch {
              INSERT INTO daily_sales (day, sku, currency, units_confirmed, units_cancelled, units_paid, revenue_paid) \
              SELECT (c.at AT TIME ZONE 'UTC')::date, l.sku, min(l.currency), \
                     coalesce(sum(l.quantity) FILTER (WHERE c.counter = 'confirmed'), 0), \
-                    coalesce(sum(l.quantity) FILTER (WHERE c.counter = 'cancelled'), 0) \
-                      + coalesce(sum(l.quantity - coalesce(s.quantity, 0)) \
-                                 FILTER (WHERE c.counter = 'cancelled_unshipped'), 0), \
+                    coalesce(sum(l.quantity - coalesce(s.quantity, 0)) \
+                             FILTER (WHERE c.counter = 'cancelled'), 0), \
                     coalesce(sum(l.quantity) FILTER (WHERE c.counter = 'paid'), 0), \
                     coalesce(sum(l.line_total) FILTER (WHERE c.counter = 'paid'), 0) \
              FROM counted c \

@@ -3,6 +3,7 @@
 
 mod answers;
 mod bounds;
+mod lines;
 mod locations;
 mod orders;
 mod probes;

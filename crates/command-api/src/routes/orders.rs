@@ -18,14 +18,12 @@ use web::SecureRouter;
 
 use super::answers::{OrderAnswer, PlacedAnswer};
 use super::bounds::MinorUnits;
+use super::lines::{check_count, sku_and_units, MAX_LINES};
 use super::simple::Simple;
 use crate::error::ApiError;
 use crate::extract::{CommandHeaders, Fields, JsonBody};
 use crate::runner::{run, Answer, HttpCommand};
 use crate::AppState;
-
-/// Most lines one order may have.
-const MAX_LINES: usize = 100;
 
 pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
     router
@@ -316,17 +314,11 @@ pub async fn place_command(
 ) -> Result<Answer, ApiError> {
     let mut fields = Fields::default();
     let customer_id = fields.check("customer_id", CustomerId::parse(&body.customer_id));
-    if body.lines.is_empty() || body.lines.len() > MAX_LINES {
-        fields.reject("lines", format!("must have 1 to {MAX_LINES} lines"));
-    }
+    check_count(&mut fields, &body.lines);
     let mut lines = Vec::with_capacity(body.lines.len());
     let mut named = Vec::new();
     for (i, line) in body.lines.iter().enumerate() {
-        let sku = fields.check(&format!("lines[{i}].sku"), Sku::parse(&line.sku));
-        let quantity = fields.check(
-            &format!("lines[{i}].quantity"),
-            Quantity::new(line.quantity),
-        );
+        let units = sku_and_units(&mut fields, i, &line.sku, line.quantity);
         let location = line.location.as_deref().map(|raw| {
             let field = format!("lines[{i}].location");
             let code = fields.check(&field, LocationCode::parse(raw));
@@ -340,7 +332,7 @@ pub async fn place_command(
             None => Some(None),
             Some(code) => code.map(Some),
         };
-        if let (Some(sku), Some(quantity), Some(pin)) = (sku, quantity, pin) {
+        if let (Some((sku, quantity)), Some(pin)) = (units, pin) {
             lines.push((sku, quantity, pin));
         }
     }
@@ -589,14 +581,7 @@ pub async fn ship_command(
         lines
             .iter()
             .enumerate()
-            .filter_map(|(i, line)| {
-                let sku = fields.check(&format!("lines[{i}].sku"), Sku::parse(&line.sku));
-                let quantity = fields.check(
-                    &format!("lines[{i}].quantity"),
-                    Quantity::new(line.quantity),
-                );
-                sku.zip(quantity)
-            })
+            .filter_map(|(i, line)| sku_and_units(&mut fields, i, &line.sku, line.quantity))
             .collect::<Vec<_>>()
     });
     if body

@@ -25,15 +25,13 @@ use web::SecureRouter;
 
 use super::answers::ReturnAnswer;
 use super::bounds::Reason;
+use super::lines::{check_count, sku_and_units};
 use super::orders::on_order_answering;
 use super::stock::{body_location, registered_location};
 use crate::error::ApiError;
 use crate::extract::{CommandHeaders, Fields, JsonBody};
 use crate::runner::{run, Answer, HttpCommand};
 use crate::AppState;
-
-/// Most lines one return or receipt may have.
-const MAX_LINES: usize = 100;
 
 pub(super) fn routes(router: SecureRouter<AppState>) -> SecureRouter<AppState> {
     router
@@ -118,20 +116,6 @@ pub struct ReceiptLineBody {
     pub disposition: Disposition,
 }
 
-/// Checks the line count of a return or receipt.
-fn check_lines<T>(fields: &mut Fields, lines: &[T]) {
-    if lines.is_empty() || lines.len() > MAX_LINES {
-        fields.reject("lines", format!("must have 1 to {MAX_LINES} lines"));
-    }
-}
-
-/// A line's SKU and units, or why not.
-fn sku_and_units(fields: &mut Fields, i: usize, sku: &str, units: i64) -> Option<(Sku, Quantity)> {
-    let sku = fields.check(&format!("lines[{i}].sku"), Sku::parse(sku));
-    let quantity = fields.check(&format!("lines[{i}].quantity"), Quantity::new(units));
-    sku.zip(quantity)
-}
-
 fn requested(id: &str, outcome: &Outcome<Order>) -> (StatusCode, Value) {
     (StatusCode::CREATED, json!(ReturnAnswer::new(id, outcome)))
 }
@@ -146,7 +130,7 @@ pub async fn request_return_command(
     body: &ReturnBody,
 ) -> Result<Answer, ApiError> {
     let mut fields = Fields::default();
-    check_lines(&mut fields, &body.lines);
+    check_count(&mut fields, &body.lines);
     let lines: Vec<ReturnLine> = body
         .lines
         .iter()
@@ -251,7 +235,7 @@ pub async fn receive_return_command(
 ) -> Result<Answer, ApiError> {
     let return_id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound(format!("return {id}")))?;
     let mut fields = Fields::default();
-    check_lines(&mut fields, &body.lines);
+    check_count(&mut fields, &body.lines);
     let location = body_location(&mut fields, body.location.as_deref());
     let lines: Vec<ReceivedLine> = body
         .lines
