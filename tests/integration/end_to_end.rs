@@ -66,6 +66,48 @@ async fn switching_the_workers_to_kafka_handles_every_event_once() {
     assert_verified(&sys).await;
 }
 
+/// A Kafka message can arrive before the relay records it as published, and
+/// a projection publishes no position past the relay's: once the relay has
+/// settled, the position catches up with no further message to carry it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kafka_fed_projection_publishes_its_position_once_the_relay_settles() {
+    let sys = System::start_with(&[("STOCKROOM_SOURCE", "kafka")], &["relay", "projector"]).await;
+    sys.stock_product("MUG-1", 1200, 10).await;
+    wait_caught_up_within(&sys, Duration::from_secs(120)).await;
+
+    // The relay publishes the next receipt but cannot record it. A table
+    // lock takes no transaction id, so the log's horizon does not wait on
+    // it as it would on a row lock.
+    let mut blocker = sys.db.pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE subscriptions IN EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let r = sys
+        .post("/v1/stock/MUG-1/receipts", json!({"quantity": 5}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let head: i64 = sqlx::query_scalar("SELECT max(position) FROM events")
+        .fetch_one(&sys.db.pool)
+        .await
+        .unwrap();
+    eventually("the catalogue to apply the receipt from Kafka", Duration::from_secs(60), || async {
+        let applied: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM processed_events WHERE consumer = 'catalogue' AND position = $1)",
+        )
+        .bind(head)
+        .fetch_one(&sys.db.pool)
+        .await
+        .unwrap();
+        applied.then_some(())
+    })
+    .await;
+    blocker.rollback().await.unwrap();
+
+    // Nothing more is written, yet every projection reaches the head.
+    wait_caught_up_within(&sys, Duration::from_secs(10)).await;
+}
+
 async fn place_five(sys: &System) {
     for _ in 0..5 {
         place(sys, uuid::Uuid::new_v4(), &[("MUG-1", 1)]).await;

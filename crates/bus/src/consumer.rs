@@ -186,6 +186,9 @@ pub struct BatchSettings {
     pub linger: Duration,
     /// How often a member kept out by a log follower tries the lease again.
     pub standby_retry: Duration,
+    /// How often a member looks, while no message arrives, whether the relay
+    /// has settled past what it last handled.
+    pub settle_poll: Duration,
     /// How often a member checks it still holds its share of the lease.
     pub lease_check: Duration,
 }
@@ -197,6 +200,7 @@ impl Default for BatchSettings {
             max_messages: 500,
             linger: Duration::from_millis(20),
             standby_retry: log.standby_retry,
+            settle_poll: Duration::from_millis(100),
             lease_check: log.lease_check,
         }
     }
@@ -219,6 +223,10 @@ pub struct BatchConsumer {
     /// The connection batches are checked against the log on, kept between
     /// them; dropped after a failure.
     log: Option<PgConnection>,
+    /// The highest position handed over that the relay had perhaps not yet
+    /// settled: a message can arrive before the relay records it as
+    /// published, and a projection publishes no position past the relay's.
+    unsettled: Option<i64>,
 }
 
 impl BatchConsumer {
@@ -266,6 +274,7 @@ impl BatchConsumer {
             standing_by: false,
             kafka: kafka.clone(),
             log: None,
+            unsettled: None,
         })
     }
 
@@ -320,6 +329,21 @@ impl BatchConsumer {
         }
     }
 
+    /// Whether the relay has settled through `position`, read on the kept
+    /// log connection.
+    async fn relay_settled_through(&mut self, position: i64) -> Result<bool, BusError> {
+        let mut conn = match self.log.take() {
+            Some(conn) => conn,
+            None => PgConnection::connect_with(&self.connect).await?,
+        };
+        let settled: Option<i64> =
+            sqlx::query_scalar("SELECT settled FROM subscriptions WHERE name = 'relay'")
+                .fetch_optional(&mut conn)
+                .await?;
+        self.log = Some(conn);
+        Ok(settled.is_some_and(|settled| settled >= position))
+    }
+
     /// The consumer group.
     pub fn group(&self) -> &str {
         &self.group
@@ -340,9 +364,20 @@ impl EventSource for BatchConsumer {
             }
         }
         let mut collected = Collected::default();
-        let first = tokio::select! {
-            first = self.consumer.recv() => first?,
-            _ = shutdown.changed() => return Ok(None),
+        let first = loop {
+            tokio::select! {
+                first = self.consumer.recv() => break first?,
+                _ = shutdown.changed() => return Ok(None),
+                () = tokio::time::sleep(self.settings.settle_poll), if self.unsettled.is_some() => {
+                    let through = self.unsettled.unwrap_or_default();
+                    if self.relay_settled_through(through).await? {
+                        // An empty batch: the handler publishes the position
+                        // it could not publish with the last one.
+                        self.unsettled = None;
+                        return Ok(Some(Collected::default().into_batch()));
+                    }
+                }
+            }
         };
         collected.push(&first);
         drop(first);
@@ -352,7 +387,14 @@ impl EventSource for BatchConsumer {
             consumer.recv()
         })
         .await;
-        Ok(Some(self.vouch(collected.into_batch()).await?))
+        let batch = self.vouch(collected.into_batch()).await?;
+        let highest = batch
+            .messages
+            .iter()
+            .map(|m| m.envelope.global_position)
+            .max();
+        self.unsettled = self.unsettled.max(highest);
+        Ok(Some(batch))
     }
 
     async fn record(
