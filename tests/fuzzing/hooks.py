@@ -26,7 +26,8 @@ RUN_TIME_PROBLEM_TYPES = {
 # currency than the order's total or a refund of another currency, a
 # location not registered, inactive or not serving the key's channel, a
 # refund naming a return its order does not have, a receipt naming a SKU
-# its return does not hold). By field, `lines[0].sku` as `lines[].sku`.
+# its return does not hold, a hold's time past its maximum lifetime counted
+# from when it was placed). By field, `lines[0].sku` as `lines[].sku`.
 RUN_TIME_BODY_FIELDS = {
     "return_id",
     "lines[].sku",
@@ -36,6 +37,7 @@ RUN_TIME_BODY_FIELDS = {
     "location",
     "lines[].location",
     "pickup_location",
+    "ttl_seconds",
 }
 
 

@@ -6,8 +6,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use domain::stock::{StockEvent, StockItem};
-use domain::Aggregate;
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
 
@@ -42,28 +40,6 @@ async fn receive_at(sys: &System, sku: &str, location: &str, quantity: i64) -> V
         r.text().await.unwrap()
     );
     r.json().await.unwrap()
-}
-
-/// Folds a SKU's stream event by event and checks every location at every
-/// version; returns the final state.
-async fn check_every_version(sys: &System, sku: &str) -> StockItem {
-    let mut conn = sys.db.pool.acquire().await.unwrap();
-    let events = store::read_stream(&mut conn, &format!("stock-{sku}"), None)
-        .await
-        .unwrap();
-    let mut state = StockItem::default();
-    for recorded in &events {
-        let event: StockEvent = recorded.decode().unwrap();
-        state = state.evolve(&event);
-        for (at, units) in state.locations() {
-            assert!(
-                units.available() >= 0 && units.reserved >= 0,
-                "{sku} at {at} after version {}: {units:?}",
-                recorded.stream_version
-            );
-        }
-    }
-    state
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -138,7 +114,7 @@ async fn forty_eight_orders_racing_for_the_last_units_over_three_locations_never
     );
     assert!(split >= 1, "odd amounts at each location force a split");
 
-    let state = check_every_version(&sys, "RACE-1").await;
+    let state = crate::support::shop::check_every_version(&sys, "RACE-1").await;
     let mut stored = sys.db.pool.acquire().await.unwrap();
     let (_, units, _) = store::stock_levels::stored(&mut stored, "RACE-1")
         .await
@@ -252,7 +228,7 @@ async fn an_order_split_over_two_locations_ships_in_parts_and_a_cancellation_rel
         .cloned()
         .unwrap();
     assert_eq!(north["on_hand"], 0, "{stock}");
-    check_every_version(&sys, "PART-1").await;
+    crate::support::shop::check_every_version(&sys, "PART-1").await;
 
     // Sales count as cancelled only what never left: 1 of PART-1's 3, and
     // PART-2's 1; a rebuild from the log agrees.

@@ -32,6 +32,7 @@ mod event_feed;
 mod gap_safety;
 mod group_append;
 mod history;
+mod holds;
 mod idempotency;
 mod late_events;
 mod least_privilege;

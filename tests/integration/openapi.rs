@@ -141,7 +141,8 @@ async fn the_documented_examples_are_accepted_and_every_answer_matches_its_schem
     let queries = Document::fetch(&sys, sys.query_url()).await;
 
     // The examples tell one story: a product, its stock, an order paid and
-    // shipped, another cancelled, and the product discontinued.
+    // shipped, another cancelled, a cart hold changed, extended and
+    // released, and the product discontinued.
     let story = Story {
         sys: &sys,
         doc: &commands,
@@ -184,6 +185,15 @@ async fn the_documented_examples_are_accepted_and_every_answer_matches_its_schem
     story
         .send(Method::POST, "/v1/orders/{id}/cancellations", second)
         .await;
+    let held = story.send(Method::POST, "/v1/holds", "").await;
+    let hold_id = held["hold_id"].as_str().unwrap().to_owned();
+    for (method, template) in [
+        (Method::PUT, "/v1/holds/{id}"),
+        (Method::POST, "/v1/holds/{id}/extensions"),
+        (Method::POST, "/v1/holds/{id}/releases"),
+    ] {
+        story.send(method, template, &hold_id).await;
+    }
     story
         .send(Method::POST, "/v1/products/{sku}/discontinue", &sku)
         .await;
@@ -215,6 +225,8 @@ async fn the_documented_examples_are_accepted_and_every_answer_matches_its_schem
         let operation = queries.operation(&Method::GET, &template);
         let id = if template.starts_with("/v1/returns/") {
             &return_id
+        } else if template.starts_with("/v1/holds/") {
+            &hold_id
         } else {
             &order
         };

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use domain::stock::{StockEvent, StockItem};
+use domain::Aggregate;
 use serde_json::{json, Value};
 
 use super::process::run_tool;
@@ -130,4 +132,32 @@ pub async fn wait_visible(sys: &System, order_id: &str) {
         },
     )
     .await;
+}
+
+/// Folds the SKU's stream and checks every location at every version, and
+/// that the rows agree with the fold at the end.
+pub async fn check_every_version(sys: &System, sku: &str) -> StockItem {
+    let mut conn = sys.db.pool.acquire().await.unwrap();
+    let events = store::read_stream(&mut conn, &format!("stock-{sku}"), None)
+        .await
+        .unwrap();
+    let mut state = StockItem::default();
+    for recorded in &events {
+        let event: StockEvent = recorded.decode().unwrap();
+        state = state.evolve(&event);
+        for (at, u) in state.locations() {
+            assert!(
+                u.available() >= 0 && u.reserved >= 0 && u.held >= 0,
+                "{sku} at {at} after version {}: {u:?}",
+                recorded.stream_version
+            );
+        }
+    }
+    let (_, folded, _) = store::stock_levels::folded(&mut conn, sku).await.unwrap();
+    let (_, stored, _) = store::stock_levels::stored(&mut conn, sku)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(folded, stored, "{sku}: rows and fold disagree");
+    state
 }

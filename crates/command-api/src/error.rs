@@ -56,12 +56,27 @@ pub enum ApiError {
         /// The channel's bound.
         limit: i64,
     },
+    /// Lines of a hold that cannot all be held (409 `insufficient-stock`,
+    /// naming each short line and what it could have).
+    #[error("not enough stock to hold every line")]
+    ShortLines(Vec<Shortage>),
     /// No authenticated caller reached a handler (authentication did not run).
     #[error("a valid API key is required")]
     Unauthenticated,
     /// The store or the database failed.
     #[error("infrastructure failed")]
     Infrastructure(#[source] StoreError),
+}
+
+/// One line a hold could not have in full.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Shortage {
+    /// The SKU.
+    pub sku: String,
+    /// Units asked for.
+    pub requested: i64,
+    /// Units that could be held for it where it may take them.
+    pub available: i64,
 }
 
 impl From<StoreError> for ApiError {
@@ -98,7 +113,10 @@ impl ApiError {
     pub fn is_decided(&self) -> bool {
         matches!(
             self,
-            Self::Rejected(_) | Self::PreconditionFailed { .. } | Self::NotFound(_)
+            Self::Rejected(_)
+                | Self::PreconditionFailed { .. }
+                | Self::NotFound(_)
+                | Self::ShortLines(_)
         )
     }
 
@@ -159,6 +177,10 @@ impl ApiError {
             ),
             Self::NotFound(_) => Problem::new(S::NOT_FOUND, "not-found", self.to_string()),
             Self::Contended => Problem::new(S::CONFLICT, "contended", self.to_string()),
+            Self::ShortLines(lines) => {
+                Problem::new(S::CONFLICT, "insufficient-stock", self.to_string())
+                    .with("lines", serde_json::to_value(lines).unwrap_or_default())
+            }
             Self::ChannelFull { .. } => {
                 Problem::new(S::TOO_MANY_REQUESTS, "channel-full", self.to_string()).retry_after(30)
             }

@@ -5,6 +5,7 @@ pub mod catalogue;
 pub mod channel_limits;
 pub mod error;
 pub mod extract;
+pub mod hold_settings;
 pub mod routes;
 pub mod runner;
 pub mod state;

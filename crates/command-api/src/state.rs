@@ -27,6 +27,8 @@ pub struct AppState {
     pub channel_limits: crate::channel_limits::ChannelLimits,
     /// Each channel's open unpaid orders, as last counted.
     pub open_orders: crate::channel_limits::OpenOrders,
+    /// How long cart holds last and where their units come from.
+    pub holds: crate::hold_settings::HoldSettings,
 }
 
 impl AppState {
@@ -44,6 +46,7 @@ impl AppState {
             origin: store::origin::AppendGuard::default(),
             channel_limits: crate::channel_limits::ChannelLimits::default(),
             open_orders: crate::channel_limits::OpenOrders::default(),
+            holds: crate::hold_settings::HoldSettings::default(),
             pool,
             probes,
             retry,
@@ -57,6 +60,12 @@ impl AppState {
     /// The same state with other bounds on what a sales channel may hold.
     pub fn with_channel_limits(mut self, limits: crate::channel_limits::ChannelLimits) -> Self {
         self.channel_limits = limits;
+        self
+    }
+
+    /// The same state with other hold settings.
+    pub fn with_hold_settings(mut self, holds: crate::hold_settings::HoldSettings) -> Self {
+        self.holds = holds;
         self
     }
 }

@@ -15,14 +15,22 @@ pub enum StreamCategory {
     Order,
     /// `location-{code}`: one place that keeps stock.
     Location,
+    /// `hold-{uuid}`: one cart hold.
+    Hold,
 }
 
 impl StreamCategory {
     /// Every category, in a stable order.
-    pub const ALL: [StreamCategory; 4] = [Self::Product, Self::Stock, Self::Order, Self::Location];
+    pub const ALL: [StreamCategory; 5] = [
+        Self::Product,
+        Self::Stock,
+        Self::Order,
+        Self::Location,
+        Self::Hold,
+    ];
 
     /// Every category's name, in the order of [`Self::ALL`].
-    pub const NAMES: [&'static str; 4] = ["product", "stock", "order", "location"];
+    pub const NAMES: [&'static str; 5] = ["product", "stock", "order", "location", "hold"];
 
     /// The prefix of stream ids and the suffix of topic names.
     pub fn as_str(self) -> &'static str {
@@ -36,6 +44,7 @@ impl StreamCategory {
             Self::Stock => "stock",
             Self::Order => "orders",
             Self::Location => "locations",
+            Self::Hold => "holds",
         }
     }
 

@@ -7,6 +7,7 @@ pub mod aggregate;
 pub mod allocation;
 pub mod customer;
 pub mod error;
+pub mod hold;
 pub mod location;
 pub mod order;
 pub mod product;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use crate::hold::HoldEvent;
 use crate::location::LocationEvent;
 use crate::order::OrderEvent;
 use crate::product::ProductEvent;
@@ -14,7 +15,7 @@ use crate::stock::StockEvent;
 pub const CURRENT_SCHEMA_VERSION: i32 = 1;
 
 /// Every event type name, as stored and published.
-pub const EVENT_TYPES: [&str; 20] = [
+pub const EVENT_TYPES: [&str; 28] = [
     "ProductRegistered",
     "ProductPriceChanged",
     "ProductDiscontinued",
@@ -23,6 +24,8 @@ pub const EVENT_TYPES: [&str; 20] = [
     "StockReserved",
     "StockReleased",
     "StockCommitted",
+    "StockHeld",
+    "StockHoldReleased",
     "OrderPlaced",
     "OrderConfirmed",
     "OrderRejected",
@@ -35,6 +38,12 @@ pub const EVENT_TYPES: [&str; 20] = [
     "OrderRefunded",
     "LocationRegistered",
     "LocationDeactivated",
+    "HoldPlaced",
+    "HoldChanged",
+    "HoldExtended",
+    "HoldReleased",
+    "HoldExpired",
+    "HoldConverted",
 ];
 
 /// Brings a stored payload from `schema_version` to [`CURRENT_SCHEMA_VERSION`].
@@ -72,6 +81,7 @@ pub fn data_schemas() -> BTreeMap<String, Value> {
         schemars::schema_for!(StockEvent).to_value(),
         schemars::schema_for!(OrderEvent).to_value(),
         schemars::schema_for!(LocationEvent).to_value(),
+        schemars::schema_for!(HoldEvent).to_value(),
     ];
     let mut schemas = BTreeMap::new();
     for root in roots {

@@ -1,8 +1,16 @@
 //! Units of one SKU at every location that keeps it: on hand, reserved per
-//! order and location, and the invariant that at each location
-//! available = on hand − reserved − held never drops below zero.
+//! order and location, held per cart hold and location, and the invariant
+//! that at each location available = on hand − reserved − held never drops
+//! below zero.
+//!
+//! A cart hold past its `expires_at` holds nothing from the shopper's side,
+//! though its units stay in `held` until they are released: a decision
+//! short at a location first releases the lapsed holds there (the state
+//! knows which are lapsed from its loader's clock).
 
 use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -140,6 +148,33 @@ pub enum StockEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         shipment_id: Option<Uuid>,
     },
+    /// Units at a location were set aside for a cart hold.
+    StockHeld {
+        /// The SKU.
+        sku: Sku,
+        /// The hold.
+        hold_id: Uuid,
+        /// Units held.
+        quantity: Quantity,
+        /// Where.
+        location: LocationCode,
+        /// When the hold ends unless extended (its own stream has the
+        /// last word).
+        expires_at: DateTime<Utc>,
+    },
+    /// A cart hold's units at a location were given back.
+    StockHoldReleased {
+        /// The SKU.
+        sku: Sku,
+        /// The hold.
+        hold_id: Uuid,
+        /// Units released.
+        quantity: Quantity,
+        /// Where.
+        location: LocationCode,
+        /// Why: `changed`, `released`, `expired` or `converted`.
+        reason: String,
+    },
 }
 
 /// Commands on a stock item.
@@ -212,6 +247,32 @@ pub enum StockCommand {
         /// The shipment taking them.
         shipment_id: Option<Uuid>,
     },
+    /// Make a cart hold keep exactly `at` of this SKU (nothing: release it
+    /// here); a no-op if it already does.
+    SetHold {
+        /// The SKU.
+        sku: Sku,
+        /// The hold.
+        hold_id: Uuid,
+        /// Units per location; empty to release.
+        at: Vec<(LocationCode, Quantity)>,
+        /// The hold's end, recorded with the units.
+        expires_at: DateTime<Utc>,
+        /// Why units it keeps no more are released.
+        reason: String,
+    },
+    /// Hand `quantity` of a hold's units to an order where the hold keeps
+    /// them, and release the rest of the hold here.
+    ConvertHold {
+        /// The SKU.
+        sku: Sku,
+        /// The hold.
+        hold_id: Uuid,
+        /// The order taking the units.
+        order_id: OrderId,
+        /// Units the order takes, at most what the hold keeps.
+        quantity: Quantity,
+    },
 }
 
 /// Units of one SKU at one location.
@@ -252,6 +313,26 @@ impl Reservation {
     }
 }
 
+/// What one cart hold keeps of one SKU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CartHold {
+    /// Units per location; empty once released here (kept so the store
+    /// knows to drop its rows).
+    pub at: BTreeMap<LocationCode, Quantity>,
+    /// When the hold ends, as recorded with its units.
+    pub expires_at: DateTime<Utc>,
+    /// Whether the hold was past its end when the state was loaded: its
+    /// units are free to whoever is short.
+    pub lapsed: bool,
+}
+
+impl CartHold {
+    /// Units kept at `location`.
+    fn units_at(&self, location: &LocationCode) -> i64 {
+        self.at.get(location).map_or(0, |q| q.get())
+    }
+}
+
 /// The state of one SKU's stock.
 ///
 /// A state built by [`StockItem::from_parts`] from every location's units
@@ -262,6 +343,7 @@ impl Reservation {
 pub struct StockItem {
     locations: BTreeMap<LocationCode, Units>,
     reservations: BTreeMap<OrderId, Reservation>,
+    cart: BTreeMap<Uuid, CartHold>,
 }
 
 /// Longest accepted reason or reference text.
@@ -327,7 +409,93 @@ impl StockItem {
         Self {
             locations: locations.into_iter().collect(),
             reservations: reservations.into_iter().collect(),
+            cart: BTreeMap::new(),
         }
+    }
+
+    /// The same state knowing these cart holds as well (the loader gives
+    /// the holds a command is about and the lapsed ones).
+    pub fn with_cart_holds(mut self, holds: impl IntoIterator<Item = (Uuid, CartHold)>) -> Self {
+        self.cart.extend(holds);
+        self
+    }
+
+    /// The cart holds this state knows, by hold.
+    pub fn cart_holds(&self) -> impl Iterator<Item = (Uuid, &CartHold)> + '_ {
+        self.cart.iter().map(|(hold, h)| (*hold, h))
+    }
+
+    /// What a decision at `location` can take: what is available plus what
+    /// lapsed holds there keep.
+    pub fn obtainable(&self, location: &LocationCode) -> i64 {
+        self.at(location).available()
+            + self
+                .lapsed_at(location, None)
+                .map(|(_, q)| q.get())
+                .sum::<i64>()
+    }
+
+    /// Lapsed holds at `location` other than `except`, with their units.
+    fn lapsed_at<'a>(
+        &'a self,
+        location: &'a LocationCode,
+        except: Option<Uuid>,
+    ) -> impl Iterator<Item = (Uuid, Quantity)> + 'a {
+        self.cart
+            .iter()
+            .filter(move |(hold, h)| h.lapsed && Some(**hold) != except)
+            .filter_map(move |(hold, h)| h.at.get(location).map(|q| (*hold, *q)))
+    }
+
+    /// Makes `need` units free at `location` where `free` are: nothing to
+    /// do, or the release of every lapsed hold there (but `except`), or
+    /// the shortfall.
+    fn make_room(
+        &self,
+        sku: &Sku,
+        location: &LocationCode,
+        need: i64,
+        free: i64,
+        except: Option<Uuid>,
+    ) -> Result<Vec<StockEvent>, DomainError> {
+        if need <= free {
+            return Ok(vec![]);
+        }
+        let lapsed: Vec<(Uuid, Quantity)> = self.lapsed_at(location, except).collect();
+        let obtainable = free + lapsed.iter().map(|(_, q)| q.get()).sum::<i64>();
+        if need > obtainable {
+            return Err(DomainError::InsufficientStock {
+                sku: sku.clone(),
+                requested: need,
+                available: obtainable,
+            });
+        }
+        Ok(lapsed
+            .into_iter()
+            .map(|(hold_id, quantity)| StockEvent::StockHoldReleased {
+                sku: sku.clone(),
+                hold_id,
+                quantity,
+                location: location.clone(),
+                reason: "expired".to_owned(),
+            })
+            .collect())
+    }
+
+    /// Releases every unit `hold_id` keeps here.
+    fn release_hold(&self, sku: &Sku, hold_id: Uuid, reason: &str) -> Vec<StockEvent> {
+        self.cart
+            .get(&hold_id)
+            .into_iter()
+            .flat_map(|h| h.at.iter())
+            .map(|(location, quantity)| StockEvent::StockHoldReleased {
+                sku: sku.clone(),
+                hold_id,
+                quantity: *quantity,
+                location: location.clone(),
+                reason: reason.to_owned(),
+            })
+            .collect()
     }
 
     fn check_text(field: &str, text: &str, required: bool) -> Result<(), DomainError> {
@@ -350,21 +518,20 @@ impl StockItem {
         reason_code: ReasonCode,
         location: LocationCode,
     ) -> Result<Vec<StockEvent>, DomainError> {
-        let units = self.at(&location);
-        if delta < 0 && -delta > units.available() {
-            return Err(DomainError::InsufficientStock {
-                sku,
-                requested: -delta,
-                available: units.available(),
-            });
-        }
-        Ok(vec![StockEvent::StockAdjusted {
+        let free = self.at(&location).available();
+        let mut events = if delta < 0 {
+            self.make_room(&sku, &location, -delta, free, None)?
+        } else {
+            vec![]
+        };
+        events.push(StockEvent::StockAdjusted {
             sku,
             delta,
             reason,
             reason_code: Some(reason_code),
             location,
-        }])
+        });
+        Ok(events)
     }
 }
 
@@ -466,30 +633,36 @@ impl Aggregate for StockItem {
                 for (location, quantity) in &at {
                     *wanted.entry(location).or_default() += quantity.get();
                 }
+                let mut events = Vec::new();
                 for (location, units) in &wanted {
-                    let available = self.at(location).available();
-                    if *units > available {
-                        return Err(DomainError::InsufficientStock {
-                            sku,
-                            requested: *units,
-                            available,
-                        });
-                    }
+                    let free = self.at(location).available();
+                    events.extend(self.make_room(&sku, location, *units, free, None)?);
                 }
-                Ok(wanted
-                    .into_iter()
-                    .filter_map(|(location, units)| {
-                        Quantity::new(units)
-                            .ok()
-                            .map(|quantity| StockEvent::StockReserved {
-                                sku: sku.clone(),
-                                order_id,
-                                quantity,
-                                location: location.clone(),
-                            })
-                    })
-                    .collect())
+                events.extend(wanted.into_iter().filter_map(|(location, units)| {
+                    Quantity::new(units)
+                        .ok()
+                        .map(|quantity| StockEvent::StockReserved {
+                            sku: sku.clone(),
+                            order_id,
+                            quantity,
+                            location: location.clone(),
+                        })
+                }));
+                Ok(events)
             }
+            StockCommand::SetHold {
+                sku,
+                hold_id,
+                at,
+                expires_at,
+                reason,
+            } => self.set_hold(sku, hold_id, at, expires_at, &reason),
+            StockCommand::ConvertHold {
+                sku,
+                hold_id,
+                order_id,
+                quantity,
+            } => self.convert_hold(sku, hold_id, order_id, quantity),
             StockCommand::Release {
                 sku,
                 order_id,
@@ -584,6 +757,43 @@ impl Aggregate for StockItem {
                 units.on_hand -= quantity.get();
                 self.take_from(*order_id, location, quantity.get());
             }
+            StockEvent::StockHeld {
+                hold_id,
+                quantity,
+                location,
+                expires_at,
+                ..
+            } => {
+                self.units_mut(location).held += quantity.get();
+                let hold = self.cart.entry(*hold_id).or_insert_with(|| CartHold {
+                    at: BTreeMap::new(),
+                    expires_at: *expires_at,
+                    lapsed: false,
+                });
+                hold.expires_at = *expires_at;
+                let before = hold.units_at(location);
+                if let Ok(q) = Quantity::new(before + quantity.get()) {
+                    hold.at.insert(location.clone(), q);
+                }
+            }
+            StockEvent::StockHoldReleased {
+                hold_id,
+                quantity,
+                location,
+                ..
+            } => {
+                self.units_mut(location).held -= quantity.get();
+                if let Some(hold) = self.cart.get_mut(hold_id) {
+                    match Quantity::new(hold.units_at(location) - quantity.get()) {
+                        Ok(q) => {
+                            hold.at.insert(location.clone(), q);
+                        }
+                        Err(_) => {
+                            hold.at.remove(location);
+                        }
+                    }
+                }
+            }
         }
         self
     }
@@ -636,7 +846,19 @@ impl StockCommand {
             Self::Receive { location, .. }
             | Self::Adjust { location, .. }
             | Self::Count { location, .. } => Some(location),
-            Self::Reserve { .. } | Self::Release { .. } | Self::Commit { .. } => None,
+            Self::Reserve { .. }
+            | Self::Release { .. }
+            | Self::Commit { .. }
+            | Self::SetHold { .. }
+            | Self::ConvertHold { .. } => None,
+        }
+    }
+
+    /// The cart hold the command is about, if any.
+    pub fn hold_id(&self) -> Option<Uuid> {
+        match self {
+            Self::SetHold { hold_id, .. } | Self::ConvertHold { hold_id, .. } => Some(*hold_id),
+            _ => None,
         }
     }
 
@@ -645,8 +867,12 @@ impl StockCommand {
         match self {
             Self::Reserve { order_id, .. }
             | Self::Release { order_id, .. }
-            | Self::Commit { order_id, .. } => Some(*order_id),
-            Self::Receive { .. } | Self::Adjust { .. } | Self::Count { .. } => None,
+            | Self::Commit { order_id, .. }
+            | Self::ConvertHold { order_id, .. } => Some(*order_id),
+            Self::Receive { .. }
+            | Self::Adjust { .. }
+            | Self::Count { .. }
+            | Self::SetHold { .. } => None,
         }
     }
 }
@@ -658,7 +884,10 @@ impl StockEvent {
             Self::StockReserved { order_id, .. }
             | Self::StockReleased { order_id, .. }
             | Self::StockCommitted { order_id, .. } => Some(*order_id),
-            Self::StockReceived { .. } | Self::StockAdjusted { .. } => None,
+            Self::StockReceived { .. }
+            | Self::StockAdjusted { .. }
+            | Self::StockHeld { .. }
+            | Self::StockHoldReleased { .. } => None,
         }
     }
 
@@ -669,13 +898,17 @@ impl StockEvent {
             | Self::StockAdjusted { location, .. }
             | Self::StockReserved { location, .. }
             | Self::StockReleased { location, .. }
-            | Self::StockCommitted { location, .. } => location,
+            | Self::StockCommitted { location, .. }
+            | Self::StockHeld { location, .. }
+            | Self::StockHoldReleased { location, .. } => location,
         }
     }
 
-    /// What the event does to its location's units, as (on hand, reserved).
+    /// What the event does to its location's units, as (on hand, reserved);
+    /// holds move `held` only (see [`StockEvent::held_delta`]).
     pub fn deltas(&self) -> (i64, i64) {
         match self {
+            Self::StockHeld { .. } | Self::StockHoldReleased { .. } => (0, 0),
             Self::StockReceived { quantity, .. } => (quantity.get(), 0),
             Self::StockAdjusted { delta, .. } => (*delta, 0),
             Self::StockReserved { quantity, .. } => (0, quantity.get()),
@@ -683,7 +916,29 @@ impl StockEvent {
             Self::StockCommitted { quantity, .. } => (-quantity.get(), -quantity.get()),
         }
     }
+
+    /// What the event does to its location's held units.
+    pub fn held_delta(&self) -> i64 {
+        match self {
+            Self::StockHeld { quantity, .. } => quantity.get(),
+            Self::StockHoldReleased { quantity, .. } => -quantity.get(),
+            _ => 0,
+        }
+    }
+
+    /// The cart hold the event is about, if any.
+    pub fn hold_id(&self) -> Option<Uuid> {
+        match self {
+            Self::StockHeld { hold_id, .. } | Self::StockHoldReleased { hold_id, .. } => {
+                Some(*hold_id)
+            }
+            _ => None,
+        }
+    }
 }
 
+mod cart;
+#[cfg(test)]
+mod cart_tests;
 #[cfg(test)]
 mod tests;

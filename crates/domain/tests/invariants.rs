@@ -162,7 +162,9 @@ impl Shop {
             | StockCommand::Count { sku, .. }
             | StockCommand::Reserve { sku, .. }
             | StockCommand::Release { sku, .. }
-            | StockCommand::Commit { sku, .. } => sku.clone(),
+            | StockCommand::Commit { sku, .. }
+            | StockCommand::SetHold { sku, .. }
+            | StockCommand::ConvertHold { sku, .. } => sku.clone(),
         };
         let item = self.stock.entry(key.clone()).or_default();
         // What the store decides on: every location's row and the one

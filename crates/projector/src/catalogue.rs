@@ -19,7 +19,8 @@ pub struct CatalogueProjection;
 impl Projection for CatalogueProjection {
     const NAME: &'static str = "catalogue";
     const CATEGORIES: &'static [StreamCategory] = &[StreamCategory::Product, StreamCategory::Stock];
-    const TABLES: &'static [&'static str] = &["products", "stock", "stock_locations"];
+    const TABLES: &'static [&'static str] =
+        &["products", "stock", "stock_locations", "stock_hold_units"];
     /// Stock levels on product pages may trail a sale by a few tens of
     /// milliseconds.
     const READ_LINGER: Duration = Duration::from_millis(40);
@@ -57,12 +58,15 @@ struct StockDeltas {
     by_sku: BTreeMap<String, Delta>,
     /// The same, per SKU and location.
     by_location: BTreeMap<(String, String), Delta>,
+    /// Units each cart hold keeps, per SKU, location and hold.
+    by_hold: BTreeMap<(String, String, uuid::Uuid), i64>,
 }
 
 /// One SKU's (or one SKU's at one location) summed change.
 struct Delta {
     on_hand: i64,
     reserved: i64,
+    held: i64,
     version: i64,
     updated_at: DateTime<Utc>,
 }
@@ -72,6 +76,7 @@ impl Delta {
         Self {
             on_hand: 0,
             reserved: 0,
+            held: 0,
             version: e.stream_version,
             updated_at: e.occurred_at,
         }
@@ -85,16 +90,26 @@ impl StockDeltas {
             | StockEvent::StockAdjusted { sku, .. }
             | StockEvent::StockReserved { sku, .. }
             | StockEvent::StockReleased { sku, .. }
-            | StockEvent::StockCommitted { sku, .. } => sku.as_str().to_owned(),
+            | StockEvent::StockCommitted { sku, .. }
+            | StockEvent::StockHeld { sku, .. }
+            | StockEvent::StockHoldReleased { sku, .. } => sku.as_str().to_owned(),
         };
         let (on_hand, reserved) = event.deltas();
+        let held = event.held_delta();
         let at = (sku.clone(), event.location().as_str().to_owned());
+        if let Some(hold) = event.hold_id() {
+            *self
+                .by_hold
+                .entry((at.0.clone(), at.1.clone(), hold))
+                .or_default() += held;
+        }
         for delta in [
             self.by_sku.entry(sku).or_insert_with(|| Delta::at(e)),
             self.by_location.entry(at).or_insert_with(|| Delta::at(e)),
         ] {
             delta.on_hand += on_hand;
             delta.reserved += reserved;
+            delta.held += held;
             delta.version = delta.version.max(e.stream_version);
             delta.updated_at = delta.updated_at.max(e.occurred_at);
         }
@@ -105,20 +120,30 @@ impl StockDeltas {
         if self.by_sku.is_empty() {
             return Ok(());
         }
-        let mut at = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut at = (
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+            Vec::new(),
+        );
         for ((sku, location), d) in self.by_location {
             at.0.push(sku);
             at.1.push(location);
             at.2.push(d.on_hand);
             at.3.push(d.reserved);
-            at.4.push(d.updated_at);
+            at.4.push(d.held);
+            at.5.push(d.updated_at);
         }
         sqlx::query(
-            "INSERT INTO stock_locations (sku, location, on_hand, reserved, updated_at) \
-             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[]) \
+            "INSERT INTO stock_locations (sku, location, on_hand, reserved, held, updated_at) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], \
+                                  $6::timestamptz[]) \
              ON CONFLICT (sku, location) DO UPDATE SET \
                  on_hand = stock_locations.on_hand + EXCLUDED.on_hand, \
                  reserved = stock_locations.reserved + EXCLUDED.reserved, \
+                 held = stock_locations.held + EXCLUDED.held, \
                  updated_at = GREATEST(stock_locations.updated_at, EXCLUDED.updated_at)",
         )
         .bind(&at.0)
@@ -126,8 +151,43 @@ impl StockDeltas {
         .bind(&at.2)
         .bind(&at.3)
         .bind(&at.4)
+        .bind(&at.5)
         .execute(&mut *conn)
         .await?;
+        if !self.by_hold.is_empty() {
+            let mut units = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for ((sku, location, hold), quantity) in self.by_hold {
+                units.0.push(sku);
+                units.1.push(location);
+                units.2.push(hold);
+                units.3.push(quantity);
+            }
+            // Summed as deltas, so a release applied before its hold (a
+            // parked event retried) still nets out; rows at zero go.
+            sqlx::query(
+                "INSERT INTO stock_hold_units (sku, location, hold_id, quantity) \
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::bigint[]) \
+                 ON CONFLICT (sku, location, hold_id) DO UPDATE SET \
+                     quantity = stock_hold_units.quantity + EXCLUDED.quantity",
+            )
+            .bind(&units.0)
+            .bind(&units.1)
+            .bind(&units.2)
+            .bind(&units.3)
+            .execute(&mut *conn)
+            .await?;
+            sqlx::query(
+                "DELETE FROM stock_hold_units u \
+                 USING unnest($1::text[], $2::text[], $3::uuid[]) AS k(sku, location, hold_id) \
+                 WHERE u.sku = k.sku AND u.location = k.location AND u.hold_id = k.hold_id \
+                   AND u.quantity = 0",
+            )
+            .bind(&units.0)
+            .bind(&units.1)
+            .bind(&units.2)
+            .execute(&mut *conn)
+            .await?;
+        }
         let mut columns = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (sku, d) in self.by_sku {
             columns.0.push(sku);

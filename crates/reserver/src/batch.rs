@@ -300,9 +300,7 @@ impl Work {
         };
         let stock = &self.stock;
         let allocations = match allocate(self.allocation, &request, &self.sites, |sku, at| {
-            stock
-                .get(sku)
-                .map_or(0, |s| s.loaded.state.at(at).available())
+            stock.get(sku).map_or(0, |s| s.loaded.state.obtainable(at))
         }) {
             Ok(allocations) => allocations,
             Err(short) => {

@@ -1,4 +1,5 @@
-//! Expires confirmed orders whose payment deadline passed.
+//! Expires confirmed orders whose payment deadline passed, and cart holds
+//! past their end (see [`crate::hold_expirer`]).
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use store::{execute, CommandError, EventMetadata, Notifier, RetryPolicy};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::deadlines;
+use crate::{deadlines, hold_expirer};
 
 /// Most deadlines claimed per round.
 const ROUND: i64 = 100;
@@ -17,12 +18,12 @@ const ROUND: i64 = 100;
 /// The actor of expiry events.
 pub const ACTOR: &str = "system:expirer";
 
-/// What one round did.
+/// What one round of expiries did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Round {
-    /// Deadlines claimed.
+    /// Deadlines claimed (or holds looked at).
     pub claimed: usize,
-    /// Orders that failed to expire; their deadlines stay for a later round.
+    /// Those that failed to expire; they stay due for a later round.
     pub failed: usize,
 }
 
@@ -87,8 +88,9 @@ pub async fn expire_due(pool: &PgPool, retry: RetryPolicy) -> Result<Round, Comm
     })
 }
 
-/// Checks for due deadlines every `interval` until `shutdown` turns true.
-/// A failing round is logged and tried again; it never ends the loop.
+/// Checks for due payment deadlines and cart holds every `interval` until
+/// `shutdown` turns true. A failing round is logged and tried again; it
+/// never ends the loop.
 pub async fn run(
     pool: PgPool,
     interval: Duration,
@@ -97,22 +99,38 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), std::convert::Infallible> {
     metrics::counter!("stockroom_orders_expired_total").increment(0);
+    metrics::counter!("stockroom_holds_expired_total").increment(0);
     loop {
         if *shutdown.borrow() {
             return Ok(());
         }
         let mut stop = shutdown.clone();
-        let round = tokio::select! {
-            round = expire_due(&pool, retry) => round,
+        let (orders, holds) = tokio::select! {
+            rounds = async {
+                (expire_due(&pool, retry).await, hold_expirer::expire_due(&pool, retry).await)
+            } => rounds,
             _ = stop.wait_for(|stopped| *stopped) => return Ok(()),
         };
-        if round.as_ref().is_ok_and(|r| r.claimed > 0) {
-            notifier.events_appended();
+        let mut more = false;
+        for (what, round, full) in [
+            ("order", orders, ROUND),
+            ("hold", holds, hold_expirer::ROUND),
+        ] {
+            match round {
+                Ok(round) => {
+                    if round.claimed > 0 {
+                        notifier.events_appended();
+                    }
+                    // A full round that did something: there may be more.
+                    more |= round.claimed as i64 == full && round.failed < round.claimed;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %store::error_chain(&e), "{what} expiry round failed")
+                }
+            }
         }
-        match round {
-            Ok(round) if round.claimed as i64 == ROUND && round.failed < round.claimed => continue,
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %store::error_chain(&e), "expiry round failed"),
+        if more {
+            continue;
         }
         if !pause_unless_stopped(interval, &mut shutdown).await {
             return Ok(());

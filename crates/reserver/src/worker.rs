@@ -29,7 +29,7 @@ pub struct ReserverConfig {
     pub payment_timeout: Duration,
     /// How orders are spread over locations (`STOCKROOM_ALLOCATION`).
     pub allocation: domain::allocation::Strategy,
-    /// How often the expirer looks for due orders.
+    /// How often the expirers look for due orders and holds.
     pub expiry_interval: Duration,
     /// Batch size and linger, Kafka only.
     pub batch: BatchSettings,

@@ -184,7 +184,8 @@ async fn command_api(
         |pool, probes, authenticator| {
             let notifier = store::Notifier::start(&pool, stop.clone());
             let state = command_api::AppState::new(pool, probes, retry, authenticator, notifier)
-                .with_channel_limits(api.channel_limits());
+                .with_channel_limits(api.channel_limits())
+                .with_hold_settings(api.hold_settings());
             command_api::router(state, api.limits())
         },
     )

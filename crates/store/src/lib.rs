@@ -12,6 +12,8 @@ pub mod feed;
 pub mod follow;
 pub mod group_append;
 pub mod health;
+pub mod hold_stock;
+pub mod holds;
 pub mod idempotency;
 pub mod keys;
 pub mod locations;

@@ -7,7 +7,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use domain::stock::{Reservation, StockCommand, StockItem, Units};
+use chrono::{DateTime, Utc};
+use domain::stock::{CartHold, Reservation, StockCommand, StockItem, Units};
 use domain::{LocationCode, OrderId, Quantity};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
@@ -27,7 +28,12 @@ impl CurrentState for StockItem {
         command: &StockCommand,
     ) -> Result<Locked, StoreError> {
         let pair = [(aggregate_id.to_owned(), command.order_id())];
-        let mut locked = lock_many(conn, &pair).await?;
+        let hold: Vec<(String, Uuid)> = command
+            .hold_id()
+            .map(|hold| (aggregate_id.to_owned(), hold))
+            .into_iter()
+            .collect();
+        let mut locked = lock_many_with_holds(conn, &pair, &hold).await?;
         Ok(locked
             .remove(aggregate_id)
             .unwrap_or_else(|| (Loaded::default(), true)))
@@ -49,6 +55,7 @@ struct Rows {
     level: Option<(i64, i64, bool, (i64, i64))>,
     units: Vec<(LocationCode, Units)>,
     holds: BTreeMap<OrderId, Vec<(LocationCode, Option<i64>)>>,
+    cart: BTreeMap<Uuid, CartHold>,
 }
 
 /// Locks the SKUs of `pairs` and loads each with every location's units and
@@ -60,15 +67,29 @@ pub async fn lock_many(
     conn: &mut PgConnection,
     pairs: &[(String, Option<OrderId>)],
 ) -> Result<HashMap<String, Locked>, StoreError> {
+    lock_many_with_holds(conn, pairs, &[]).await
+}
+
+/// [`lock_many`], knowing besides the cart holds of `holds` (SKU, hold)
+/// and, per SKU, the holds already past their end (see `lock_stock`).
+pub async fn lock_many_with_holds(
+    conn: &mut PgConnection,
+    pairs: &[(String, Option<OrderId>)],
+    holds: &[(String, Uuid)],
+) -> Result<HashMap<String, Locked>, StoreError> {
     let skus: Vec<&str> = pairs.iter().map(|(sku, _)| sku.as_str()).collect();
     let orders: Vec<Option<Uuid>> = pairs.iter().map(|(_, o)| o.map(|o| o.0)).collect();
+    let hold_skus: Vec<&str> = holds.iter().map(|(sku, _)| sku.as_str()).collect();
+    let hold_ids: Vec<Uuid> = holds.iter().map(|(_, hold)| *hold).collect();
     let rows = sqlx::query(
         "SELECT kind, sku, order_id, location, version, last_position, in_commit_order, \
-                on_hand, reserved, held, quantity \
-         FROM lock_stock($1, $2)",
+                on_hand, reserved, held, quantity, expires_at, lapsed \
+         FROM lock_stock($1, $2, $3, $4)",
     )
     .bind(&skus)
     .bind(&orders)
+    .bind(&hold_skus)
+    .bind(&hold_ids)
     .fetch_all(&mut *conn)
     .await?;
     let mut by_sku: HashMap<String, Rows> = HashMap::new();
@@ -92,6 +113,24 @@ pub async fn lock_many(
                     held: row.try_get("held")?,
                 },
             )),
+            "cart" => {
+                let location = stored_location(row.try_get("location")?)?;
+                let units: i64 = row.try_get("quantity")?;
+                let quantity = Quantity::new(units).map_err(|e| {
+                    StoreError::InvalidState(format!("cart hold of {units} units: {e}"))
+                })?;
+                let expires_at: DateTime<Utc> = row.try_get("expires_at")?;
+                let lapsed: bool = row.try_get("lapsed")?;
+                let hold = entry
+                    .cart
+                    .entry(row.try_get("order_id")?)
+                    .or_insert_with(|| CartHold {
+                        at: BTreeMap::new(),
+                        expires_at,
+                        lapsed,
+                    });
+                hold.at.insert(location, quantity);
+            }
             _ => entry
                 .holds
                 .entry(OrderId(row.try_get("order_id")?))
@@ -123,7 +162,7 @@ pub async fn lock_many(
             .map(|(order, at)| Ok((order, stored_reservation(at)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
         let loaded = Loaded {
-            state: StockItem::from_parts(rows.units, reservations),
+            state: StockItem::from_parts(rows.units, reservations).with_cart_holds(rows.cart),
             version,
             last_position,
         };
@@ -266,6 +305,59 @@ pub async fn record_many(
     .bind(&unit_reserved)
     .bind(&unit_held)
     .bind(&hold_quantities)
+    .execute(&mut *conn)
+    .await?;
+    record_cart_holds(conn, states).await
+}
+
+/// Writes what each cart hold the states know keeps of their SKUs: a row
+/// per location with units, none where it keeps nothing now. A new row
+/// takes the hold's end from the state; an existing one keeps its own,
+/// which extensions move.
+async fn record_cart_holds(
+    conn: &mut PgConnection,
+    states: &[(&str, &Loaded<StockItem>)],
+) -> Result<(), StoreError> {
+    let (mut skus, mut holds, mut locations, mut quantities, mut ends) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut known_skus, mut known_holds) = (vec![], vec![]);
+    for (sku, after) in states {
+        for (hold, cart) in after.state.cart_holds() {
+            known_skus.push(*sku);
+            known_holds.push(hold);
+            for (location, quantity) in &cart.at {
+                skus.push(*sku);
+                holds.push(hold);
+                locations.push(location.as_str());
+                quantities.push(quantity.get());
+                ends.push(cart.expires_at);
+            }
+        }
+    }
+    if known_holds.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "WITH gone AS ( \
+             DELETE FROM stock_cart_holds c \
+             USING unnest($6::text[], $7::uuid[]) AS k(sku, hold_id) \
+             WHERE c.sku = k.sku AND c.hold_id = k.hold_id \
+               AND NOT EXISTS (SELECT 1 FROM unnest($1::text[], $2::uuid[], $3::text[]) \
+                                   AS n(sku, hold_id, location) \
+                               WHERE n.sku = c.sku AND n.hold_id = c.hold_id \
+                                 AND n.location = c.location) \
+         ) \
+         INSERT INTO stock_cart_holds (sku, hold_id, location, quantity, expires_at) \
+         SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::bigint[], $5::timestamptz[]) \
+         ON CONFLICT (sku, hold_id, location) DO UPDATE SET quantity = excluded.quantity",
+    )
+    .bind(&skus)
+    .bind(&holds)
+    .bind(&locations)
+    .bind(&quantities)
+    .bind(&ends)
+    .bind(&known_skus)
+    .bind(&known_holds)
     .execute(conn)
     .await?;
     Ok(())

@@ -49,6 +49,10 @@ pub enum Permission {
     ReturnsReceive,
     /// Refund orders.
     OrdersRefund,
+    /// Place, change, extend and release cart holds.
+    HoldsWrite,
+    /// Read cart holds.
+    HoldsRead,
 }
 
 impl Permission {
@@ -73,6 +77,8 @@ impl Permission {
             Self::ReturnsRequest => "returns:request",
             Self::ReturnsReceive => "returns:receive",
             Self::OrdersRefund => "orders:refund",
+            Self::HoldsWrite => "holds:write",
+            Self::HoldsRead => "holds:read",
         }
     }
 }
@@ -145,6 +151,8 @@ impl Role {
                     | CatalogueRead
                     | EventsRead
                     | ReturnsRequest
+                    | HoldsWrite
+                    | HoldsRead
             ),
             Self::Staff => matches!(
                 permission,
@@ -160,6 +168,8 @@ impl Role {
                     | ReturnsRequest
                     | ReturnsReceive
                     | OrdersRefund
+                    | HoldsWrite
+                    | HoldsRead
             ),
             Self::Warehouse => matches!(
                 permission,

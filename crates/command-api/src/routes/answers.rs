@@ -112,13 +112,13 @@ impl StockAnswer {
 pub struct PlacedAnswer {
     /// The new order's id.
     pub order_id: Uuid,
-    /// Always `placed`.
+    /// `placed`, or `confirmed` for an order converted from a hold.
     pub status: OrderStatus,
     /// Sum of the lines in minor units.
     pub total: Option<i64>,
     /// ISO 4217 code.
     pub currency: Option<Currency>,
-    /// Log position of `OrderPlaced`.
+    /// Log position of the order's last event.
     pub position: i64,
     /// The stream's version.
     pub version: i64,

@@ -3,6 +3,8 @@
 
 mod answers;
 mod bounds;
+mod hold_orders;
+mod holds;
 mod lines;
 mod locations;
 mod orders;
@@ -18,6 +20,9 @@ mod stock;
 pub mod commands {
     pub use super::answers::{
         OrderAnswer, PlacedAnswer, ProductAnswer, RefundAnswer, ReturnAnswer, StockAnswer,
+    };
+    pub use super::holds::{
+        place_hold_command, release_hold_command, HoldAnswer, HoldBody, ReleaseBody,
     };
     pub use super::locations::{
         deactivate_location_command, register_location_command, DeactivationBody, LocationBody,
@@ -49,7 +54,7 @@ use crate::AppState;
 
 /// Every route of the command API and what it needs (api.md, Access v1.1).
 /// A route missing here cannot be mounted.
-pub static ACCESS: [RouteRule; 23] = [
+pub static ACCESS: [RouteRule; 27] = [
     rule(
         Method::POST,
         "/v1/products",
@@ -94,6 +99,26 @@ pub static ACCESS: [RouteRule; 23] = [
         Method::POST,
         "/v1/orders",
         Access::Requires(Permission::OrdersPlace),
+    ),
+    rule(
+        Method::POST,
+        "/v1/holds",
+        Access::Requires(Permission::HoldsWrite),
+    ),
+    rule(
+        Method::PUT,
+        "/v1/holds/{id}",
+        Access::Requires(Permission::HoldsWrite),
+    ),
+    rule(
+        Method::POST,
+        "/v1/holds/{id}/extensions",
+        Access::Requires(Permission::HoldsWrite),
+    ),
+    rule(
+        Method::POST,
+        "/v1/holds/{id}/releases",
+        Access::Requires(Permission::HoldsWrite),
     ),
     rule(
         Method::POST,
@@ -143,6 +168,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     routes = stock::routes(routes);
     routes = locations::routes(routes);
     routes = orders::routes(routes);
+    routes = holds::routes(routes);
     routes = returns::routes(routes);
     routes = refunds::routes(routes);
     routes = self::probes::routes(routes, state.pool.clone());

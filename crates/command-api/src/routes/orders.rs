@@ -96,9 +96,13 @@ pub struct PlaceBody {
     /// Ship every line from this location, never split (a pickup order).
     #[schemars(regex(pattern = r"^[a-z0-9-]{1,32}$"))]
     pub pickup_location: Option<String>,
+    /// Convert this cart hold: the order is confirmed at once from the
+    /// held units (each SKU at most what the hold keeps; no line names a
+    /// location), and the hold ends.
+    pub hold_id: Option<Uuid>,
 }
 
-/// One line of an order.
+/// One line of an order or a cart hold.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(transform = web::openapi::text_without_nul)]
@@ -109,7 +113,7 @@ pub struct LineBody {
     /// Units wanted.
     #[schemars(with = "Quantity")]
     pub quantity: i64,
-    /// Ship this line only from this location.
+    /// Take this line's units only from this location.
     #[schemars(regex(pattern = r"^[a-z0-9-]{1,32}$"))]
     pub location: Option<String>,
 }
@@ -173,17 +177,17 @@ fn answer(id: &str, outcome: &Outcome<Order>) -> (StatusCode, Value) {
 }
 
 /// Places an order, pricing every line from the catalogue.
-struct Place {
-    order_id: OrderId,
+pub(super) struct Place {
+    pub(super) order_id: OrderId,
     customer_id: CustomerId,
-    lines: Vec<(Sku, Quantity, Option<LocationCode>)>,
-    channel: Option<String>,
-    pickup_location: Option<LocationCode>,
+    pub(super) lines: Vec<(Sku, Quantity, Option<LocationCode>)>,
+    pub(super) channel: Option<String>,
+    pub(super) pickup_location: Option<LocationCode>,
 }
 
 impl Place {
     /// The order's SKUs, each once.
-    fn skus(&self) -> Vec<&str> {
+    pub(super) fn skus(&self) -> Vec<&str> {
         let mut skus: Vec<&str> = self.lines.iter().map(|(sku, ..)| sku.as_str()).collect();
         skus.sort_unstable();
         skus.dedup();
@@ -192,7 +196,7 @@ impl Place {
 
     /// The domain command, every line priced from `catalogue`; unknown and
     /// discontinued products refuse the lines that name them.
-    fn priced(
+    pub(super) fn priced(
         &self,
         catalogue: &HashMap<String, Loaded<Product>>,
     ) -> Result<OrderCommand, ApiError> {
@@ -378,6 +382,7 @@ pub async fn place_command(
         customer_id,
         lines,
         pickup_location,
+        hold_id: body.hold_id,
     };
     let Some(channel) = channel else {
         return place_checked(state, headers, fingerprint, checked).await;
@@ -409,6 +414,7 @@ struct Checked {
     customer_id: CustomerId,
     lines: Vec<(Sku, Quantity, Option<LocationCode>)>,
     pickup_location: Option<LocationCode>,
+    hold_id: Option<Uuid>,
 }
 
 /// Places an order whose lines passed every check.
@@ -420,6 +426,7 @@ async fn place_checked(
         customer_id,
         lines,
         pickup_location,
+        hold_id,
     }: Checked,
 ) -> Result<Answer, ApiError> {
     let command = Place {
@@ -431,6 +438,10 @@ async fn place_checked(
         channel: headers.principal.channel.clone(),
         pickup_location,
     };
+    if let Some(hold_id) = hold_id {
+        let converted = super::hold_orders::FromHold::new(command, hold_id, headers);
+        return run(state, headers, fingerprint, converted).await;
+    }
     if headers.idempotency_key.is_none() {
         return command.at_once(state, headers).await;
     }

@@ -15,7 +15,7 @@ use web::openapi::Operation;
 use web::SecureRouter;
 
 use super::answers::StockAnswer;
-use super::bounds::UnitsDelta;
+use super::bounds::{Reason, UnitsDelta};
 use super::products::path_sku;
 use crate::error::ApiError;
 use crate::extract::{CommandHeaders, Fields, JsonBody};
@@ -110,7 +110,7 @@ pub struct AdjustmentBody {
     #[schemars(with = "UnitsDelta")]
     pub delta: i64,
     /// Why, for the movements history.
-    #[schemars(length(min = 1))]
+    #[schemars(with = "Reason")]
     pub reason: String,
     /// Why, as a code (default `correction`).
     pub reason_code: Option<ReasonCode>,
@@ -267,6 +267,14 @@ pub async fn count_command(
     let sku = path_sku(sku)?;
     let mut fields = Fields::default();
     let location = body_location(&mut fields, body.location.as_deref());
+    // Checked before any `If-Match`: a malformed count is 422 whatever the
+    // stream's version.
+    if !(0..=i64::from(domain::Quantity::MAX)).contains(&body.counted) {
+        fields.reject(
+            "counted",
+            format!("must be a whole number from 0 to {}", domain::Quantity::MAX),
+        );
+    }
     fields.finish()?;
     let Some(location) = location else {
         unreachable!("fields.finish() fails when a value is missing")

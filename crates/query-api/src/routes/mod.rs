@@ -5,6 +5,7 @@ mod analytics;
 mod event_stream;
 mod events;
 pub mod history;
+mod holds;
 mod locations;
 mod next_link;
 mod orders;
@@ -20,6 +21,7 @@ pub use event_stream::StreamSlots;
 pub mod reads {
     pub use super::analytics::{summarize, Revenue, Summary};
     pub use super::history::{movements, order_events, HistoryEntry, Movement};
+    pub use super::holds::{find_hold, HoldView};
     pub use super::locations::LocationView;
     pub use super::orders::{decode_cursor, find_order, find_orders, OrderFilter, OrderView};
     pub use super::page::Page;
@@ -41,7 +43,7 @@ use crate::AppState;
 
 /// Every route of the query API and what it needs (api.md, Access v1.1).
 /// A route missing here cannot be mounted.
-pub static ACCESS: [RouteRule; 26] = [
+pub static ACCESS: [RouteRule; 27] = [
     rule(
         Method::GET,
         "/v1/orders",
@@ -61,6 +63,11 @@ pub static ACCESS: [RouteRule; 26] = [
         Method::GET,
         "/v1/returns/{id}",
         Access::Requires(Permission::OrdersRead),
+    ),
+    rule(
+        Method::GET,
+        "/v1/holds/{id}",
+        Access::Requires(Permission::HoldsRead),
     ),
     rule(
         Method::GET,
@@ -148,6 +155,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
     routes = orders::routes(routes);
     routes = history::routes(routes);
     routes = returns::routes(routes);
+    routes = holds::routes(routes);
     routes = products::routes(routes);
     routes = locations::routes(routes);
     routes = analytics::routes(routes);

@@ -274,7 +274,9 @@ async fn get_stock(
     ))
 }
 
-/// One SKU's stock with its locations, in one statement.
+/// One SKU's stock with its locations, in one statement. Units of a cart
+/// hold past its end (or ended, not yet projected) are not held: from
+/// `expires_at` on no reader sees them, even before the release is written.
 pub async fn find_stock_detail(
     pool: &PgPool,
     sku: &str,
@@ -282,7 +284,12 @@ pub async fn find_stock_detail(
     let Some(row) = sqlx::query(
         "SELECT s.sku, s.on_hand, s.reserved, s.version, \
                 coalesce(jsonb_agg(jsonb_build_object('location', l.location, 'on_hand', l.on_hand, \
-                                   'reserved', l.reserved, 'held', l.held) ORDER BY l.location) \
+                                   'reserved', l.reserved, 'held', l.held - coalesce(( \
+                                       SELECT sum(u.quantity) FROM read_models.stock_hold_units u \
+                                       JOIN holds h USING (hold_id) \
+                                       WHERE u.sku = l.sku AND u.location = l.location \
+                                         AND (h.status <> 'active' OR h.expires_at <= now())), 0)) \
+                                   ORDER BY l.location) \
                          FILTER (WHERE l.location IS NOT NULL), '[]') AS locations \
          FROM read_models.stock s LEFT JOIN read_models.stock_locations l USING (sku) \
          WHERE s.sku = $1 GROUP BY s.sku",
@@ -293,7 +300,7 @@ pub async fn find_stock_detail(
     else {
         return Ok(None);
     };
-    let totals = StockView::from_row(&row)?;
+    let mut totals = StockView::from_row(&row)?;
     let raw: Vec<serde_json::Value> =
         serde_json::from_value(row.try_get("locations")?).unwrap_or_default();
     let locations: Vec<LocationStockView> = raw
@@ -309,8 +316,10 @@ pub async fn find_stock_detail(
             }
         })
         .collect();
+    let held = locations.iter().map(|l| l.held).sum();
+    totals.available -= held;
     Ok(Some(StockDetail {
-        held: locations.iter().map(|l| l.held).sum(),
+        held,
         totals,
         locations,
     }))

@@ -3,9 +3,10 @@
 
 use clap::Args;
 use command_api::channel_limits::ChannelLimits;
+use command_api::hold_settings::HoldSettings;
 use web::layers::HttpLimits;
 
-use super::{duration_setting, usize_in};
+use super::{duration_setting, usize_in, AllocationSetting};
 
 /// Limits of every HTTP listener: the APIs, the console and the workers'
 /// endpoints (defaults: [`HttpLimits::default`]).
@@ -72,6 +73,15 @@ pub struct ApiArgs {
     /// Most open unpaid orders (placed or confirmed) of one sales channel.
     #[arg(value_parser = clap::value_parser!(i64).range(1..=1_000_000_000), long, env = "STOCKROOM_CHANNEL_MAX_OPEN_ORDERS", default_value_t = ChannelLimits::default().max_open_orders)]
     pub channel_max_open_orders: i64,
+    /// How long a cart hold lasts when the request names no `ttl_seconds`.
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_HOLD_TTL", default_value_t = HoldSettings::default().ttl.into())]
+    pub hold_ttl: humantime::Duration,
+    /// The longest a cart hold may last from placement, extensions included.
+    #[arg(value_parser = duration_setting, long, env = "STOCKROOM_HOLD_MAX_LIFETIME", default_value_t = HoldSettings::default().max_lifetime.into())]
+    pub hold_max_lifetime: humantime::Duration,
+    /// Where held units come from: the orders' `STOCKROOM_ALLOCATION`.
+    #[arg(long = "hold-allocation", env = "STOCKROOM_ALLOCATION", default_value_t = AllocationSetting(HoldSettings::default().allocation))]
+    pub hold_allocation: AllocationSetting,
 }
 
 impl ApiArgs {
@@ -85,6 +95,15 @@ impl ApiArgs {
         ChannelLimits {
             max_units_per_order: self.channel_max_units_per_order,
             max_open_orders: self.channel_max_open_orders,
+        }
+    }
+
+    /// How long cart holds last, and where their units come from.
+    pub fn hold_settings(&self) -> HoldSettings {
+        HoldSettings {
+            ttl: self.hold_ttl.into(),
+            max_lifetime: self.hold_max_lifetime.into(),
+            allocation: self.hold_allocation.0,
         }
     }
 }

@@ -171,8 +171,8 @@ fn header_parameter(header: Header) -> Value {
         }),
         Header::IfMatch => json!({
             "name": "If-Match", "in": "header", "required": false,
-            "description": "The stream version the command expects, quoted: `\"3\"`. Another version answers 412.",
-            "schema": {"type": "string", "pattern": format!("^\"[0-9]{{1,{IF_MATCH_MAX_DIGITS}}}\"$")}
+            "description": "The stream version the command expects, quoted: `\"3\"`. Another version answers 412; an empty value states no condition, as no header.",
+            "schema": {"type": "string", "pattern": format!("^(\"[0-9]{{1,{IF_MATCH_MAX_DIGITS}}}\"|[ \\t]*)$")}
         }),
         Header::MinPosition => json!({
             "name": "X-Min-Position", "in": "header", "required": false,

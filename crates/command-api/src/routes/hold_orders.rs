@@ -1,0 +1,228 @@
+//! An order converted from a cart hold: placed and confirmed in one
+//! transaction from the held units, which become the order's reservation
+//! where the hold kept them, while the hold ends. The reservation process
+//! finds the order already decided and leaves it alone.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use axum::http::StatusCode;
+use domain::allocation::Allocation;
+use domain::hold::{Hold, HoldCommand, HoldStatus};
+use domain::order::{Order, OrderCommand, OrderStatus};
+use domain::product::Product;
+use domain::stock::{StockCommand, StockEvent, StockItem};
+use domain::{DomainError, Quantity, Sku};
+use serde_json::{json, Value};
+use sqlx::PgConnection;
+use store::hold_stock::{self, HoldLock};
+use store::{execute_in, EventMetadata, Outcome};
+use uuid::Uuid;
+
+use super::answers::PlacedAnswer;
+use super::orders::Place;
+use crate::error::ApiError;
+use crate::extract::CommandHeaders;
+use crate::runner::HttpCommand;
+
+/// Places `place` from hold `hold_id`.
+pub(super) struct FromHold {
+    place: Place,
+    hold_id: Uuid,
+    metadata: EventMetadata,
+    lock: Mutex<Option<HoldLock>>,
+    /// The order's version once confirmed.
+    confirmed_version: Mutex<Option<i64>>,
+}
+
+impl FromHold {
+    pub(super) fn new(place: Place, hold_id: Uuid, headers: &CommandHeaders) -> Self {
+        Self {
+            place,
+            hold_id,
+            metadata: headers.metadata.clone(),
+            lock: Mutex::new(None),
+            confirmed_version: Mutex::new(None),
+        }
+    }
+
+    /// Units the order asks of each SKU.
+    fn wanted(&self) -> BTreeMap<Sku, i64> {
+        let mut wanted = BTreeMap::new();
+        for (sku, quantity, _) in &self.place.lines {
+            *wanted.entry(sku.clone()).or_default() += quantity.get();
+        }
+        wanted
+    }
+
+    /// Refuses an order that asks more of a SKU than the hold keeps or
+    /// elsewhere than it keeps it, or a hold that is not this channel's or
+    /// no longer active.
+    fn check(&self, lock: &HoldLock) -> Result<(), ApiError> {
+        let hold = lock
+            .hold
+            .placed()
+            .filter(|h| self.place.channel.is_none() || h.channel == self.place.channel)
+            .ok_or_else(|| ApiError::NotFound(format!("hold {}", self.hold_id)))?;
+        let status = hold.status_at(lock.now);
+        if status != HoldStatus::Active {
+            return Err(ApiError::Rejected(DomainError::Forbidden {
+                action: "convert the hold",
+                why: format!("hold {} is {}", self.hold_id, status.as_str()),
+            }));
+        }
+        // Pins and a pickup location must agree with where the hold keeps
+        // the units: the hold decided that.
+        for (sku, _, pin) in &self.place.lines {
+            let at = pin.as_ref().or(self.place.pickup_location.as_ref());
+            if let Some(at) = at {
+                let elsewhere = hold
+                    .lines
+                    .iter()
+                    .any(|l| l.sku == *sku && l.location != *at);
+                if elsewhere {
+                    return Err(ApiError::Rejected(DomainError::Forbidden {
+                        action: "convert the hold",
+                        why: format!("the hold keeps {sku} elsewhere than {at}"),
+                    }));
+                }
+            }
+        }
+        for (sku, units) in self.wanted() {
+            let kept: i64 = hold
+                .lines
+                .iter()
+                .filter(|l| l.sku == sku)
+                .map(|l| l.quantity.get())
+                .sum();
+            if units > kept {
+                return Err(ApiError::Rejected(DomainError::Forbidden {
+                    action: "convert the hold",
+                    why: format!("the order asks for {units} of {sku}; the hold keeps {kept}"),
+                }));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl HttpCommand for FromHold {
+    type Aggregate = Order;
+
+    fn aggregate_id(&self) -> String {
+        self.place.order_id.to_string()
+    }
+
+    async fn prepare(&self, conn: &mut PgConnection) -> Result<OrderCommand, ApiError> {
+        let skus = self.wanted().into_keys();
+        let lock = hold_stock::lock(conn, self.hold_id, skus).await?;
+        self.check(&lock)?;
+        let catalogue = store::load_many::<Product>(conn, &self.place.skus()).await?;
+        let command = self.place.priced(&catalogue)?;
+        *self.lock.lock().unwrap_or_else(|e| e.into_inner()) = Some(lock);
+        Ok(command)
+    }
+
+    fn creates_stream(&self) -> bool {
+        true
+    }
+
+    async fn follow_up(
+        &self,
+        conn: &mut PgConnection,
+        outcome: &Outcome<Order>,
+    ) -> Result<Option<i64>, ApiError> {
+        let lock = self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(lock) = lock else {
+            return Ok(None);
+        };
+        let order_id = self.place.order_id;
+        let converted = execute_in::<Hold>(
+            conn,
+            &self.hold_id.to_string(),
+            None,
+            HoldCommand::Convert {
+                order_id,
+                now: lock.now,
+                channel: self.place.channel.clone(),
+            },
+            &self.metadata,
+        )
+        .await?;
+        let wanted = self.wanted();
+        let mut allocations = Vec::new();
+        for sku in &lock.skus {
+            let command = match wanted.get(sku).and_then(|u| Quantity::new(*u).ok()) {
+                Some(quantity) => StockCommand::ConvertHold {
+                    sku: sku.clone(),
+                    hold_id: self.hold_id,
+                    order_id,
+                    quantity,
+                },
+                None => StockCommand::SetHold {
+                    sku: sku.clone(),
+                    hold_id: self.hold_id,
+                    at: vec![],
+                    expires_at: lock.now,
+                    reason: "converted".to_owned(),
+                },
+            };
+            let stocked =
+                execute_in::<StockItem>(conn, sku.as_str(), None, command, &self.metadata).await?;
+            for event in &stocked.events {
+                if let StockEvent::StockReserved {
+                    sku,
+                    quantity,
+                    location,
+                    ..
+                } = event
+                {
+                    allocations.push(Allocation {
+                        sku: sku.clone(),
+                        location: location.clone(),
+                        quantity: *quantity,
+                    });
+                }
+            }
+        }
+        allocations.sort();
+        let confirmed = execute_in::<Order>(
+            conn,
+            &order_id.to_string(),
+            None,
+            OrderCommand::Confirm { allocations },
+            &self.metadata,
+        )
+        .await?;
+        *self
+            .confirmed_version
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(confirmed.version);
+        Ok(Some(
+            confirmed
+                .position
+                .max(converted.position)
+                .max(outcome.position),
+        ))
+    }
+
+    fn respond(&self, outcome: &Outcome<Order>) -> (StatusCode, Value) {
+        let placed = outcome.state.placed();
+        let version = self
+            .confirmed_version
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or(outcome.version);
+        (
+            StatusCode::CREATED,
+            json!(PlacedAnswer {
+                order_id: self.place.order_id.0,
+                status: OrderStatus::Confirmed,
+                total: placed.map(|o| o.total.minor()),
+                currency: placed.map(|o| o.total.currency()),
+                position: outcome.position,
+                version,
+            }),
+        )
+    }
+}
