@@ -111,7 +111,7 @@ impl Model {
 
     /// What the store's rows give for `command`: every location's units,
     /// the order's reservation, the hold's units and every lapsed hold.
-    fn from_rows(&self, command: &StockCommand) -> StockItem {
+    fn as_rows(&self, command: &StockCommand) -> StockItem {
         let state = self.loaded();
         let rows: Vec<_> = state.locations().map(|(l, u)| (l.clone(), *u)).collect();
         let reservation = command.order_id().and_then(|o| {
@@ -130,7 +130,7 @@ impl Model {
 
     fn run(&mut self, command: StockCommand) {
         let state = self.loaded();
-        let from_rows = self.from_rows(&command).decide(command.clone());
+        let from_rows = self.as_rows(&command).decide(command.clone());
         let decided = state.decide(command);
         assert_eq!(from_rows, decided, "rows and fold disagree");
         if let Ok(events) = decided {
