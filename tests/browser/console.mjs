@@ -215,6 +215,38 @@ try {
   assert.equal(await page.locator("form#ship").count(), 0, "nothing left to ship");
   await shot("order-shipped");
 
+  step("a return arrives: restocked units, then a refund");
+  const asked = await command(`/v1/orders/${splitId}/returns`, {
+    lines: [{ sku, quantity: 2, reason: "too big" }],
+  });
+  const askedBody = await asked.text();
+  assert.equal(asked.status, 201, askedBody);
+  const { return_id: returnId } = JSON.parse(askedBody);
+  await reloadUntil("the return to show", async () => (await page.locator(`#returns tr[data-return="${returnId}"]`).count()) === 1);
+  await page.selectOption("form#return-receipt select[name=return_id]", returnId);
+  await page.fill("form#return-receipt input[name=return_quantity]", "2");
+  await page.selectOption("form#return-receipt select[name=disposition]", "restock");
+  await Promise.all([page.waitForURL(/done=received/), page.click("form#return-receipt button[type=submit]")]);
+  await reloadUntil("the return to be received", async () =>
+    (await page.textContent(`#returns tr[data-return="${returnId}"] .status`)) === "received");
+  await page.fill("form#refund input[name=refund_amount]", "100");
+  await page.fill("form#refund input[name=refund_reason]", "returned");
+  await Promise.all([page.waitForURL(/done=refunded/), page.click("form#refund button[type=submit]")]);
+  await reloadUntil("the refund to show", async () => (await page.textContent("#refunded")) === "1.00 EUR");
+  await shot("order-refunded");
+
+  step("a cart hold is released from the holds page");
+  const held = await command("/v1/holds", { lines: [{ sku, quantity: 1 }] });
+  const heldBody = await held.text();
+  assert.equal(held.status, 201, heldBody);
+  const { hold_id: holdId } = JSON.parse(heldBody);
+  await page.goto(`${consoleUrl}/holds`);
+  assert.equal(await page.locator(`#holds tr[data-hold="${holdId}"]`).count(), 1);
+  await shot("holds");
+  await page.fill(`#holds tr[data-hold="${holdId}"] input[name=reason]`, "abandoned cart");
+  await Promise.all([page.waitForURL(/done=released/), page.click(`#holds tr[data-hold="${holdId}"] button[type=submit]`)]);
+  assert.equal(await page.locator(`#holds tr[data-hold="${holdId}"]`).count(), 0, "no longer active");
+
   step("operators' pages");
   await page.goto(`${consoleUrl}/projections`);
   assert.ok(await page.locator("#projections tr[data-projection=orders]").count());

@@ -89,7 +89,12 @@ async fn a_person_runs_the_shop_from_the_console_in_a_browser() {
             "OrderCancelled",
             "LocationRegistered",
             "StockReceived",
-            "OrderShipped"
+            "OrderShipped",
+            "ReturnReceived",
+            "StockReceived",
+            "OrderRefunded",
+            "HoldReleased",
+            "StockHoldReleased"
         ],
         "the forged receipt and the refused forms appended nothing"
     );
@@ -111,6 +116,8 @@ async fn a_person_runs_the_shop_from_the_console_in_a_browser() {
         "order",
         "locations",
         "order-partly-shipped",
+        "order-refunded",
+        "holds",
         "products",
         "stock",
         "projections",

@@ -76,6 +76,9 @@ pub enum Only {
     Replica,
     /// The event feed: a large log read from position 0, long-poll delivery.
     Feed,
+    /// Cart holds placed and converted beside plain orders, at the first
+    /// end-to-end rate.
+    Holds,
 }
 
 impl BenchConfig {
@@ -155,6 +158,11 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
             stages::one_primary(config, &mut report).await?;
             return Ok(report);
         }
+        Some(Only::Holds) => {
+            let (rate, duration) = config.e2e_rates[0];
+            stages::holds(config, &mut report, rate, duration).await?;
+            return Ok(report);
+        }
         Some(Only::Feed) => {
             stages::feed(config, &mut report).await?;
             stages::event_streams(config, &mut report).await?;
@@ -202,6 +210,8 @@ async fn run_stages(config: &BenchConfig) -> anyhow::Result<Report> {
         stages::query(config, &backlog_db, &mut report).await?;
         stages::history(config, &mut report).await?;
         stages::locations(config, &mut report).await?;
+        let (rate, duration) = config.e2e_rates[0];
+        stages::holds(config, &mut report, rate, duration).await?;
         stages::scale(config, &mut report).await?;
         stages::feed(config, &mut report).await?;
         children::settle(config).await?;

@@ -49,7 +49,7 @@ use Need::{Anyone, Holds};
 use Permission as P;
 
 /// Every page and form of the console and what it needs.
-pub static PAGES: [PageRule; 29] = [
+pub static PAGES: [PageRule; 33] = [
     page(Method::GET, "/healthz", Anyone),
     page(Method::GET, "/login", Anyone),
     page(Method::POST, "/login", Anyone),
@@ -61,6 +61,14 @@ pub static PAGES: [PageRule; 29] = [
     page(Method::GET, "/orders/{id}", Holds(P::OrdersRead)),
     page(Method::POST, "/orders/{id}/ship", Holds(P::OrdersShip)),
     page(Method::POST, "/orders/{id}/cancel", Holds(P::OrdersCancel)),
+    page(Method::POST, "/orders/{id}/refund", Holds(P::OrdersRefund)),
+    page(
+        Method::POST,
+        "/orders/{id}/return-receipt",
+        Holds(P::ReturnsReceive),
+    ),
+    page(Method::GET, "/holds", Holds(P::HoldsRead)),
+    page(Method::POST, "/holds/{id}/release", Holds(P::HoldsWrite)),
     page(Method::GET, "/products", Holds(P::CatalogueRead)),
     page(Method::POST, "/products", Holds(P::ProductsWrite)),
     page(
@@ -188,6 +196,10 @@ pub fn router(console: Console) -> Router {
     .get("/orders/{id}", pages::orders::show)
     .post("/orders/{id}/ship", pages::orders::ship)
     .post("/orders/{id}/cancel", pages::orders::cancel)
+    .post("/orders/{id}/refund", pages::aftersales::refund)
+    .post("/orders/{id}/return-receipt", pages::aftersales::receive)
+    .get("/holds", pages::holds::list)
+    .post("/holds/{id}/release", pages::holds::release)
     .get("/products", pages::products::list)
     .post("/products", pages::products::register)
     .post("/products/{sku}/price", pages::products::change_price)

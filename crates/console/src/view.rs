@@ -7,9 +7,10 @@ use crate::access::allows;
 use crate::session::SignedIn;
 
 /// The navigation, in order: path and label.
-const NAV: [(&str, &str); 7] = [
+const NAV: [(&str, &str); 8] = [
     ("/", "Dashboard"),
     ("/orders", "Orders"),
+    ("/holds", "Holds"),
     ("/products", "Products"),
     ("/stock", "Stock"),
     ("/locations", "Locations"),

@@ -533,6 +533,10 @@ pub struct BenchArgs {
     /// locations beside one stocked at one.
     #[arg(long, group = "only")]
     pub only_locations: bool,
+    /// Only the holds stage: cart holds placed and converted into orders
+    /// beside plain orders, at the first end-to-end rate (200/s).
+    #[arg(long, group = "only")]
+    pub only_holds: bool,
     /// Only what one primary carries: the highest rate on one database,
     /// the same with the query API on a replica, and pgbench's placement
     /// rate (needs `--replica-database-url`).

@@ -92,6 +92,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 only_scale,
                 only_history,
                 only_locations,
+                only_holds,
                 only_replica,
                 replica_database_url,
                 only_feed,
@@ -111,6 +112,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 (only_scale, bench::Only::Scale),
                 (only_history, bench::Only::History),
                 (only_locations, bench::Only::Locations),
+                (only_holds, bench::Only::Holds),
                 (only_replica, bench::Only::Replica),
                 (only_feed, bench::Only::Feed),
             ]

@@ -86,22 +86,27 @@ pub struct HoldRow {
     pub version: i64,
 }
 
-/// One hold, if it exists.
-pub async fn find<'e>(conn: impl PgExecutor<'e>, id: Uuid) -> Result<Option<HoldRow>, StoreError> {
-    let Some(row) = sqlx::query(
-        "SELECT hold_id, channel, \
-                CASE WHEN status = 'active' AND expires_at <= now() THEN 'expired' ELSE status END \
-                    AS status, \
-                lines, placed_at, expires_at, order_id, version \
-         FROM holds WHERE hold_id = $1",
-    )
-    .bind(id)
-    .fetch_optional(conn)
+/// Active holds not yet past their end, soonest end first, at most `limit`.
+pub async fn active<'e>(conn: impl PgExecutor<'e>, limit: i64) -> Result<Vec<HoldRow>, StoreError> {
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM holds WHERE status = 'active' AND expires_at > now() \
+         ORDER BY expires_at LIMIT $1"
+    ))
+    .bind(limit)
+    .fetch_all(conn)
     .await?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(HoldRow {
+    .iter()
+    .map(hold_row)
+    .collect()
+}
+
+/// The columns of [`HoldRow`], its status as of now.
+const COLUMNS: &str = "hold_id, channel, \
+    CASE WHEN status = 'active' AND expires_at <= now() THEN 'expired' ELSE status END AS status, \
+    lines, placed_at, expires_at, order_id, version";
+
+fn hold_row(row: &sqlx::postgres::PgRow) -> Result<HoldRow, StoreError> {
+    Ok(HoldRow {
         hold_id: row.try_get("hold_id")?,
         channel: row.try_get("channel")?,
         status: row.try_get("status")?,
@@ -110,7 +115,18 @@ pub async fn find<'e>(conn: impl PgExecutor<'e>, id: Uuid) -> Result<Option<Hold
         expires_at: row.try_get("expires_at")?,
         order_id: row.try_get("order_id")?,
         version: row.try_get("version")?,
-    }))
+    })
+}
+
+/// One hold, if it exists.
+pub async fn find<'e>(conn: impl PgExecutor<'e>, id: Uuid) -> Result<Option<HoldRow>, StoreError> {
+    sqlx::query(&format!("SELECT {COLUMNS} FROM holds WHERE hold_id = $1"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(hold_row)
+        .transpose()
 }
 
 /// The database's clock now (not the transaction's start): hold decisions

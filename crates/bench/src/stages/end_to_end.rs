@@ -364,13 +364,23 @@ async fn placed_to_confirmed(
     elapsed: Duration,
 ) -> anyhow::Result<Summary> {
     let ids: Vec<String> = orders.iter().map(ToString::to_string).collect();
+    let latencies = confirmation_waits(db, &ids).await?.into_values().collect();
+    Ok(summarise(latencies, elapsed))
+}
+
+/// Each of `orders`' placed → confirmed, by order id, once every one is
+/// decided or a minute passed (an order never confirmed: 60 s).
+pub(super) async fn confirmation_waits(
+    db: &BenchDb,
+    ids: &[String],
+) -> anyhow::Result<std::collections::HashMap<String, Duration>> {
     let give_up = Instant::now() + Duration::from_secs(60);
     loop {
         let decided: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM events WHERE category = 'order' AND aggregate_id = ANY($1) \
                AND event_type IN ('OrderConfirmed', 'OrderRejected')",
         )
-        .bind(&ids)
+        .bind(ids)
         .fetch_one(&db.pool)
         .await?;
         if decided >= ids.len() as i64 || Instant::now() > give_up {
@@ -378,20 +388,20 @@ async fn placed_to_confirmed(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let seconds: Vec<f64> = sqlx::query_scalar(
-        "SELECT coalesce(extract(epoch FROM c.occurred_at - p.occurred_at)::float8, 60) \
+    let rows: Vec<(String, f64)> = sqlx::query_as(
+        "SELECT p.aggregate_id, \
+                coalesce(extract(epoch FROM c.occurred_at - p.occurred_at)::float8, 60) \
          FROM events p LEFT JOIN events c \
            ON c.stream_id = p.stream_id AND c.event_type = 'OrderConfirmed' \
          WHERE p.category = 'order' AND p.event_type = 'OrderPlaced' AND p.aggregate_id = ANY($1)",
     )
-    .bind(&ids)
+    .bind(ids)
     .fetch_all(&db.pool)
     .await?;
-    let latencies = seconds
+    Ok(rows
         .into_iter()
-        .map(|s| Duration::from_secs_f64(s.max(0.0)))
-        .collect();
-    Ok(summarise(latencies, elapsed))
+        .map(|(id, s)| (id, Duration::from_secs_f64(s.max(0.0))))
+        .collect())
 }
 
 /// Latencies at each step of the rate search, as a chart.

@@ -3,6 +3,7 @@
 mod end_to_end;
 mod feed;
 mod history;
+mod holds;
 mod locations;
 mod pipeline;
 mod place_order;
@@ -15,6 +16,7 @@ pub use end_to_end::{
 };
 pub use feed::{event_streams, feed};
 pub use history::history;
+pub use holds::holds;
 pub use locations::locations;
 pub use pipeline::relay_and_projector;
 pub use place_order::place_order;

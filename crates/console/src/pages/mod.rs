@@ -2,7 +2,9 @@
 //! signed-in person, and showing what was just done once the read models
 //! have it.
 
+pub mod aftersales;
 pub mod dashboard;
+pub mod holds;
 pub mod locations;
 mod order_summary;
 pub mod orders;
@@ -27,7 +29,7 @@ use crate::session::SignedIn;
 use crate::state::Console;
 
 /// What a page says after a change, by the code its redirect carries.
-const NOTICES: [(&str, &str); 14] = [
+const NOTICES: [(&str, &str); 17] = [
     ("registered", "Product registered."),
     ("priced", "Price changed."),
     ("discontinued", "Product discontinued."),
@@ -45,6 +47,9 @@ const NOTICES: [(&str, &str); 14] = [
         "Shipment recorded; the rest of the order is still to ship.",
     ),
     ("cancelled", "Order cancelled; its stock is released."),
+    ("refunded", "Refund recorded."),
+    ("received", "Returned units recorded."),
+    ("released", "Hold released; its units are free again."),
     ("retried", "The parked event was applied."),
     ("rebuild", "Rebuild started."),
     ("verify", "Verification started."),

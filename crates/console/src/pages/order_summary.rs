@@ -73,6 +73,24 @@ pub struct Summary {
     pub(super) shipments: Vec<Shipment>,
     /// Per SKU in the order of the lines, those with units left.
     pub(super) unshipped: Vec<Unshipped>,
+    /// What was paid, as money.
+    pub(super) paid: String,
+    /// What was refunded, as money.
+    pub(super) refunded: String,
+    /// Minor units that may still be refunded.
+    pub(super) refundable: i64,
+    /// The order's currency.
+    pub(super) currency: String,
+    /// Its returns, oldest first.
+    pub(super) returns: Vec<ReturnRef>,
+}
+
+/// One return of an order, as its summary shows it.
+pub(super) struct ReturnRef {
+    /// The return's id.
+    pub(super) id: String,
+    /// `requested`, `partially_received` or `received`.
+    pub(super) status: String,
 }
 
 fn text(value: &Value, key: &str) -> String {
@@ -178,6 +196,17 @@ impl From<&OrderView> for Summary {
             lines,
             shipments,
             unshipped,
+            paid: money(o.paid, &o.currency),
+            refunded: money(o.refunded, &o.currency),
+            refundable: o.paid - o.refunded,
+            currency: o.currency.clone(),
+            returns: items(&o.returns)
+                .iter()
+                .map(|r| ReturnRef {
+                    id: text(r, "return_id"),
+                    status: text(r, "status"),
+                })
+                .collect(),
         }
     }
 }

@@ -148,6 +148,7 @@ impl From<&HistoryEntry> for Entry {
 /// What was typed into the order's forms.
 #[derive(Debug, Default, Deserialize)]
 pub struct OrderForms {
+    /// `ship-<sku>` fields are the ship form's; every other one is named.
     #[serde(default)]
     carrier: String,
     #[serde(default)]
@@ -157,6 +158,9 @@ pub struct OrderForms {
     /// Ship only from here; blank: wherever the units are.
     #[serde(default)]
     location: String,
+    /// The after-sales forms' fields (a refund, a return's receipt).
+    #[serde(flatten)]
+    pub(super) after_sales: super::aftersales::AfterSalesForms,
     /// `ship-<sku>`: units of that SKU to ship; every one blank: all
     /// that is left.
     #[serde(flatten)]
@@ -201,6 +205,9 @@ struct OrderPage {
     history: Vec<Entry>,
     can_ship: bool,
     can_cancel: bool,
+    can_refund: bool,
+    can_receive: bool,
+    dispositions: &'static [&'static str],
     typed: OrderForms,
     errors: FormErrors,
 }
@@ -226,6 +233,16 @@ async fn order_page(
                 status,
                 "placed" | "confirmed" | "paid" | "partially_shipped"
             ),
+        can_refund: may(who, "/orders/{id}/refund")
+            && order.as_ref().is_some_and(|o| o.paid > o.refunded),
+        can_receive: may(who, "/orders/{id}/return-receipt")
+            && order.as_ref().is_some_and(|o| {
+                // A return still expecting units.
+                o.returns
+                    .as_array()
+                    .is_some_and(|r| r.iter().any(|r| r["status"] != "received"))
+            }),
+        dispositions: &super::aftersales::DISPOSITIONS,
         order: order.as_ref().map(Summary::from),
         history: history.items.iter().map(Entry::from).collect(),
         typed,
@@ -233,7 +250,7 @@ async fn order_page(
     })
 }
 
-fn order_id(raw: &str) -> Result<Uuid, ConsoleError> {
+pub(super) fn order_id(raw: &str) -> Result<Uuid, ConsoleError> {
     Uuid::parse_str(raw).map_err(|_| ConsoleError::NotFound(format!("order {raw}")))
 }
 
@@ -313,7 +330,7 @@ pub async fn cancel(
     respond(&console, &who, id, "cancelled", form, outcome(result)?).await
 }
 
-async fn respond(
+pub(super) async fn respond(
     console: &Console,
     who: &SignedIn,
     id: Uuid,
