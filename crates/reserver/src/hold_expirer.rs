@@ -43,7 +43,7 @@ pub async fn expire(
                 &metadata,
             )
             .await?;
-            hold_stock::sync(&mut tx, &lock, &outcome, "expired", &metadata).await?;
+            hold_stock::sync(&mut tx, lock, &outcome, "expired", &metadata).await?;
             Ok::<_, CommandError>(!outcome.events.is_empty())
         }
         .await;

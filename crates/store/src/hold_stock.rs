@@ -8,14 +8,15 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use domain::hold::{Hold, HoldStatus};
-use domain::stock::{StockCommand, StockItem};
-use domain::{Quantity, Sku};
+use domain::stock::{StockCommand, StockEvent, StockItem};
+use domain::{Aggregate, Sku};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::execute::{execute_in, load, CommandError, Outcome};
-use crate::stock_levels::{lock_many_with_holds, Locked};
-use crate::{EventMetadata, StoreError};
+use crate::execute::{load, CommandError, Loaded, Outcome};
+use crate::log::{append_streams, StreamAppend};
+use crate::stock_levels::{lock_many_with_holds, record_many, Locked};
+use crate::{encode, EventMetadata, StoreError};
 
 /// The SKUs a hold command holds locked, and the clock it decides at.
 #[derive(Debug)]
@@ -48,8 +49,13 @@ pub async fn lock(
     let holds: Vec<(String, Uuid)> = skus.iter().map(|s| (s.to_string(), hold_id)).collect();
     let stock = lock_many_with_holds(conn, &pairs, &holds).await?;
     // Read again under the locks: a change that committed before them may
-    // have brought SKUs this lock does not cover.
-    let current = load::<Hold>(conn, &hold_id.to_string()).await?;
+    // have brought SKUs this lock does not cover. A hold that did not exist
+    // is a new one, whose id nobody else knows yet.
+    let current = if current.version > 0 {
+        load::<Hold>(conn, &hold_id.to_string()).await?
+    } else {
+        current
+    };
     if let Some(hold) = current.state.placed() {
         if hold.skus().iter().any(|sku| !skus.contains(sku)) {
             return Err(StoreError::Conflict {
@@ -74,7 +80,7 @@ pub async fn lock(
 /// position of the last stock event appended.
 pub async fn sync(
     conn: &mut PgConnection,
-    lock: &HoldLock,
+    lock: HoldLock,
     outcome: &Outcome<Hold>,
     reason: &str,
     metadata: &EventMetadata,
@@ -90,27 +96,105 @@ pub async fn sync(
         .into());
     }
     let active = hold.status_at(lock.now) == HoldStatus::Active;
-    let mut last = None;
-    for sku in &lock.skus {
-        let at: Vec<(domain::LocationCode, Quantity)> = hold
-            .lines
-            .iter()
-            .filter(|l| active && l.sku == *sku)
-            .map(|l| (l.location.clone(), l.quantity))
-            .collect();
-        let command = StockCommand::SetHold {
+    let commands = lock
+        .skus
+        .iter()
+        .map(|sku| StockCommand::SetHold {
             sku: sku.clone(),
             hold_id: hold.hold_id,
-            at,
+            at: hold
+                .lines
+                .iter()
+                .filter(|l| active && l.sku == *sku)
+                .map(|l| (l.location.clone(), l.quantity))
+                .collect(),
             expires_at: hold.expires_at,
             reason: reason.to_owned(),
-        };
-        let stocked = execute_in::<StockItem>(conn, sku.as_str(), None, command, metadata).await?;
-        if !stocked.events.is_empty() {
-            last = Some(stocked.position);
+        })
+        .collect();
+    Ok(apply(conn, lock, commands, metadata).await?.1)
+}
+
+/// Decides `commands` (one per SKU of `lock`) on the states `lock` read
+/// under its locks, appends every SKU's events in one statement and writes
+/// their rows: the events by SKU, and the position of the last one.
+pub async fn apply(
+    conn: &mut PgConnection,
+    mut lock: HoldLock,
+    commands: Vec<StockCommand>,
+    metadata: &EventMetadata,
+) -> Result<(Vec<(Sku, Vec<StockEvent>)>, Option<i64>), CommandError> {
+    let mut decided = Vec::with_capacity(commands.len());
+    for command in commands {
+        let sku = command_sku(&command).clone();
+        let (loaded, in_commit_order) = lock
+            .stock
+            .remove(sku.as_str())
+            .unwrap_or_else(|| (Loaded::default(), true));
+        let events = loaded.state.decide(command)?;
+        if events.is_empty() {
+            continue;
         }
+        if !in_commit_order {
+            return Err(StoreError::Conflict {
+                stream_id: domain::StreamCategory::Stock.stream_id(sku.as_str()),
+                expected: loaded.version,
+            }
+            .into());
+        }
+        decided.push((sku, loaded, events));
     }
-    Ok(last)
+    if decided.is_empty() {
+        return Ok((Vec::new(), None));
+    }
+    let appends = decided
+        .iter()
+        .map(|(sku, loaded, events)| {
+            Ok(StreamAppend {
+                category: domain::StreamCategory::Stock,
+                aggregate_id: sku.to_string(),
+                expected_version: loaded.version,
+                events: events
+                    .iter()
+                    .map(|e| Ok((encode(e)?, metadata.clone())))
+                    .collect::<Result<Vec<_>, StoreError>>()?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let results = append_streams(conn, &appends).await?;
+    let mut after = Vec::with_capacity(decided.len());
+    let mut by_sku = Vec::with_capacity(decided.len());
+    let mut last = None;
+    for ((sku, loaded, events), result) in decided.into_iter().zip(&results) {
+        let state = events.iter().fold(loaded.state, |s, e| s.evolve(e));
+        after.push((
+            sku.to_string(),
+            Loaded {
+                state,
+                version: result.version,
+                last_position: result.last_position,
+            },
+        ));
+        last = last.max(Some(result.last_position));
+        by_sku.push((sku, events));
+    }
+    let rows: Vec<(&str, &Loaded<StockItem>)> =
+        after.iter().map(|(sku, l)| (sku.as_str(), l)).collect();
+    record_many(conn, &rows).await?;
+    Ok((by_sku, last))
+}
+
+fn command_sku(command: &StockCommand) -> &Sku {
+    match command {
+        StockCommand::Receive { sku, .. }
+        | StockCommand::Adjust { sku, .. }
+        | StockCommand::Count { sku, .. }
+        | StockCommand::Reserve { sku, .. }
+        | StockCommand::Release { sku, .. }
+        | StockCommand::Commit { sku, .. }
+        | StockCommand::SetHold { sku, .. }
+        | StockCommand::ConvertHold { sku, .. } => sku,
+    }
 }
 
 /// Why a hold's units were given back, from how it stands after `outcome`.

@@ -38,9 +38,10 @@ impl CurrentState for Hold {
         .bind(after.version)
         .execute(&mut *conn)
         .await?;
-        if hold.status == HoldStatus::Active {
-            // An extension moves the end the SKUs' lapse check reads; the
-            // caller holds the SKUs' locks.
+        if hold.status == HoldStatus::Active && after.version > 1 {
+            // An extension moves the end the SKUs' lapse check reads (a new
+            // hold's rows carry its end already); the caller holds the
+            // SKUs' locks.
             sqlx::query(
                 "UPDATE stock_cart_holds SET expires_at = $2 \
                  WHERE hold_id = $1 AND expires_at <> $2",

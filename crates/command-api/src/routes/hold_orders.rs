@@ -11,7 +11,7 @@ use domain::allocation::Allocation;
 use domain::hold::{Hold, HoldCommand, HoldStatus};
 use domain::order::{Order, OrderCommand, OrderStatus};
 use domain::product::Product;
-use domain::stock::{StockCommand, StockEvent, StockItem};
+use domain::stock::{StockCommand, StockEvent};
 use domain::{DomainError, Quantity, Sku};
 use serde_json::{json, Value};
 use sqlx::PgConnection;
@@ -150,41 +150,46 @@ impl HttpCommand for FromHold {
         )
         .await?;
         let wanted = self.wanted();
-        let mut allocations = Vec::new();
-        for sku in &lock.skus {
-            let command = match wanted.get(sku).and_then(|u| Quantity::new(*u).ok()) {
-                Some(quantity) => StockCommand::ConvertHold {
-                    sku: sku.clone(),
-                    hold_id: self.hold_id,
-                    order_id,
-                    quantity,
+        let now = lock.now;
+        let commands = lock
+            .skus
+            .iter()
+            .map(
+                |sku| match wanted.get(sku).and_then(|u| Quantity::new(*u).ok()) {
+                    Some(quantity) => StockCommand::ConvertHold {
+                        sku: sku.clone(),
+                        hold_id: self.hold_id,
+                        order_id,
+                        quantity,
+                    },
+                    None => StockCommand::SetHold {
+                        sku: sku.clone(),
+                        hold_id: self.hold_id,
+                        at: vec![],
+                        expires_at: now,
+                        reason: "converted".to_owned(),
+                    },
                 },
-                None => StockCommand::SetHold {
-                    sku: sku.clone(),
-                    hold_id: self.hold_id,
-                    at: vec![],
-                    expires_at: lock.now,
-                    reason: "converted".to_owned(),
-                },
-            };
-            let stocked =
-                execute_in::<StockItem>(conn, sku.as_str(), None, command, &self.metadata).await?;
-            for event in &stocked.events {
-                if let StockEvent::StockReserved {
+            )
+            .collect();
+        let (stocked, _) = hold_stock::apply(conn, lock, commands, &self.metadata).await?;
+        let mut allocations: Vec<Allocation> = stocked
+            .iter()
+            .flat_map(|(_, events)| events)
+            .filter_map(|event| match event {
+                StockEvent::StockReserved {
                     sku,
                     quantity,
                     location,
                     ..
-                } = event
-                {
-                    allocations.push(Allocation {
-                        sku: sku.clone(),
-                        location: location.clone(),
-                        quantity: *quantity,
-                    });
-                }
-            }
-        }
+                } => Some(Allocation {
+                    sku: sku.clone(),
+                    location: location.clone(),
+                    quantity: *quantity,
+                }),
+                _ => None,
+            })
+            .collect();
         allocations.sort();
         let confirmed = execute_in::<Order>(
             conn,

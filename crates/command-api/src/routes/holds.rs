@@ -291,7 +291,7 @@ impl HttpCommand for OnHold {
             return Ok(None);
         };
         let reason = hold_stock::release_reason(outcome, lock.now);
-        Ok(hold_stock::sync(conn, &lock, outcome, reason, &self.metadata).await?)
+        Ok(hold_stock::sync(conn, lock, outcome, reason, &self.metadata).await?)
     }
 
     fn respond(&self, outcome: &Outcome<Hold>) -> (StatusCode, Value) {
