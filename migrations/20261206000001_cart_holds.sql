@@ -38,9 +38,11 @@ CREATE INDEX stock_cart_holds_lapse_idx ON stock_cart_holds (sku, expires_at);
 CREATE INDEX stock_cart_holds_hold_idx ON stock_cart_holds (hold_id);
 
 -- Locks the rows of `p_skus` in SKU order, as before, and reads besides the
--- rows of each (SKU, hold) pair of `p_hold_skus`/`p_holds` and, per SKU, up
--- to 500 rows of holds past their end (by the clock after the lock, so a
--- hold command that ran before us under the same lock saw an earlier time).
+-- rows of each (SKU, hold) pair of `p_hold_skus`/`p_holds` and, per SKU,
+-- every row of up to 500 holds past their end (by the clock after the lock,
+-- so a hold command that ran before us under the same lock saw an earlier
+-- time). A hold is read whole at a SKU or not at all: its rows are written
+-- back from what was read.
 DROP FUNCTION lock_stock(text[], uuid[]);
 CREATE FUNCTION lock_stock(p_skus text[], p_orders uuid[], p_hold_skus text[], p_holds uuid[])
 RETURNS TABLE (kind text, sku text, order_id uuid, location text, version bigint,
@@ -77,9 +79,12 @@ BEGIN
                 JOIN stock_cart_holds w ON w.sku = p.sku AND w.hold_id = p.hold_id
               UNION
               SELECT x.* FROM (SELECT DISTINCT s FROM unnest(p_skus) AS s) s
-                CROSS JOIN LATERAL (SELECT * FROM stock_cart_holds y
-                                    WHERE y.sku = s.s AND y.expires_at <= now_
-                                    ORDER BY y.expires_at LIMIT 500) x
+                CROSS JOIN LATERAL (
+                    SELECT y.* FROM stock_cart_holds y
+                    WHERE y.sku = s.s AND y.hold_id IN (
+                        SELECT z.hold_id FROM stock_cart_holds z
+                        WHERE z.sku = s.s AND z.expires_at <= now_
+                        GROUP BY z.hold_id ORDER BY min(z.expires_at) LIMIT 500)) x
           ) c;
 END
 $$;

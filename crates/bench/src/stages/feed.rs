@@ -172,6 +172,13 @@ async fn long_poll(
                     .lock()
                     .expect("not poisoned")
                     .insert(position, Instant::now());
+                // Announced after its commit, as the command API announces
+                // every append: what both the long poll and the listener
+                // wake on.
+                sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(store::notify::EVENTS_CHANNEL)
+                    .execute(&pool)
+                    .await?;
                 order.push(position);
             }
             anyhow::Ok(order)
