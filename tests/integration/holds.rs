@@ -338,6 +338,14 @@ async fn a_storefront_sees_extends_and_changes_only_its_channels_holds() {
     assert_eq!(read_hold(&web, &sys, &id).await.0, 200);
     assert_eq!(read_hold(&app, &sys, &id).await.0, 404);
     assert_eq!(read_hold(&analyst, &sys, &id).await.0, 403);
+    // Its stream too is only its channel's.
+    let stream = |client: &reqwest::Client| {
+        client
+            .get(format!("{}/v1/streams/hold-{id}", sys.query_url()))
+            .send()
+    };
+    assert_eq!(stream(&web).await.unwrap().status(), 200);
+    assert_eq!(stream(&app).await.unwrap().status(), 404);
     let (status, _) = post(&app, &sys, &format!("/v1/holds/{id}/releases"), json!({})).await;
     assert_eq!(status, 404, "another channel's hold does not exist for it");
     let (status, _) = post(

@@ -292,6 +292,19 @@ async fn stream(
             return Err(QueryError::NotFound(format!("stream {stream_id}")));
         }
     }
+    // So is another channel's cart hold.
+    if let (Some(own), StreamCategory::Hold) = (&principal.channel, category) {
+        let hold = uuid::Uuid::parse_str(&stream_id["hold-".len()..]).ok();
+        let held_by = match hold {
+            Some(id) => store::holds::find(&mut *conn, id)
+                .await?
+                .and_then(|h| h.channel),
+            None => None,
+        };
+        if held_by.as_ref() != Some(own) {
+            return Err(QueryError::NotFound(format!("stream {stream_id}")));
+        }
+    }
     let up_to = after.saturating_add(limit);
     let events = read_stream_between(&mut conn, &stream_id, after, up_to).await?;
     if events.is_empty() && after == 0 {
