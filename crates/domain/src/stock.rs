@@ -11,7 +11,6 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -313,26 +312,6 @@ impl Reservation {
     }
 }
 
-/// What one cart hold keeps of one SKU.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CartHold {
-    /// Units per location; empty once released here (kept so the store
-    /// knows to drop its rows).
-    pub at: BTreeMap<LocationCode, Quantity>,
-    /// When the hold ends, as recorded with its units.
-    pub expires_at: DateTime<Utc>,
-    /// Whether the hold was past its end when the state was loaded: its
-    /// units are free to whoever is short.
-    pub lapsed: bool,
-}
-
-impl CartHold {
-    /// Units kept at `location`.
-    fn units_at(&self, location: &LocationCode) -> i64 {
-        self.at.get(location).map_or(0, |q| q.get())
-    }
-}
-
 /// The state of one SKU's stock.
 ///
 /// A state built by [`StockItem::from_parts`] from every location's units
@@ -411,91 +390,6 @@ impl StockItem {
             reservations: reservations.into_iter().collect(),
             cart: BTreeMap::new(),
         }
-    }
-
-    /// The same state knowing these cart holds as well (the loader gives
-    /// the holds a command is about and the lapsed ones).
-    pub fn with_cart_holds(mut self, holds: impl IntoIterator<Item = (Uuid, CartHold)>) -> Self {
-        self.cart.extend(holds);
-        self
-    }
-
-    /// The cart holds this state knows, by hold.
-    pub fn cart_holds(&self) -> impl Iterator<Item = (Uuid, &CartHold)> + '_ {
-        self.cart.iter().map(|(hold, h)| (*hold, h))
-    }
-
-    /// What a decision at `location` can take: what is available plus what
-    /// lapsed holds there keep.
-    pub fn obtainable(&self, location: &LocationCode) -> i64 {
-        self.at(location).available()
-            + self
-                .lapsed_at(location, None)
-                .map(|(_, q)| q.get())
-                .sum::<i64>()
-    }
-
-    /// Lapsed holds at `location` other than `except`, with their units.
-    fn lapsed_at<'a>(
-        &'a self,
-        location: &'a LocationCode,
-        except: Option<Uuid>,
-    ) -> impl Iterator<Item = (Uuid, Quantity)> + 'a {
-        self.cart
-            .iter()
-            .filter(move |(hold, h)| h.lapsed && Some(**hold) != except)
-            .filter_map(move |(hold, h)| h.at.get(location).map(|q| (*hold, *q)))
-    }
-
-    /// Makes `need` units free at `location` where `free` are: nothing to
-    /// do, or the release of every lapsed hold there (but `except`), or
-    /// the shortfall.
-    fn make_room(
-        &self,
-        sku: &Sku,
-        location: &LocationCode,
-        need: i64,
-        free: i64,
-        except: Option<Uuid>,
-    ) -> Result<Vec<StockEvent>, DomainError> {
-        if need <= free {
-            return Ok(vec![]);
-        }
-        let lapsed: Vec<(Uuid, Quantity)> = self.lapsed_at(location, except).collect();
-        let obtainable = free + lapsed.iter().map(|(_, q)| q.get()).sum::<i64>();
-        if need > obtainable {
-            return Err(DomainError::InsufficientStock {
-                sku: sku.clone(),
-                requested: need,
-                available: obtainable,
-            });
-        }
-        Ok(lapsed
-            .into_iter()
-            .map(|(hold_id, quantity)| StockEvent::StockHoldReleased {
-                sku: sku.clone(),
-                hold_id,
-                quantity,
-                location: location.clone(),
-                reason: "expired".to_owned(),
-            })
-            .collect())
-    }
-
-    /// Releases every unit `hold_id` keeps here.
-    fn release_hold(&self, sku: &Sku, hold_id: Uuid, reason: &str) -> Vec<StockEvent> {
-        self.cart
-            .get(&hold_id)
-            .into_iter()
-            .flat_map(|h| h.at.iter())
-            .map(|(location, quantity)| StockEvent::StockHoldReleased {
-                sku: sku.clone(),
-                hold_id,
-                quantity: *quantity,
-                location: location.clone(),
-                reason: reason.to_owned(),
-            })
-            .collect()
     }
 
     fn check_text(field: &str, text: &str, required: bool) -> Result<(), DomainError> {
@@ -731,10 +625,7 @@ impl Aggregate for StockItem {
                     *reservation = Reservation::Open(BTreeMap::new());
                 }
                 if let Reservation::Open(at) = reservation {
-                    let before = at.get(location).map_or(0, |q| q.get());
-                    if let Ok(q) = Quantity::new(before + quantity.get()) {
-                        at.insert(location.clone(), q);
-                    }
+                    shift(at, location, quantity.get());
                 }
             }
             StockEvent::StockReleased {
@@ -771,10 +662,7 @@ impl Aggregate for StockItem {
                     lapsed: false,
                 });
                 hold.expires_at = *expires_at;
-                let before = hold.units_at(location);
-                if let Ok(q) = Quantity::new(before + quantity.get()) {
-                    hold.at.insert(location.clone(), q);
-                }
+                shift(&mut hold.at, location, quantity.get());
             }
             StockEvent::StockHoldReleased {
                 hold_id,
@@ -784,14 +672,7 @@ impl Aggregate for StockItem {
             } => {
                 self.units_mut(location).held -= quantity.get();
                 if let Some(hold) = self.cart.get_mut(hold_id) {
-                    match Quantity::new(hold.units_at(location) - quantity.get()) {
-                        Ok(q) => {
-                            hold.at.insert(location.clone(), q);
-                        }
-                        Err(_) => {
-                            hold.at.remove(location);
-                        }
-                    }
+                    shift(&mut hold.at, location, -quantity.get());
                 }
             }
         }
@@ -822,15 +703,7 @@ impl StockItem {
             .entry(order_id)
             .or_insert(Reservation::Settled);
         if let Reservation::Open(at) = entry {
-            let left = at.get(location).map_or(0, |q| q.get()) - units;
-            match Quantity::new(left) {
-                Ok(q) => {
-                    at.insert(location.clone(), q);
-                }
-                Err(_) => {
-                    at.remove(location);
-                }
-            }
+            shift(at, location, -units);
             if at.is_empty() {
                 *entry = Reservation::Settled;
             }
@@ -838,7 +711,35 @@ impl StockItem {
     }
 }
 
+/// Moves the units kept at `location` by `delta`; a location left with
+/// none is dropped.
+fn shift(at: &mut BTreeMap<LocationCode, Quantity>, location: &LocationCode, delta: i64) {
+    let units = at.get(location).map_or(0, |q| q.get()) + delta;
+    match Quantity::new(units) {
+        Ok(q) => {
+            at.insert(location.clone(), q);
+        }
+        Err(_) => {
+            at.remove(location);
+        }
+    }
+}
+
 impl StockCommand {
+    /// The SKU the command is about.
+    pub fn sku(&self) -> &Sku {
+        match self {
+            Self::Receive { sku, .. }
+            | Self::Adjust { sku, .. }
+            | Self::Count { sku, .. }
+            | Self::Reserve { sku, .. }
+            | Self::Release { sku, .. }
+            | Self::Commit { sku, .. }
+            | Self::SetHold { sku, .. }
+            | Self::ConvertHold { sku, .. } => sku,
+        }
+    }
+
     /// The location a receipt, adjustment or count names; `None` for the
     /// order commands, whose locations come from their reservation.
     pub fn location(&self) -> Option<&LocationCode> {
@@ -878,6 +779,19 @@ impl StockCommand {
 }
 
 impl StockEvent {
+    /// The SKU the event is about.
+    pub fn sku(&self) -> &Sku {
+        match self {
+            Self::StockReceived { sku, .. }
+            | Self::StockAdjusted { sku, .. }
+            | Self::StockReserved { sku, .. }
+            | Self::StockReleased { sku, .. }
+            | Self::StockCommitted { sku, .. }
+            | Self::StockHeld { sku, .. }
+            | Self::StockHoldReleased { sku, .. } => sku,
+        }
+    }
+
     /// The order the event is about, if any.
     pub fn order_id(&self) -> Option<OrderId> {
         match self {
@@ -938,6 +852,7 @@ impl StockEvent {
 }
 
 mod cart;
+pub use self::cart::CartHold;
 #[cfg(test)]
 mod cart_tests;
 #[cfg(test)]

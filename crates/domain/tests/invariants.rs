@@ -156,16 +156,7 @@ impl Shop {
     }
 
     fn stock_command(&mut self, command: StockCommand) -> Result<(), DomainError> {
-        let key = match &command {
-            StockCommand::Receive { sku, .. }
-            | StockCommand::Adjust { sku, .. }
-            | StockCommand::Count { sku, .. }
-            | StockCommand::Reserve { sku, .. }
-            | StockCommand::Release { sku, .. }
-            | StockCommand::Commit { sku, .. }
-            | StockCommand::SetHold { sku, .. }
-            | StockCommand::ConvertHold { sku, .. } => sku.clone(),
-        };
+        let key = command.sku().clone();
         let item = self.stock.entry(key.clone()).or_default();
         // What the store decides on: every location's row and the one
         // reservation the command is about. It must decide as the fold does.

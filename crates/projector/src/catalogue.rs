@@ -85,15 +85,7 @@ impl Delta {
 
 impl StockDeltas {
     fn add(&mut self, e: &Envelope, event: &StockEvent) {
-        let sku = match event {
-            StockEvent::StockReceived { sku, .. }
-            | StockEvent::StockAdjusted { sku, .. }
-            | StockEvent::StockReserved { sku, .. }
-            | StockEvent::StockReleased { sku, .. }
-            | StockEvent::StockCommitted { sku, .. }
-            | StockEvent::StockHeld { sku, .. }
-            | StockEvent::StockHoldReleased { sku, .. } => sku.as_str().to_owned(),
-        };
+        let sku = event.sku().as_str().to_owned();
         let (on_hand, reserved) = event.deltas();
         let held = event.held_delta();
         let at = (sku.clone(), event.location().as_str().to_owned());

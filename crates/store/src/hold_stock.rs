@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use domain::hold::{Hold, HoldStatus};
+use domain::hold::{Hold, HoldStatus, PlacedHold};
 use domain::stock::{StockCommand, StockEvent, StockItem};
 use domain::{Aggregate, Sku};
 use sqlx::PgConnection;
@@ -57,12 +57,7 @@ pub async fn lock(
         current
     };
     if let Some(hold) = current.state.placed() {
-        if hold.skus().iter().any(|sku| !skus.contains(sku)) {
-            return Err(StoreError::Conflict {
-                stream_id: domain::StreamCategory::Hold.stream_id(&hold_id.to_string()),
-                expected: current.version,
-            });
-        }
+        covered(&skus, hold, current.version)?;
     }
     let now = crate::holds::clock(conn).await?;
     Ok(HoldLock {
@@ -88,13 +83,7 @@ pub async fn sync(
     let Some(hold) = outcome.state.placed() else {
         return Ok(None);
     };
-    if hold.skus().iter().any(|sku| !lock.skus.contains(sku)) {
-        return Err(StoreError::Conflict {
-            stream_id: domain::StreamCategory::Hold.stream_id(&hold.hold_id.to_string()),
-            expected: outcome.version,
-        }
-        .into());
-    }
+    covered(&lock.skus, hold, outcome.version)?;
     let active = hold.status_at(lock.now) == HoldStatus::Active;
     let commands = lock
         .skus
@@ -126,7 +115,7 @@ pub async fn apply(
 ) -> Result<(Vec<(Sku, Vec<StockEvent>)>, Option<i64>), CommandError> {
     let mut decided = Vec::with_capacity(commands.len());
     for command in commands {
-        let sku = command_sku(&command).clone();
+        let sku = command.sku().clone();
         let (loaded, in_commit_order) = lock
             .stock
             .remove(sku.as_str())
@@ -184,17 +173,16 @@ pub async fn apply(
     Ok((by_sku, last))
 }
 
-fn command_sku(command: &StockCommand) -> &Sku {
-    match command {
-        StockCommand::Receive { sku, .. }
-        | StockCommand::Adjust { sku, .. }
-        | StockCommand::Count { sku, .. }
-        | StockCommand::Reserve { sku, .. }
-        | StockCommand::Release { sku, .. }
-        | StockCommand::Commit { sku, .. }
-        | StockCommand::SetHold { sku, .. }
-        | StockCommand::ConvertHold { sku, .. } => sku,
+/// Refuses, as a conflict to retry, a hold naming a SKU `skus` does not
+/// cover: it was changed since its SKUs were chosen for locking.
+fn covered(skus: &[Sku], hold: &PlacedHold, version: i64) -> Result<(), StoreError> {
+    if hold.skus().iter().any(|sku| !skus.contains(sku)) {
+        return Err(StoreError::Conflict {
+            stream_id: domain::StreamCategory::Hold.stream_id(&hold.hold_id.to_string()),
+            expected: version,
+        });
     }
+    Ok(())
 }
 
 /// Why a hold's units were given back, from how it stands after `outcome`.

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use axum::http::StatusCode;
 use domain::allocation::Allocation;
-use domain::hold::{Hold, HoldCommand, HoldStatus};
+use domain::hold::{Hold, HoldCommand};
 use domain::order::{Order, OrderCommand, OrderStatus};
 use domain::product::Product;
 use domain::stock::{StockCommand, StockEvent};
@@ -55,24 +55,18 @@ impl FromHold {
         wanted
     }
 
-    /// Refuses an order that asks more of a SKU than the hold keeps or
-    /// elsewhere than it keeps it, or a hold that is not this channel's or
-    /// no longer active.
+    /// Refuses pins and a pickup location that disagree with where the hold
+    /// keeps the units (the hold decided that). Everything else about the
+    /// conversion (the hold's channel and status, the units it keeps) the
+    /// hold and stock aggregates decide in `follow_up`.
     fn check(&self, lock: &HoldLock) -> Result<(), ApiError> {
-        let hold = lock
-            .hold
-            .placed()
-            .filter(|h| self.place.channel.is_none() || h.channel == self.place.channel)
-            .ok_or_else(|| ApiError::NotFound(format!("hold {}", self.hold_id)))?;
-        let status = hold.status_at(lock.now);
-        if status != HoldStatus::Active {
-            return Err(ApiError::Rejected(DomainError::Forbidden {
-                action: "convert the hold",
-                why: format!("hold {} is {}", self.hold_id, status.as_str()),
-            }));
-        }
-        // Pins and a pickup location must agree with where the hold keeps
-        // the units: the hold decided that.
+        // Another channel's hold is the domain's to refuse as missing.
+        let mine = |h: &&domain::hold::PlacedHold| {
+            self.place.channel.is_none() || h.channel == self.place.channel
+        };
+        let Some(hold) = lock.hold.placed().filter(mine) else {
+            return Ok(());
+        };
         for (sku, _, pin) in &self.place.lines {
             let at = pin.as_ref().or(self.place.pickup_location.as_ref());
             if let Some(at) = at {
@@ -86,20 +80,6 @@ impl FromHold {
                         why: format!("the hold keeps {sku} elsewhere than {at}"),
                     }));
                 }
-            }
-        }
-        for (sku, units) in self.wanted() {
-            let kept: i64 = hold
-                .lines
-                .iter()
-                .filter(|l| l.sku == sku)
-                .map(|l| l.quantity.get())
-                .sum();
-            if units > kept {
-                return Err(ApiError::Rejected(DomainError::Forbidden {
-                    action: "convert the hold",
-                    why: format!("the order asks for {units} of {sku}; the hold keeps {kept}"),
-                }));
             }
         }
         Ok(())

@@ -171,12 +171,7 @@ impl OnHold {
         let sites = store::locations::all_for_allocation(conn).await?;
         let free = |sku: &Sku, at: &LocationCode| {
             lock.stock.get(sku.as_str()).map_or(0, |(loaded, _)| {
-                let state = &loaded.state;
-                let own = state
-                    .cart_holds()
-                    .find(|(hold, h)| *hold == self.hold_id && !h.lapsed)
-                    .map_or(0, |(_, h)| h.at.get(at).map_or(0, |q| q.get()));
-                state.obtainable(at) + own
+                loaded.state.obtainable(at) + loaded.state.own_units(self.hold_id, at)
             })
         };
         let request = Request {

@@ -1,5 +1,7 @@
-//! The stock side of cart holds: setting what a hold keeps of a SKU, and
-//! handing held units to the order a hold becomes.
+//! The stock side of cart holds: what each hold keeps of a SKU and whether
+//! it lapsed, making room from lapsed holds for a decision that is short,
+//! setting what a hold keeps, and handing held units to the order a hold
+//! becomes.
 
 use std::collections::BTreeMap;
 
@@ -7,9 +9,124 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{Reservation, StockEvent, StockItem};
+
 use crate::{DomainError, LocationCode, OrderId, Quantity, Sku};
 
+/// What one cart hold keeps of one SKU.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CartHold {
+    /// Units per location; empty once released here (kept so the store
+    /// knows to drop its rows).
+    pub at: BTreeMap<LocationCode, Quantity>,
+    /// When the hold ends, as recorded with its units.
+    pub expires_at: DateTime<Utc>,
+    /// Whether the hold was past its end when the state was loaded: its
+    /// units are free to whoever is short.
+    pub lapsed: bool,
+}
+
+impl CartHold {
+    /// Units kept at `location`.
+    fn units_at(&self, location: &LocationCode) -> i64 {
+        self.at.get(location).map_or(0, |q| q.get())
+    }
+}
+
 impl StockItem {
+    /// The same state knowing these cart holds as well (the loader gives
+    /// the holds a command is about and the lapsed ones).
+    pub fn with_cart_holds(mut self, holds: impl IntoIterator<Item = (Uuid, CartHold)>) -> Self {
+        self.cart.extend(holds);
+        self
+    }
+
+    /// The cart holds this state knows, by hold.
+    pub fn cart_holds(&self) -> impl Iterator<Item = (Uuid, &CartHold)> + '_ {
+        self.cart.iter().map(|(hold, h)| (*hold, h))
+    }
+
+    /// What a decision at `location` can take: what is available plus what
+    /// lapsed holds there keep.
+    pub fn obtainable(&self, location: &LocationCode) -> i64 {
+        self.at(location).available()
+            + self
+                .lapsed_at(location, None)
+                .map(|(_, q)| q.get())
+                .sum::<i64>()
+    }
+
+    /// Lapsed holds at `location` other than `except`, with their units.
+    fn lapsed_at<'a>(
+        &'a self,
+        location: &'a LocationCode,
+        except: Option<Uuid>,
+    ) -> impl Iterator<Item = (Uuid, Quantity)> + 'a {
+        self.cart
+            .iter()
+            .filter(move |(hold, h)| h.lapsed && Some(**hold) != except)
+            .filter_map(move |(hold, h)| h.at.get(location).map(|q| (*hold, *q)))
+    }
+
+    /// Makes `need` units free at `location` where `free` are: nothing to
+    /// do, or the release of every lapsed hold there (but `except`), or
+    /// the shortfall.
+    pub(super) fn make_room(
+        &self,
+        sku: &Sku,
+        location: &LocationCode,
+        need: i64,
+        free: i64,
+        except: Option<Uuid>,
+    ) -> Result<Vec<StockEvent>, DomainError> {
+        if need <= free {
+            return Ok(vec![]);
+        }
+        let lapsed: Vec<(Uuid, Quantity)> = self.lapsed_at(location, except).collect();
+        let obtainable = free + lapsed.iter().map(|(_, q)| q.get()).sum::<i64>();
+        if need > obtainable {
+            return Err(DomainError::InsufficientStock {
+                sku: sku.clone(),
+                requested: need,
+                available: obtainable,
+            });
+        }
+        Ok(lapsed
+            .into_iter()
+            .map(|(hold_id, quantity)| StockEvent::StockHoldReleased {
+                sku: sku.clone(),
+                hold_id,
+                quantity,
+                location: location.clone(),
+                reason: "expired".to_owned(),
+            })
+            .collect())
+    }
+
+    /// Releases every unit `hold_id` keeps here.
+    fn release_hold(&self, sku: &Sku, hold_id: Uuid, reason: &str) -> Vec<StockEvent> {
+        self.cart
+            .get(&hold_id)
+            .into_iter()
+            .flat_map(|h| h.at.iter())
+            .map(|(location, quantity)| StockEvent::StockHoldReleased {
+                sku: sku.clone(),
+                hold_id,
+                quantity: *quantity,
+                location: location.clone(),
+                reason: reason.to_owned(),
+            })
+            .collect()
+    }
+
+    /// Units `hold_id` keeps at `location` while it has not lapsed (a
+    /// lapsed hold's units count as obtainable already).
+    pub fn own_units(&self, hold_id: Uuid, location: &LocationCode) -> i64 {
+        self.cart
+            .get(&hold_id)
+            .filter(|h| !h.lapsed)
+            .map_or(0, |h| h.units_at(location))
+    }
+
     /// Makes `hold_id` keep exactly `at` here: its old units are released
     /// and the new ones held in one decision, so a change needs room only
     /// for what it adds. All or nothing over the locations.
