@@ -16,7 +16,7 @@ use crate::support::{eventually, System};
 
 /// Reads the feed from 0 with pages of `limit` until `done` holds for the
 /// cursor and what was read.
-async fn follow_feed(
+pub(crate) async fn follow_feed(
     client: &reqwest::Client,
     base: &str,
     query: &str,
@@ -46,48 +46,60 @@ async fn follow_feed(
     seen
 }
 
+/// `writers` appenders of `rounds` product events each (SKUs
+/// `{prefix}-{writer}-{round}`), whose transactions stay open for a while
+/// and some roll back, so positions commit out of order and leave holes.
+pub(crate) fn commit_late(
+    url: &str,
+    prefix: &str,
+    writers: usize,
+    rounds: usize,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..writers)
+        .map(|writer| {
+            let (url, prefix) = (url.to_owned(), prefix.to_owned());
+            tokio::spawn(async move {
+                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                for round in 0..rounds {
+                    let mut tx = conn.begin().await.unwrap();
+                    let sku = format!("{prefix}-{writer}-{round}");
+                    let event =
+                        store::encode(&domain::product::ProductEvent::ProductDiscontinued {
+                            sku: domain::Sku::parse(&sku).unwrap(),
+                        })
+                        .unwrap();
+                    store::append(
+                        &mut tx,
+                        domain::StreamCategory::Product,
+                        &sku,
+                        0,
+                        &[event],
+                        &store::EventMetadata::new_correlation(None),
+                    )
+                    .await
+                    .unwrap();
+                    tokio::time::sleep(Duration::from_millis(
+                        ((writer * 7 + round * 13) % 40) as u64,
+                    ))
+                    .await;
+                    if (writer + round) % 4 == 0 {
+                        tx.rollback().await.unwrap();
+                    } else {
+                        tx.commit().await.unwrap();
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_feed_holds_every_committed_event_once_in_order_whatever_commits_late() {
     let sys = System::start_with(&[], &[]).await;
     let subscriber = client_with(&sys.db.create_key("subscriber", None).await);
     let base = sys.query_url().to_owned();
 
-    // Appenders whose transactions stay open for a while, some rolled back,
-    // so positions commit out of order and leave holes.
-    let mut appenders = Vec::new();
-    for writer in 0..6 {
-        let url = sys.db.url.clone();
-        appenders.push(tokio::spawn(async move {
-            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-            for round in 0..10 {
-                let mut tx = conn.begin().await.unwrap();
-                let sku = format!("FEED-{writer}-{round}");
-                let event = store::encode(&domain::product::ProductEvent::ProductDiscontinued {
-                    sku: domain::Sku::parse(&sku).unwrap(),
-                })
-                .unwrap();
-                store::append(
-                    &mut tx,
-                    domain::StreamCategory::Product,
-                    &sku,
-                    0,
-                    &[event],
-                    &store::EventMetadata::new_correlation(None),
-                )
-                .await
-                .unwrap();
-                tokio::time::sleep(Duration::from_millis(
-                    ((writer * 7 + round * 13) % 40) as u64,
-                ))
-                .await;
-                if (writer + round) % 4 == 0 {
-                    tx.rollback().await.unwrap();
-                } else {
-                    tx.commit().await.unwrap();
-                }
-            }
-        }));
-    }
+    let appenders = commit_late(&sys.db.url, "FEED", 6, 10);
     // Read while they write, in small pages, until past the last event
     // committed (known once the writers are done).
     let last = Arc::new(AtomicI64::new(i64::MAX));
@@ -325,7 +337,7 @@ async fn a_storefront_reads_its_own_channels_orders_with_every_product_and_stock
 }
 
 /// Reads server-sent events from `response` until `count` `id:` lines came.
-async fn sse_ids(response: reqwest::Response, count: usize) -> Vec<i64> {
+pub(crate) async fn sse_ids(response: reqwest::Response, count: usize) -> Vec<i64> {
     let mut response = response;
     let mut text = String::new();
     let mut ids = Vec::new();

@@ -29,6 +29,7 @@ mod docs_page;
 mod doctor;
 mod end_to_end;
 mod event_feed;
+mod event_streams;
 mod gap_safety;
 mod group_append;
 mod history;

@@ -47,10 +47,11 @@ pub(crate) fn query_app(pool: PgPool) -> Router {
         bus::admin::BrokerProbe::new(&bus::KafkaConfig::new("127.0.0.1:9")).unwrap(),
         Duration::from_millis(200),
     );
+    let horizon = query_api::horizon::LogHorizon::fixed(0);
     query_api::router(
         query_api::AppState {
-            horizon: query_api::horizon::LogHorizon::fixed(0),
-            event_streams: Default::default(),
+            event_streams: query_api::routes::EventStreams::start(pool.clone(), horizon.clone()),
+            horizon,
             max_long_poll: std::time::Duration::from_secs(1),
             freshness: query_api::freshness::Freshness::start(
                 pool.clone(),

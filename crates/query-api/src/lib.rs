@@ -5,6 +5,7 @@ pub mod actors;
 pub mod csv;
 pub mod error;
 pub mod freshness;
+pub mod live_tail;
 pub use bus::horizon;
 pub mod params;
 pub mod replica;

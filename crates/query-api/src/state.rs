@@ -22,8 +22,8 @@ pub struct AppState {
     pub authenticator: web::auth::Authenticator,
     /// The log's settled position, for the event feed.
     pub horizon: crate::horizon::LogHorizon,
-    /// Event streams open per key.
-    pub event_streams: crate::routes::StreamSlots,
+    /// Open event streams and the log's tail they share.
+    pub event_streams: crate::routes::EventStreams,
     /// Longest a feed request long-polls: `wait` up to 30 s, within the
     /// request timeout.
     pub max_long_poll: std::time::Duration,

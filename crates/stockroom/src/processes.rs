@@ -228,16 +228,18 @@ async fn query_api(
                     query_api::freshness::Freshness::start(primary.clone(), max_wait, stop.clone())
                 }
             };
+            let horizon =
+                query_api::horizon::LogHorizon::start(primary.clone(), replica.clone(), stop);
+            let reads = replica.clone().unwrap_or(primary);
             let state = query_api::AppState {
-                horizon: query_api::horizon::LogHorizon::start(
-                    primary.clone(),
-                    replica.clone(),
-                    stop,
+                event_streams: query_api::routes::EventStreams::start(
+                    reads.clone(),
+                    horizon.clone(),
                 ),
-                event_streams: Default::default(),
+                horizon,
                 max_long_poll: query_api::long_poll_within(api.limits().request_timeout),
                 freshness,
-                pool: replica.clone().unwrap_or(primary),
+                pool: reads,
                 probes: replica_probes.unwrap_or(probes),
                 authenticator,
             };

@@ -6,7 +6,7 @@
 
 use std::sync::LazyLock;
 
-use sqlx::PgExecutor;
+use sqlx::{PgExecutor, Row};
 
 use crate::read::{from_row, EVENT_COLUMNS};
 use crate::{RecordedEvent, StoreError};
@@ -27,6 +27,34 @@ pub struct FeedFilter {
     /// (deny by default, so a category added later stays out of it).
     /// `None` sees everything.
     pub channel: Option<String>,
+}
+
+impl FeedFilter {
+    /// Whether this view admits an event of `category` and `event_type`
+    /// whose order (for an order event) was placed through `order_channel`:
+    /// the rule [`page_below`]'s query applies, for readers that filter a
+    /// shared tail ([`tail_below`]) in memory.
+    pub fn admits(&self, category: &str, event_type: &str, order_channel: Option<&str>) -> bool {
+        let listed = |list: &[String], value: &str| list.is_empty() || list.iter().any(|v| v == value);
+        listed(&self.types, event_type)
+            && listed(&self.categories, category)
+            && match &self.channel {
+                None => true,
+                Some(own) => {
+                    matches!(category, "product" | "stock")
+                        || (category == "order" && order_channel == Some(own.as_str()))
+                }
+            }
+    }
+}
+
+/// An event of the whole log, with what a view needs to judge it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TailEvent {
+    /// The event.
+    pub event: RecordedEvent,
+    /// For an order event, the channel its `OrderPlaced` names.
+    pub order_channel: Option<String>,
 }
 
 /// A page of the feed and how far it looked.
@@ -97,6 +125,47 @@ pub async fn page_below<'c>(
         .await?;
     let events = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
     Ok(FeedPage { events, looked_to })
+}
+
+static TAIL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {EVENT_COLUMNS}, \
+           CASE WHEN e.category = 'order' THEN ( \
+             SELECT placed.data->>'channel' FROM events placed \
+             WHERE placed.stream_id = e.stream_id AND placed.stream_version = 1) END \
+           AS order_channel \
+         FROM events e WHERE e.position > $1 AND e.position <= $2 \
+         ORDER BY e.position LIMIT $3"
+    )
+});
+
+/// Up to `limit` events of the whole log after `after` and at or below
+/// `settled`, each with its order's channel: one read that many views
+/// share, each filtering it with [`FeedFilter::admits`]. `settled` must be
+/// a settled position, as for [`page_below`].
+pub async fn tail_below<'c>(
+    db: impl PgExecutor<'c>,
+    after: i64,
+    settled: i64,
+    limit: i64,
+) -> Result<Vec<TailEvent>, StoreError> {
+    if settled <= after {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(&TAIL)
+        .bind(after)
+        .bind(settled)
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
+    rows.iter()
+        .map(|row| -> Result<TailEvent, StoreError> {
+            Ok(TailEvent {
+                event: from_row(row)?,
+                order_channel: row.try_get("order_channel")?,
+            })
+        })
+        .collect()
 }
 
 /// The channel order stream `stream_id` was placed through, if it names one.

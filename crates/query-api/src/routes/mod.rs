@@ -14,7 +14,7 @@ mod products;
 mod projections;
 mod returns;
 
-pub use event_stream::StreamSlots;
+pub use event_stream::EventStreams;
 
 /// The reads, callable without HTTP (the console shows them to signed-in
 /// people), with the views the routes answer.
