@@ -29,6 +29,7 @@ const RETRY: Duration = Duration::from_secs(1);
 
 /// Every event of the log after `after` and up to `upto`, in position
 /// order, each encoded once for every stream.
+#[derive(Debug)]
 pub struct Batch {
     /// The position the batch follows (exclusive).
     pub after: i64,
@@ -39,6 +40,7 @@ pub struct Batch {
 }
 
 /// One event as a stream writes it, with what a view needs to judge it.
+#[derive(Debug)]
 pub struct Encoded {
     /// Its position in the log.
     pub position: i64,
@@ -132,7 +134,8 @@ async fn follow(pool: PgPool, horizon: LogHorizon, batches: broadcast::Sender<Ar
     }
 }
 
-fn encode(tail: TailEvent) -> Option<Encoded> {
+/// `tail` encoded once for every stream (`None`, logged, if it cannot be).
+pub(crate) fn encode(tail: TailEvent) -> Option<Encoded> {
     match frame(&tail.event) {
         Ok(frame) => Some(Encoded {
             position: tail.event.position,

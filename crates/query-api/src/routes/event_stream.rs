@@ -26,6 +26,8 @@ use web::openapi::Operation;
 use web::per_client::{KeyedSlots, Slot};
 use web::SecureRouter;
 
+use store::feed::FeedPage as LogPage;
+
 use super::events::{feed_query, page_below, FeedQuery, FEED_PARAMS};
 use crate::error::QueryError;
 use crate::horizon::LogHorizon;
@@ -94,7 +96,8 @@ async fn stream_events(
     let live = state.event_streams.tail.subscribe();
     let catch_up_to = state.horizon.settled();
     let follower = Follower {
-        state,
+        stopping: state.horizon.clone(),
+        log: state,
         query,
         live,
         catch_up_to: Some(catch_up_to),
@@ -115,10 +118,29 @@ async fn stream_events(
         .into_response())
 }
 
+/// Where a stream reads the log itself, while it is behind the shared tail.
+trait LogPages {
+    /// Up to `query.limit` events of the stream's view after `query.after`
+    /// and at or below the settled position `to`.
+    fn page(
+        &self,
+        query: &FeedQuery,
+        to: i64,
+    ) -> impl std::future::Future<Output = Result<LogPage, QueryError>> + Send;
+}
+
+impl LogPages for AppState {
+    async fn page(&self, query: &FeedQuery, to: i64) -> Result<LogPage, QueryError> {
+        page_below(self, query, to).await
+    }
+}
+
 /// One open stream: reads the log itself while it is behind the shared
 /// tail, then sends what the tail's batches hold for its view.
-struct Follower {
-    state: AppState,
+struct Follower<L> {
+    log: L,
+    /// Ends the stream when the process stops.
+    stopping: LogHorizon,
     /// `after` is the stream's cursor: everything up to it was sent or
     /// left out by the view.
     query: FeedQuery,
@@ -130,7 +152,7 @@ struct Follower {
     _slot: Slot<Uuid>,
 }
 
-impl Follower {
+impl<L: LogPages> Follower<L> {
     /// The next bytes to send; `None` ends the stream (the process stops,
     /// the database failed: the client resumes with `Last-Event-ID`).
     async fn next_chunk(&mut self) -> Option<Bytes> {
@@ -153,7 +175,7 @@ impl Follower {
             let received = tokio::select! {
                 received = self.live.recv() => received,
                 () = tokio::time::sleep(HEARTBEAT) => return Some(Bytes::from_static(b":\n\n")),
-                () = self.state.horizon.stopping() => return None,
+                () = self.stopping.stopping() => return None,
             };
             match received {
                 Ok(batch) => match step(self.query.after, &batch) {
@@ -179,7 +201,7 @@ impl Follower {
     /// alone; `None` when the read failed, `Some(None)` when the page held
     /// nothing for this view.
     async fn read_log(&mut self, to: i64) -> Option<Option<Bytes>> {
-        let page = match page_below(&self.state, &self.query, to).await {
+        let page = match self.log.page(&self.query, to).await {
             Ok(page) => page,
             Err(e) => {
                 tracing::warn!(error = %e, "an event stream's read failed; ending it");
@@ -251,6 +273,148 @@ mod tests {
             after,
             upto,
             events: Vec::new(),
+        }
+    }
+
+    /// A log of `positions` (product events; every third discontinues,
+    /// the rest are renamed), read as `page_below` reads it.
+    struct Log(Vec<store::RecordedEvent>);
+
+    fn log(positions: impl IntoIterator<Item = i64>) -> Log {
+        Log(positions
+            .into_iter()
+            .map(|position| store::RecordedEvent {
+                position,
+                transaction_id: 1,
+                event_id: Uuid::nil(),
+                stream_id: format!("product-P{position}"),
+                category: "product".into(),
+                aggregate_id: format!("P{position}"),
+                stream_version: 1,
+                event_type: if position % 3 == 0 { "ProductDiscontinued" } else { "ProductRenamed" }
+                    .into(),
+                schema_version: 1,
+                data: serde_json::json!({}),
+                correlation_id: Uuid::nil(),
+                causation_id: None,
+                actor: None,
+                trace_parent: None,
+                occurred_at: chrono::DateTime::UNIX_EPOCH,
+            })
+            .collect())
+    }
+
+    impl LogPages for Log {
+        async fn page(&self, query: &FeedQuery, to: i64) -> Result<LogPage, QueryError> {
+            let events: Vec<_> = self
+                .0
+                .iter()
+                .filter(|e| e.position > query.after && e.position <= to)
+                .filter(|e| query.filter.admits(&e.category, &e.event_type, None))
+                .take(query.limit as usize)
+                .cloned()
+                .collect();
+            Ok(LogPage { events, looked_to: to })
+        }
+    }
+
+    impl Log {
+        /// The tail's batch of `(after, upto]`.
+        fn batch(&self, after: i64, upto: i64) -> Arc<Batch> {
+            let events = self
+                .0
+                .iter()
+                .filter(|e| e.position > after && e.position <= upto)
+                .map(|e| {
+                    crate::live_tail::encode(store::feed::TailEvent {
+                        event: e.clone(),
+                        order_channel: None,
+                    })
+                    .unwrap()
+                })
+                .collect();
+            Arc::new(Batch {
+                after,
+                upto,
+                events,
+            })
+        }
+    }
+
+    fn ids(chunks: &[Bytes]) -> Vec<i64> {
+        chunks
+            .iter()
+            .flat_map(|c| {
+                std::str::from_utf8(c)
+                    .unwrap()
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("id: ").map(|id| id.parse().unwrap()))
+                    .collect::<Vec<i64>>()
+            })
+            .collect()
+    }
+
+    /// What `follower` sends until its cursor reaches `to`.
+    async fn sent_until(follower: &mut Follower<Log>, to: i64) -> Vec<Bytes> {
+        let mut chunks = Vec::new();
+        for _ in 0..1_000 {
+            if follower.query.after >= to {
+                return chunks;
+            }
+            // A call that finds nothing for its view waits for the next
+            // batch; it is safe to drop there.
+            let next = tokio::time::timeout(Duration::from_millis(50), follower.next_chunk());
+            if let Ok(chunk) = next.await {
+                chunks.push(chunk.expect("the stream goes on"));
+            }
+        }
+        panic!("the stream stopped at {}", follower.query.after);
+    }
+
+    #[tokio::test]
+    async fn a_stream_reads_what_it_missed_from_the_log_and_never_sends_an_event_twice() {
+        // Positions 1..=300 with holes (rolled-back positions).
+        let source = log((1..=300).filter(|p| p % 7 != 0));
+        for (types, limit) in [(vec![], 10), (vec!["ProductDiscontinued".to_owned()], 3)] {
+            let (tx, live) = broadcast::channel(4);
+            let mut follower = Follower {
+                log: log(source.0.iter().map(|e| e.position)),
+                stopping: LogHorizon::fixed(0),
+                query: FeedQuery {
+                    after: 0,
+                    limit,
+                    filter: store::feed::FeedFilter {
+                        types: types.clone(),
+                        ..Default::default()
+                    },
+                    wait: Duration::ZERO,
+                },
+                live,
+                // Opened when the log was settled up to 40 …
+                catch_up_to: Some(40),
+                held: None,
+                _slot: KeyedSlots::new(1).take(Uuid::nil()).unwrap(),
+            };
+            // … while the tail had read up to 30: its first batch overlaps
+            // what the stream reads itself.
+            tx.send(source.batch(30, 50)).unwrap();
+            let mut chunks = sent_until(&mut follower, 50).await;
+            // Twenty batches while the stream sends nothing: it keeps the
+            // last four and misses the rest.
+            for n in 0..20 {
+                tx.send(source.batch(50 + n * 10, 60 + n * 10)).unwrap();
+            }
+            chunks.extend(sent_until(&mut follower, 250).await);
+            // Level again: from the tail alone.
+            tx.send(source.batch(250, 300)).unwrap();
+            chunks.extend(sent_until(&mut follower, 300).await);
+            let expected: Vec<i64> = source
+                .0
+                .iter()
+                .filter(|e| types.is_empty() || types.contains(&e.event_type))
+                .map(|e| e.position)
+                .collect();
+            assert_eq!(ids(&chunks), expected, "{types:?} in pages of {limit}");
         }
     }
 
