@@ -17,13 +17,23 @@ use crate::support::System;
 /// Reads `response`'s server-sent events until an `id:` reaches `last`
 /// (known once the writers are done), pausing `pause` between chunks;
 /// the ids in the order they came.
-async fn read_until(response: reqwest::Response, last: Arc<AtomicI64>, pause: Duration) -> Vec<i64> {
+async fn read_until(
+    response: reqwest::Response,
+    last: Arc<AtomicI64>,
+    pause: Duration,
+) -> Vec<i64> {
     let mut response = response;
     let mut pending = String::new();
     let mut ids = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(90);
-    while ids.last().is_none_or(|id| *id < last.load(Ordering::Relaxed)) {
-        assert!(Instant::now() < deadline, "the stream stopped after {ids:?}");
+    while ids
+        .last()
+        .is_none_or(|id| *id < last.load(Ordering::Relaxed))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the stream stopped after {ids:?}"
+        );
         let chunk = tokio::time::timeout(Duration::from_secs(1), response.chunk()).await;
         let Ok(chunk) = chunk else { continue };
         let chunk = chunk.unwrap().expect("the stream stays open");
@@ -56,7 +66,13 @@ async fn streams_sharing_the_tail_each_get_their_own_view_of_the_log_once_and_in
         (&subscriber, "", 100, None, 0),
         (&subscriber, "", 1, None, 25),
         (&subscriber, "categories=order", 100, None, 0),
-        (&subscriber, "types=ProductDiscontinued,OrderPlaced", 100, Some(1), 0),
+        (
+            &subscriber,
+            "types=ProductDiscontinued,OrderPlaced",
+            100,
+            Some(1),
+            0,
+        ),
         (&web, "", 100, None, 0),
         (&web, "", 2, Some(2), 10),
     ];
@@ -104,14 +120,15 @@ async fn streams_sharing_the_tail_each_get_their_own_view_of_the_log_once_and_in
 
     for ((client, filters, limit, resume, _), reader) in views.iter().zip(readers) {
         // The paged feed is the reference: its view is the query's filter.
-        let expected: Vec<i64> = follow_feed(client, &base, &format!("&{filters}"), 100, |after, _| {
-            after >= max
-        })
-        .await
-        .iter()
-        .map(|e| e["global_position"].as_i64().unwrap())
-        .filter(|p| *p > resume.unwrap_or(0))
-        .collect();
+        let expected: Vec<i64> =
+            follow_feed(client, &base, &format!("&{filters}"), 100, |after, _| {
+                after >= max
+            })
+            .await
+            .iter()
+            .map(|e| e["global_position"].as_i64().unwrap())
+            .filter(|p| *p > resume.unwrap_or(0))
+            .collect();
         let view = format!("{filters} (pages of {limit}, resumed after {resume:?})");
         assert!(!expected.is_empty(), "{view}: the view holds events");
         last.store(*expected.last().unwrap(), Ordering::Relaxed);
@@ -152,9 +169,18 @@ async fn the_tails_in_memory_view_admits_exactly_what_the_paged_feeds_query_sele
         .await
         .unwrap();
     assert_eq!(tail.len() as i64, head, "the tail reads every event");
-    let list = |s: &str| s.split(',').filter(|v| !v.is_empty()).map(str::to_owned).collect();
+    let list = |s: &str| {
+        s.split(',')
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
     let mut filters = Vec::new();
-    for types in ["", "OrderPlaced", "OrderPlaced,StockReceived,LocationRegistered"] {
+    for types in [
+        "",
+        "OrderPlaced",
+        "OrderPlaced,StockReceived,LocationRegistered",
+    ] {
         for categories in ["", "order", "stock,product", "location"] {
             for channel in [None, Some("web"), Some("app"), Some("pos")] {
                 filters.push(FeedFilter {
@@ -176,7 +202,11 @@ async fn the_tails_in_memory_view_admits_exactly_what_the_paged_feeds_query_sele
         let admitted: Vec<i64> = tail
             .iter()
             .filter(|t| {
-                filter.admits(&t.event.category, &t.event.event_type, t.order_channel.as_deref())
+                filter.admits(
+                    &t.event.category,
+                    &t.event.event_type,
+                    t.order_channel.as_deref(),
+                )
             })
             .map(|t| t.event.position)
             .collect();

@@ -35,7 +35,8 @@ impl FeedFilter {
     /// the rule [`page_below`]'s query applies, for readers that filter a
     /// shared tail ([`tail_below`]) in memory.
     pub fn admits(&self, category: &str, event_type: &str, order_channel: Option<&str>) -> bool {
-        let listed = |list: &[String], value: &str| list.is_empty() || list.iter().any(|v| v == value);
+        let listed =
+            |list: &[String], value: &str| list.is_empty() || list.iter().any(|v| v == value);
         listed(&self.types, event_type)
             && listed(&self.categories, category)
             && match &self.channel {

@@ -291,8 +291,12 @@ mod tests {
                 category: "product".into(),
                 aggregate_id: format!("P{position}"),
                 stream_version: 1,
-                event_type: if position % 3 == 0 { "ProductDiscontinued" } else { "ProductRenamed" }
-                    .into(),
+                event_type: if position % 3 == 0 {
+                    "ProductDiscontinued"
+                } else {
+                    "ProductRenamed"
+                }
+                .into(),
                 schema_version: 1,
                 data: serde_json::json!({}),
                 correlation_id: Uuid::nil(),
@@ -314,7 +318,10 @@ mod tests {
                 .take(query.limit as usize)
                 .cloned()
                 .collect();
-            Ok(LogPage { events, looked_to: to })
+            Ok(LogPage {
+                events,
+                looked_to: to,
+            })
         }
     }
 
