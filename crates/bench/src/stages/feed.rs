@@ -40,6 +40,9 @@ pub async fn feed(config: &BenchConfig, report: &mut Report) -> anyhow::Result<(
     let client = db.client()?;
     let base = api.url().to_owned();
     wait_for_head(&client, &base, total as i64).await?;
+    // Once unmeasured: the first read of freshly written rows sets their
+    // hint bits (writes), which neither reader should be charged for.
+    select_all(&db, total as i64).await?;
     let (mut ours, mut raw) = (Vec::new(), Vec::new());
     for _ in 0..config.rounds.min(2) {
         ours.push(read_feed(&client, &base, total as i64).await?);
@@ -159,36 +162,49 @@ async fn long_poll(
     let mut listener = PgListener::connect_with(&db.pool).await?;
     listener.listen(store::notify::EVENTS_CHANNEL).await?;
     let run_for = config.warmup + config.duration;
+    // Open loop: each tick's commit is its own task, so a slow commit
+    // (an fsync) never lowers the rate offered.
     let appender = {
         let (pool, committed) = (db.pool.clone(), committed.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / RATE));
-            let mut order = Vec::new();
+            let mut commits = Vec::new();
             let end = Instant::now() + run_for;
             while Instant::now() < end {
                 tick.tick().await;
-                let position = crate::backlog::one_order(&pool).await?;
-                committed
-                    .lock()
-                    .expect("not poisoned")
-                    .insert(position, Instant::now());
-                // Announced after its commit, as the command API announces
-                // every append: what both the long poll and the listener
-                // wake on.
-                sqlx::query("SELECT pg_notify($1, '')")
-                    .bind(store::notify::EVENTS_CHANNEL)
-                    .execute(&pool)
-                    .await?;
-                order.push(position);
+                let (pool, committed) = (pool.clone(), committed.clone());
+                commits.push(tokio::spawn(async move {
+                    let position = crate::backlog::one_order(&pool).await?;
+                    committed
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(position, Instant::now());
+                    // Announced after its commit, as the command API
+                    // announces every append: what both the long poll and
+                    // the listener wake on (the command API's payload is
+                    // empty; the position here only tells the listener
+                    // which commit woke it).
+                    sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind(store::notify::EVENTS_CHANNEL)
+                        .bind(position.to_string())
+                        .execute(&pool)
+                        .await?;
+                    anyhow::Ok(())
+                }));
             }
-            anyhow::Ok(order)
+            for commit in commits {
+                commit.await??;
+            }
+            anyhow::Ok(())
         })
     };
     let listened = tokio::spawn(async move {
         let mut at = Vec::new();
         let end = Instant::now() + run_for + Duration::from_secs(1);
-        while let Ok(Ok(_)) = tokio::time::timeout_at(end.into(), listener.recv()).await {
-            at.push(Instant::now());
+        while let Ok(Ok(n)) = tokio::time::timeout_at(end.into(), listener.recv()).await {
+            if let Ok(position) = n.payload().parse::<i64>() {
+                at.push((position, Instant::now()));
+            }
         }
         at
     });
@@ -211,7 +227,7 @@ async fn long_poll(
         }
         after = page["next_after"].as_i64().unwrap_or(after);
     }
-    let order = appender.await??;
+    appender.await??;
     let notified = listened.await?;
     let committed = committed.lock().expect("not poisoned").clone();
     let since_commit = |position: &i64, at: Instant| {
@@ -224,12 +240,9 @@ async fn long_poll(
         .iter()
         .filter_map(|(p, at)| since_commit(p, *at))
         .collect();
-    // Notifications arrive in commit order, one per commit: the n-th is
-    // the n-th order's.
-    let listen: Vec<Duration> = order
+    let listen: Vec<Duration> = notified
         .iter()
-        .zip(notified)
-        .filter_map(|(p, at)| since_commit(p, at))
+        .filter_map(|(p, at)| since_commit(p, *at))
         .collect();
     anyhow::ensure!(!poll.is_empty(), "the long poll delivered nothing");
     Ok((
@@ -246,10 +259,29 @@ pub async fn event_streams(config: &BenchConfig, report: &mut Report) -> anyhow:
         .first()
         .map_or(config.duration, |(_, d)| *d);
     let rate = RATE as u32;
-    let without = super::steady_load(config, rate, duration, config.rounds, 0).await?;
-    crate::children::settle(config).await?;
     let streams = config.event_streams;
-    let with = super::steady_load(config, rate, duration, config.rounds, streams).await?;
+    // Rounds alternate which side goes first, so neither always runs on
+    // the heels of the stage before (a dropped database's clean-up, a
+    // checkpoint).
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for round in 0..config.rounds.max(1) {
+        let order = if round % 2 == 0 {
+            [0, streams]
+        } else {
+            [streams, 0]
+        };
+        for open in order {
+            crate::children::settle(config).await?;
+            let measured = super::steady_load(config, rate, duration, 1, open).await?;
+            if open == 0 { &mut without } else { &mut with }.push(measured);
+        }
+    }
+    let median_of = |rounds: &[super::Measured]| super::Measured {
+        confirmed: median(&rounds.iter().map(|m| m.confirmed).collect::<Vec<_>>()),
+        visible: median(&rounds.iter().map(|m| m.visible).collect::<Vec<_>>()),
+        post: median(&rounds.iter().map(|m| m.post).collect::<Vec<_>>()),
+    };
+    let (with, without) = (median_of(&with), median_of(&without));
     for (what, ours, base) in [
         ("POST /v1/orders", with.post, without.post),
         ("placed → confirmed", with.confirmed, without.confirmed),
@@ -268,33 +300,80 @@ pub async fn event_streams(config: &BenchConfig, report: &mut Report) -> anyhow:
 
 /// Opens `count` event streams on the query API at `base` (four per key,
 /// as a key may hold), each reading and dropping what it is sent; they
-/// end when the returned handles are dropped.
+/// end when the returned handle is dropped. The readers run on a thread
+/// and runtime of their own, as clients elsewhere would: sharing the load
+/// generator's scheduler, 200 readers would delay its requests in the
+/// queue and charge that to the order path.
 pub(super) async fn follow_streams(
     db: &BenchDb,
     base: &str,
     count: usize,
-) -> anyhow::Result<Vec<AbortOnDrop>> {
-    let mut streams = Vec::with_capacity(count);
-    let mut client = None;
-    for i in 0..count {
-        if i % 4 == 0 {
-            let key = store::keys::NewKey {
-                name: format!("bench-stream-{i}"),
-                role: "subscriber".to_owned(),
-                channel: None,
-                expires_at: None,
-                rate_per_second: None,
-            };
-            let (_, token) = store::keys::create(&db.pool, &key, "system:bench").await?;
-            client = Some(crate::children::client_with(&token)?);
-        }
-        let client = client.clone().expect("made at the first stream");
-        let mut response = open_stream(&client, base).await?;
-        streams.push(AbortOnDrop(tokio::spawn(async move {
-            while let Ok(Some(_)) = response.chunk().await {}
-        })));
+) -> anyhow::Result<StreamReaders> {
+    let mut tokens = Vec::new();
+    for i in (0..count).step_by(4) {
+        let key = store::keys::NewKey {
+            name: format!("bench-stream-{i}"),
+            role: "subscriber".to_owned(),
+            channel: None,
+            expires_at: None,
+            rate_per_second: None,
+        };
+        let (_, token) = store::keys::create(&db.pool, &key, "system:bench").await?;
+        tokens.push(token);
     }
-    Ok(streams)
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (opened_tx, opened) = tokio::sync::oneshot::channel::<anyhow::Result<()>>();
+    let base = base.to_owned();
+    let thread = std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                let _ = opened_tx.send(Err(e.into()));
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            let mut readers = Vec::with_capacity(count);
+            let open = async {
+                for i in 0..count {
+                    let client = crate::children::client_with(&tokens[i / 4])?;
+                    let mut response = open_stream(&client, &base).await?;
+                    readers.push(AbortOnDrop(tokio::spawn(async move {
+                        while let Ok(Some(_)) = response.chunk().await {}
+                    })));
+                }
+                anyhow::Ok(())
+            };
+            let _ = opened_tx.send(open.await);
+            let _ = stopped.await;
+            drop(readers);
+        });
+    });
+    opened.await??;
+    Ok(StreamReaders {
+        stop: Some(stop),
+        thread: Some(thread),
+    })
+}
+
+/// Event streams being read on their own thread; dropped, they close.
+pub struct StreamReaders {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for StreamReaders {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// One event stream, asked again while the API refuses new keys' first
