@@ -64,13 +64,19 @@ impl Encoded {
 
 /// `event` as one server-sent event: `id:` its position, `event:` its
 /// type, `data:` the envelope exactly as the relay writes it (compact JSON
-/// never holds a raw line break, so one `data:` line carries it).
-pub fn frame(event: &RecordedEvent) -> Result<Bytes, serde_json::Error> {
-    let data = bus::Envelope::from(event).to_json()?;
-    Ok(Bytes::from(format!(
-        "id: {}\nevent: {}\ndata: {data}\n\n",
-        event.position, event.event_type
-    )))
+/// never holds a raw line break, so one `data:` line carries it). `None`,
+/// logged, for an event that cannot be encoded: streams leave it out.
+pub fn frame(event: &RecordedEvent) -> Option<Bytes> {
+    match bus::Envelope::from(event).to_json() {
+        Ok(data) => Some(Bytes::from(format!(
+            "id: {}\nevent: {}\ndata: {data}\n\n",
+            event.position, event.event_type
+        ))),
+        Err(e) => {
+            tracing::error!(position = event.position, error = %e, "an event could not be encoded for the event streams");
+            None
+        }
+    }
 }
 
 /// The shared tail of the log, to subscribe to.
@@ -134,19 +140,14 @@ async fn follow(pool: PgPool, horizon: LogHorizon, batches: broadcast::Sender<Ar
     }
 }
 
-/// `tail` encoded once for every stream (`None`, logged, if it cannot be).
+/// `tail` encoded once for every stream (see [`frame`]).
 pub(crate) fn encode(tail: TailEvent) -> Option<Encoded> {
-    match frame(&tail.event) {
-        Ok(frame) => Some(Encoded {
-            position: tail.event.position,
-            category: tail.event.category,
-            event_type: tail.event.event_type,
-            order_channel: tail.order_channel,
-            frame,
-        }),
-        Err(e) => {
-            tracing::error!(position = tail.event.position, error = %e, "an event could not be encoded for the event streams");
-            None
-        }
-    }
+    let frame = frame(&tail.event)?;
+    Some(Encoded {
+        position: tail.event.position,
+        category: tail.event.category,
+        event_type: tail.event.event_type,
+        order_channel: tail.order_channel,
+        frame,
+    })
 }

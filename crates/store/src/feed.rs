@@ -79,9 +79,13 @@ impl FeedPage {
     }
 }
 
-/// An order's channel is the one its first event, `OrderPlaced`, names: a
-/// fact of the log, so a scoped page is as final as any other (a read model
-/// could lag behind the page and hide an order's events for good).
+/// The channel order event `e`'s order was placed through. An order's
+/// channel is the one its first event, `OrderPlaced`, names: a fact of the
+/// log, so a scoped page is as final as any other (a read model could lag
+/// behind the page and hide an order's events for good).
+const ORDER_CHANNEL: &str = "(SELECT placed.data->>'channel' FROM events placed \
+     WHERE placed.stream_id = e.stream_id AND placed.stream_version = 1)";
+
 static PAGE: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {EVENT_COLUMNS} FROM events e \
@@ -89,10 +93,7 @@ static PAGE: LazyLock<String> = LazyLock::new(|| {
            AND (cardinality($3::text[]) = 0 OR e.event_type = ANY($3)) \
            AND (cardinality($4::text[]) = 0 OR e.category = ANY($4)) \
            AND ($6::text IS NULL OR e.category IN ('product', 'stock') \
-                OR (e.category = 'order' AND EXISTS ( \
-                    SELECT 1 FROM events placed \
-                    WHERE placed.stream_id = e.stream_id AND placed.stream_version = 1 \
-                      AND placed.data->>'channel' = $6))) \
+                OR (e.category = 'order' AND {ORDER_CHANNEL} = $6)) \
          ORDER BY e.position LIMIT $5"
     )
 });
@@ -131,10 +132,7 @@ pub async fn page_below<'c>(
 static TAIL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {EVENT_COLUMNS}, \
-           CASE WHEN e.category = 'order' THEN ( \
-             SELECT placed.data->>'channel' FROM events placed \
-             WHERE placed.stream_id = e.stream_id AND placed.stream_version = 1) END \
-           AS order_channel \
+           CASE WHEN e.category = 'order' THEN {ORDER_CHANNEL} END AS order_channel \
          FROM events e WHERE e.position > $1 AND e.position <= $2 \
          ORDER BY e.position LIMIT $3"
     )

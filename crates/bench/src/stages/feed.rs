@@ -309,6 +309,12 @@ pub(super) async fn follow_streams(
     base: &str,
     count: usize,
 ) -> anyhow::Result<StreamReaders> {
+    if count == 0 {
+        return Ok(StreamReaders {
+            stop: None,
+            thread: None,
+        });
+    }
     let mut tokens = Vec::new();
     for i in (0..count).step_by(4) {
         let key = store::keys::NewKey {

@@ -210,13 +210,8 @@ impl<L: LogPages> Follower<L> {
         };
         self.query.after = page.next_after(self.query.limit);
         let mut chunk = Vec::new();
-        for event in &page.events {
-            match frame(event) {
-                Ok(frame) => chunk.extend_from_slice(&frame),
-                Err(e) => {
-                    tracing::error!(position = event.position, error = %e, "an event could not be encoded for an event stream");
-                }
-            }
+        for frame in page.events.iter().filter_map(frame) {
+            chunk.extend_from_slice(&frame);
         }
         Some((!chunk.is_empty()).then(|| chunk.into()))
     }
