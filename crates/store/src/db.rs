@@ -90,7 +90,7 @@ pub fn connect(config: &DbConfig) -> Result<PgPool, StoreError> {
 /// the migrations says how and why).
 #[tracing::instrument(skip_all)]
 pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
-    sqlx::migrate!("../../migrations").run(pool).await?;
+    crate::migrations::migrator().await?.run(pool).await?;
     // Ownership and database grants, which a restore with `--no-owner`
     // loses, and the read models' grants to the processes
     // (migrations/20261203000001_least_privilege.sql, …02_process_roles.sql).

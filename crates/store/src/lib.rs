@@ -18,6 +18,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod locations;
 pub mod log;
+pub mod migrations;
 pub mod notify;
 pub mod origin;
 pub mod read;

@@ -7,7 +7,8 @@ use axum::Json;
 use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::Serialize;
-use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgPool, Postgres, QueryBuilder, Row};
 use web::openapi::{Operation, ParamType, QueryParam};
 use web::SecureRouter;
 
@@ -94,7 +95,7 @@ fn decode_day_cursor(raw: &str) -> Option<(NaiveDate, String)> {
 const TOP: &[QueryParam] = &[FROM, TO, limit(1000)];
 
 /// Sales of one SKU on one day (UTC).
-#[derive(Serialize, sqlx::FromRow, JsonSchema)]
+#[derive(Serialize, JsonSchema)]
 struct DailySales {
     day: NaiveDate,
     sku: String,
@@ -105,6 +106,20 @@ struct DailySales {
     units_cancelled: i64,
     units_paid: i64,
     revenue_paid: i64,
+}
+
+impl FromRow<'_, PgRow> for DailySales {
+    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            day: row.try_get("day")?,
+            sku: row.try_get("sku")?,
+            currency: row.try_get("currency")?,
+            units_confirmed: row.try_get("units_confirmed")?,
+            units_cancelled: row.try_get("units_cancelled")?,
+            units_paid: row.try_get("units_paid")?,
+            revenue_paid: row.try_get("revenue_paid")?,
+        })
+    }
 }
 
 #[tracing::instrument(skip_all)]
@@ -171,7 +186,7 @@ async fn daily_sales(
 }
 
 /// A product ranked by paid revenue.
-#[derive(Serialize, sqlx::FromRow, JsonSchema)]
+#[derive(Serialize, JsonSchema)]
 struct TopProduct {
     rank: i64,
     sku: String,
@@ -179,6 +194,19 @@ struct TopProduct {
     currency: String,
     units_paid: i64,
     revenue_paid: i64,
+}
+
+impl FromRow<'_, PgRow> for TopProduct {
+    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            rank: row.try_get("rank")?,
+            sku: row.try_get("sku")?,
+            name: row.try_get("name")?,
+            currency: row.try_get("currency")?,
+            units_paid: row.try_get("units_paid")?,
+            revenue_paid: row.try_get("revenue_paid")?,
+        })
+    }
 }
 
 #[tracing::instrument(skip_all)]
