@@ -139,6 +139,9 @@ pub async fn run_tool_with_input(
         .args(args)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("RUST_LOG", "warn")
+        // An error's backtrace would bury what it says in a failed test's
+        // output (a panic's backtrace follows RUST_BACKTRACE still).
+        .env("RUST_LIB_BACKTRACE", "0")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -196,5 +196,12 @@ pub fn client_with(token: &str) -> Client {
         reqwest::header::AUTHORIZATION,
         reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
     );
-    Client::builder().default_headers(headers).build().unwrap()
+    Client::builder()
+        .default_headers(headers)
+        // Idle connections are dropped well before the server closes them
+        // (its keep-alive timeout), as a client should: a request sent on a
+        // connection the server is closing just then fails unsent.
+        .pool_idle_timeout(web::layers::HttpLimits::default().keep_alive_timeout / 2)
+        .build()
+        .unwrap()
 }

@@ -245,5 +245,8 @@ pub fn client_with(token: &str) -> anyhow::Result<reqwest::Client> {
     );
     Ok(reqwest::Client::builder()
         .default_headers(headers)
+        // Below the servers' 5 s keep-alive timeout, so no request is sent on
+        // a connection the server is closing for idleness.
+        .pool_idle_timeout(Duration::from_secs(2))
         .build()?)
 }

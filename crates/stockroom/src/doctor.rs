@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use bus::admin::BrokerProbe;
 use chrono::Utc;
 use store::health::{lags, oldest_transaction, parked};
@@ -55,8 +55,11 @@ fn by_threshold(value: f64, warn: f64, fail: f64) -> Severity {
 /// `strict`, warnings count too.
 pub async fn run(common: Common, strict: bool, keys_within: Duration) -> anyhow::Result<()> {
     let pool = store::connect(&common.db())?;
-    let mut conn = pool.acquire().await?;
-    let mut findings: Vec<(Severity, String)> = Vec::new();
+    let mut conn = pool
+        .acquire()
+        .await
+        .context("cannot connect to the database")?;
+    let mut findings = Findings::new(strict);
 
     findings.push(match store::db::check_session(&mut conn).await {
         Ok(()) => (
@@ -64,7 +67,7 @@ pub async fn run(common: Common, strict: bool, keys_within: Duration) -> anyhow:
             "sessions run READ COMMITTED with Stockroom's lock and idle bounds".to_owned(),
         ),
         Err(e @ store::StoreError::SessionNotPinned { .. }) => (Severity::Fail, e.to_string()),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e).context("cannot read the session's settings"),
     });
     findings.push(match store::db::check_cluster_ids(&mut conn).await {
         Ok(()) => (
@@ -72,19 +75,19 @@ pub async fn run(common: Common, strict: bool, keys_within: Duration) -> anyhow:
             "the log's transaction ids belong to this cluster".to_owned(),
         ),
         Err(e @ store::StoreError::RestoredCopy) => (Severity::Fail, e.to_string()),
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e).context("cannot check the log's transaction ids"),
     });
     // Through a session that is not what it seems, the other checks would
     // only fail in confusing ways (a transaction pooler's "prepared
     // statement already exists").
-    if findings
-        .iter()
-        .any(|(severity, _)| *severity == Severity::Fail)
-    {
-        return conclude(&findings, strict);
+    if findings.failed {
+        return findings.conclude();
     }
 
-    for lag in lags(&mut conn).await? {
+    for lag in lags(&mut conn)
+        .await
+        .context("cannot read the followers' positions")?
+    {
         let severity = by_threshold(lag.seconds, LAG_WARN_SECONDS, LAG_FAIL_SECONDS);
         findings.push((
             severity,
@@ -101,7 +104,10 @@ pub async fn run(common: Common, strict: bool, keys_within: Duration) -> anyhow:
 
     // A refusing endpoint only falls behind (its lag is above); why it
     // refuses is for a person to see.
-    for lag in store::webhooks::lags(&mut conn).await? {
+    for lag in store::webhooks::lags(&mut conn)
+        .await
+        .context("cannot read the webhook endpoints")?
+    {
         let endpoint = &lag.endpoint;
         if let Some(since) = endpoint.failing_since {
             findings.push((
@@ -118,7 +124,10 @@ pub async fn run(common: Common, strict: bool, keys_within: Duration) -> anyhow:
         }
     }
 
-    match oldest_transaction(&mut conn, BLOCKER_WARN_SECONDS).await? {
+    match oldest_transaction(&mut conn, BLOCKER_WARN_SECONDS)
+        .await
+        .context("cannot read the open transactions")?
+    {
         Some(blocker) => findings.push((
             by_threshold(
                 blocker.age_seconds,
@@ -133,7 +142,9 @@ pub async fn run(common: Common, strict: bool, keys_within: Duration) -> anyhow:
         )),
     }
 
-    let parked = parked(&mut conn).await?;
+    let parked = parked(&mut conn)
+        .await
+        .context("cannot count the parked events")?;
     if parked.is_empty() {
         findings.push((Severity::Ok, "no parked events".to_owned()));
     }
@@ -164,7 +175,10 @@ pub async fn run(common: Common, strict: bool, keys_within: Duration) -> anyhow:
 
     let soon = Utc::now() + chrono::Duration::from_std(keys_within)?;
     let mut expiring = 0;
-    for key in store::keys::list(&pool).await? {
+    for key in store::keys::list(&pool)
+        .await
+        .context("cannot list the API keys")?
+    {
         let Some(expires_at) = key.expires_at else {
             continue;
         };
@@ -198,7 +212,7 @@ pub async fn run(common: Common, strict: bool, keys_within: Duration) -> anyhow:
         ));
     }
 
-    conclude(&findings, strict)
+    findings.conclude()
 }
 
 /// How far the replica the query API reads is behind: judged by seconds as
@@ -241,20 +255,42 @@ async fn replica_finding(primary: &sqlx::PgPool, replica: &sqlx::PgPool) -> (Sev
     }
 }
 
-/// Prints the findings; fails when any needs a person (warnings too when
-/// `strict`).
-fn conclude(findings: &[(Severity, String)], strict: bool) -> anyhow::Result<()> {
-    for (severity, text) in findings {
+/// The findings so far, each printed as it is made: a check that cannot run
+/// (a query that fails, a connection refused) ends the report with its
+/// error, after everything found before it.
+struct Findings {
+    threshold: Severity,
+    needing_a_person: usize,
+    failed: bool,
+}
+
+impl Findings {
+    /// Counts failures, and warnings too when `strict`.
+    fn new(strict: bool) -> Self {
+        Self {
+            threshold: if strict {
+                Severity::Warn
+            } else {
+                Severity::Fail
+            },
+            needing_a_person: 0,
+            failed: false,
+        }
+    }
+
+    fn push(&mut self, (severity, text): (Severity, String)) {
         println!("{} {text}", severity.tag());
+        self.failed |= severity == Severity::Fail;
+        if severity >= self.threshold {
+            self.needing_a_person += 1;
+        }
     }
-    let threshold = if strict {
-        Severity::Warn
-    } else {
-        Severity::Fail
-    };
-    let needs_a_person = findings.iter().filter(|(s, _)| *s >= threshold).count();
-    if needs_a_person > 0 {
-        bail!("{needs_a_person} finding(s) need a person");
+
+    /// Fails when any finding needs a person.
+    fn conclude(self) -> anyhow::Result<()> {
+        if self.needing_a_person > 0 {
+            bail!("{} finding(s) need a person", self.needing_a_person);
+        }
+        Ok(())
     }
-    Ok(())
 }
