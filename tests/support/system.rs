@@ -189,19 +189,8 @@ pub async fn post_with_key(client: &Client, url: &str, key: &str, body: &Value) 
     (r.status().as_u16(), r.json::<Value>().await.unwrap())
 }
 
-/// An HTTP client that sends `token` as its bearer credential.
+/// An HTTP client that sends `token` as its bearer credential (the bench's,
+/// which drops idle connections before the servers close them).
 pub fn client_with(token: &str) -> Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
-    );
-    Client::builder()
-        .default_headers(headers)
-        // Idle connections are dropped well before the server closes them
-        // (its keep-alive timeout), as a client should: a request sent on a
-        // connection the server is closing just then fails unsent.
-        .pool_idle_timeout(web::layers::HttpLimits::default().keep_alive_timeout / 2)
-        .build()
-        .unwrap()
+    bench::children::client_with(token).unwrap()
 }

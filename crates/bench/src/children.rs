@@ -245,8 +245,9 @@ pub fn client_with(token: &str) -> anyhow::Result<reqwest::Client> {
     );
     Ok(reqwest::Client::builder()
         .default_headers(headers)
-        // Below the servers' 5 s keep-alive timeout, so no request is sent on
-        // a connection the server is closing for idleness.
-        .pool_idle_timeout(Duration::from_secs(2))
+        // Idle connections are dropped well before the servers close them
+        // (their keep-alive timeout), as a client should: a request sent on
+        // a connection the server is closing just then fails unsent.
+        .pool_idle_timeout(web::layers::HttpLimits::default().keep_alive_timeout / 2)
         .build()?)
 }
