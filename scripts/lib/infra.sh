@@ -199,7 +199,7 @@ CONF
     local options=""
     # scripts/profile: count every statement (pg_stat_statements).
     if [ "${STOCKROOM_PG_STATEMENTS:-0}" = 1 ]; then
-      options="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+      options="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c pg_stat_statements.track_planning=on"
     fi
     start_binding postgres postgres_start_once "$bin" "$options"
     say "postgres started on 127.0.0.1:$PG_PORT"
