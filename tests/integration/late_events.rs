@@ -14,7 +14,7 @@ use projector::Projection;
 use crate::support::TestDb;
 
 /// Places, confirms, pays and ships an order; returns its events.
-async fn shipped_order(db: &TestDb, sku: &str) -> Vec<Delivered> {
+pub(crate) async fn shipped_order(db: &TestDb, sku: &str) -> Vec<Delivered> {
     let order_id = OrderId::generate();
     let eur = Currency::parse("EUR").unwrap();
     let commands = [

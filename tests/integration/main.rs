@@ -18,6 +18,7 @@ mod bench_smoke;
 mod bookkeeping;
 mod broker_batches;
 mod broker_off_path;
+mod cached_plans;
 mod catalogue;
 mod channel_limits;
 mod command_instances;
