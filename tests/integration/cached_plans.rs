@@ -11,21 +11,8 @@ use projector::Projection;
 use sqlx::{Connection, PgConnection};
 
 use crate::late_events::shipped_order;
+use crate::support::db::table_scans as scans;
 use crate::support::TestDb;
-
-/// Whole-table and index reads, summed over `tables`, that this backend
-/// made in its open transaction.
-async fn scans(conn: &mut PgConnection, schema: &str, tables: &[&str]) -> (i64, i64) {
-    sqlx::query_as(
-        "SELECT coalesce(sum(seq_scan), 0)::bigint, coalesce(sum(idx_scan), 0)::bigint \
-         FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname = ANY($2)",
-    )
-    .bind(schema)
-    .bind(tables)
-    .fetch_one(conn)
-    .await
-    .unwrap()
-}
 
 /// Freezes the statistics of `tables` at what they hold now: analyzed, and
 /// never again by autovacuum while the test grows them.

@@ -14,6 +14,7 @@ use tower::ServiceExt;
 use uuid::Uuid;
 
 use crate::router::command_app;
+use crate::support::db::table_scans;
 use crate::support::TestDb;
 
 async fn version(db: &TestDb) -> i64 {
@@ -146,16 +147,13 @@ async fn stream_reads_keep_to_the_index_after_the_log_grows_under_a_connection()
     orders(1, 50_000).await.unwrap();
 
     // The counters of this backend not yet reported, before and after.
-    let scans = "SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables WHERE relname = 'events'";
     let mut tx = conn.begin().await.unwrap();
-    let (seq_before, idx_before): (i64, i64) =
-        sqlx::query_as(scans).fetch_one(&mut *tx).await.unwrap();
+    let (seq_before, idx_before) = table_scans(&mut tx, "public", &["events"]).await;
     let read = store::load_many::<domain::product::Product>(&mut tx, &["TEA-1"])
         .await
         .unwrap();
     assert!(read["TEA-1"].state.registered().is_some());
-    let (seq_after, idx_after): (i64, i64) =
-        sqlx::query_as(scans).fetch_one(&mut *tx).await.unwrap();
+    let (seq_after, idx_after) = table_scans(&mut tx, "public", &["events"]).await;
     assert_eq!(seq_after - seq_before, 0, "the read scanned the whole log");
     assert!(idx_after > idx_before);
 }

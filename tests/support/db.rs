@@ -204,3 +204,17 @@ impl TestDb {
             .unwrap()
     }
 }
+
+/// Whole-table and index reads of `schema`'s `tables`, summed, that this
+/// backend has made in its open transaction.
+pub async fn table_scans(conn: &mut PgConnection, schema: &str, tables: &[&str]) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT coalesce(sum(seq_scan), 0)::bigint, coalesce(sum(idx_scan), 0)::bigint \
+         FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname = ANY($2)",
+    )
+    .bind(schema)
+    .bind(tables)
+    .fetch_one(conn)
+    .await
+    .expect("read this transaction's table scans")
+}
